@@ -1,0 +1,39 @@
+# `make run` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench setup clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.base-installed: $(BIN)/python requirements/base.txt
+	$(BIN)/pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.base-installed requirements/dev.txt
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	touch $@
+
+setup: $(VENV)/.base-installed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createcachetable
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py ensure_admin
+
+## The app on http://127.0.0.1:8000 with its worker and scheduler; Ctrl-C stops all three.
+run: setup
+	$(BIN)/honcho start -f Procfile
+
+## The whole test suite.
+test: $(VENV)/.dev-installed
+	$(BIN)/pytest
+
+## Benchmarks; results go to docs/benchmarks.md.
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

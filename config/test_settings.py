@@ -1,0 +1,14 @@
+"""Settings for the test suite: the real ones, minus what only slows tests down."""
+
+from config.settings import *  # noqa: F403
+from config.settings import DATABASES, STATIC_ROOT, STORAGES, VAR_DIR
+
+# Manifest storage needs collectstatic first; tests render templates without it.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory: integration tests start real processes (qcluster, schedule_tick) that
+    # must see the same database. pytest-django suffixes the name per xdist worker.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+from django.views.generic import RedirectView
+
+from config import views
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/schedules", permanent=False)),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("schedules", views.placeholder, {"title": "Schedules"}, name="schedules"),
+    path("backups", views.placeholder, {"title": "Backups"}, name="backups"),
+    path("channels", views.placeholder, {"title": "Channels"}, name="channels"),
+    path("jobs", views.placeholder, {"title": "Jobs"}, name="jobs"),
+    path("admin/", admin.site.urls),
+]

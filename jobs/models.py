@@ -1,0 +1,76 @@
+from django.db import models
+from django.utils import timezone
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    # A failed attempt waiting for its backoff to pass before it is queued again.
+    RETRY_WAIT = "retry_wait", "Waiting to retry"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRY_WAIT)
+FINISHED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobPriority(models.IntegerChoices):
+    LOW = 0, "Low"
+    NORMAL = 5, "Normal"
+    HIGH = 10, "High"
+
+
+class Job(models.Model):
+    """One unit of background work and its full record: what the /jobs pages show.
+
+    The row is written before the work is queued and updated as it runs; the queue message
+    carries only the id, so parameters, attempts and outcome live here and nowhere else.
+    """
+
+    job_type = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    priority = models.SmallIntegerField(choices=JobPriority.choices, default=JobPriority.NORMAL)
+    params = models.JSONField(default=dict, blank=True)
+
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Attempts started so far.")
+    max_retries = models.PositiveSmallIntegerField(default=3)
+    time_limit_seconds = models.PositiveIntegerField(default=3600)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    # When a queued or waiting job may next be handed to a worker (backoff for retries).
+    available_at = models.DateTimeField(default=timezone.now)
+    # When the job was last sent to the queue; the outbox re-sends queued jobs never picked up.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the last worker.")
+
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "available_at"], name="job_status_available_idx"),
+            models.Index(fields=["job_type", "status"], name="job_type_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Job #{self.pk} {self.job_type} ({self.status})"
+
+    @property
+    def retries(self) -> int:
+        """Retries used so far: every attempt after the first."""
+        return max(self.attempts - 1, 0)
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES

@@ -1,0 +1,45 @@
+"""Job handlers: what a job of each type does.
+
+`jobs` knows nothing about backups or channels; those apps register their handlers in their
+`AppConfig.ready()`. A handler is a plain function taking the Job and returning a JSON-able result
+(counts, a file name...) or raising to fail the attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from jobs.models import Job
+
+
+@dataclass(frozen=True)
+class JobHandler:
+    job_type: str
+    label: str
+    run: Callable[["Job"], Any]
+    time_limit_seconds: int = 3600
+    max_retries: int = 3
+
+
+_handlers: dict[str, JobHandler] = {}
+
+
+def register(handler: JobHandler) -> None:
+    if handler.job_type in _handlers and _handlers[handler.job_type] != handler:
+        raise ValueError(f"Job type {handler.job_type!r} is registered twice.")
+    _handlers[handler.job_type] = handler
+
+
+def get(job_type: str) -> JobHandler | None:
+    return _handlers.get(job_type)
+
+
+def label(job_type: str) -> str:
+    handler = _handlers.get(job_type)
+    return handler.label if handler else job_type.replace("_", " ").title()
+
+
+def job_types() -> list[str]:
+    return sorted(_handlers)

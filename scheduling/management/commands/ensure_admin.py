@@ -1,0 +1,36 @@
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.core.exceptions import ValidationError
+from django.contrib.auth.password_validation import validate_password
+import os
+
+
+class Command(BaseCommand):
+    help = (
+        "On first run, create the admin user: DJANGO_SUPERUSER_USERNAME/PASSWORD if set, else 'admin' "
+        "with a generated password printed once. Does nothing when a superuser exists."
+    )
+
+    def handle(self, *args, **options):
+        User = get_user_model()
+        if User.objects.filter(is_superuser=True).exists():
+            return
+        username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "").strip() or "admin"
+        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "")
+        generated = not password
+        if generated:
+            password = secrets.token_urlsafe(12)
+        else:
+            try:
+                validate_password(password)
+            except ValidationError as exc:
+                raise CommandError(f"DJANGO_SUPERUSER_PASSWORD: {' '.join(exc.messages)}")
+        User.objects.create_superuser(username=username, email="", password=password)
+        self.stdout.write(self.style.SUCCESS(f"Created the admin user {username!r}."))
+        if generated:
+            self.stdout.write(
+                f"Its password is: {password}\n"
+                "It is shown only this once; change it in the admin (or run `manage.py changepassword`)."
+            )

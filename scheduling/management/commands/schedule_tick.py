@@ -1,0 +1,62 @@
+import signal
+import threading
+from datetime import datetime, timezone as dt_timezone
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from scheduling import loop, tick
+
+
+def parse_instant(value: str) -> datetime:
+    instant = parse_datetime(value.strip())
+    if instant is None:
+        raise CommandError(f"--now: {value!r} is not an ISO-8601 date and time (e.g. 2026-03-29T05:30:00Z).")
+    if timezone.is_naive(instant):
+        raise CommandError(f"--now: {value!r} has no UTC offset; add Z for UTC, or e.g. +01:00.")
+    return instant.astimezone(dt_timezone.utc)
+
+
+def describe(report: tick.PassReport) -> str:
+    if not report.windows:
+        return f"{report.now.isoformat()}: nothing due."
+    parts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes.items()))
+    text = f"{report.now.isoformat()}: {report.windows} window{'s' if report.windows != 1 else ''}: {parts}"
+    if report.max_lateness is not None:
+        text += f"; dispatched up to {report.max_lateness.total_seconds():.3f} s after the window"
+    return text + "."
+
+
+class Command(BaseCommand):
+    help = (
+        "Turn due schedule windows into jobs. One pass by default (fits cron or a systemd timer); "
+        "--loop keeps running until SIGTERM or SIGINT; --now simulates an instant."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--loop", action="store_true", help="keep running, waking when the next window is due")
+        parser.add_argument("--now", help="evaluate as if it were this instant (ISO-8601 with offset); one pass")
+
+    def handle(self, *args, **options):
+        if options["loop"] and options["now"]:
+            raise CommandError("--now simulates one instant; it cannot be combined with --loop.")
+        if options["loop"]:
+            self.run_loop(verbose=options["verbosity"] >= 1)
+            return
+        now = parse_instant(options["now"]) if options["now"] else timezone.now()
+        report = tick.run_pass(now=now)
+        loop.write_heartbeat(now=now, report=report)
+        self.stdout.write(describe(report))
+
+    def run_loop(self, *, verbose: bool) -> None:
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        self.stdout.write("Scheduler running; SIGTERM or Ctrl-C stops it after the current pass.")
+        self.stdout.flush()
+        for report in loop.run(stop=stop):
+            if report.windows and verbose:
+                self.stdout.write(describe(report))
+                self.stdout.flush()
+        self.stdout.write("Scheduler stopped.")

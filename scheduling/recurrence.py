@@ -1,0 +1,469 @@
+"""The recurrence engine: when does a schedule run next?
+
+Pure Python: no Django, no clock. Every instant is passed in and every instant handed back is an
+aware UTC datetime.
+
+Kinds
+-----
+daily     at HH:MM local time in the schedule's IANA zone.
+weekly    on the given weekdays (local date) at HH:MM local time.
+interval  every N minutes of real elapsed time on the grid ``anchor + k * N`` (k any integer);
+          time zones and DST play no part.
+cron      five fields (minute hour day-of-month month day-of-week), Vixie cron semantics.
+
+DST rules (daily, weekly, and cron expressions whose minute and hour fields both do not start with ``*``)
+-------------------------------------------------------------------------------------------------------
+* A wall time that does not exist (clocks spring forward over it) fires once, shifted forward by the
+  length of the gap: 02:30 on a night whose clocks jump from 02:00 to 03:00 fires at 03:30. This is
+  what ``datetime.combine(day, t, tzinfo=zone)`` (fold=0) resolves to.
+* A wall time that occurs twice (clocks fall back) fires once, at its first occurrence (fold=0).
+
+Cron expressions whose minute or hour field starts with ``*`` (``*/15 * * * *``, ``0 * * * *``,
+``5 */2 * * *``) run by real time, like Vixie cron's "wildcard" jobs: every real instant whose local
+wall time matches fires, so a repeated hour fires in both passes and a skipped hour simply has no runs.
+
+Day-of-month and day-of-week combine as in Vixie cron and crontab(5): when both fields are restricted
+(neither starts with ``*``) a day matches if either matches; otherwise both must match. Day-of-week
+0 and 7 are Sunday. Month and weekday names (``jan``, ``mon``) are accepted; croniter extensions
+(``L``, ``W``, ``#``, ``?``, ``H``, ``@daily``, seconds or year fields) are not.
+
+How cron runs are found: croniter enumerates matching *naive* wall-clock times only (its own DST
+handling differs from the rules above); this module resolves each wall time to real instants. Because
+resolution can reorder times (a shifted 02:30 -> 03:30 comes after a real 03:00), candidates are
+collected over a window that provably contains the answer and the earliest one after the instant wins.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from cron_descriptor import ExpressionDescriptor, Options
+from croniter import CroniterBadDateError, CroniterError, croniter
+
+__all__ = [
+    "KINDS",
+    "MIN_INTERVAL_MINUTES",
+    "MAX_INTERVAL_MINUTES",
+    "WEEKDAYS",
+    "Recurrence",
+    "RecurrenceError",
+    "parse_days",
+    "parse_time",
+    "parse_zone",
+    "validate_cron",
+]
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = datetime.weekday()
+KINDS = ("daily", "weekly", "interval", "cron")
+MIN_INTERVAL_MINUTES = 5
+MAX_INTERVAL_MINUTES = 366 * 24 * 60 * 10  # ten years; only there to keep datetime arithmetic in range
+
+UTC = _dt.timezone.utc
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)  # the grid of an interval without an anchor
+
+
+class RecurrenceError(ValueError):
+    """Invalid recurrence input.
+
+    ``field`` names the offending field ('schedule_kind', 'schedule_time', 'schedule_days',
+    'interval_minutes', 'anchor', 'cron_expr', 'timezone'); ``str(e)`` is a clear English message.
+    """
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --------------------------------------------------------------------------- parsing
+
+_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+
+
+def parse_time(value: str) -> _dt.time:
+    """Strict 24-hour "HH:MM" (00:00..23:59, two-digit hour and minute) -> datetime.time."""
+    match = _TIME_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise RecurrenceError(
+            "schedule_time", f"Enter the time as HH:MM in 24-hour format, 00:00 to 23:59 (got {value!r})."
+        )
+    return _dt.time(int(match[1]), int(match[2]))
+
+
+def parse_days(values: Iterable[str]) -> tuple[int, ...]:
+    """Weekday names ("mon".."sun", any case) -> sorted unique weekday ints (0 = Monday)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise RecurrenceError("schedule_days", f"Choose the weekdays as a list of mon..sun (got {values!r}).")
+    days = set()
+    for value in values:
+        name = value.strip().lower() if isinstance(value, str) else None
+        if name not in WEEKDAYS:
+            raise RecurrenceError(
+                "schedule_days", f"Unknown weekday {value!r}; use {', '.join(WEEKDAYS)}."
+            )
+        days.add(WEEKDAYS.index(name))
+    if not days:
+        raise RecurrenceError("schedule_days", "Choose at least one weekday.")
+    return tuple(sorted(days))
+
+
+# Names that resolve on some machines but are not IANA zones (or mean "unknown").
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@functools.lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones()) - _NOT_ZONES
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    """A valid IANA zone name (exact spelling, e.g. "Europe/Berlin", "UTC") -> ZoneInfo."""
+    error = RecurrenceError(
+        "timezone", f"Unknown time zone {name!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'."
+    )
+    if not isinstance(name, str) or not name or name in _NOT_ZONES:
+        raise error
+    known = _known_zones()
+    if known and name not in known:  # also rejects wrong case and padded names
+        raise error
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise error from exc
+
+
+# --------------------------------------------------------------------------- cron syntax
+
+_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_ITEM_RE = re.compile(r"(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?")
+
+
+@dataclass(frozen=True)
+class _Cron:
+    text: str  # whitespace-normalised, as the user wrote it
+    numeric: str  # names replaced by numbers; what croniter is given
+    real_time: bool  # minute or hour field starts with '*': Vixie "wildcard" job
+
+
+def _cron_value(token: str, index: int, *, range_end: bool) -> int:
+    field = _FIELD_NAMES[index]
+    if token.isdigit():
+        return int(token)
+    if index == 3 and token in _MONTH_NAMES:
+        return _MONTH_NAMES.index(token) + 1
+    if index == 4 and token in _DOW_NAMES:
+        number = _DOW_NAMES.index(token)
+        return 7 if number == 0 and range_end else number  # "fri-sun" means 5-7
+    raise ValueError(f"{token!r} is not a valid {field} value")
+
+
+def _parse_cron_field(text: str, index: int) -> str:
+    """Check one field against Vixie syntax and ranges; return it with names replaced by numbers."""
+    field = _FIELD_NAMES[index]
+    low, high = _FIELD_RANGES[index]
+    items = []
+    for item in text.lower().split(","):
+        match = _ITEM_RE.fullmatch(item)
+        if match is None:
+            raise ValueError(f"the {field} field {text!r} is not valid cron syntax")
+        star, first, last, step = match.groups()
+        if step is not None:
+            if star is None and last is None:
+                raise ValueError(f"in the {field} field, a step '/' must follow '*' or a range (got {item!r})")
+            if int(step) < 1:
+                raise ValueError(f"in the {field} field, the step must be at least 1 (got {item!r})")
+        if star is not None:
+            items.append(item)
+            continue
+        start = _cron_value(first, index, range_end=False)
+        end = _cron_value(last, index, range_end=True) if last is not None else start
+        for number in (start, end):
+            if not low <= number <= high:
+                raise ValueError(f"{field} values must be between {low} and {high} (got {number} in {item!r})")
+        if start > end:
+            raise ValueError(f"the {field} range {item!r} runs backwards")
+        numeric = str(start) if last is None else f"{start}-{end}"
+        items.append(numeric if step is None else f"{numeric}/{int(step)}")
+    return ",".join(items)
+
+
+def _compile_cron(expr: str) -> _Cron:
+    if not isinstance(expr, str):
+        raise RecurrenceError("cron_expr", f"A cron expression must be text (got {expr!r}).")
+    return _compile_cron_text(expr)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile_cron_text(expr: str) -> _Cron:
+    fields = expr.split()
+    if len(fields) != 5:
+        raise RecurrenceError(
+            "cron_expr",
+            "A cron expression needs exactly 5 fields: minute hour day-of-month month day-of-week "
+            f"(got {len(fields)} in {expr!r}).",
+        )
+    try:
+        numeric = " ".join(_parse_cron_field(text, index) for index, text in enumerate(fields))
+    except ValueError as exc:
+        raise RecurrenceError("cron_expr", f"Invalid cron expression {expr!r}: {exc}.") from None
+    if not croniter.is_valid(numeric):
+        raise RecurrenceError("cron_expr", f"Invalid cron expression {expr!r}.")
+    try:  # a 5-field expression that matches once matches again (the calendar repeats every 400 years)
+        _cron_iter(numeric, _dt.datetime(2000, 1, 1)).get_next()
+    except (CroniterBadDateError, CroniterError):
+        raise RecurrenceError(
+            "cron_expr", f"The cron expression {expr!r} never runs (no such date exists)."
+        ) from None
+    return _Cron(
+        text=" ".join(fields),
+        numeric=numeric,
+        real_time=fields[0].startswith("*") or fields[1].startswith("*"),
+    )
+
+
+def _cron_iter(numeric: str, start: _dt.datetime) -> croniter:
+    # implement_cron_bug=True gives crontab(5) semantics: day-of-month and day-of-week are OR-ed only
+    # when neither field starts with '*' (e.g. "0 0 */2 * 1" is odd days that are Mondays).
+    return croniter(numeric, start, ret_type=_dt.datetime, day_or=True, implement_cron_bug=True)
+
+
+def validate_cron(expr: str) -> str:
+    """Check a 5-field cron expression (syntax, ranges, and that it ever runs); return it with
+    whitespace collapsed. Raises RecurrenceError('cron_expr', ...)."""
+    return _compile_cron(expr).text
+
+
+# --------------------------------------------------------------------------- time zone helpers
+
+_PROBE_SPAN_HOURS = 28  # > the largest UTC offset change on record (24h, Pacific/Apia 2011)
+
+
+@functools.lru_cache(maxsize=8192)
+def _offset_bounds(zone: ZoneInfo, hour: int) -> tuple[_dt.timedelta, _dt.timedelta]:
+    """Smallest and largest UTC offset of `zone` within ~28h either side of the given hour
+    (hours since the epoch), sampled every hour."""
+    base = _EPOCH + _dt.timedelta(hours=hour)
+    offsets = [
+        (base + _dt.timedelta(hours=k)).astimezone(zone).utcoffset()
+        for k in range(-_PROBE_SPAN_HOURS, _PROBE_SPAN_HOURS + 2)
+    ]
+    return min(offsets), max(offsets)
+
+
+def _bounds_around(zone: ZoneInfo, instant: _dt.datetime) -> tuple[_dt.timedelta, _dt.timedelta]:
+    return _offset_bounds(zone, (instant - _EPOCH) // _dt.timedelta(hours=1))
+
+
+def _resolve_first(wall: _dt.datetime, zone: ZoneInfo) -> tuple[_dt.datetime, ...]:
+    """Daily/weekly/fixed-time cron: nonexistent -> shifted by the gap; repeated -> first pass."""
+    return (wall.replace(tzinfo=zone, fold=0).astimezone(UTC),)
+
+
+def _resolve_real(wall: _dt.datetime, zone: ZoneInfo) -> tuple[_dt.datetime, ...]:
+    """Wildcard cron: every real instant showing this wall time (none, one, or two)."""
+    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) != wall:
+        return ()  # skipped by a spring-forward
+    second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    return (first,) if second == first else (first, second)
+
+
+# --------------------------------------------------------------------------- Recurrence
+
+_NO_RUN_HORIZON = _dt.timedelta(days=366 * 20)  # 5-field cron gaps are at most 8 years (Feb 29)
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """When a schedule runs. Validated on construction (RecurrenceError names the field).
+
+    Fields that do not belong to the kind are ignored. ``days`` may be given in any order (weekday
+    ints or names); it is stored sorted and unique. ``time`` may also be given as "HH:MM". An interval
+    without ``anchor`` is anchored at the Unix epoch, i.e. aligned to the UTC clock.
+    """
+
+    kind: str
+    timezone: str = "UTC"
+    time: _dt.time | None = None
+    days: tuple[int, ...] = ()
+    interval_minutes: int | None = None
+    cron_expr: str | None = None
+    anchor: _dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise RecurrenceError("schedule_kind", f"Choose one of: {', '.join(KINDS)} (got {self.kind!r}).")
+        parse_zone(self.timezone)
+        if self.kind in ("daily", "weekly"):
+            object.__setattr__(self, "time", self._checked_time())
+        if self.kind == "weekly":
+            object.__setattr__(self, "days", self._checked_days())
+        if self.kind == "interval":
+            self._check_interval()
+        if self.kind == "cron":
+            if self.cron_expr in (None, ""):
+                raise RecurrenceError("cron_expr", "A cron expression is required for cron schedules.")
+            object.__setattr__(self, "cron_expr", validate_cron(self.cron_expr))
+
+    def _checked_time(self) -> _dt.time:
+        value = self.time
+        if value is None or value == "":
+            raise RecurrenceError("schedule_time", f"A time (HH:MM) is required for {self.kind} schedules.")
+        if isinstance(value, str):
+            return parse_time(value)
+        if not isinstance(value, _dt.time) or value.tzinfo is not None or value.second or value.microsecond:
+            raise RecurrenceError(
+                "schedule_time", f"The time must be a whole minute without a time zone, HH:MM (got {value!r})."
+            )
+        return value.replace(fold=0)
+
+    def _checked_days(self) -> tuple[int, ...]:
+        values = self.days
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise RecurrenceError("schedule_days", f"Choose the weekdays as a list of mon..sun (got {values!r}).")
+        days = set()
+        for value in values:
+            if isinstance(value, str):
+                days.update(parse_days([value]))
+            elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
+                days.add(value)
+            else:
+                raise RecurrenceError("schedule_days", f"Unknown weekday {value!r}; use {', '.join(WEEKDAYS)}.")
+        if not days:
+            raise RecurrenceError("schedule_days", "Choose at least one weekday.")
+        return tuple(sorted(days))
+
+    def _check_interval(self) -> None:
+        minutes = self.interval_minutes
+        if minutes is None:
+            raise RecurrenceError("interval_minutes", "A number of minutes is required for interval schedules.")
+        if not isinstance(minutes, int) or isinstance(minutes, bool):
+            raise RecurrenceError("interval_minutes", f"The interval must be a whole number of minutes (got {minutes!r}).")
+        if minutes < MIN_INTERVAL_MINUTES:
+            raise RecurrenceError(
+                "interval_minutes", f"The interval must be at least {MIN_INTERVAL_MINUTES} minutes (got {minutes})."
+            )
+        if minutes > MAX_INTERVAL_MINUTES:
+            raise RecurrenceError(
+                "interval_minutes", f"The interval must be at most {MAX_INTERVAL_MINUTES} minutes (got {minutes})."
+            )
+        anchor = self.anchor
+        if anchor is not None and (not isinstance(anchor, _dt.datetime) or anchor.utcoffset() is None):
+            raise RecurrenceError("anchor", f"The interval anchor must be a time-zone-aware datetime (got {anchor!r}).")
+
+    # ----------------------------------------------------------------- queries
+
+    def next_after(self, instant: _dt.datetime) -> _dt.datetime:
+        """The first run strictly after `instant` (aware), as an aware UTC datetime."""
+        if not isinstance(instant, _dt.datetime) or instant.utcoffset() is None:
+            raise ValueError(f"next_after needs a time-zone-aware datetime (got {instant!r}).")
+        instant = instant.astimezone(UTC)
+        if self.kind == "interval":
+            step = _dt.timedelta(minutes=self.interval_minutes)
+            anchor = (self.anchor or _EPOCH).astimezone(UTC)
+            return anchor + ((instant - anchor) // step + 1) * step
+        zone = ZoneInfo(self.timezone)
+        if self.kind == "cron":
+            cron = _compile_cron(self.cron_expr)
+            resolve = _resolve_real if cron.real_time else _resolve_first
+            return self._earliest(instant, zone, lambda start: self._cron_walls(cron, start), resolve)
+        return self._earliest(instant, zone, self._calendar_walls, _resolve_first)
+
+    def next_runs(self, instant: _dt.datetime, count: int) -> list[_dt.datetime]:
+        """The next `count` runs strictly after `instant`, ascending, as aware UTC datetimes."""
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ValueError(f"count must be a non-negative integer (got {count!r}).")
+        runs = []
+        for _ in range(count):
+            instant = self.next_after(instant)
+            runs.append(instant)
+        return runs
+
+    def describe(self) -> str:
+        """A short English description, e.g. "Every Mon, Wed, Fri at 04:00 (Europe/Berlin)"."""
+        if self.kind == "interval":
+            minutes = self.interval_minutes
+            if minutes % 60:
+                return f"Every {minutes} minutes"
+            return "Every hour" if minutes == 60 else f"Every {minutes // 60} hours"
+        if self.kind == "cron":
+            return f"{_describe_cron(self.cron_expr)} ({self.timezone})"
+        at = f"at {self.time:%H:%M} ({self.timezone})"
+        days = self.days if self.kind == "weekly" else tuple(range(7))
+        if days == tuple(range(7)):
+            return f"Every day {at}"
+        if days == tuple(range(5)):
+            return f"Every Mon–Fri {at}"
+        return f"Every {', '.join(WEEKDAYS[d].capitalize() for d in days)} {at}"
+
+    # ----------------------------------------------------------------- engine
+
+    def _calendar_walls(self, start: _dt.datetime) -> Iterator[_dt.datetime]:
+        """Daily/weekly wall times, ascending, from the day of `start` on."""
+        day = start.date()
+        while True:
+            if self.kind == "daily" or day.weekday() in self.days:
+                yield _dt.datetime.combine(day, self.time)
+            day += _dt.timedelta(days=1)
+
+    @staticmethod
+    def _cron_walls(cron: _Cron, start: _dt.datetime) -> Iterator[_dt.datetime]:
+        """Matching naive wall times, ascending, from the minute of `start` on."""
+        it = _cron_iter(cron.numeric, start.replace(second=0, microsecond=0) - _dt.timedelta(minutes=1))
+        while True:
+            try:
+                yield it.get_next()
+            except CroniterBadDateError:
+                return
+
+    @staticmethod
+    def _earliest(instant, zone, walls, resolve) -> _dt.datetime:
+        """The earliest resolved run strictly after `instant` (aware UTC).
+
+        Wall time w resolves to w - offset, the offset being one in force near that instant. So no w
+        below `instant + smallest nearby offset` can resolve after `instant`, and once w passes
+        `best + largest offset near best`, no later w can resolve before `best`.
+        """
+        naive = instant.replace(tzinfo=None)
+        low, _ = _bounds_around(zone, instant)
+        start = naive + low
+        best = best_naive = stop = None
+        for wall in walls(start):
+            if stop is not None and wall > stop:
+                break
+            if best is None and wall - start > _NO_RUN_HORIZON:
+                break
+            for run in resolve(wall, zone):
+                if run > instant and (best is None or run < best):
+                    best, best_naive = run, run.replace(tzinfo=None)
+                    stop = best_naive + _bounds_around(zone, best)[1]
+        if best is None:
+            raise RecurrenceError("cron_expr", "This schedule has no upcoming run.")
+        return best
+
+
+_DESCRIBE_OPTIONS = dict(
+    locale_code="en_US",  # never the machine's locale
+    use_24hour_time_format=True,
+    verbose=False,
+    day_of_week_start_index_zero=True,  # 0 (and 7) = Sunday, as in cron
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _describe_cron(expr: str) -> str:
+    try:
+        return ExpressionDescriptor(expr, Options(**_DESCRIBE_OPTIONS)).get_description()
+    except Exception:  # cron-descriptor cannot word every valid expression; say what it is instead
+        return f"Cron {expr}"

@@ -1,0 +1,77 @@
+"""factory_boy factories, one place for the whole suite."""
+
+import datetime as dt
+
+import factory
+from django.contrib.auth import get_user_model
+
+from channels.models import Channel, ChannelGroup, Video
+from jobs.models import Job
+from scheduling.models import ScheduledTask
+
+UTC = dt.timezone.utc
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("correct horse battery")
+
+
+class StaffFactory(UserFactory):
+    is_staff = True
+    is_superuser = True
+
+
+class ChannelGroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ChannelGroup
+
+    name = factory.Sequence(lambda n: f"Group {n}")
+
+
+class ChannelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Channel
+
+    group = factory.SubFactory(ChannelGroupFactory)
+    youtube_id = factory.Sequence(lambda n: f"UC{n:022d}")
+    title = factory.Sequence(lambda n: f"Channel {n}")
+
+
+class VideoFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Video
+
+    channel = factory.SubFactory(ChannelFactory)
+    youtube_id = factory.Sequence(lambda n: f"vid{n:08d}")
+    title = factory.Sequence(lambda n: f"Video {n}")
+    url = factory.LazyAttribute(lambda v: f"https://www.youtube.com/watch?v={v.youtube_id}")
+    published_at = dt.datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class ScheduledTaskFactory(factory.django.DjangoModelFactory):
+    """A valid daily backup schedule; saved as is (use scheduling.services to compute next_run_at)."""
+
+    class Meta:
+        model = ScheduledTask
+
+    name = factory.Sequence(lambda n: f"Schedule {n}")
+    task_type = "DATABASE_BACKUP"
+    schedule_kind = "daily"
+    schedule_time = "02:00"
+    timezone = "UTC"
+    params = factory.LazyFunction(
+        lambda: {"backup_type": "full", "retention_days": 30, "cleanup_old": False, "force_backup": False}
+    )
+    created_at = dt.datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Job
+
+    job_type = "DATABASE_BACKUP"

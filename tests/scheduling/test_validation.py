@@ -1,0 +1,167 @@
+"""Every rule of a schedule, enforced by the model layer with a message naming the field."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from scheduling.models import ScheduledTask
+from tests.factories import ChannelFactory, ChannelGroupFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def errors_of(**fields) -> dict[str, list[str]]:
+    base = {
+        "name": "Nightly backup",
+        "task_type": "DATABASE_BACKUP",
+        "schedule_kind": "daily",
+        "schedule_time": "02:00",
+        "timezone": "UTC",
+        "params": {},
+    }
+    schedule = ScheduledTask(**{**base, **fields})
+    with pytest.raises(ValidationError) as exc_info:
+        schedule.full_clean()
+    return exc_info.value.message_dict
+
+
+def valid(**fields) -> ScheduledTask:
+    base = {"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_kind": "daily",
+            "schedule_time": "02:00", "timezone": "UTC", "params": {}}
+    schedule = ScheduledTask(**{**base, **fields})
+    schedule.full_clean()
+    return schedule
+
+
+def test_it_accepts_a_daily_backup_and_fills_default_params():
+    schedule = valid()
+    assert schedule.params == {"backup_type": "full", "retention_days": 30, "cleanup_old": False, "force_backup": False}
+
+
+def test_it_rejects_an_unknown_kind():
+    errors = errors_of(schedule_kind="hourly")
+    assert "schedule_kind" in errors
+
+
+@pytest.mark.parametrize("kind", ["daily", "weekly"])
+def test_it_requires_a_time_for_daily_and_weekly(kind):
+    errors = errors_of(schedule_kind=kind, schedule_time="", schedule_days=["mon"])
+    assert errors["schedule_time"] == [f"A time (HH:MM) is required for {kind} schedules."]
+
+
+@pytest.mark.parametrize("bad", ["24:00", "7:30", "07:60", "0730", "07:30:00", "noon", "7.30"])
+def test_it_rejects_times_that_are_not_hh_mm(bad):
+    errors = errors_of(schedule_time=bad)
+    assert list(errors) == ["schedule_time"]
+    assert "HH:MM" in errors["schedule_time"][0]
+
+
+def test_it_requires_weekdays_for_weekly():
+    errors = errors_of(schedule_kind="weekly", schedule_days=[])
+    assert list(errors) == ["schedule_days"]
+
+
+def test_it_rejects_an_unknown_weekday_naming_it():
+    errors = errors_of(schedule_kind="weekly", schedule_days=["mon", "funday"])
+    assert "funday" in errors["schedule_days"][0]
+
+
+def test_it_stores_weekdays_canonically():
+    schedule = valid(schedule_kind="weekly", schedule_days=["FRI", "mon", "wed", "mon"])
+    assert schedule.schedule_days == ["mon", "wed", "fri"]
+
+
+def test_it_requires_interval_minutes_for_interval():
+    errors = errors_of(schedule_kind="interval", interval_minutes=None)
+    assert errors["interval_minutes"] == ["A number of minutes is required for interval schedules."]
+
+
+@pytest.mark.parametrize("minutes", [0, 1, 4])
+def test_it_rejects_intervals_under_five_minutes(minutes):
+    errors = errors_of(schedule_kind="interval", interval_minutes=minutes)
+    assert list(errors) == ["interval_minutes"]
+    assert "5" in errors["interval_minutes"][0]
+
+
+def test_it_accepts_a_five_minute_interval():
+    assert valid(schedule_kind="interval", interval_minutes=5).interval_minutes == 5
+
+
+@pytest.mark.parametrize("expr", ["* * * *", "61 * * * *", "0 0 * * * *", "hello", "0 0 30 2 *"])
+def test_it_rejects_invalid_or_never_firing_cron(expr):
+    errors = errors_of(schedule_kind="cron", cron_expr=expr)
+    assert list(errors) == ["cron_expr"]
+
+
+def test_it_requires_a_cron_expression_for_cron():
+    errors = errors_of(schedule_kind="cron", cron_expr="")
+    assert errors["cron_expr"] == ["A cron expression is required for cron schedules."]
+
+
+def test_it_normalises_cron_whitespace():
+    assert valid(schedule_kind="cron", cron_expr="  */15   *  * * * ").cron_expr == "*/15 * * * *"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "", "utc+2", "Europe/"])
+def test_it_rejects_unknown_time_zones(zone):
+    errors = errors_of(timezone=zone)
+    assert "timezone" in errors
+
+
+def test_it_accepts_iana_zones():
+    assert valid(timezone="Europe/Berlin").timezone == "Europe/Berlin"
+
+
+def test_it_rejects_an_unknown_task_type():
+    errors = errors_of(task_type="MAKE_COFFEE")
+    assert "MAKE_COFFEE" in errors["task_type"][0]
+
+
+def test_it_requires_group_id_for_quick_sync_group():
+    errors = errors_of(task_type="QUICK_SYNC_GROUP", params={})
+    assert errors["params"] == ["group_id: choose the channel group to sync."]
+
+
+def test_it_requires_an_existing_group():
+    errors = errors_of(task_type="QUICK_SYNC_GROUP", params={"group_id": 9999})
+    assert errors["params"] == ["group_id: no channel group with id 9999."]
+
+
+def test_it_accepts_a_quick_sync_of_an_existing_group():
+    group = ChannelGroupFactory(name="News")
+    ChannelFactory(group=group)
+    schedule = valid(task_type="QUICK_SYNC_GROUP", params={"group_id": str(group.pk)})
+    assert schedule.params == {"group_id": group.pk}
+
+
+def test_it_rejects_unknown_params():
+    errors = errors_of(params={"retention_days": 7, "colour": "blue"})
+    assert errors["params"][0].startswith("colour: unknown parameter")
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"retention_days": 0}, "retention_days: must be a whole number of days from 1 to 3650."),
+        ({"retention_days": "30"}, "retention_days: must be a whole number of days from 1 to 3650."),
+        ({"backup_type": "partial"}, "backup_type: must be one of full."),
+        ({"cleanup_old": "yes"}, "cleanup_old: must be true or false."),
+    ],
+)
+def test_it_validates_backup_params(params, message):
+    assert errors_of(params=params)["params"] == [message]
+
+
+def test_it_reports_every_bad_field_at_once():
+    errors = errors_of(schedule_time="25:00", timezone="Nowhere/Land", task_type="NOPE")
+    assert {"schedule_time", "timezone", "task_type"} <= set(errors)
+
+
+def test_it_clears_fields_that_do_not_belong_to_the_kind():
+    schedule = valid(schedule_kind="interval", interval_minutes=15, schedule_time="04:00",
+                     schedule_days=["mon"], cron_expr="0 4 * * *")
+    assert (schedule.schedule_time, schedule.schedule_days, schedule.cron_expr) == ("", [], "")
+    assert schedule.interval_minutes == 15
+
+
+def test_it_requires_a_name():
+    assert "name" in errors_of(name="")

@@ -1,0 +1,108 @@
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from tests.factories import (
+    ChannelFactory,
+    JobFactory,
+    ScheduledTaskFactory,
+    VideoFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["/schedules", "/backups", "/channels", "/jobs"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_it_sends_anonymous_visitors_to_the_login_page(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"] == f"/login/?next={path}"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_it_shows_pages_to_logged_in_users(user_client, path):
+    response = user_client.get(path)
+    assert response.status_code == 200
+    assert b"Times are shown in UTC" in response.content
+
+
+def test_it_serves_the_login_page_without_login(client):
+    response = client.get("/login/")
+    assert response.status_code == 200
+    assert b'name="username"' in response.content
+
+
+def test_it_logs_a_user_in_and_out(client, user):
+    response = client.post("/login/", {"username": user.username, "password": "correct horse battery"})
+    assert response.status_code == 302
+    assert client.get("/schedules").status_code == 200
+    client.post("/logout/")
+    assert client.get("/schedules").status_code == 302
+
+
+def test_it_rejects_a_wrong_password(client, user):
+    response = client.post("/login/", {"username": user.username, "password": "nope"})
+    assert response.status_code == 200
+    assert b"enter a correct username and password" in response.content
+
+
+def test_it_marks_the_current_page_in_the_navigation(user_client):
+    content = user_client.get("/jobs").content.decode()
+    assert '<a href="/jobs" aria-current="page">Jobs</a>' in content
+
+
+def test_it_shows_the_admin_link_to_staff_only(client, user, staff):
+    client.force_login(user)
+    assert b'href="/admin/"' not in client.get("/schedules").content
+    client.force_login(staff)
+    assert b'href="/admin/"' in client.get("/schedules").content
+
+
+@pytest.fixture
+def some_of_everything():
+    ChannelFactory()
+    VideoFactory()
+    JobFactory()
+    ScheduledTaskFactory()
+
+
+ADMIN_MODELS = [
+    "scheduling/scheduledtask",
+    "scheduling/schedulerun",
+    "scheduling/schedulerheartbeat",
+    "jobs/job",
+    "channels/channelgroup",
+    "channels/channel",
+    "channels/video",
+    "backups/backup",
+]
+
+
+@pytest.mark.parametrize("model", ADMIN_MODELS)
+def test_it_renders_admin_lists_for_staff(staff_client, some_of_everything, model):
+    assert staff_client.get(f"/admin/{model}/").status_code == 200
+
+
+@pytest.mark.parametrize("model", ADMIN_MODELS)
+def test_it_refuses_admin_lists_to_anonymous_users(client, model):
+    response = client.get(f"/admin/{model}/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/login/?next=/admin/{model}/"
+
+
+def test_it_refuses_the_admin_to_non_staff_users(user_client):
+    response = user_client.get("/admin/")
+    assert response.status_code == 302
+
+
+def test_it_renders_the_schedule_form_with_its_description(staff_client):
+    schedule = ScheduledTaskFactory(schedule_time="05:30", timezone="Europe/Berlin")
+    response = staff_client.get(reverse("admin:scheduling_scheduledtask_change", args=[schedule.pk]))
+    assert response.status_code == 200
+    assert b"Every day at 05:30 (Europe/Berlin)" in response.content
+
+
+def test_it_has_no_missing_migrations():
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
