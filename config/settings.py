@@ -191,6 +191,9 @@ YOUTUBE_FEED_URL = env.str(
     "YOUTUBE_FEED_URL", default="https://www.youtube.com/feeds/videos.xml?channel_id={channel_id}"
 )
 
+# Windows per scheduler transaction; smaller batches hold the write lock for less time.
+SCHEDULER_BATCH_SIZE = env.int("SCHEDULER_BATCH_SIZE", default=500)
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,

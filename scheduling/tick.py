@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from jobs.models import ACTIVE_STATUSES, Job
@@ -27,7 +28,6 @@ from scheduling.models import OverlapPolicy, RunOutcome, RunTrigger, ScheduledTa
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
 # After long downtime, windows are counted up to this many for the run's message.
 MAX_WINDOWS_COUNTED = 1_000
 
@@ -62,34 +62,55 @@ def due_schedules(*, now: datetime):
     return ScheduledTask.objects.filter(enabled=True, next_run_at__lte=now).order_by("next_run_at", "id")
 
 
-def run_pass(*, now: datetime, batch_size: int = BATCH_SIZE) -> PassReport:
+def run_pass(*, now: datetime, batch_size: int | None = None) -> PassReport:
     """One pass over everything due at `now`."""
+    batch_size = batch_size or settings.SCHEDULER_BATCH_SIZE
     report = PassReport(now=now)
     while True:
-        ids = list(due_schedules(now=now).values_list("pk", flat=True)[:batch_size])
-        if not ids:
-            return report
         try:
-            _process_batch(ids, now=now, report=report)
+            handled = _process_batch(now=now, limit=batch_size, report=report)
         except IntegrityError:
-            # Another scheduler claimed a window of this batch in the meantime: go one by one,
-            # so each window is claimed by exactly one of us.
-            for pk in ids:
-                try:
-                    _process_batch([pk], now=now, report=report)
-                except IntegrityError:
-                    report.lost_races += 1
-        if len(ids) < batch_size:
+            # A window of this batch is already in the ledger. Go one by one, so that only
+            # that window is set aside and the rest of the batch still runs.
+            handled = _process_one_by_one(now=now, limit=batch_size, report=report)
+        if handled < batch_size:
             return report
 
 
-def _process_batch(ids: list[int], *, now: datetime, report: PassReport) -> None:
+def _process_one_by_one(*, now: datetime, limit: int, report: PassReport) -> int:
+    pks = list(due_schedules(now=now).values_list("pk", flat=True)[:limit])
+    for pk in pks:
+        try:
+            _process_batch(now=now, limit=1, report=report, pk=pk)
+        except IntegrityError:
+            report.lost_races += 1
+            _move_past_claimed_window(pk, now=now)
+    return len(pks)
+
+
+def _move_past_claimed_window(pk: int, *, now: datetime) -> None:
+    """The window was claimed already (by a racing scheduler, or by a simulated `--now` pass
+    ahead of real time): it must not run again, and it must not block the schedule either."""
     with transaction.atomic():
-        # Re-read inside the transaction: what another scheduler committed meanwhile is visible,
-        # and rows it is still working on are skipped (PostgreSQL) or waited for (SQLite).
-        schedules = list(due_schedules(now=now).filter(pk__in=ids).select_for_update(skip_locked=True))
+        schedule = due_schedules(now=now).select_for_update().filter(pk=pk).first()
+        if schedule is not None:
+            logger.warning("Schedule %s: window %s is already in the ledger; moving on.", pk,
+                           schedule.next_run_at.isoformat())
+            ScheduledTask.objects.filter(pk=pk).update(next_run_at=schedule.next_after(now))
+
+
+def _process_batch(*, now: datetime, limit: int, report: PassReport, pk: int | None = None) -> int:
+    """Claim, decide and dispatch up to `limit` due windows in one transaction; return how many."""
+    with transaction.atomic():
+        # Read inside the transaction: on PostgreSQL the rows are locked and rows another
+        # scheduler holds are skipped, so two schedulers split the work; on SQLite the IMMEDIATE
+        # transaction holds the write lock, so what we read is what is still due.
+        due = due_schedules(now=now).select_for_update(skip_locked=True)
+        if pk is not None:
+            due = due.filter(pk=pk)
+        schedules = list(due[:limit])
         if not schedules:
-            return
+            return 0
         decisions = [_decide_window(schedule, now=now) for schedule in schedules]
         _apply_overlap_policy(decisions)
         requests = _job_requests(decisions)
@@ -131,6 +152,7 @@ def _process_batch(ids: list[int], *, now: datetime, report: PassReport) -> None
         if d.outcome != RunOutcome.DISPATCHED or d.coalesced:
             logger.info("Schedule %s (%s), window %s: %s. %s", d.schedule.pk, d.schedule.name,
                         d.due_at.isoformat(), d.outcome, d.message.strip())
+    return len(decisions)
 
 
 def _decide_window(schedule: ScheduledTask, *, now: datetime) -> _Decision:
@@ -151,7 +173,7 @@ def _decide_window(schedule: ScheduledTask, *, now: datetime) -> _Decision:
     coalesced = _count_windows(recurrence, first_due, due_at)
     decision = _Decision(schedule, due_at, coalesced, recurrence.next_after(now))
     if coalesced:
-        counted = f"{coalesced}" if coalesced < MAX_WINDOWS_COUNTED else f"More than {MAX_WINDOWS_COUNTED}"
+        counted = f"{coalesced}" if coalesced < MAX_WINDOWS_COUNTED else f"At least {MAX_WINDOWS_COUNTED}"
         decision.message = (f"{counted} earlier window{'s' if coalesced != 1 else ''} since "
                             f"{first_due.isoformat()} passed while no scheduler ran; "
                             f"they are folded into this one. ")

@@ -23,3 +23,12 @@ def user_client(client, user):
 def staff_client(client, staff):
     client.force_login(staff)
     return client
+
+
+@pytest.fixture(scope="session")
+def postgres_url_template():
+    """A throwaway PostgreSQL server for the whole session: format the result with a db name."""
+    from tests.servers import postgres_server
+
+    with postgres_server() as template:
+        yield template

@@ -10,7 +10,10 @@ from scheduling import loop, tick
 
 
 def parse_instant(value: str) -> datetime:
-    instant = parse_datetime(value.strip())
+    try:
+        instant = parse_datetime(value.strip())
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        instant = None
     if instant is None:
         raise CommandError(f"--now: {value!r} is not an ISO-8601 date and time (e.g. 2026-03-29T05:30:00Z).")
     if timezone.is_naive(instant):

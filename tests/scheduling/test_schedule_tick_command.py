@@ -1,0 +1,96 @@
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
+
+from jobs.models import Job
+from scheduling import services
+from scheduling.models import ScheduleRun, SchedulerHeartbeat
+from tests.scheduling.conftest import at
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tick(*args) -> str:
+    out = StringIO()
+    call_command("schedule_tick", *args, stdout=out)
+    return out.getvalue().strip()
+
+
+def test_it_simulates_an_instant_with_now(make_schedule):
+    make_schedule(now=at("2026-05-01 12:00"), schedule_time="02:00")
+    assert tick("--now", "2026-05-02T02:00:30Z") == (
+        "2026-05-02T02:00:30+00:00: 1 window: 1 dispatched; dispatched up to 30.000 s after the window."
+    )
+    assert tick("--now", "2026-05-02T02:00:30Z") == "2026-05-02T02:00:30+00:00: nothing due."
+    assert ScheduleRun.objects.count() == Job.objects.count() == 1
+
+
+def test_it_accepts_offsets_in_now(make_schedule):
+    make_schedule(now=at("2026-05-01 12:00"), schedule_time="02:00")
+    tick("--now", "2026-05-02T04:00:00+02:00")
+    assert ScheduleRun.objects.get().due_at == at("2026-05-02 02:00")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("tomorrow", "--now: 'tomorrow' is not an ISO-8601 date and time"),
+    ("2026-05-02T02:00:00", "--now: '2026-05-02T02:00:00' has no UTC offset"),
+    ("2026-13-02T02:00:00Z", "--now: '2026-13-02T02:00:00Z' is not an ISO-8601 date and time"),
+])
+def test_it_rejects_a_bad_now(value, message):
+    with pytest.raises(CommandError, match=message):
+        tick("--now", value)
+
+
+def test_it_refuses_now_with_loop():
+    with pytest.raises(CommandError, match="cannot be combined"):
+        tick("--loop", "--now", "2026-05-02T02:00:00Z")
+
+
+def test_it_writes_a_heartbeat(make_schedule):
+    tick("--now", "2026-05-02T02:00:30Z")
+    assert SchedulerHeartbeat.objects.get().last_pass_at == at("2026-05-02 02:00:30")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.integration
+def test_it_loops_until_sigterm_and_fires_a_schedule_created_while_running(make_schedule, tmp_path):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings",
+           "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}"}
+    log = (tmp_path / "tick.log").open("w")
+    process = subprocess.Popen([sys.executable, "manage.py", "schedule_tick", "--loop"], cwd=ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while not SchedulerHeartbeat.objects.exists():
+            assert time.monotonic() < deadline, "the loop never wrote a heartbeat"
+            time.sleep(0.1)
+        # An interval schedule anchored so that its first window is two seconds from now.
+        now = timezone.now()
+        schedule = make_schedule(now=now, schedule_kind="interval", interval_minutes=5,
+                                 anchor_at=now + dt.timedelta(seconds=2))
+        while not ScheduleRun.objects.filter(schedule=schedule).exists():
+            assert time.monotonic() < deadline, "the loop never fired the new schedule"
+            time.sleep(0.05)
+        run = ScheduleRun.objects.get(schedule=schedule)
+        assert run.outcome == "dispatched"
+        assert (run.created_at - run.due_at).total_seconds() < 1.5
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+    output = (tmp_path / "tick.log").read_text()
+    assert "Scheduler stopped." in output
+    assert "database is locked" not in output

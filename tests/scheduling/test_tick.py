@@ -1,0 +1,194 @@
+"""The scheduler's pass: one run per window, coalescing, grace, overlap, dispatch."""
+
+import datetime as dt
+
+import pytest
+
+from jobs.models import Job, JobStatus
+from scheduling import tick
+from scheduling.models import RunOutcome, ScheduleRun, SchedulerHeartbeat
+from tests.scheduling.conftest import at, refreshed
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_dispatches_a_due_window_once(make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"), schedule_time="02:00")
+    assert schedule.next_run_at == at("2026-05-02 02:00")
+
+    report = tick.run_pass(now=at("2026-05-02 02:00:01"))
+
+    assert report.outcomes == {"dispatched": 1}
+    [run] = ScheduleRun.objects.filter(schedule=schedule)
+    assert (run.trigger, run.due_at, run.outcome) == ("scheduled", at("2026-05-02 02:00"), "dispatched")
+    [job] = run.jobs.all()
+    assert job.job_type == "DATABASE_BACKUP"
+    assert job.status == JobStatus.QUEUED
+    assert job.params == {"backup_type": "full", "retention_days": 30, "cleanup_old": False,
+                          "force_backup": False, "source": f"schedule:{schedule.pk}"}
+    schedule = refreshed(schedule)
+    assert schedule.next_run_at == at("2026-05-03 02:00")
+    assert schedule.last_run_at == at("2026-05-02 02:00:01")
+    assert schedule.last_outcome == "dispatched"
+
+
+def test_it_does_nothing_before_the_window(make_schedule):
+    make_schedule(now=at("2026-05-01 12:00"), schedule_time="02:00")
+    assert tick.run_pass(now=at("2026-05-02 01:59:59")).windows == 0
+    assert not ScheduleRun.objects.exists()
+
+
+def test_it_runs_each_window_once_however_often_it_passes(make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"), schedule_time="02:00")
+    for second in range(0, 60, 5):
+        tick.run_pass(now=at("2026-05-02 02:00") + dt.timedelta(seconds=second))
+    assert ScheduleRun.objects.filter(schedule=schedule).count() == 1
+    assert Job.objects.count() == 1
+
+
+def test_it_simulates_a_week_firing_once_per_day(make_schedule):
+    """The manual test plan's 'simulate time' step: once and only once per day."""
+    schedule = make_schedule(now=at("2026-05-01 12:00"), schedule_time="02:00")
+    instant = at("2026-05-01 12:00")
+    while instant < at("2026-05-08 12:00"):
+        tick.run_pass(now=instant)
+        Job.objects.update(status=JobStatus.COMPLETED)  # the worker's part
+        instant += dt.timedelta(minutes=7)
+    due = list(ScheduleRun.objects.filter(schedule=schedule).order_by("due_at").values_list("due_at", flat=True))
+    assert due == [at(f"2026-05-0{day} 02:00") for day in range(2, 9)]
+    assert Job.objects.count() == 7
+
+
+def test_it_fires_once_after_three_days_of_downtime_and_records_the_missed_windows(make_schedule):
+    daily = make_schedule(now=at("2026-05-01 12:00"), name="daily", schedule_time="02:00")
+    every_15 = make_schedule(now=at("2026-05-01 12:00"), name="interval", schedule_kind="interval",
+                             interval_minutes=15)
+    # The scheduler was down from May 1 12:00 until May 4 02:10.
+    report = tick.run_pass(now=at("2026-05-04 02:10"))
+
+    assert report.outcomes == {"dispatched": 2}
+    [daily_run] = ScheduleRun.objects.filter(schedule=daily)
+    assert daily_run.due_at == at("2026-05-04 02:00")
+    assert daily_run.coalesced_windows == 2  # May 2 and May 3
+    assert "2 earlier windows" in daily_run.message
+    [interval_run] = ScheduleRun.objects.filter(schedule=every_15)
+    assert interval_run.due_at == at("2026-05-04 02:00")
+    # Every quarter hour from May 1 12:15 to May 4 01:45: 61.75 h * 4 = 247 windows.
+    assert interval_run.coalesced_windows == 247
+    assert Job.objects.count() == 2
+    assert refreshed(daily).next_run_at == at("2026-05-05 02:00")
+    assert refreshed(every_15).next_run_at == at("2026-05-04 02:15")
+    # Nothing more fires until the next windows.
+    assert tick.run_pass(now=at("2026-05-04 02:14")).windows == 0
+
+
+def test_it_records_a_window_past_its_grace_period_as_missed(make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"), schedule_time="02:00", grace_minutes=60)
+    report = tick.run_pass(now=at("2026-05-02 03:01"))
+
+    assert report.outcomes == {"missed": 1}
+    [run] = ScheduleRun.objects.filter(schedule=schedule)
+    assert run.outcome == RunOutcome.MISSED
+    assert "1 h 1 min late" in run.message
+    assert not Job.objects.exists()
+    schedule = refreshed(schedule)
+    assert schedule.next_run_at == at("2026-05-03 02:00")
+    assert schedule.last_run_at is None
+    assert schedule.last_outcome == "missed"
+
+
+def test_it_runs_a_window_just_inside_its_grace_period(make_schedule):
+    make_schedule(now=at("2026-05-01 12:00"), schedule_time="02:00", grace_minutes=60)
+    assert tick.run_pass(now=at("2026-05-02 03:00")).outcomes == {"dispatched": 1}
+
+
+def test_it_skips_a_window_while_the_previous_run_is_active(make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"), schedule_kind="interval", interval_minutes=5)
+    tick.run_pass(now=at("2026-05-01 12:05"))
+    assert Job.objects.get().status == JobStatus.QUEUED  # no worker has taken it yet
+
+    report = tick.run_pass(now=at("2026-05-01 12:10"))
+
+    assert report.outcomes == {"skipped": 1}
+    assert ScheduleRun.objects.get(due_at=at("2026-05-01 12:10")).message == "Skipped: the previous run is still active."
+    assert Job.objects.count() == 1
+    assert refreshed(schedule).next_run_at == at("2026-05-01 12:15")
+
+
+def test_it_runs_again_once_the_previous_run_finished(make_schedule):
+    make_schedule(now=at("2026-05-01 12:00"), schedule_kind="interval", interval_minutes=5)
+    tick.run_pass(now=at("2026-05-01 12:05"))
+    Job.objects.update(status=JobStatus.COMPLETED)
+    assert tick.run_pass(now=at("2026-05-01 12:10")).outcomes == {"dispatched": 1}
+
+
+def test_it_overlaps_when_the_policy_allows(make_schedule):
+    make_schedule(now=at("2026-05-01 12:00"), schedule_kind="interval", interval_minutes=5, overlap_policy="allow")
+    tick.run_pass(now=at("2026-05-01 12:05"))
+    assert tick.run_pass(now=at("2026-05-01 12:10")).outcomes == {"dispatched": 1}
+    assert Job.objects.filter(status=JobStatus.QUEUED).count() == 2
+
+
+def test_it_creates_a_quick_sync_job_per_enabled_channel(make_schedule, news_group):
+    schedule = make_schedule(now=at("2026-05-01 12:00"), task_type="QUICK_SYNC_GROUP",
+                             params={"group_id": news_group.pk}, schedule_time="05:30")
+    tick.run_pass(now=at("2026-05-02 05:30"))
+
+    [run] = ScheduleRun.objects.filter(schedule=schedule)
+    jobs = list(run.jobs.order_by("pk"))
+    enabled = list(news_group.channels.filter(enabled=True).order_by("pk").values_list("pk", flat=True))
+    assert [job.job_type for job in jobs] == ["QUICK_SYNC"] * 3
+    assert [job.params["channel_id"] for job in jobs] == enabled
+    assert run.message == "3 jobs created."
+
+
+def test_it_records_a_failed_run_when_the_group_is_gone_and_moves_on(make_schedule, news_group):
+    schedule = make_schedule(now=at("2026-05-01 12:00"), task_type="QUICK_SYNC_GROUP",
+                             params={"group_id": news_group.pk}, schedule_time="05:30")
+    group_id = news_group.pk
+    news_group.delete()
+
+    report = tick.run_pass(now=at("2026-05-02 05:30"))
+
+    assert report.outcomes == {"failed": 1}
+    run = ScheduleRun.objects.get(schedule=schedule)
+    assert run.message == f"Could not create jobs: Channel group {group_id} no longer exists."
+    assert refreshed(schedule).next_run_at == at("2026-05-03 05:30")
+
+
+def test_it_leaves_disabled_schedules_alone(make_schedule):
+    make_schedule(now=at("2026-05-01 12:00"), enabled=False)
+    assert tick.run_pass(now=at("2026-05-09 12:00")).windows == 0
+
+
+def test_it_handles_many_due_schedules_across_batches(make_schedule):
+    for n in range(7):
+        make_schedule(now=at("2026-05-01 12:00"), name=f"s{n}")
+    report = tick.run_pass(now=at("2026-05-02 02:00"), batch_size=3)
+    assert report.outcomes == {"dispatched": 7}
+    assert ScheduleRun.objects.count() == Job.objects.count() == 7
+
+
+def test_it_reports_how_late_it_dispatched(make_schedule):
+    make_schedule(now=at("2026-05-01 12:00"))
+    report = tick.run_pass(now=at("2026-05-02 02:00:00.250"))
+    assert report.max_lateness == dt.timedelta(milliseconds=250)
+
+
+def test_it_copes_with_a_year_of_downtime_on_a_five_minute_schedule(make_schedule):
+    schedule = make_schedule(now=at("2025-05-01 12:00"), schedule_kind="interval", interval_minutes=5)
+    tick.run_pass(now=at("2026-05-01 12:02"))
+    run = ScheduleRun.objects.get(schedule=schedule)
+    assert (run.due_at, run.outcome) == (at("2026-05-01 12:00"), "dispatched")
+    assert run.coalesced_windows == tick.MAX_WINDOWS_COUNTED
+    assert run.message.startswith(f"At least {tick.MAX_WINDOWS_COUNTED} earlier windows")
+    assert refreshed(schedule).next_run_at == at("2026-05-01 12:05")
+
+
+def test_it_fires_a_berlin_schedule_at_local_time_across_the_spring_gap(make_schedule):
+    schedule = make_schedule(now=at("2026-03-27 12:00"), schedule_time="02:30", timezone="Europe/Berlin")
+    tick.run_pass(now=at("2026-03-28 01:30"))  # 02:30 CET
+    tick.run_pass(now=at("2026-03-29 01:30"))  # 02:30 does not exist; 03:30 CEST
+    tick.run_pass(now=at("2026-03-30 00:30"))  # 02:30 CEST
+    due = list(ScheduleRun.objects.filter(schedule=schedule).order_by("due_at").values_list("due_at", flat=True))
+    assert due == [at("2026-03-28 01:30"), at("2026-03-29 01:30"), at("2026-03-30 00:30")]
