@@ -1,13 +1,32 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import ngettext
 
-from scheduling import services
+from scheduling import recurrence, registry, services
 from scheduling.models import ScheduledTask, ScheduleRun, SchedulerHeartbeat
+
+
+class ScheduledTaskForm(forms.ModelForm):
+    """Friendlier widgets; every rule still lives in ScheduledTask.clean()."""
+
+    task_type = forms.ChoiceField(choices=registry.choices)
+    schedule_days = forms.MultipleChoiceField(
+        choices=[(day, day.capitalize()) for day in recurrence.WEEKDAYS],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Weekly schedules only.",
+    )
+
+    class Meta:
+        model = ScheduledTask
+        fields = "__all__"
+        widgets = {"schedule_time": forms.TextInput(attrs={"placeholder": "HH:MM", "size": 6})}
 
 
 @admin.register(ScheduledTask)
 class ScheduledTaskAdmin(admin.ModelAdmin):
+    form = ScheduledTaskForm
     list_display = ("name", "task_type", "schedule_description", "enabled", "next_run_at", "last_run_at", "last_outcome")
     list_filter = ("enabled", "task_type", "schedule_kind", "last_outcome", "timezone")
     search_fields = ("name", "task_type", "cron_expr")
@@ -54,18 +73,19 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
 
     @admin.action(description="Run selected schedules now")
     def run_now(self, request, queryset):
-        started, refused = 0, []
+        started = 0
         for schedule in queryset:
             try:
-                services.schedule_run_now(schedule=schedule, now=timezone.now())
+                run = services.schedule_run_now(schedule=schedule, now=timezone.now())
             except services.RunActiveError as exc:
-                refused.append(str(exc))
-            else:
+                self.message_user(request, str(exc), level=messages.WARNING)
+                continue
+            if run.outcome == "dispatched":
                 started += 1
+            else:
+                self.message_user(request, f"{schedule.name}: {run.message}", level=messages.ERROR)
         if started:
             self.message_user(request, ngettext("%d schedule started.", "%d schedules started.", started) % started)
-        for message in refused:
-            self.message_user(request, message, level=messages.WARNING)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

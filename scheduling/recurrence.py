@@ -27,22 +27,26 @@ Day-of-month and day-of-week combine as in Vixie cron and crontab(5): when both 
 0 and 7 are Sunday. Month and weekday names (``jan``, ``mon``) are accepted; croniter extensions
 (``L``, ``W``, ``#``, ``?``, ``H``, ``@daily``, seconds or year fields) are not.
 
-How cron runs are found: croniter enumerates matching *naive* wall-clock times only (its own DST
-handling differs from the rules above); this module resolves each wall time to real instants. Because
-resolution can reorder times (a shifted 02:30 -> 03:30 comes after a real 03:00), candidates are
-collected over a window that provably contains the answer and the earliest one after the instant wins.
+How cron runs are found: the fields are parsed here into explicit value sets; croniter only enumerates
+*naive* wall-clock times matching those sets with plain AND semantics (a day-field OR is the union of
+two such streams). Its own DST handling differs from the rules above, and it has parsing quirks (it
+reads a one-value range such as "5-5" as "*"), so it never sees the user's text or a zone. This module
+resolves each wall time to real instants. Because resolution can reorder times (a shifted
+02:30 -> 03:30 comes after a real 03:00), candidates are collected over a window that provably
+contains the answer and the earliest one after the instant wins.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import functools
+import heapq
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from cron_descriptor import ExpressionDescriptor, Options
+from cron_descriptor import DescriptionTypeEnum, ExpressionDescriptor, Options
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 __all__ = [
@@ -81,6 +85,9 @@ class RecurrenceError(ValueError):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self):  # keep it picklable (task queues pickle exceptions)
+        return (type(self), (self.field, self.message))
 
 
 # --------------------------------------------------------------------------- parsing
@@ -152,7 +159,7 @@ _ITEM_RE = re.compile(r"(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?")
 @dataclass(frozen=True)
 class _Cron:
     text: str  # whitespace-normalised, as the user wrote it
-    numeric: str  # names replaced by numbers; what croniter is given
+    streams: tuple[str, ...]  # croniter expressions (explicit values, AND semantics) whose union is the schedule
     real_time: bool  # minute or hour field starts with '*': Vixie "wildcard" job
 
 
@@ -168,11 +175,11 @@ def _cron_value(token: str, index: int, *, range_end: bool) -> int:
     raise ValueError(f"{token!r} is not a valid {field} value")
 
 
-def _parse_cron_field(text: str, index: int) -> str:
-    """Check one field against Vixie syntax and ranges; return it with names replaced by numbers."""
+def _parse_cron_field(text: str, index: int) -> frozenset[int]:
+    """Check one field against Vixie syntax and ranges; return the values it matches."""
     field = _FIELD_NAMES[index]
     low, high = _FIELD_RANGES[index]
-    items = []
+    values: set[int] = set()
     for item in text.lower().split(","):
         match = _ITEM_RE.fullmatch(item)
         if match is None:
@@ -184,18 +191,26 @@ def _parse_cron_field(text: str, index: int) -> str:
             if int(step) < 1:
                 raise ValueError(f"in the {field} field, the step must be at least 1 (got {item!r})")
         if star is not None:
-            items.append(item)
-            continue
-        start = _cron_value(first, index, range_end=False)
-        end = _cron_value(last, index, range_end=True) if last is not None else start
-        for number in (start, end):
-            if not low <= number <= high:
-                raise ValueError(f"{field} values must be between {low} and {high} (got {number} in {item!r})")
-        if start > end:
-            raise ValueError(f"the {field} range {item!r} runs backwards")
-        numeric = str(start) if last is None else f"{start}-{end}"
-        items.append(numeric if step is None else f"{numeric}/{int(step)}")
-    return ",".join(items)
+            start, end = low, high
+        else:
+            start = _cron_value(first, index, range_end=False)
+            end = _cron_value(last, index, range_end=True) if last is not None else start
+            for number in (start, end):
+                if not low <= number <= high:
+                    raise ValueError(f"{field} values must be between {low} and {high} (got {number} in {item!r})")
+            if start > end:
+                raise ValueError(f"the {field} range {item!r} runs backwards")
+        values.update(range(start, end + 1, int(step or 1)))
+    if index == 4:
+        values = {day % 7 for day in values}  # 7 is Sunday too
+    return frozenset(values)
+
+
+def _cron_list(values: frozenset[int], index: int) -> str:
+    low, high = _FIELD_RANGES[index]
+    if index == 4:
+        high = 6
+    return "*" if len(values) == high - low + 1 else ",".join(map(str, sorted(values)))
 
 
 def _compile_cron(expr: str) -> _Cron:
@@ -214,28 +229,39 @@ def _compile_cron_text(expr: str) -> _Cron:
             f"(got {len(fields)} in {expr!r}).",
         )
     try:
-        numeric = " ".join(_parse_cron_field(text, index) for index, text in enumerate(fields))
+        minute, hour, dom, month, dow = (
+            _cron_list(_parse_cron_field(text, index), index) for index, text in enumerate(fields)
+        )
     except ValueError as exc:
         raise RecurrenceError("cron_expr", f"Invalid cron expression {expr!r}: {exc}.") from None
-    if not croniter.is_valid(numeric):
-        raise RecurrenceError("cron_expr", f"Invalid cron expression {expr!r}.")
-    try:  # a 5-field expression that matches once matches again (the calendar repeats every 400 years)
-        _cron_iter(numeric, _dt.datetime(2000, 1, 1)).get_next()
-    except (CroniterBadDateError, CroniterError):
-        raise RecurrenceError(
-            "cron_expr", f"The cron expression {expr!r} never runs (no such date exists)."
-        ) from None
+    # crontab(5): if both day fields are restricted (neither starts with '*'), a day matches when
+    # either does; otherwise both must match. croniter is only ever asked for plain AND matches
+    # over explicit value lists; an OR is the union of two such streams.
+    if fields[2].startswith("*") or fields[4].startswith("*"):
+        candidates = [f"{minute} {hour} {dom} {month} {dow}"]
+    else:
+        candidates = [f"{minute} {hour} {dom} {month} *", f"{minute} {hour} * {month} {dow}"]
+    streams = []
+    for candidate in candidates:
+        # A 5-field stream that matches once matches again: the calendar repeats every 400 years.
+        try:
+            _cron_iter(candidate, _dt.datetime(2000, 1, 1)).get_next()
+        except CroniterBadDateError:
+            continue
+        except CroniterError as exc:  # not expected after our own parsing
+            raise RecurrenceError("cron_expr", f"Invalid cron expression {expr!r}: {exc}.") from None
+        streams.append(candidate)
+    if not streams:
+        raise RecurrenceError("cron_expr", f"The cron expression {expr!r} never runs (no such date exists).")
     return _Cron(
         text=" ".join(fields),
-        numeric=numeric,
+        streams=tuple(streams),
         real_time=fields[0].startswith("*") or fields[1].startswith("*"),
     )
 
 
-def _cron_iter(numeric: str, start: _dt.datetime) -> croniter:
-    # implement_cron_bug=True gives crontab(5) semantics: day-of-month and day-of-week are OR-ed only
-    # when neither field starts with '*' (e.g. "0 0 */2 * 1" is odd days that are Mondays).
-    return croniter(numeric, start, ret_type=_dt.datetime, day_or=True, implement_cron_bug=True)
+def _cron_iter(stream: str, start: _dt.datetime) -> croniter:
+    return croniter(stream, start, ret_type=_dt.datetime, day_or=False)
 
 
 def validate_cron(expr: str) -> str:
@@ -419,13 +445,22 @@ class Recurrence:
 
     @staticmethod
     def _cron_walls(cron: _Cron, start: _dt.datetime) -> Iterator[_dt.datetime]:
-        """Matching naive wall times, ascending, from the minute of `start` on."""
-        it = _cron_iter(cron.numeric, start.replace(second=0, microsecond=0) - _dt.timedelta(minutes=1))
-        while True:
-            try:
-                yield it.get_next()
-            except CroniterBadDateError:
-                return
+        """Matching naive wall times, ascending and unique, from the minute of `start` on."""
+        begin = start.replace(second=0, microsecond=0) - _dt.timedelta(minutes=1)
+
+        def stream(expr: str) -> Iterator[_dt.datetime]:
+            it = _cron_iter(expr, begin)
+            while True:
+                try:
+                    yield it.get_next()
+                except CroniterBadDateError:
+                    return
+
+        previous = None
+        for wall in heapq.merge(*(stream(expr) for expr in cron.streams)):
+            if wall != previous:
+                yield wall
+                previous = wall
 
     @staticmethod
     def _earliest(instant, zone, walls, resolve) -> _dt.datetime:
@@ -464,6 +499,21 @@ _DESCRIBE_OPTIONS = dict(
 @functools.lru_cache(maxsize=1024)
 def _describe_cron(expr: str) -> str:
     try:
-        return ExpressionDescriptor(expr, Options(**_DESCRIBE_OPTIONS)).get_description()
+        descriptor = ExpressionDescriptor(expr, Options(**_DESCRIBE_OPTIONS))
+        text = descriptor.get_description()
+        dom, dow = expr.split()[2:5:2]
+        if dom != "*" and dow != "*":
+            # cron-descriptor words the day fields loosely; say which of OR / AND applies.
+            segment = descriptor.get_description(DescriptionTypeEnum.DAYOFWEEK)
+            days = segment.removeprefix(", ").removeprefix("or on ").removeprefix("only on ")
+            if dom.startswith("*") or dow.startswith("*"):  # crontab(5): a '*' field makes both apply
+                only = "only " if days.startswith("every ") else "only on "
+                but = "but " if descriptor.get_description(DescriptionTypeEnum.DAYOFMONTH) else ""
+                wording = f", {but}{only}{days}"
+            else:
+                wording = f", or on {days}" if segment.startswith((", or on ", ", only on ")) else f", or {days}"
+            if segment and segment in text:
+                text = text.replace(segment, wording, 1)
+        return text
     except Exception:  # cron-descriptor cannot word every valid expression; say what it is instead
         return f"Cron {expr}"

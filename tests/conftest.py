@@ -1,5 +1,9 @@
+import datetime as dt
+
 import pytest
 
+from scheduling import services
+from scheduling.models import ScheduledTask
 from tests.factories import StaffFactory, UserFactory
 
 
@@ -32,3 +36,15 @@ def postgres_url_template():
 
     with postgres_server() as template:
         yield template
+
+
+@pytest.fixture
+def make_schedule(db):
+    """Create a schedule the way every entrance does: through the service, at a given instant."""
+
+    def make(*, now: dt.datetime, **fields) -> ScheduledTask:
+        base = {"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_kind": "daily",
+                "schedule_time": "02:00", "timezone": "UTC", "params": {}}
+        return services.schedule_save(schedule=ScheduledTask(**{**base, **fields}), now=now)
+
+    return make

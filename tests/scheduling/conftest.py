@@ -3,8 +3,6 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from scheduling import services
-from scheduling.models import ScheduledTask
 from tests.factories import ChannelFactory, ChannelGroupFactory
 
 UTC = dt.timezone.utc
@@ -14,18 +12,6 @@ def at(text: str) -> dt.datetime:
     """An aware UTC instant from '2026-03-29 05:30' or an ISO string with offset."""
     value = dt.datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-@pytest.fixture
-def make_schedule(db):
-    """Create a schedule the way every entrance does: through the service, at a given instant."""
-
-    def make(*, now: dt.datetime, **fields) -> ScheduledTask:
-        base = {"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_kind": "daily",
-                "schedule_time": "02:00", "timezone": "UTC", "params": {}}
-        return services.schedule_save(schedule=ScheduledTask(**{**base, **fields}), now=now)
-
-    return make
 
 
 @pytest.fixture

@@ -1,0 +1,509 @@
+"""Named cases for the pure recurrence engine (no Django, no database)."""
+
+import datetime as dt
+import locale
+import time
+
+import pytest
+
+from scheduling import recurrence
+from scheduling.recurrence import (
+    KINDS,
+    MIN_INTERVAL_MINUTES,
+    WEEKDAYS,
+    Recurrence,
+    RecurrenceError,
+    parse_days,
+    parse_time,
+    parse_zone,
+    validate_cron,
+)
+
+UTC = dt.timezone.utc
+
+
+def at(text: str) -> dt.datetime:
+    """An aware instant from ISO text, e.g. at("2026-03-29T01:30Z")."""
+    return dt.datetime.fromisoformat(text)
+
+
+def daily(hhmm: str, zone: str = "UTC") -> Recurrence:
+    return Recurrence("daily", timezone=zone, time=parse_time(hhmm))
+
+
+def cron(expr: str, zone: str = "UTC") -> Recurrence:
+    return Recurrence("cron", timezone=zone, cron_expr=expr)
+
+
+def walls(runs, zone: str) -> list[str]:
+    """Runs as local wall times with their UTC offset, for readable assertions."""
+    return [r.astimezone(parse_zone(zone)).strftime("%m-%d %H:%M%z") for r in runs]
+
+
+def runs_between(rec: Recurrence, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """Runs in [start, end)."""
+    out, t = [], start - dt.timedelta(microseconds=1)
+    while (t := rec.next_after(t)) < end:
+        out.append(t)
+    return out
+
+
+# --------------------------------------------------------------------------- constants
+
+
+def test_it_exposes_the_constants_others_code_against():
+    assert WEEKDAYS == ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    assert KINDS == ("daily", "weekly", "interval", "cron")
+    assert MIN_INTERVAL_MINUTES == 5
+    assert issubclass(RecurrenceError, ValueError)
+
+
+# --------------------------------------------------------------------------- daily / weekly
+
+
+def test_it_runs_daily_at_the_local_time():
+    rec = daily("05:30", "Europe/Berlin")
+    assert rec.next_after(at("2026-01-10T12:00Z")) == at("2026-01-11T04:30Z")
+    assert rec.next_after(at("2026-07-10T12:00Z")) == at("2026-07-11T03:30Z")
+
+
+def test_it_returns_aware_utc_datetimes():
+    run = daily("05:30", "Europe/Berlin").next_after(at("2026-01-10T12:00+09:00"))  # 03:00Z
+    assert run.tzinfo is UTC
+    assert run == at("2026-01-10T04:30Z")
+
+
+def test_it_shifts_a_berlin_run_in_the_spring_forward_gap_by_the_gap():
+    # 2026-03-29: clocks jump 02:00 CET -> 03:00 CEST, so 02:30 does not exist; it runs at 03:30 CEST.
+    rec = daily("02:30", "Europe/Berlin")
+    runs = rec.next_runs(at("2026-03-28T12:00Z"), 3)
+    assert runs == [at("2026-03-29T01:30Z"), at("2026-03-30T00:30Z"), at("2026-03-31T00:30Z")]
+    assert walls(runs, "Europe/Berlin")[0] == "03-29 03:30+0200"
+
+
+def test_it_matches_datetime_combine_for_a_nonexistent_time():
+    zone = parse_zone("Europe/Berlin")
+    expected = dt.datetime.combine(dt.date(2026, 3, 29), dt.time(2, 30), tzinfo=zone).astimezone(UTC)
+    assert daily("02:30", "Europe/Berlin").next_after(at("2026-03-29T00:00Z")) == expected
+
+
+def test_it_runs_a_repeated_berlin_time_once_at_its_first_occurrence():
+    # 2026-10-25: clocks fall back 03:00 CEST -> 02:00 CET, so 02:30 happens at 00:30Z and at 01:30Z.
+    rec = daily("02:30", "Europe/Berlin")
+    assert rec.next_runs(at("2026-10-24T12:00Z"), 2) == [at("2026-10-25T00:30Z"), at("2026-10-26T01:30Z")]
+    # Between the two passes, and during the second one, the next run is the following day.
+    assert rec.next_after(at("2026-10-25T00:30Z")) == at("2026-10-26T01:30Z")
+    assert rec.next_after(at("2026-10-25T01:29Z")) == at("2026-10-26T01:30Z")
+
+
+def test_it_handles_new_york_spring_forward_and_fall_back():
+    assert daily("02:30", "America/New_York").next_after(at("2026-03-07T12:00Z")) == at("2026-03-08T07:30Z")
+    assert walls([at("2026-03-08T07:30Z")], "America/New_York") == ["03-08 03:30-0400"]
+    runs = daily("01:30", "America/New_York").next_runs(at("2026-10-31T12:00Z"), 2)
+    assert runs == [at("2026-11-01T05:30Z"), at("2026-11-02T06:30Z")]  # 01:30 EDT only, then EST
+
+
+def test_it_shifts_by_lord_howes_thirty_minute_gap():
+    # Australia/Lord_Howe: 2026-10-04 02:00 +10:30 -> 02:30 +11:00. 02:15 is skipped -> runs at 02:45.
+    run = daily("02:15", "Australia/Lord_Howe").next_after(at("2026-10-03T00:00Z"))
+    assert run == at("2026-10-03T15:45Z")
+    assert walls([run], "Australia/Lord_Howe") == ["10-04 02:45+1100"]
+
+
+def test_it_runs_lord_howes_repeated_half_hour_once():
+    # 2026-04-05 02:00 +11:00 -> 01:30 +10:30: 01:45 happens twice; only the first counts.
+    runs = daily("01:45", "Australia/Lord_Howe").next_runs(at("2026-04-04T00:00Z"), 2)
+    assert runs == [at("2026-04-04T14:45Z"), at("2026-04-05T15:15Z")]
+
+
+def test_it_runs_weekly_on_local_weekdays():
+    rec = Recurrence("weekly", timezone="Asia/Kathmandu", time=parse_time("00:10"), days=parse_days(["mon", "fri"]))
+    runs = rec.next_runs(at("2026-05-01T00:00Z"), 3)  # a Friday; 00:10 +05:45 is Thursday 18:25Z
+    assert walls(runs, "Asia/Kathmandu") == ["05-04 00:10+0545", "05-08 00:10+0545", "05-11 00:10+0545"]
+    assert runs[0] == at("2026-05-03T18:25Z")
+
+
+def test_it_runs_weekly_across_a_transition():
+    rec = Recurrence("weekly", timezone="Europe/Berlin", time=parse_time("02:30"), days=(6,))
+    runs = rec.next_runs(at("2026-03-20T00:00Z"), 3)
+    assert runs == [at("2026-03-22T01:30Z"), at("2026-03-29T01:30Z"), at("2026-04-05T00:30Z")]
+    assert walls(runs, "Europe/Berlin") == ["03-22 02:30+0100", "03-29 03:30+0200", "04-05 02:30+0200"]
+
+
+def test_it_treats_all_seven_days_like_daily():
+    weekly = Recurrence("weekly", time=parse_time("09:00"), days=tuple(range(7)), timezone="America/Sao_Paulo")
+    assert weekly.next_runs(at("2018-11-01T00:00Z"), 10) == daily("09:00", "America/Sao_Paulo").next_runs(
+        at("2018-11-01T00:00Z"), 10
+    )
+
+
+def test_it_shifts_sao_paulos_midnight_gap():
+    # Until 2019 Sao Paulo's DST began at midnight: 2018-11-04 00:00 -03 -> 01:00 -02.
+    run = daily("00:00", "America/Sao_Paulo").next_after(at("2018-11-03T12:00Z"))
+    assert walls([run], "America/Sao_Paulo") == ["11-04 01:00-0200"]
+
+
+def test_it_accepts_days_as_names_in_any_order_and_normalises_them():
+    rec = Recurrence("weekly", time=dt.time(4), days=("fri", 0, "WED", 0))
+    assert rec.days == (0, 2, 4)
+
+
+# --------------------------------------------------------------------------- interval
+
+
+def test_it_keeps_intervals_on_the_anchor_grid():
+    rec = Recurrence("interval", interval_minutes=15, anchor=at("2026-01-01T10:07Z"))
+    assert rec.next_after(at("2026-01-01T10:59Z")) == at("2026-01-01T11:07Z")
+    assert rec.next_runs(at("2026-01-01T11:07Z"), 2) == [at("2026-01-01T11:22Z"), at("2026-01-01T11:37Z")]
+
+
+def test_it_extends_the_interval_grid_backwards_from_a_future_anchor():
+    rec = Recurrence("interval", interval_minutes=60, anchor=at("2030-06-01T12:34:56Z"))
+    assert rec.next_after(at("2026-01-01T00:00Z")) == at("2026-01-01T00:34:56Z")
+
+
+def test_it_counts_interval_time_as_real_elapsed_time_across_dst():
+    rec = Recurrence("interval", timezone="Europe/Berlin", interval_minutes=60, anchor=at("2026-03-28T23:00Z"))
+    runs = rec.next_runs(at("2026-03-28T23:00Z"), 3)
+    assert runs == [at("2026-03-29T00:00Z"), at("2026-03-29T01:00Z"), at("2026-03-29T02:00Z")]
+    assert walls(runs, "Europe/Berlin") == ["03-29 01:00+0100", "03-29 03:00+0200", "03-29 04:00+0200"]
+    fall = Recurrence("interval", timezone="Europe/Berlin", interval_minutes=30, anchor=at("2026-10-24T00:00Z"))
+    assert len(runs_between(fall, at("2026-10-24T22:00Z"), at("2026-10-25T04:00Z"))) == 12
+
+
+def test_it_anchors_an_interval_without_anchor_on_the_utc_clock():
+    rec = Recurrence("interval", interval_minutes=15)
+    assert rec.next_after(at("2026-01-01T10:59:30Z")) == at("2026-01-01T11:00Z")
+
+
+def test_it_accepts_an_anchor_in_any_zone():
+    anchor = dt.datetime(2026, 1, 1, 10, 7, tzinfo=parse_zone("Europe/Berlin"))
+    rec = Recurrence("interval", interval_minutes=30, anchor=anchor)
+    assert rec.next_after(at("2026-01-01T09:00Z")) == at("2026-01-01T09:07Z")
+
+
+# --------------------------------------------------------------------------- cron
+
+
+def test_it_runs_fifteen_minute_cron_in_both_passes_of_berlins_repeated_hour():
+    rec = cron("*/15 * * * *", "Europe/Berlin")
+    runs = runs_between(rec, at("2026-10-25T00:00Z"), at("2026-10-25T02:00Z"))
+    assert len(runs) == 8
+    assert walls(runs, "Europe/Berlin") == [
+        "10-25 02:00+0200", "10-25 02:15+0200", "10-25 02:30+0200", "10-25 02:45+0200",
+        "10-25 02:00+0100", "10-25 02:15+0100", "10-25 02:30+0100", "10-25 02:45+0100",
+    ]
+
+
+def test_it_skips_fifteen_minute_cron_in_berlins_missing_hour():
+    rec = cron("*/15 * * * *", "Europe/Berlin")
+    runs = runs_between(rec, at("2026-03-29T00:30Z"), at("2026-03-29T01:31Z"))
+    assert walls(runs, "Europe/Berlin") == [
+        "03-29 01:30+0100", "03-29 01:45+0100", "03-29 03:00+0200", "03-29 03:15+0200", "03-29 03:30+0200",
+    ]
+
+
+def test_it_runs_fixed_time_cron_once_on_both_berlin_transition_nights():
+    rec = cron("30 2 * * *", "Europe/Berlin")
+    spring = rec.next_runs(at("2026-03-28T12:00Z"), 2)
+    assert spring == [at("2026-03-29T01:30Z"), at("2026-03-30T00:30Z")]
+    assert walls(spring, "Europe/Berlin")[0] == "03-29 03:30+0200"
+    assert rec.next_runs(at("2026-10-24T12:00Z"), 2) == [at("2026-10-25T00:30Z"), at("2026-10-26T01:30Z")]
+
+
+def test_it_orders_a_shifted_cron_run_after_a_real_earlier_wall_time():
+    # 02:30 shifts to 03:30 CEST, which comes after the real 03:00 CEST run.
+    rec = cron("0,30 2,3 * * *", "Europe/Berlin")
+    runs = runs_between(rec, at("2026-03-29T00:00Z"), at("2026-03-29T03:00Z"))
+    assert walls(runs, "Europe/Berlin") == ["03-29 03:00+0200", "03-29 03:30+0200"]
+
+
+def test_it_does_not_invent_a_new_york_three_am_run_for_two_hourly_cron():
+    rec = cron("0 */2 * * *", "America/New_York")
+    runs = runs_between(rec, at("2026-03-08T04:00Z"), at("2026-03-08T13:00Z"))
+    assert walls(runs, "America/New_York") == [
+        "03-08 00:00-0500", "03-08 04:00-0400", "03-08 06:00-0400", "03-08 08:00-0400",
+    ]
+
+
+def test_it_runs_hourly_cron_twice_in_new_yorks_repeated_hour():
+    rec = cron("0 * * * *", "America/New_York")
+    runs = runs_between(rec, at("2026-11-01T04:00Z"), at("2026-11-01T08:00Z"))
+    assert walls(runs, "America/New_York") == [
+        "11-01 00:00-0400", "11-01 01:00-0400", "11-01 01:00-0500", "11-01 02:00-0500",
+    ]
+
+
+def test_it_finds_the_next_leap_day():
+    rec = cron("0 0 29 2 *")
+    assert rec.next_after(at("2025-01-01T00:00Z")) == at("2028-02-29T00:00Z")
+    assert rec.next_after(at("2028-02-29T00:00Z")) == at("2032-02-29T00:00Z")
+    assert rec.next_after(at("2096-03-01T00:00Z")) == at("2104-02-29T00:00Z")  # 2100 is no leap year
+
+
+def test_it_ors_day_of_month_and_day_of_week_when_both_are_restricted():
+    runs = cron("0 0 13 * 5").next_runs(at("2026-02-01T00:00Z"), 5)
+    assert [r.strftime("%a %d") for r in runs] == ["Fri 06", "Fri 13", "Fri 20", "Fri 27", "Fri 06"]
+    runs = cron("0 0 1,15 * 1").next_runs(at("2026-06-01T00:00Z"), 4)  # Jun 1 is a Monday
+    assert [r.strftime("%a %m-%d") for r in runs] == ["Mon 06-08", "Mon 06-15", "Mon 06-22", "Mon 06-29"]
+    assert cron("0 0 1-31 * 1").next_runs(at("2026-06-01T00:00Z"), 2) == [at("2026-06-02T00:00Z"), at("2026-06-03T00:00Z")]
+
+
+def test_it_ands_the_day_fields_when_one_starts_with_a_star_like_vixie_cron():
+    # crontab(5): the fields are OR-ed only if both are restricted, "i.e., don't start with *".
+    runs = cron("0 0 */2 * 1").next_runs(at("2026-01-01T00:00Z"), 3)  # Mondays on odd days of the month
+    assert [r.date().isoformat() for r in runs] == ["2026-01-05", "2026-01-19", "2026-02-09"]
+
+
+def test_it_treats_day_of_week_zero_and_seven_and_names_alike():
+    start = at("2026-01-01T00:00Z")
+    sundays = cron("0 0 * * 0").next_runs(start, 3)
+    assert cron("0 0 * * 7").next_runs(start, 3) == sundays
+    assert cron("0 0 * * SUN").next_runs(start, 3) == sundays
+    assert [r.weekday() for r in sundays] == [6, 6, 6]
+    weekend = cron("0 0 * * fri-sun").next_runs(start, 3)  # a range ending on sun means 5-7
+    assert [r.strftime("%a") for r in weekend] == ["Fri", "Sat", "Sun"]
+    assert cron("0 0 * * 5-7").next_runs(start, 3) == weekend
+
+
+def test_it_supports_month_names_ranges_steps_and_lists():
+    runs = cron("5 8-10/2 * jan-feb *").next_runs(at("2026-02-28T09:00Z"), 3)
+    assert runs == [at("2026-02-28T10:05Z"), at("2027-01-01T08:05Z"), at("2027-01-01T10:05Z")]
+
+
+def test_it_follows_the_zone_for_cron():
+    assert cron("0 9 * * *", "Asia/Kathmandu").next_after(at("2026-01-01T00:00Z")) == at("2026-01-01T03:15Z")
+    assert cron("0 9 * * *", "Pacific/Chatham").next_after(at("2026-01-01T00:00Z")) == at("2026-01-01T19:15Z")
+
+
+def test_it_answers_rare_cron_quickly():
+    rec = cron("0 4 * * 1,3,5", "Europe/Berlin")
+    leap = cron("0 0 29 2 *", "Europe/Berlin")
+    rec.next_after(at("2026-03-20T00:00Z"))  # warm caches
+    started = time.perf_counter()
+    for _ in range(200):
+        rec.next_after(at("2026-03-20T00:00Z"))
+        leap.next_after(at("2026-03-20T00:00Z"))
+    assert (time.perf_counter() - started) / 400 < 0.005  # typically ~0.15 ms
+
+
+# --------------------------------------------------------------------------- common semantics
+
+
+@pytest.mark.parametrize(
+    "rec, run",
+    [
+        (daily("05:30", "Europe/Berlin"), "2026-01-11T04:30Z"),
+        (cron("*/15 * * * *"), "2026-01-11T04:30Z"),
+        (cron("30 2 * * *", "Europe/Berlin"), "2026-03-29T01:30Z"),
+        (Recurrence("interval", interval_minutes=5, anchor=at("2026-01-01T00:00Z")), "2026-01-11T04:30Z"),
+    ],
+)
+def test_it_returns_the_following_run_when_the_instant_is_a_run(rec, run):
+    assert rec.next_after(at(run)) > at(run)
+    assert rec.next_after(at(run) - dt.timedelta(microseconds=1)) == at(run)
+
+
+def test_it_returns_the_requested_number_of_runs():
+    rec = cron("0 * * * *")
+    runs = rec.next_runs(at("2026-01-01T00:00Z"), 5)
+    assert runs == [at(f"2026-01-01T0{h}:00Z") for h in range(1, 6)]
+    assert rec.next_runs(at("2026-01-01T00:00Z"), 0) == []
+    with pytest.raises(ValueError):
+        rec.next_runs(at("2026-01-01T00:00Z"), -1)
+
+
+@pytest.mark.parametrize("kind", ["daily", "interval", "cron"])
+def test_it_rejects_a_naive_instant(kind):
+    rec = {"daily": daily("01:00"), "interval": Recurrence("interval", interval_minutes=5), "cron": cron("* * * * *")}[kind]
+    with pytest.raises(ValueError, match="aware"):
+        rec.next_after(dt.datetime(2026, 1, 1))
+
+
+# --------------------------------------------------------------------------- describe
+
+
+@pytest.mark.parametrize(
+    "rec, text",
+    [
+        (daily("05:30"), "Every day at 05:30 (UTC)"),
+        (Recurrence("weekly", timezone="Europe/Berlin", time=dt.time(4), days=(0, 2, 4)),
+         "Every Mon, Wed, Fri at 04:00 (Europe/Berlin)"),
+        (Recurrence("weekly", time=dt.time(4), days=tuple(range(7))), "Every day at 04:00 (UTC)"),
+        (Recurrence("weekly", time=dt.time(9), days=tuple(range(5))), "Every Mon–Fri at 09:00 (UTC)"),
+        (Recurrence("weekly", time=dt.time(23, 59), days=(6,)), "Every Sun at 23:59 (UTC)"),
+        (Recurrence("interval", interval_minutes=15), "Every 15 minutes"),
+        (Recurrence("interval", interval_minutes=5), "Every 5 minutes"),
+        (Recurrence("interval", interval_minutes=60), "Every hour"),
+        (Recurrence("interval", interval_minutes=120), "Every 2 hours"),
+        (Recurrence("interval", interval_minutes=90), "Every 90 minutes"),
+        (cron("30 2 * * *", "Europe/Berlin"), "At 02:30 (Europe/Berlin)"),
+        (cron("*/15 * * * *"), "Every 15 minutes (UTC)"),
+        (cron("0 * * * *"), "Every hour (UTC)"),
+        (cron("30 14 * * *"), "At 14:30 (UTC)"),
+        (cron("0 4 * * 1,3,5", "Europe/Berlin"), "At 04:00, only on Monday, Wednesday, and Friday (Europe/Berlin)"),
+        (cron("0 0 29 2 *"), "At 00:00, on day 29 of the month, only in February (UTC)"),
+        (cron("0 0 13 * 5"), "At 00:00, on day 13 of the month, or on Friday (UTC)"),
+        (cron("0 0 1,15 * 1-5"), "At 00:00, on day 1 and 15 of the month, or Monday through Friday (UTC)"),
+        (cron("0 0 */2 * 1"), "At 00:00, every 2 days, but only on Monday (UTC)"),
+    ],
+)
+def test_it_describes_schedules(rec, text):
+    assert rec.describe() == text
+
+
+def test_it_describes_cron_in_english_whatever_the_machine_locale(monkeypatch):
+    monkeypatch.setattr(locale, "getlocale", lambda *args: ("de_DE", "UTF-8"))
+    recurrence._describe_cron.cache_clear()
+    assert cron("45 23 * * *").describe() == "At 23:45 (UTC)"
+
+
+def test_it_normalises_the_stored_cron_expression():
+    assert cron("  */15   *  * * * ").cron_expr == "*/15 * * * *"
+
+
+# --------------------------------------------------------------------------- parsing and validation
+
+
+@pytest.mark.parametrize("text, value", [("00:00", dt.time(0, 0)), ("05:30", dt.time(5, 30)), ("23:59", dt.time(23, 59))])
+def test_it_parses_times(text, value):
+    assert parse_time(text) == value
+
+
+@pytest.mark.parametrize("bad", ["5:30", "24:00", "07:60", "0730", "07:30:00", " 07:30", "07:30\n", "noon", "7.30", "", None, 730, "٠٧:٣٠"])
+def test_it_rejects_bad_times(bad):
+    with pytest.raises(RecurrenceError) as info:
+        parse_time(bad)
+    assert info.value.field == "schedule_time"
+    assert "HH:MM" in str(info.value)
+
+
+def test_it_parses_days():
+    assert parse_days(["FRI", "mon", "wed", "mon"]) == (0, 2, 4)
+    assert parse_days(WEEKDAYS) == tuple(range(7))
+
+
+@pytest.mark.parametrize("bad, named", [([], "at least one"), (["mon", "funday"], "funday"), ([3], "3"), ("mon", "list")])
+def test_it_rejects_bad_days_naming_the_value(bad, named):
+    with pytest.raises(RecurrenceError) as info:
+        parse_days(bad)
+    assert info.value.field == "schedule_days"
+    assert named in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["UTC", "Europe/Berlin", "Australia/Lord_Howe", "America/Argentina/Buenos_Aires"])
+def test_it_parses_zones(name):
+    assert parse_zone(name).key == name
+
+
+@pytest.mark.parametrize("bad", ["Mars/Olympus", "", "utc+2", "Europe/", "europe/berlin", " UTC", "../etc/passwd", "localtime", None])
+def test_it_rejects_bad_zones(bad):
+    with pytest.raises(RecurrenceError) as info:
+        parse_zone(bad)
+    assert info.value.field == "timezone"
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["*/15 * * * *", "0 0 29 2 *", "0 4 * * 1,3,5", "0 0 * * 7", "0 0 1 jan *", "0 9 * * mon-fri", "5 8-10/2 * * *", "*/61 * * * *"],
+)
+def test_it_accepts_valid_cron(expr):
+    assert validate_cron(expr) == expr
+
+
+@pytest.mark.parametrize(
+    "bad, hint",
+    [
+        ("* * * *", "5 fields"),
+        ("0 0 * * * *", "5 fields"),
+        ("@daily", "5 fields"),
+        ("hello", "5 fields"),
+        ("", "5 fields"),
+        ("61 * * * *", "minute"),
+        ("* 24 * * *", "hour"),
+        ("* * 0 * *", "day-of-month"),
+        ("* * * 13 *", "month"),
+        ("* * * * 8", "day-of-week"),
+        ("*/0 * * * *", "step"),
+        ("5/15 * * * *", "step"),
+        ("30-10 * * * *", "backwards"),
+        ("0 0 L * *", "day-of-month"),
+        ("0 0 * * 1#2", "day-of-week"),
+        ("0 0 ? * *", "day-of-month"),
+        ("H 0 * * *", "minute"),
+        ("1,,2 * * * *", "minute"),
+        ("0 0 * * funday", "funday"),
+        ("0 0 30 2 *", "never runs"),
+        ("0 0 31 4,6,9,11 *", "never runs"),
+    ],
+)
+def test_it_rejects_bad_cron(bad, hint):
+    with pytest.raises(RecurrenceError) as info:
+        validate_cron(bad)
+    assert info.value.field == "cron_expr"
+    assert hint in str(info.value)
+
+
+def test_it_rejects_cron_that_is_not_text():
+    with pytest.raises(RecurrenceError) as info:
+        validate_cron(["* * * * *"])
+    assert info.value.field == "cron_expr"
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"kind": "hourly"}, "schedule_kind"),
+        ({"kind": "daily"}, "schedule_time"),
+        ({"kind": "daily", "time": "7:30"}, "schedule_time"),
+        ({"kind": "daily", "time": dt.time(7, 30, 15)}, "schedule_time"),
+        ({"kind": "daily", "time": dt.time(7, 30, tzinfo=UTC)}, "schedule_time"),
+        ({"kind": "daily", "time": dt.time(7, 30), "timezone": "Nowhere/Land"}, "timezone"),
+        ({"kind": "weekly", "time": dt.time(7, 30)}, "schedule_days"),
+        ({"kind": "weekly", "time": dt.time(7, 30), "days": (7,)}, "schedule_days"),
+        ({"kind": "weekly", "time": dt.time(7, 30), "days": (True,)}, "schedule_days"),
+        ({"kind": "weekly", "time": dt.time(7, 30), "days": ("someday",)}, "schedule_days"),
+        ({"kind": "interval"}, "interval_minutes"),
+        ({"kind": "interval", "interval_minutes": 4}, "interval_minutes"),
+        ({"kind": "interval", "interval_minutes": 0}, "interval_minutes"),
+        ({"kind": "interval", "interval_minutes": -15}, "interval_minutes"),
+        ({"kind": "interval", "interval_minutes": 7.5}, "interval_minutes"),
+        ({"kind": "interval", "interval_minutes": "15"}, "interval_minutes"),
+        ({"kind": "interval", "interval_minutes": 10**12}, "interval_minutes"),
+        ({"kind": "interval", "interval_minutes": 15, "anchor": dt.datetime(2026, 1, 1)}, "anchor"),
+        ({"kind": "interval", "interval_minutes": 15, "timezone": "Europe/"}, "timezone"),
+        ({"kind": "cron"}, "cron_expr"),
+        ({"kind": "cron", "cron_expr": ""}, "cron_expr"),
+        ({"kind": "cron", "cron_expr": "0 0 30 2 *"}, "cron_expr"),
+        ({"kind": "cron", "cron_expr": "* * * * *", "timezone": ""}, "timezone"),
+    ],
+)
+def test_it_validates_on_construction_naming_the_field(kwargs, field):
+    with pytest.raises(RecurrenceError) as info:
+        Recurrence(**kwargs)
+    assert info.value.field == field
+    assert str(info.value)
+
+
+def test_it_says_the_minimum_interval_in_the_message():
+    with pytest.raises(RecurrenceError, match="at least 5 minutes"):
+        Recurrence("interval", interval_minutes=4)
+
+
+def test_it_ignores_fields_of_other_kinds():
+    rec = Recurrence("interval", interval_minutes=15, time=dt.time(4), days=(9,), cron_expr="nonsense")
+    assert rec.describe() == "Every 15 minutes"
+
+
+def test_it_is_immutable_and_hashable():
+    rec = daily("05:30")
+    with pytest.raises(AttributeError):
+        rec.kind = "weekly"
+    assert rec == daily("05:30") and hash(rec) == hash(daily("05:30"))
+
+
+def test_it_keeps_recurrence_errors_picklable():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(RecurrenceError("timezone", "Unknown time zone 'X'.")))
+    assert (error.field, str(error)) == ("timezone", "Unknown time zone 'X'.")

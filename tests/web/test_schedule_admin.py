@@ -1,0 +1,108 @@
+"""The schedule admin: staff create, edit, enable/disable and run schedules through the services."""
+
+import pytest
+from django.urls import reverse
+
+from jobs.models import Job
+from scheduling.models import ScheduledTask, ScheduleRun
+from tests.factories import ChannelGroupFactory
+from tests.scheduling.conftest import at
+
+pytestmark = pytest.mark.django_db
+
+ADD = reverse("admin:scheduling_scheduledtask_add")
+CHANGELIST = reverse("admin:scheduling_scheduledtask_changelist")
+
+
+def form_data(**overrides) -> dict:
+    data = {
+        "name": "Nightly backup",
+        "task_type": "DATABASE_BACKUP",
+        "params": "{}",
+        "enabled": "on",
+        "schedule_kind": "daily",
+        "schedule_time": "02:00",
+        "interval_minutes": "",
+        "cron_expr": "",
+        "timezone": "UTC",
+        "grace_minutes": "60",
+        "overlap_policy": "skip",
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def test_it_creates_a_schedule_with_its_next_run(staff_client):
+    response = staff_client.post(ADD, form_data(schedule_kind="weekly", schedule_days=["mon", "wed", "fri"],
+                                                schedule_time="04:00", timezone="Europe/Berlin"))
+    assert response.status_code == 302
+    schedule = ScheduledTask.objects.get()
+    assert schedule.schedule_days == ["mon", "wed", "fri"]
+    assert schedule.describe() == "Every Mon, Wed, Fri at 04:00 (Europe/Berlin)"
+    assert schedule.next_run_at is not None
+    assert schedule.params["retention_days"] == 30
+
+
+def test_it_shows_validation_errors_next_to_their_fields(staff_client):
+    response = staff_client.post(ADD, form_data(schedule_time="25:00", timezone="Mars/Base"))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "HH:MM" in errors["schedule_time"][0]
+    assert "Mars/Base" in errors["timezone"][0]
+    assert not ScheduledTask.objects.exists()
+
+
+def test_it_validates_quick_sync_params(staff_client):
+    response = staff_client.post(ADD, form_data(task_type="QUICK_SYNC_GROUP", params='{"group_id": 404}'))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["params"] == ["group_id: no channel group with id 404."]
+
+
+def test_it_creates_a_quick_sync_schedule(staff_client):
+    group = ChannelGroupFactory(name="News")
+    response = staff_client.post(ADD, form_data(name="Sync News", task_type="QUICK_SYNC_GROUP",
+                                                params=f'{{"group_id": {group.pk}}}', schedule_time="05:30"))
+    assert response.status_code == 302
+    assert ScheduledTask.objects.get().params == {"group_id": group.pk}
+
+
+def test_it_lists_schedules_with_their_description(staff_client, make_schedule):
+    make_schedule(now=at("2026-05-01 12:00"), schedule_kind="interval", interval_minutes=15, name="Often")
+    content = staff_client.get(CHANGELIST).content.decode()
+    assert "Every 15 minutes" in content
+    assert "Often" in content
+
+
+def test_it_disables_and_enables_with_actions(staff_client, make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    response = staff_client.post(CHANGELIST, {"action": "disable_schedules", "_selected_action": [schedule.pk]},
+                                 follow=True)
+    assert "1 schedule disabled." in response.content.decode()
+    schedule.refresh_from_db()
+    assert (schedule.enabled, schedule.next_run_at) == (False, None)
+
+    response = staff_client.post(CHANGELIST, {"action": "enable_schedules", "_selected_action": [schedule.pk]},
+                                 follow=True)
+    assert "1 schedule enabled." in response.content.decode()
+    schedule.refresh_from_db()
+    assert schedule.enabled and schedule.next_run_at is not None
+
+
+def test_it_runs_now_from_the_admin_and_refuses_a_second_time(staff_client, make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    action = {"action": "run_now", "_selected_action": [schedule.pk]}
+    assert "1 schedule started." in staff_client.post(CHANGELIST, action, follow=True).content.decode()
+    assert ScheduleRun.objects.get().trigger == "manual"
+    assert Job.objects.count() == 1
+
+    content = staff_client.post(CHANGELIST, action, follow=True).content.decode()
+    assert "is still running from an earlier run" in content
+    assert Job.objects.count() == 1
+
+
+def test_it_shows_run_history_read_only(staff_client, make_schedule):
+    from scheduling import services
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
+    assert staff_client.get(reverse("admin:scheduling_schedulerun_change", args=[run.pk])).status_code == 200
+    assert staff_client.get(reverse("admin:scheduling_schedulerun_add")).status_code == 403
