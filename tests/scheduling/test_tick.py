@@ -192,3 +192,21 @@ def test_it_fires_a_berlin_schedule_at_local_time_across_the_spring_gap(make_sch
     tick.run_pass(now=at("2026-03-30 00:30"))  # 02:30 CEST
     due = list(ScheduleRun.objects.filter(schedule=schedule).order_by("due_at").values_list("due_at", flat=True))
     assert due == [at("2026-03-28 01:30"), at("2026-03-29 01:30"), at("2026-03-30 00:30")]
+
+
+def test_a_window_already_in_the_ledger_is_set_aside_and_the_rest_of_the_batch_runs(make_schedule):
+    """A racing scheduler that lost sees the unique (schedule, due_at) fail and moves on."""
+    claimed = make_schedule(now=at("2026-05-01 12:00"), name="claimed elsewhere")
+    others = [make_schedule(now=at("2026-05-01 12:00"), name=f"other {n}") for n in range(3)]
+    ScheduleRun.objects.create(schedule=claimed, trigger="scheduled", due_at=at("2026-05-02 02:00"),
+                               outcome="dispatched", created_at=at("2026-05-02 02:00"))
+
+    report = tick.run_pass(now=at("2026-05-02 02:00:05"))
+
+    assert report.outcomes == {"dispatched": 3}
+    assert report.lost_races == 1
+    assert ScheduleRun.objects.filter(schedule=claimed).count() == 1
+    assert all(ScheduleRun.objects.filter(schedule=other).count() == 1 for other in others)
+    assert Job.objects.count() == 3
+    assert refreshed(claimed).next_run_at == at("2026-05-03 02:00")
+    assert tick.run_pass(now=at("2026-05-02 02:00:10")).windows == 0

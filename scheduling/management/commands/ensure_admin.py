@@ -1,10 +1,10 @@
+import os
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
-from django.core.exceptions import ValidationError
 from django.contrib.auth.password_validation import validate_password
-import os
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
