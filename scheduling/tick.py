@@ -179,7 +179,7 @@ def _decide_window(schedule: ScheduledTask, *, now: datetime) -> _Decision:
         counted = f"{coalesced}" if coalesced < MAX_WINDOWS_COUNTED else f"At least {MAX_WINDOWS_COUNTED}"
         decision.message = (f"{counted} earlier window{'s' if coalesced != 1 else ''} since "
                             f"{first_due.isoformat()} passed while no scheduler ran; "
-                            f"they are folded into this one. ")
+                            f"{'it is' if coalesced == 1 else 'they are'} folded into this one. ")
     if now - due_at > timedelta(minutes=schedule.grace_minutes):
         decision.outcome = RunOutcome.MISSED
         decision.message += (f"Missed: {_minutes(now - due_at)} late, past the grace period of "

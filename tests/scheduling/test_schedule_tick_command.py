@@ -94,3 +94,24 @@ def test_it_loops_until_sigterm_and_fires_a_schedule_created_while_running(make_
     output = (tmp_path / "tick.log").read_text()
     assert "Scheduler stopped." in output
     assert "database is locked" not in output
+
+
+def test_it_fires_once_after_three_days_down_when_simulated_with_now(make_schedule):
+    daily = make_schedule(now=at("2026-05-01 12:00"), name="Backup", schedule_time="02:00", grace_minutes=240)
+    weekly = make_schedule(now=at("2026-05-01 12:00"), name="Sync", schedule_kind="weekly",
+                           schedule_days=["sat", "sun"], schedule_time="05:30", grace_minutes=30)
+
+    # Down from Friday May 1 12:00 until Monday May 4 05:45.
+    output = tick("--now", "2026-05-04T05:45:00Z")
+
+    assert output.startswith("2026-05-04T05:45:00+00:00: 2 windows: 1 dispatched, 1 missed")
+    backup_run = ScheduleRun.objects.get(schedule=daily)
+    assert (backup_run.due_at, backup_run.outcome, backup_run.coalesced_windows) == (
+        at("2026-05-04 02:00"), "dispatched", 2)
+    assert backup_run.jobs.count() == 1
+    sync_run = ScheduleRun.objects.get(schedule=weekly)
+    assert (sync_run.due_at, sync_run.outcome, sync_run.coalesced_windows) == (
+        at("2026-05-03 05:30"), "missed", 1)
+    assert sync_run.message == (
+        "1 earlier window since 2026-05-02T05:30:00+00:00 passed while no scheduler ran; it is folded into this "
+        "one. Missed: 24 h 15 min late, past the grace period of 30 min.")
