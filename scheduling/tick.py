@@ -3,13 +3,13 @@
 Every due window is claimed, decided and dispatched inside one transaction together with the
 advance of its schedule's `next_run_at`, so a crash leaves either all of it or none of it. Windows
 are processed in batches (one transaction per batch) because a pass with a thousand due
-schedules must stay well under a second on SQLite; a batch that loses a race is retried window
-by window.
+schedules must stay well under a second on SQLite.
 
-Racing schedulers are harmless: on PostgreSQL the batch's rows are locked with SKIP LOCKED and
-re-read, on SQLite the IMMEDIATE transaction serialises writers and the re-read inside it is
-authoritative, and in any case the ledger's unique (schedule, due_at) makes a second claim of the
-same window fail with an IntegrityError that rolls the loser back.
+Racing schedulers are harmless. Each batch is read inside its own transaction: on PostgreSQL with
+FOR UPDATE SKIP LOCKED, so two schedulers split the due rows between them; on SQLite the IMMEDIATE
+transaction serialises writers, so what is read is still due. The ledger's unique
+(schedule, due_at) backs both up: a second claim of a window fails with an IntegrityError, the
+batch is redone window by window, and the window already claimed is set aside.
 """
 
 from __future__ import annotations
