@@ -12,3 +12,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: integration tests start real processes (qcluster, schedule_tick) that
     # must see the same database. pytest-django suffixes the name per xdist worker.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+# Jobs: test-only handlers (TEST_OK, TEST_FAIL, ...), also loaded by the qcluster and scheduler
+# processes the integration tests start, and delays short enough for those tests to see retries
+# and reaping within seconds.
+JOB_HANDLER_MODULES = ["tests.jobs.handlers"]
+JOBS_RETRY_BACKOFF_SECONDS = 1
+JOBS_REAP_MARGIN_SECONDS = 1

@@ -1,5 +1,8 @@
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
+
+from jobs import registry
 
 
 class JobStatus(models.TextChoices):
@@ -14,6 +17,8 @@ class JobStatus(models.TextChoices):
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRY_WAIT)
 FINISHED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+CANCELLABLE_STATUSES = (JobStatus.QUEUED, JobStatus.RETRY_WAIT)
+RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class JobPriority(models.IntegerChoices):
@@ -48,17 +53,32 @@ class Job(models.Model):
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the last worker.")
 
     result = models.JSONField(null=True, blank=True)
+    # The latest failure's traceback (or why the job was stopped); cleared when a new attempt starts.
     error = models.TextField(blank=True)
+    # One entry per finished attempt (number, worker, start, finish, outcome, one-line error), so a
+    # job that succeeded on its second try still says what happened to the first.
+    attempt_log = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["status", "available_at"], name="job_status_available_idx"),
             models.Index(fields=["job_type", "status"], name="job_type_status_idx"),
+            # The /jobs list filtered by status walks this newest first instead of sorting.
+            models.Index(fields=["status", "id"], name="job_status_id_idx"),
+            # The outbox seeks queued jobs sent long ago without reading the whole backlog.
+            models.Index(fields=["status", "enqueued_at"], name="job_status_enqueued_idx"),
         ]
 
     def __str__(self) -> str:
         return f"Job #{self.pk} {self.job_type} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("job_detail", args=[self.pk])
+
+    @property
+    def label(self) -> str:
+        return registry.label(self.job_type)
 
     @property
     def retries(self) -> int:
@@ -74,3 +94,11 @@ class Job(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in CANCELLABLE_STATUSES
+
+    @property
+    def can_retry(self) -> bool:
+        return self.status in RETRYABLE_STATUSES

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django_q.brokers import get_broker
+from django_q.conf import Conf
 from django_q.tasks import async_task
 
 from jobs.models import Job, JobStatus
@@ -21,34 +23,61 @@ def uses_orm_broker() -> bool:
     return "orm" in settings.Q_CLUSTER
 
 
-def send_with_commit(job_ids: list[int], *, now: datetime) -> None:
+def send_with_commit(jobs: Sequence[Job], *, now: datetime, mark_enqueued: bool = True) -> None:
     """Send the jobs' messages so that they go out exactly when the jobs' rows are committed.
 
     With the ORM broker the message is a row in the same database, written in the caller's
     transaction: both commit or neither does. With Redis the message goes out right after the
-    commit; should the process die in between, the jobs stay queued and the outbox sends them
-    again (the runner's claim makes a second delivery harmless).
+    commit; should the process die in between (or Redis be down), the jobs stay queued with no
+    `enqueued_at` and the outbox sends them again (the runner's claim makes a second delivery
+    harmless). `mark_enqueued=False` when the rows already carry `enqueued_at` (set on insert).
     """
-    if not job_ids:
+    if not jobs:
         return
     if uses_orm_broker():
         with transaction.atomic():
-            _send(job_ids, now=now)
+            _send(jobs, now=now, mark_enqueued=mark_enqueued)
     else:
-        transaction.on_commit(lambda: _send(job_ids, now=now))
+        # robust: a broker outage must not turn the committed write into an error; the outbox resends.
+        transaction.on_commit(lambda: _send(jobs, now=now, mark_enqueued=True), robust=True)
 
 
-def _send(job_ids: list[int], *, now: datetime) -> None:
+def message_timeout(job: Job) -> int:
+    """django-q2 stops the task at the job's time limit, but never later than its own timeout,
+    which is what keeps it below `retry` (so the broker never hands a running task out again)."""
+    cluster_timeout = Conf.TIMEOUT or job.time_limit_seconds
+    return max(1, min(job.time_limit_seconds, cluster_timeout))
+
+
+def _send(jobs: Sequence[Job], *, now: datetime, mark_enqueued: bool) -> None:
     broker = get_broker()
-    for job_id in job_ids:
-        async_task(EXECUTE, job_id, task_name=f"job-{job_id}", broker=broker)
-    Job.objects.filter(pk__in=job_ids, status=JobStatus.QUEUED).update(enqueued_at=now)
+    for job in jobs:
+        # save=False: django-q2 keeps no record of successful runs; the Job row is the record.
+        # Failures it still records (a time limit that killed the task, say).
+        async_task(EXECUTE, job.pk, task_name=f"job-{job.pk}", broker=broker, timeout=message_timeout(job),
+                   save=False)
+    if mark_enqueued:
+        Job.objects.filter(pk__in=[job.pk for job in jobs], status=JobStatus.QUEUED).update(enqueued_at=now)
 
 
-def resend(job_ids: list[int], *, now: datetime) -> None:
-    """Outbox: send again jobs left queued that no worker picked up."""
-    for job_id in job_ids:
+def resend(jobs: Sequence[Job], *, now: datetime) -> int:
+    """Outbox: send again jobs left queued that no worker picked up; return how many went out."""
+    sent = 0
+    for job in jobs:
         try:
-            _send([job_id], now=now)
+            with transaction.atomic():
+                _send([job], now=now, mark_enqueued=True)
         except Exception:
-            logger.exception("Could not queue job %s; will try again on the next pass", job_id)
+            logger.exception("Could not queue job %s; will try again on the next pass", job.pk)
+        else:
+            sent += 1
+    return sent
+
+
+def waiting_messages() -> int | None:
+    """Messages in the broker not yet handed to a worker, or None if the broker cannot say."""
+    try:
+        return get_broker().queue_size()
+    except Exception:
+        logger.exception("Could not read the queue size from the broker")
+        return None

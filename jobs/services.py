@@ -1,14 +1,25 @@
-"""Writing jobs: create the durable record, then queue its id on django-q2."""
+"""Writing jobs: create the durable record, queue its id on django-q2, and move it through its states.
+
+Every state change is a compare-and-set (`filter(pk=..., status=...).update(...)`, acting only if a
+row changed), so a worker, the reaper, the maintenance pass and a user clicking Cancel can race
+without any of them overwriting what another has decided.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Case, F, TextField, Value, When
+from django.db.models.functions import Concat, Greatest
 
-from jobs import queue, registry
-from jobs.models import Job, JobPriority
+from jobs import conf, queue, registry
+from jobs.models import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, Job, JobPriority, JobStatus
+
+
+class JobStateError(Exception):
+    """The job is not in a state that allows the action; the message says why, for the user."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +31,7 @@ class JobRequest:
     priority: int = JobPriority.NORMAL
 
 
-def _new_job(request: JobRequest, *, now: datetime) -> Job:
+def _new_job(request: JobRequest, *, now: datetime, enqueued_at: datetime | None) -> Job:
     handler = registry.get(request.job_type)
     job = Job(
         job_type=request.job_type,
@@ -28,6 +39,7 @@ def _new_job(request: JobRequest, *, now: datetime) -> Job:
         priority=request.priority,
         created_at=now,
         available_at=now,
+        enqueued_at=enqueued_at,
     )
     if handler:
         job.max_retries = handler.max_retries
@@ -41,13 +53,143 @@ def job_create_many(*, requests: list[JobRequest], now: datetime) -> list[Job]:
     Called inside the caller's transaction when the jobs belong to other writes (a schedule
     run), the jobs and their queue messages commit with those writes.
     """
+    # With the ORM broker the messages are written in this transaction, so the rows can say
+    # "sent" from the start (one UPDATE fewer per batch). With Redis they say so once sent.
+    sent_on_insert = now if queue.uses_orm_broker() else None
     with transaction.atomic():
-        jobs = Job.objects.bulk_create([_new_job(r, now=now) for r in requests])
-        queue.send_with_commit([job.pk for job in jobs], now=now)
+        jobs = Job.objects.bulk_create([_new_job(r, now=now, enqueued_at=sent_on_insert) for r in requests])
+        queue.send_with_commit(jobs, now=now, mark_enqueued=sent_on_insert is None)
     return jobs
 
 
 def job_enqueue(*, job_type: str, params: dict | None = None, now: datetime,
                 priority: int = JobPriority.NORMAL) -> Job:
     [job] = job_create_many(requests=[JobRequest(job_type, params or {}, priority)], now=now)
+    return job
+
+
+# --- attempts: written by the runner and the reaper ----------------------------------------------
+
+
+def retry_delay(*, attempt: int) -> timedelta:
+    """Exponential backoff after failed attempt number `attempt` (1-based): base, 2x, 4x..., capped."""
+    base = float(conf.get("JOBS_RETRY_BACKOFF_SECONDS"))
+    cap = float(conf.get("JOBS_RETRY_BACKOFF_MAX_SECONDS"))
+    return timedelta(seconds=min(base * 2 ** max(attempt - 1, 0), cap))
+
+
+def _log_entry(job: Job, *, outcome: str, now: datetime, error: str = "") -> dict:
+    return {
+        "attempt": job.attempts,
+        "worker": job.worker,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": now.isoformat(),
+        "outcome": outcome,
+        "error": summarise_error(error),
+    }
+
+
+def summarise_error(error: str) -> str:
+    """The line that names the exception: the last non-empty line of a traceback."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _this_attempt(job: Job):
+    """The row, only while it is still the attempt `job` describes: running, same attempt number."""
+    return Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts)
+
+
+def job_attempt_succeeded(*, job: Job, result, now: datetime) -> bool:
+    """Record the running attempt's result. False if the attempt was taken over meanwhile (reaped)."""
+    return bool(
+        _this_attempt(job).update(
+            status=JobStatus.COMPLETED,
+            finished_at=now,
+            result=result,
+            error="",
+            attempt_log=[*job.attempt_log, _log_entry(job, outcome="completed", now=now)],
+        )
+    )
+
+
+def job_attempt_failed(*, job: Job, error: str, now: datetime, outcome: str = "failed",
+                       retry: bool = True) -> JobStatus | None:
+    """Record a failed attempt: wait and retry while retries remain, else fail for good.
+
+    Returns the new status, or None if the attempt was taken over meanwhile (a worker finishing
+    just as the reaper gives up on it: whichever writes first decides).
+    """
+    retries_left = job.attempts <= job.max_retries
+    changes = {
+        "error": error,
+        "attempt_log": [*job.attempt_log, _log_entry(job, outcome=outcome, now=now, error=error)],
+    }
+    if retry and retries_left:
+        changes.update(status=JobStatus.RETRY_WAIT, available_at=now + retry_delay(attempt=job.attempts))
+    else:
+        changes.update(status=JobStatus.FAILED, finished_at=now)
+    if not _this_attempt(job).update(**changes):
+        return None
+    return changes["status"]
+
+
+# --- user actions: the pages, the admin --------------------------------------------------------
+
+
+def _by(by: str) -> str:
+    return f" by {by}" if by else ""
+
+
+def job_cancel(*, job: Job, now: datetime, by: str = "") -> Job:
+    """Cancel a job that has not started yet: queued, or waiting to retry.
+
+    A running job cannot be cancelled (its worker is not interrupted); its message, if still in
+    the queue, finds the job cancelled and does nothing. The reason is written ahead of any
+    earlier error, so the record keeps both.
+    """
+    note = f"Cancelled{_by(by)} at {now:%Y-%m-%d %H:%M:%S} UTC."
+    changed = Job.objects.filter(pk=job.pk, status__in=CANCELLABLE_STATUSES).update(
+        status=JobStatus.CANCELLED,
+        finished_at=now,
+        error=Case(
+            When(error="", then=Value(note)),
+            default=Concat(Value(note + "\n\n"), F("error"), output_field=TextField()),
+            output_field=TextField(),
+        ),
+    )
+    job.refresh_from_db()
+    if not changed:
+        raise JobStateError(
+            f"Job #{job.pk} is {job.get_status_display().lower()}; only queued jobs and jobs waiting "
+            "to retry can be cancelled."
+        )
+    return job
+
+
+def job_retry(*, job: Job, now: datetime) -> Job:
+    """Queue a failed or cancelled job again, now.
+
+    A manual retry is one more attempt, not a fresh start: `attempts` keeps counting (the page's
+    "Retries n/m" stays true), and `max_retries` grows only as far as needed to allow that one
+    attempt. So a job whose retries were used up gets exactly one more try (no automatic retries
+    after it; retry again by hand), and a job cancelled while it still had retries keeps them.
+    The last error stays visible until the new attempt starts.
+    """
+    with transaction.atomic():
+        changed = Job.objects.filter(pk=job.pk, status__in=RETRYABLE_STATUSES).update(
+            status=JobStatus.QUEUED,
+            available_at=now,
+            enqueued_at=None,
+            finished_at=None,
+            max_retries=Greatest(F("max_retries"), F("attempts")),
+        )
+        job.refresh_from_db()
+        if not changed:
+            raise JobStateError(
+                f"Job #{job.pk} is {job.get_status_display().lower()}; only failed or cancelled jobs can be "
+                "retried."
+            )
+        queue.send_with_commit([job], now=now)
+    job.refresh_from_db()
     return job

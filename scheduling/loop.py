@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.db import close_old_connections
 from django.utils import timezone
 
+from jobs.maintenance import run_maintenance
 from scheduling import tick
 from scheduling.models import ScheduledTask, SchedulerHeartbeat
 
@@ -58,6 +59,8 @@ def run(*, stop: threading.Event, clock: Callable[[], datetime] = timezone.now) 
         now = clock()
         try:
             report = tick.run_pass(now=now)
+            # Release due retries, reap lost jobs, resend lost messages.
+            run_maintenance(now=now)
             if report.windows or last_heartbeat is None or now - last_heartbeat >= HEARTBEAT_EVERY:
                 write_heartbeat(now=now, report=report)
                 last_heartbeat = now

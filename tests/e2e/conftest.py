@@ -1,13 +1,8 @@
 """Browser tests: Debian's Chromium driven by Playwright against the live test server."""
 
-import os
 import shutil
 
 import pytest
-
-# Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test body
-# are still synchronous and safe here. Set only for the browser tests.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -20,8 +15,10 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture
+def browser(allow_orm_beside_playwright):
+    # Per test, not per session: while Playwright's loop runs in this thread, every ORM call here
+    # needs DJANGO_ALLOW_ASYNC_UNSAFE, including the database flush after the test.
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -31,6 +28,14 @@ def browser():
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def allow_orm_beside_playwright(monkeypatch):
+    """Playwright's sync API runs an event loop in this thread; the test body's ORM calls are still
+    synchronous and safe. Only for browser tests, and undone after each one, so tests that start
+    subprocesses never pass it on."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture

@@ -1,0 +1,36 @@
+"""The jobs app's settings, with their defaults in one place.
+
+Each can be overridden in Django settings; the test settings shorten the delays so that tests
+against a real cluster finish in seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+
+DEFAULTS = {
+    # First retry waits this long; each further retry doubles it, up to the cap.
+    "JOBS_RETRY_BACKOFF_SECONDS": 30.0,
+    "JOBS_RETRY_BACKOFF_MAX_SECONDS": 3600.0,
+    # A running job is reaped this long after its time limit has passed. django-q2 stops a job at
+    # its limit itself (and kills the worker 3 s later if it does not stop), so a job still
+    # `running` past the margin has lost its worker.
+    "JOBS_REAP_MARGIN_SECONDS": 60.0,
+    # A queued job not picked up this long after it was sent is sent again (the outbox). Only
+    # while the broker has no messages waiting, so a long backlog is not sent twice.
+    "JOBS_RESEND_AFTER_SECONDS": 300.0,
+    # Rows per maintenance step and transaction: short write locks on SQLite.
+    "JOBS_MAINTENANCE_BATCH_SIZE": 200,
+    # Modules imported when the app is ready, for job handlers that no app registers (tests).
+    "JOB_HANDLER_MODULES": [],
+}
+
+
+def get(name: str):
+    return getattr(settings, name, DEFAULTS[name])
+
+
+def seconds(name: str) -> timedelta:
+    return timedelta(seconds=float(get(name)))

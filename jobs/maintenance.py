@@ -1,0 +1,110 @@
+"""Housekeeping the scheduler process runs on every pass (and the cluster's safety net every minute).
+
+- Release waiting retries whose backoff has passed: back to queued, and sent.
+- Reap running jobs far past their time limit: their worker was killed or lost.
+- The outbox: send again queued jobs whose message never went out or was lost.
+
+Each step is safe to run from several processes at once: rows change by compare-and-set, and a
+message sent twice is claimed once. Idle passes only read (through indexes) and take no write lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from jobs import conf, queue, services
+from jobs.models import Job, JobStatus
+
+logger = logging.getLogger(__name__)
+
+# Jobs sent on commit (Redis) have no `enqueued_at` for a moment; don't race the sender.
+NEVER_SENT_GRACE = timedelta(seconds=10)
+
+
+def run_maintenance(*, now: datetime) -> dict[str, int]:
+    report = {
+        "released": release_due_retries(now=now),
+        "reaped": reap_lost_jobs(now=now),
+        "resent": resend_unsent_jobs(now=now),
+    }
+    if any(report.values()):
+        logger.info("Job maintenance: %s", ", ".join(f"{n} {what}" for what, n in report.items()))
+    return report
+
+
+def _batch_size() -> int:
+    return int(conf.get("JOBS_MAINTENANCE_BATCH_SIZE"))
+
+
+def release_due_retries(*, now: datetime) -> int:
+    """Queue and send every job whose retry is due; return how many."""
+    due = Job.objects.filter(status=JobStatus.RETRY_WAIT, available_at__lte=now)
+    released = 0
+    while due.exists():
+        with transaction.atomic():
+            # PostgreSQL: two schedulers split the rows between them. SQLite: the IMMEDIATE
+            # transaction serialises writers, so what is read here is still waiting.
+            jobs = list(
+                due.select_for_update(skip_locked=True).order_by("available_at", "pk")
+                .only("pk", "time_limit_seconds")[: _batch_size()]
+            )
+            if not jobs:
+                break
+            Job.objects.filter(pk__in=[job.pk for job in jobs], status=JobStatus.RETRY_WAIT).update(
+                status=JobStatus.QUEUED, enqueued_at=None
+            )
+            queue.send_with_commit(jobs, now=now)
+        released += len(jobs)
+    return released
+
+
+def reap_lost_jobs(*, now: datetime) -> int:
+    """Fail (or retry) attempts still `running` well past their time limit; return how many."""
+    margin = conf.seconds("JOBS_REAP_MARGIN_SECONDS")
+    reaped = 0
+    # Few rows: at most one running job per worker process.
+    for job in Job.objects.filter(status=JobStatus.RUNNING):
+        limit = timedelta(seconds=job.time_limit_seconds)
+        if job.started_at is None or now < job.started_at + limit + margin:
+            continue
+        elapsed = now - job.started_at
+        error = (
+            f"Attempt {job.attempts} was still marked running {_seconds(elapsed)} after it started on "
+            f"{job.worker or 'an unknown worker'}, past its time limit of {_seconds(limit)} "
+            f"(plus {_seconds(margin)} of grace): its worker was killed or lost, or it hung."
+        )
+        status = services.job_attempt_failed(job=job, error=error, now=now, outcome="lost")
+        if status is not None:
+            reaped += 1
+            logger.warning("Job %s reaped (%s): %s", job.pk, status, error)
+    return reaped
+
+
+def resend_unsent_jobs(*, now: datetime) -> int:
+    """The outbox: send queued jobs that were never sent, or sent long ago and still not picked up.
+
+    A message is lost when the process died between commit and send (Redis), or when a worker
+    took it and died before claiming it (the ORM broker hides it until django-q2's `retry`). The
+    second case is only told apart from a backlog by the broker being empty, so stale jobs are
+    resent only then; a second delivery is harmless either way.
+    """
+    batch = _batch_size()
+    queued = Job.objects.filter(status=JobStatus.QUEUED).only("pk", "time_limit_seconds").order_by("pk")
+    never_sent = list(queued.filter(enqueued_at__isnull=True, available_at__lte=now - NEVER_SENT_GRACE)[:batch])
+    cutoff = now - conf.seconds("JOBS_RESEND_AFTER_SECONDS")
+    stale = list(queued.filter(enqueued_at__lt=cutoff)[:batch])
+    if stale and queue.waiting_messages() != 0:
+        stale = []
+    jobs = never_sent + stale
+    if not jobs:
+        return 0
+    logger.warning("Sending again %d queued job(s) no worker picked up: %s", len(jobs),
+                   ", ".join(f"#{job.pk}" for job in jobs[:20]))
+    return queue.resend(jobs, now=now)
+
+
+def _seconds(delta: timedelta) -> str:
+    return f"{delta.total_seconds():.0f} s"

@@ -1,0 +1,146 @@
+"""jobs.maintenance: releasing due retries, reaping lost jobs, the outbox; and who runs it."""
+
+import datetime as dt
+import threading
+
+import pytest
+from django_q.models import OrmQ
+
+from jobs.maintenance import run_maintenance
+from jobs.models import Job, JobStatus
+from jobs.services import job_enqueue
+from tests.factories import JobFactory
+from tests.jobs.conftest import at
+
+pytestmark = pytest.mark.django_db
+
+NOW = at("2026-05-01 05:30")
+
+
+def seconds(n: float) -> dt.timedelta:
+    return dt.timedelta(seconds=n)
+
+
+def test_it_does_nothing_and_writes_nothing_when_idle(django_assert_max_num_queries):
+    JobFactory(status=JobStatus.COMPLETED)
+
+    with django_assert_max_num_queries(4) as captured:
+        assert run_maintenance(now=NOW) == {"released": 0, "reaped": 0, "resent": 0}
+
+    assert not [q for q in captured.captured_queries if not q["sql"].startswith("SELECT")]
+
+
+def test_it_queues_and_sends_retries_whose_backoff_has_passed():
+    due = JobFactory(status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW - seconds(1))
+    waiting = JobFactory(status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW + seconds(1))
+
+    assert run_maintenance(now=NOW)["released"] == 1
+
+    due.refresh_from_db()
+    assert (due.status, due.enqueued_at) == (JobStatus.QUEUED, NOW)
+    assert Job.objects.get(pk=waiting.pk).status == JobStatus.RETRY_WAIT
+    assert OrmQ.objects.count() == 1
+
+
+def test_it_releases_more_retries_than_one_batch(settings):
+    settings.JOBS_MAINTENANCE_BATCH_SIZE = 3
+    JobFactory.create_batch(7, status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW)
+
+    assert run_maintenance(now=NOW)["released"] == 7
+    assert OrmQ.objects.count() == 7
+
+
+def running_job(*, started: dt.datetime, attempts: int = 1, max_retries: int = 3, limit: int = 60) -> Job:
+    return JobFactory(status=JobStatus.RUNNING, started_at=started, attempts=attempts, max_retries=max_retries,
+                      time_limit_seconds=limit, worker="host-a:4242")
+
+
+def test_it_retries_a_job_still_running_past_its_time_limit():
+    # Time limit 60 s plus the test settings' 1 s margin.
+    job = running_job(started=NOW - seconds(61))
+
+    assert run_maintenance(now=NOW)["reaped"] == 1
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.RETRY_WAIT
+    assert job.available_at == NOW + seconds(1)
+    assert job.error == (
+        "Attempt 1 was still marked running 61 s after it started on host-a:4242, past its time limit of 60 s "
+        "(plus 1 s of grace): its worker was killed or lost, or it hung."
+    )
+    assert job.attempt_log[-1]["outcome"] == "lost"
+
+
+def test_it_fails_a_lost_job_with_no_retries_left():
+    job = running_job(started=NOW - seconds(100), attempts=4, max_retries=3)
+
+    run_maintenance(now=NOW)
+
+    job.refresh_from_db()
+    assert (job.status, job.finished_at) == (JobStatus.FAILED, NOW)
+    assert "its worker was killed or lost" in job.error
+
+
+def test_it_leaves_a_job_within_its_time_limit_alone():
+    job = running_job(started=NOW - seconds(60))
+
+    assert run_maintenance(now=NOW)["reaped"] == 0
+    assert Job.objects.get(pk=job.pk).status == JobStatus.RUNNING
+
+
+def test_it_sends_a_job_whose_message_never_went_out():
+    # A Redis deployment that died between the commit and the send leaves enqueued_at empty.
+    never = JobFactory(status=JobStatus.QUEUED, enqueued_at=None, available_at=NOW - seconds(30))
+    just_created = JobFactory(status=JobStatus.QUEUED, enqueued_at=None, available_at=NOW)
+
+    assert run_maintenance(now=NOW)["resent"] == 1
+
+    assert Job.objects.get(pk=never.pk).enqueued_at == NOW
+    assert Job.objects.get(pk=just_created.pk).enqueued_at is None
+    assert OrmQ.objects.count() == 1
+
+
+def test_it_sends_again_a_job_sent_long_ago_when_the_queue_is_empty():
+    # Its message was taken by a worker that died before claiming it.
+    lost = JobFactory(status=JobStatus.QUEUED, enqueued_at=NOW - dt.timedelta(minutes=6))
+    recent = JobFactory(status=JobStatus.QUEUED, enqueued_at=NOW - dt.timedelta(minutes=4))
+
+    assert run_maintenance(now=NOW)["resent"] == 1
+
+    assert Job.objects.get(pk=lost.pk).enqueued_at == NOW
+    assert Job.objects.get(pk=recent.pk).enqueued_at == NOW - dt.timedelta(minutes=4)
+
+
+def test_it_does_not_resend_while_the_queue_still_has_a_backlog():
+    JobFactory(status=JobStatus.QUEUED, enqueued_at=NOW - dt.timedelta(minutes=6))
+    job_enqueue(job_type="TEST_OK", now=NOW)  # a message waiting for a worker
+
+    assert run_maintenance(now=NOW)["resent"] == 0
+    assert OrmQ.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the loop checks its connection between passes
+def test_it_is_run_by_the_scheduler_loop_on_every_pass():
+    from scheduling import loop
+
+    job = JobFactory(status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW - seconds(1))
+    stop = threading.Event()
+    guard = threading.Timer(10, stop.set)  # a failing pass retries forever; don't hang the suite
+    guard.start()
+
+    for _ in loop.run(stop=stop, clock=lambda: NOW):
+        stop.set()
+    guard.cancel()
+
+    assert Job.objects.get(pk=job.pk).status == JobStatus.QUEUED
+
+
+def test_it_is_run_by_the_cluster_safety_net_too(time_machine):
+    from scheduling import tasks
+
+    time_machine.move_to(NOW, tick=False)
+    job = running_job(started=NOW - seconds(120))
+
+    tasks.safety_net_pass()
+
+    assert Job.objects.get(pk=job.pk).status == JobStatus.RETRY_WAIT

@@ -1,0 +1,65 @@
+"""jobs.queue: what goes into django-q2's queue, and when."""
+
+import pytest
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
+
+from jobs import queue
+from jobs.models import Job, JobStatus
+from jobs.services import job_enqueue
+from tests.factories import JobFactory
+from tests.jobs.conftest import at
+
+pytestmark = pytest.mark.django_db
+
+NOW = at("2026-05-01 05:30")
+
+
+def test_it_sends_only_the_job_id_with_the_job_time_limit():
+    job = job_enqueue(job_type="TEST_SLEEP", params={"secret": "stays in the row"}, now=NOW)
+
+    task = SignedPackage.loads(OrmQ.objects.get().payload)
+
+    assert task["func"] == "jobs.runner.execute"
+    assert task["args"] == (job.pk,)
+    assert task["kwargs"] == {}
+    assert task["name"] == f"job-{job.pk}"
+    # django-q2 stops the task at the job's limit; it keeps no record of successes (ours is the record).
+    assert task["timeout"] == 3
+    assert task["save"] is False
+
+
+def test_it_never_gives_django_q_a_timeout_above_its_own(settings):
+    job = JobFactory(time_limit_seconds=10 * 3600)
+
+    assert queue.message_timeout(job) == settings.Q_CLUSTER["timeout"]
+
+
+def test_it_sends_after_the_commit_with_a_broker_outside_the_database(monkeypatch, django_capture_on_commit_callbacks):
+    sent = []
+    monkeypatch.setattr(queue, "uses_orm_broker", lambda: False)
+    monkeypatch.setattr(queue, "_send", lambda jobs, **kw: sent.append([job.pk for job in jobs]))
+    job = JobFactory()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        queue.send_with_commit([job], now=NOW)
+        assert sent == []
+
+    assert len(callbacks) == 1
+    assert sent == [[job.pk]]
+
+
+def test_it_resends_and_marks_the_time():
+    job = JobFactory(status=JobStatus.QUEUED, enqueued_at=at("2026-05-01 05:00"))
+
+    assert queue.resend([job], now=NOW) == 1
+
+    assert Job.objects.get(pk=job.pk).enqueued_at == NOW
+    assert OrmQ.objects.count() == 1
+
+
+def test_it_counts_the_messages_waiting_in_the_broker():
+    job_enqueue(job_type="TEST_OK", now=NOW)
+    job_enqueue(job_type="TEST_OK", now=NOW)
+
+    assert queue.waiting_messages() == 2

@@ -1,0 +1,179 @@
+"""jobs.runner.execute, called in this process the way a django-q2 worker calls it."""
+
+import os
+import socket
+
+import pytest
+from django_q.exceptions import TimeoutException
+
+from jobs import registry, runner
+from jobs.models import Job, JobStatus
+from jobs.services import job_enqueue
+from tests.jobs.conftest import at
+
+pytestmark = pytest.mark.django_db
+
+NOW = at("2026-05-01 05:30")
+
+
+@pytest.fixture
+def frozen(time_machine):
+    time_machine.move_to(NOW, tick=False)
+
+
+@pytest.fixture
+def handler(monkeypatch):
+    """Register a one-off handler for this test only."""
+
+    def register(run, *, job_type="TEST_CUSTOM", **options):
+        monkeypatch.setitem(registry._handlers, job_type, registry.JobHandler(job_type, "Custom", run, **options))
+        return job_type
+
+    return register
+
+
+def test_it_runs_a_queued_job_and_records_the_attempt(frozen):
+    job = job_enqueue(job_type="TEST_OK", params={"echo": "hello"}, now=NOW)
+
+    assert runner.execute(job.pk) == "completed"
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED
+    assert job.attempts == 1 and job.retries == 0
+    assert job.worker == f"{socket.gethostname()}:{os.getpid()}"
+    assert job.started_at == job.finished_at == NOW
+    assert job.result == {"echo": "hello", "attempt": 1}
+    assert job.error == ""
+    assert job.attempt_log == [{"attempt": 1, "worker": job.worker, "started_at": NOW.isoformat(),
+                                "finished_at": NOW.isoformat(), "outcome": "completed", "error": ""}]
+
+
+def test_it_runs_a_job_once_when_its_message_is_delivered_twice(marker):
+    job = job_enqueue(job_type="TEST_OK", params={"marker": str(marker)}, now=NOW)
+
+    assert runner.execute(job.pk) == "completed"
+    assert runner.execute(job.pk) == "not claimed"
+
+    job.refresh_from_db()
+    assert job.attempts == 1
+    assert len(marker.read_text().splitlines()) == 1
+
+
+def test_it_does_nothing_for_a_cancelled_job(marker):
+    job = job_enqueue(job_type="TEST_OK", params={"marker": str(marker)}, now=NOW)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.CANCELLED)
+
+    assert runner.execute(job.pk) == "not claimed"
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.started_at) == (JobStatus.CANCELLED, 0, None)
+    assert not marker.exists()
+
+
+def test_it_does_nothing_for_a_job_that_no_longer_exists():
+    assert runner.execute(987654) == "not claimed"
+
+
+def test_it_schedules_a_retry_with_backoff_when_an_attempt_fails(frozen):
+    job = job_enqueue(job_type="TEST_FAIL", params={"message": "feed unreachable"}, now=NOW)
+
+    assert runner.execute(job.pk) == "attempt 1 failed"
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.RETRY_WAIT
+    # The test settings' backoff base is 1 s: 1 s after the first failure, 2 s after the second...
+    assert job.available_at == at("2026-05-01 05:30:01")
+    assert job.finished_at is None
+    assert "Traceback (most recent call last)" in job.error
+    assert job.error.strip().endswith("RuntimeError: feed unreachable")
+    assert job.attempt_log[0]["outcome"] == "failed"
+    assert job.attempt_log[0]["error"] == "RuntimeError: feed unreachable"
+
+
+def test_it_fails_the_job_when_its_retries_are_used_up(frozen):
+    job = job_enqueue(job_type="TEST_FAIL", now=NOW)  # max_retries 2
+    Job.objects.filter(pk=job.pk).update(attempts=2)
+
+    runner.execute(job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.retries, job.max_retries) == (JobStatus.FAILED, 3, 2, 2)
+    assert job.finished_at == NOW
+    assert "RuntimeError" in job.error
+
+
+def test_it_fails_a_job_of_an_unknown_type_at_once_with_a_clear_message():
+    job = job_enqueue(job_type="NO_SUCH_TYPE", now=NOW)
+
+    assert runner.execute(job.pk) == "failed: unknown job type"
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.attempts == 1
+    assert "No handler is registered for job type 'NO_SUCH_TYPE'" in job.error
+    assert "TEST_OK" in job.error  # the known types, to spot a typo or a missing app
+
+
+def test_it_records_a_time_limit_and_lets_django_q_replace_the_worker(handler, frozen):
+    def too_slow(job):
+        raise TimeoutException("Task exceeded maximum timeout value (3 seconds)")
+
+    job = job_enqueue(job_type=handler(too_slow, time_limit_seconds=3), now=NOW)
+
+    with pytest.raises(TimeoutException):
+        runner.execute(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.RETRY_WAIT
+    assert job.error.startswith("Time limit of 3 s exceeded; the attempt was stopped.")
+    assert job.attempt_log[0]["outcome"] == "timed out"
+
+
+def test_it_fails_the_attempt_when_the_result_is_not_json(handler):
+    job = job_enqueue(job_type=handler(lambda job: {"when": NOW, "what": object()}), now=NOW)
+
+    runner.execute(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.RETRY_WAIT
+    assert "TypeError" in job.error and "not JSON serializable" in job.error
+
+
+def test_it_stores_dates_in_results_as_text(handler):
+    job = job_enqueue(job_type=handler(lambda job: {"backup_at": NOW, "files": 3}), now=NOW)
+
+    runner.execute(job.pk)
+
+    job.refresh_from_db()
+    assert job.result == {"backup_at": "2026-05-01T05:30:00Z", "files": 3}
+
+
+def test_it_discards_the_result_of_an_attempt_that_was_taken_over(handler):
+    def reaped_meanwhile(job):
+        # What the reaper does when it gives up on this attempt while the handler still runs.
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.RETRY_WAIT, error="reaped")
+        return {"late": True}
+
+    job = job_enqueue(job_type=handler(reaped_meanwhile), now=NOW)
+
+    assert runner.execute(job.pk) == "result discarded"
+
+    job.refresh_from_db()
+    assert (job.status, job.result, job.error) == (JobStatus.RETRY_WAIT, None, "reaped")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_does_not_hold_a_transaction_while_the_handler_runs(handler):
+    from django.db import connection
+
+    seen = {}
+
+    def look(job):
+        seen["in_atomic_block"] = connection.in_atomic_block
+        return None
+
+    job = job_enqueue(job_type=handler(look), now=NOW)
+    runner.execute(job.pk)
+
+    # A long backup inside a transaction would hold SQLite's write lock for all of its run.
+    assert seen == {"in_atomic_block": False}
