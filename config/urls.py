@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
-from config import views
+from config import health, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/schedules", permanent=False)),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("schedules", views.placeholder, {"title": "Schedules"}, name="schedules"),
     path("backups", views.placeholder, {"title": "Backups"}, name="backups"),
     path("channels", views.placeholder, {"title": "Channels"}, name="channels"),
-    path("jobs", views.placeholder, {"title": "Jobs"}, name="jobs"),
+    path("", include("jobs.urls")),
+    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,151 @@
+"""GET /healthz: JSON for monitors, no login, 503 when jobs cannot run."""
+
+import datetime as dt
+
+import pytest
+from django.core.cache import caches
+from django_q.conf import Conf
+from django_q.signing import SignedPackage
+from django_q.status import Status
+
+from jobs.models import JobStatus
+from scheduling.models import SchedulerHeartbeat
+from tests.factories import JobFactory
+from tests.jobs.conftest import at
+
+pytestmark = pytest.mark.django_db
+
+NOW = at("2026-05-01 05:30")
+
+
+def fake_cluster(name: str = "cluster-a", *, status=Conf.IDLE, workers=(101, 102)) -> None:
+    """What a running qcluster's sentinel writes to the shared cache every half second."""
+    stat = Status(pid=100, cluster_id=name)
+    stat.status, stat.workers = str(status), list(workers)
+    cache = caches[Conf.CACHE]
+    key = f"{Conf.Q_STAT}:{name}"
+    cache.set(Conf.Q_STAT, [*(cache.get(Conf.Q_STAT) or []), key], None)
+    cache.set(key, SignedPackage.dumps(stat, True), 3)
+
+
+@pytest.fixture
+def frozen(time_machine):
+    time_machine.move_to(NOW, tick=False)
+
+
+@pytest.fixture
+def healthy(frozen):
+    SchedulerHeartbeat.objects.create(name="host:1", last_pass_at=NOW - dt.timedelta(seconds=3), lateness_seconds=0.2)
+    fake_cluster()
+
+
+def test_it_reports_ok_without_login(client, healthy):
+    JobFactory(status=JobStatus.QUEUED, available_at=NOW - dt.timedelta(seconds=12))
+    JobFactory(status=JobStatus.QUEUED, available_at=NOW - dt.timedelta(seconds=2))
+    JobFactory(status=JobStatus.RUNNING)
+    JobFactory(status=JobStatus.COMPLETED)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert "no-cache" in response["Cache-Control"]
+    assert response.json() == {
+        "status": "ok",
+        "checked_at": "2026-05-01T05:30:00+00:00",
+        "database": {"ok": True},
+        "scheduler": {"ok": True, "last_pass_at": "2026-05-01T05:29:57+00:00", "age_seconds": 3.0,
+                      "lateness_seconds": 0.2, "name": "host:1"},
+        "workers": {"ok": True, "clusters": 1, "workers": 2},
+        "queue": {"depth": 2, "running": 1, "oldest_queued_age_seconds": 12.0},
+    }
+
+
+def test_it_is_down_without_a_live_cluster(client, frozen):
+    SchedulerHeartbeat.objects.create(name="host:1", last_pass_at=NOW)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["workers"] == {"ok": False, "clusters": 0, "workers": 0}
+    assert body["scheduler"]["ok"] is True
+
+
+def test_it_is_down_when_the_cluster_is_stopping(client, frozen):
+    SchedulerHeartbeat.objects.create(name="host:1", last_pass_at=NOW)
+    fake_cluster(status=Conf.STOPPING)
+
+    assert client.get("/healthz").status_code == 503
+
+
+def test_it_is_down_when_the_scheduler_heartbeat_is_stale(client, frozen):
+    SchedulerHeartbeat.objects.create(name="host:1", last_pass_at=NOW - dt.timedelta(seconds=121))
+    fake_cluster()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["scheduler"]["ok"] is False
+    assert response.json()["scheduler"]["age_seconds"] == 121.0
+
+
+def test_it_is_down_when_no_scheduler_ever_ran(client, frozen):
+    fake_cluster()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["scheduler"] == {"ok": False, "last_pass_at": None, "age_seconds": None,
+                                            "lateness_seconds": None, "name": None}
+
+
+def test_it_takes_the_freshest_of_several_schedulers(client, frozen):
+    SchedulerHeartbeat.objects.create(name="old:1", last_pass_at=NOW - dt.timedelta(days=3))
+    SchedulerHeartbeat.objects.create(name="qcluster safety net", last_pass_at=NOW - dt.timedelta(seconds=95))
+    fake_cluster()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["scheduler"]["name"] == "qcluster safety net"
+
+
+def test_it_is_degraded_but_up_when_the_queue_is_backing_up(client, healthy):
+    JobFactory(status=JobStatus.QUEUED, available_at=NOW - dt.timedelta(minutes=11))
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+
+
+def test_it_reports_lateness_without_judging_it(client, frozen):
+    # With only the cluster's safety net, every window fires up to a minute or so late.
+    SchedulerHeartbeat.objects.create(name="qcluster safety net", last_pass_at=NOW, lateness_seconds=75)
+    fake_cluster()
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "ok"
+    assert body["scheduler"]["lateness_seconds"] == 75
+
+
+def test_it_answers_head(client, healthy):
+    assert client.head("/healthz").status_code == 200
+
+
+def test_it_rejects_post(client):
+    assert client.post("/healthz").status_code == 405
+
+
+def test_it_is_down_when_the_database_is_unreachable(client, monkeypatch):
+    from config import health
+
+    monkeypatch.setattr(health, "_database", lambda: {"ok": False, "error": "OperationalError"})
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["database"] == {"ok": False, "error": "OperationalError"}
