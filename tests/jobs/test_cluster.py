@@ -41,6 +41,17 @@ def test_it_completes_a_job_and_records_who_ran_it(cluster):
     wait_until(lambda: not OrmQ.objects.exists(), timeout=10, message="the message was never acknowledged")
 
 
+def test_it_runs_every_job_of_a_batch_written_in_one_insert(cluster):
+    from jobs.services import JobRequest, job_create_many
+
+    jobs = job_create_many(requests=[JobRequest("TEST_OK", {"echo": n}) for n in range(6)], now=timezone.now())
+
+    for job in jobs:
+        job = wait_for_job(job, finished, message="a job of the batch never finished")
+        assert job.status == JobStatus.COMPLETED, job.error
+    assert sorted(Job.objects.values_list("result__echo", flat=True)) == list(range(6))
+
+
 def test_it_retries_a_failing_job_with_backoff_then_fails_with_the_error_shown(cluster, scheduler, marker,
                                                                                user_client):
     job = job_enqueue(job_type="TEST_FAIL", params={"marker": str(marker), "message": "feed unreachable"},

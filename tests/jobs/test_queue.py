@@ -63,3 +63,21 @@ def test_it_counts_the_messages_waiting_in_the_broker():
     job_enqueue(job_type="TEST_OK", now=NOW)
 
     assert queue.waiting_messages() == 2
+
+
+def test_it_writes_the_messages_of_a_batch_as_async_task_would():
+    from jobs.services import JobRequest, job_create_many
+
+    single = job_enqueue(job_type="TEST_SLEEP", now=NOW)
+    batch = job_create_many(requests=[JobRequest("TEST_SLEEP"), JobRequest("TEST_OK")], now=NOW)
+
+    tasks = {task["args"][0]: task for task in (SignedPackage.loads(m.payload) for m in OrmQ.objects.all())}
+    assert sorted(tasks) == sorted([single.pk, *(job.pk for job in batch)])
+    reference = {k: v for k, v in tasks[single.pk].items() if k not in {"id", "name", "args", "started"}}
+    for job in batch:
+        task = tasks[job.pk]
+        assert task["name"] == f"job-{job.pk}"
+        assert {k: v for k, v in task.items() if k not in {"id", "name", "args", "started", "timeout"}} == {
+            k: v for k, v in reference.items() if k != "timeout"}
+        assert task["timeout"] == queue.message_timeout(job)
+    assert len({task["id"] for task in tasks.values()}) == 3
