@@ -76,7 +76,7 @@ def run_pass(*, now: datetime, batch_size: int | None = None) -> PassReport:
             # A window of this batch is already in the ledger. Go one by one, so that only
             # that window is set aside and the rest of the batch still runs.
             handled = _process_one_by_one(now=now, limit=batch_size, report=report)
-        if handled < batch_size:
+        if handled < batch_size or not due_schedules(now=now).exists():
             return report
 
 
