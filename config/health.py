@@ -18,6 +18,7 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from django_q.brokers import Broker, get_broker
 from django_q.conf import Conf
 from django_q.signing import BadSignature, SignedPackage
 
@@ -112,13 +113,19 @@ def _workers() -> dict:
 def alive_clusters() -> list | None:
     """The django-q2 clusters that reported in the last few seconds (their entries expire after 3 s).
 
-    django-q2's `Stat.get_all()` reads the same entries but also writes the key list back to
-    the cache on every call: a write (and on SQLite the write lock) per page view. This reads only.
+    django-q2's `Stat.get_all()` reads the same entries but, with the cache-backed brokers (ORM),
+    also writes the key list back to the cache on every call: a write (and on SQLite the write lock)
+    per page view. This reads only. The Redis broker keeps the stats in Redis itself.
     """
     try:
-        cache = caches[Conf.CACHE]
-        keys = cache.get(Conf.Q_STAT) or []
-        packs = cache.get_many(keys).values() if keys else []
+        broker = get_broker()
+        if type(broker).get_stats is not Broker.get_stats:
+            # The broker keeps the stats itself (Redis: keys with a TTL); reading them writes nothing.
+            packs = broker.get_stats(f"{Conf.Q_STAT}:*") or []
+        else:
+            cache = caches[Conf.CACHE]
+            keys = cache.get(Conf.Q_STAT) or []
+            packs = cache.get_many(keys).values() if keys else []
     except Exception:
         logger.exception("Health check: could not read the cluster status from the cache")
         return None

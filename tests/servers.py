@@ -85,3 +85,30 @@ def wait_until(predicate, *, timeout: float, message: str, interval: float = 0.0
         if time.monotonic() > deadline:
             raise AssertionError(message)
         time.sleep(interval)
+
+
+@contextmanager
+def redis_server():
+    """Yield the URL of a throwaway Redis server on loopback (no persistence)."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise RuntimeError("Redis is not installed (apt-get install redis-server); .ci/run installs it.")
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="redistest-"))
+    process = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+    def accepting() -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        wait_until(accepting, timeout=10, message="redis-server did not start")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
