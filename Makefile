@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench setup clean
+.PHONY: run test lint bench setup clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ run: setup
 ## The whole test suite.
 test: $(VENV)/.dev-installed
 	$(BIN)/pytest
+
+## Pyflakes and import order.
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
 
 ## Benchmarks; results go to docs/benchmarks.md.
 bench: $(VENV)/.dev-installed

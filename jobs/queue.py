@@ -9,8 +9,8 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django_q.brokers import get_broker
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.signals import pre_enqueue

@@ -4,7 +4,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from scheduling import recurrence, registry, services
-from scheduling.models import ScheduledTask, ScheduleRun, SchedulerHeartbeat
+from scheduling.models import ScheduledTask, SchedulerHeartbeat, ScheduleRun
 
 
 class ScheduledTaskForm(forms.ModelForm):

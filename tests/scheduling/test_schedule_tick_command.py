@@ -13,8 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs.models import Job
-from scheduling import services
-from scheduling.models import ScheduleRun, SchedulerHeartbeat
+from scheduling.models import SchedulerHeartbeat, ScheduleRun
 from tests.scheduling.conftest import at
 
 pytestmark = pytest.mark.django_db

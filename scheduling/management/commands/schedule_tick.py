@@ -1,6 +1,7 @@
 import signal
 import threading
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
