@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 MAX_SLEEP_SECONDS = 1.0
 # An idle scheduler refreshes its heartbeat this often; a busy one after every pass with work.
 HEARTBEAT_EVERY = timedelta(seconds=5)
+# How soon to look again when a window is still due right after a pass.
+BUSY_RETRY_SECONDS = 0.05
 # After a failed pass (database unavailable...), wait this long instead of crash-looping.
 ERROR_BACKOFF_SECONDS = 5.0
 
@@ -70,5 +72,6 @@ def run(*, stop: threading.Event, clock: Callable[[], datetime] = timezone.now) 
             stop.wait(ERROR_BACKOFF_SECONDS)
             continue
         yield report
-        if pause > 0:
-            stop.wait(pause)
+        # Something still due right after a pass is being handled by another scheduler
+        # (PostgreSQL, SKIP LOCKED): give it a moment rather than spinning.
+        stop.wait(pause or BUSY_RETRY_SECONDS)

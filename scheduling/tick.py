@@ -166,16 +166,18 @@ def _decide_window(schedule: ScheduledTask, *, now: datetime) -> _Decision:
     first_due = schedule.next_run_at
     try:
         recurrence = schedule.recurrence()
-    except ValueError as exc:
-        # Invalid timing stored (a zone gone from tzdata, say): stop, visibly, until edited.
+        following = recurrence.next_after(first_due)
+        if following > now:  # the usual case: nothing was missed
+            due_at, coalesced = first_due, 0
+        else:
+            due_at, following = _newest_window_at_or_before(recurrence, now, not_before=following)
+            coalesced = _count_windows(recurrence, first_due, due_at)
+    except Exception as exc:
+        # Timing that no longer computes (a zone gone from tzdata, a row edited by hand...): one
+        # schedule must not stop the pass for everyone. It pauses, visibly, until it is edited.
+        logger.exception("Schedule %s: cannot compute its windows", schedule.pk)
         return _Decision(schedule, first_due, 0, None, RunOutcome.FAILED,
                          f"The schedule's timing is invalid ({exc}); it is paused until edited.")
-    following = recurrence.next_after(first_due)
-    if following > now:  # the usual case: nothing was missed
-        due_at, coalesced = first_due, 0
-    else:
-        due_at, following = _newest_window_at_or_before(recurrence, now, not_before=following)
-        coalesced = _count_windows(recurrence, first_due, due_at)
     decision = _Decision(schedule, due_at, coalesced, following)
     if coalesced:
         counted = f"{coalesced}" if coalesced < MAX_WINDOWS_COUNTED else f"At least {MAX_WINDOWS_COUNTED}"

@@ -6,7 +6,7 @@ import pytest
 
 from jobs.models import Job, JobStatus
 from scheduling import tick
-from scheduling.models import RunOutcome, ScheduleRun, SchedulerHeartbeat
+from scheduling.models import RunOutcome, ScheduledTask, ScheduleRun
 from tests.scheduling.conftest import at, refreshed
 
 pytestmark = pytest.mark.django_db
@@ -210,3 +210,21 @@ def test_a_window_already_in_the_ledger_is_set_aside_and_the_rest_of_the_batch_r
     assert Job.objects.count() == 3
     assert refreshed(claimed).next_run_at == at("2026-05-03 02:00")
     assert tick.run_pass(now=at("2026-05-02 02:00:10")).windows == 0
+
+
+def test_a_schedule_whose_timing_no_longer_computes_pauses_without_stopping_the_others(make_schedule):
+    broken = make_schedule(now=at("2026-05-01 12:00"), name="broken")
+    healthy = make_schedule(now=at("2026-05-01 12:00"), name="healthy")
+    # Stored before a tzdata update removed the zone, say; validation would refuse it today.
+    ScheduledTask.objects.filter(pk=broken.pk).update(timezone="Mars/Olympus_Mons")
+
+    report = tick.run_pass(now=at("2026-05-02 02:00"))
+
+    assert report.outcomes == {"dispatched": 1, "failed": 1}
+    run = ScheduleRun.objects.get(schedule=broken)
+    assert run.message.startswith("The schedule's timing is invalid (Unknown time zone 'Mars/Olympus_Mons'")
+    assert run.message.endswith("it is paused until edited.")
+    assert refreshed(broken).next_run_at is None
+    assert ScheduleRun.objects.get(schedule=healthy).outcome == "dispatched"
+    Job.objects.update(status=JobStatus.COMPLETED)
+    assert tick.run_pass(now=at("2026-05-03 02:00")).outcomes == {"dispatched": 1}  # only the healthy one
