@@ -27,9 +27,10 @@ setup: $(VENV)/.base-installed
 run: setup
 	$(BIN)/honcho start -f Procfile
 
-## The whole test suite.
+## The whole test suite on SQLite, then its database tests again on a throwaway PostgreSQL.
 test: $(VENV)/.dev-installed
 	$(BIN)/pytest
+	$(BIN)/python -m tests.on_postgresql -q
 
 ## Pyflakes and import order.
 lint: $(VENV)/.dev-installed
