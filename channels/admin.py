@@ -48,12 +48,12 @@ class ChannelAdmin(admin.ModelAdmin):
     def has_error(self, channel) -> bool:
         return bool(channel.last_sync_error)
 
-    @admin.action(description="Enable selected channels")
+    @admin.action(description="Enable selected channels", permissions=["change"])
     def enable_channels(self, request, queryset):
         count = queryset.update(enabled=True)
         self.message_user(request, ngettext("%d channel enabled.", "%d channels enabled.", count) % count)
 
-    @admin.action(description="Disable selected channels (left out of group syncs)")
+    @admin.action(description="Disable selected channels (left out of group syncs)", permissions=["change"])
     def disable_channels(self, request, queryset):
         count = queryset.update(enabled=False)
         self.message_user(request, ngettext("%d channel disabled.", "%d channels disabled.", count) % count)

@@ -1,5 +1,7 @@
 """The QUICK_SYNC_GROUP task type: one run creates a QUICK_SYNC job per enabled channel of a group."""
 
+import re
+
 from django.core.exceptions import ValidationError
 
 from channels.models import Channel, ChannelGroup
@@ -15,8 +17,8 @@ def clean_params(params: dict) -> dict:
     group_id = params.get("group_id")
     if group_id in (None, ""):
         raise ValidationError("group_id: choose the channel group to sync.")
-    if isinstance(group_id, str) and group_id.strip().isdigit():
-        group_id = int(group_id)  # form and query-string input
+    if isinstance(group_id, str) and re.fullmatch(r"[0-9]{1,18}", group_id.strip()):
+        group_id = int(group_id)  # form and query-string input (ASCII digits only: int("²") fails)
     if isinstance(group_id, bool) or not isinstance(group_id, int):
         raise ValidationError("group_id: must be the numeric id of a channel group.")
     if not ChannelGroup.objects.filter(pk=group_id).exists():

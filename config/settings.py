@@ -31,6 +31,19 @@ def env_bool(name: str, *, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true or false.")
 
 
+def env_int(name: str, *, default: int, minimum: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} is too small; use {minimum} or more.")
+    return value
+
+
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -64,7 +77,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
 if env_bool("BEHIND_PROXY", default=False):
@@ -135,7 +148,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 # Long-running processes (worker, scheduler) keep their connection; they call
 # close_old_connections() between passes. Web requests reuse it for a minute.
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("CONN_MAX_AGE", default=60, minimum=0))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -156,10 +169,10 @@ else:
 # Our Job table is the history, so django-q2 keeps little of its own. A job's own time limit
 # is enforced by our reaper; django-q2's timeout is the outer bound, and it must stay below
 # `retry`, or the ORM broker hands a still-running task to a second worker.
-Q_TIMEOUT = env.int("Q_TIMEOUT", default=3600)
+Q_TIMEOUT = env_int("Q_TIMEOUT", default=3600, minimum=1)
 Q_CLUSTER = {
     "name": "archive",
-    "workers": env.int("Q_WORKERS", default=2),
+    "workers": env_int("Q_WORKERS", default=2, minimum=1),
     "recycle": 500,
     "timeout": Q_TIMEOUT,
     "retry": Q_TIMEOUT + 300,
@@ -209,7 +222,7 @@ YOUTUBE_FEED_URL = env.str(
 )
 
 # Windows per scheduler transaction; smaller batches hold the write lock for less time.
-SCHEDULER_BATCH_SIZE = env.int("SCHEDULER_BATCH_SIZE", default=500)
+SCHEDULER_BATCH_SIZE = env_int("SCHEDULER_BATCH_SIZE", default=500, minimum=1)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {

@@ -61,17 +61,21 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         services.schedule_save(schedule=obj, now=timezone.now())
 
-    @admin.action(description="Enable selected schedules")
+    @admin.action(description="Enable selected schedules", permissions=["change"])
     def enable_schedules(self, request, queryset):
-        count = services.schedule_set_enabled_many(schedules=queryset, enabled=True, now=timezone.now())
-        self.message_user(request, ngettext("%d schedule enabled.", "%d schedules enabled.", count) % count)
+        count, refused = services.schedule_set_enabled_many(schedules=queryset, enabled=True, now=timezone.now())
+        if count:
+            self.message_user(request, ngettext("%d schedule enabled.", "%d schedules enabled.", count) % count)
+        for schedule, error in refused.items():
+            self.message_user(request, f"{schedule.name} was not enabled: {' '.join(error.messages)}",
+                              level=messages.ERROR)
 
-    @admin.action(description="Disable selected schedules")
+    @admin.action(description="Disable selected schedules", permissions=["change"])
     def disable_schedules(self, request, queryset):
-        count = services.schedule_set_enabled_many(schedules=queryset, enabled=False, now=timezone.now())
+        count, _ = services.schedule_set_enabled_many(schedules=queryset, enabled=False, now=timezone.now())
         self.message_user(request, ngettext("%d schedule disabled.", "%d schedules disabled.", count) % count)
 
-    @admin.action(description="Run selected schedules now")
+    @admin.action(description="Run selected schedules now", permissions=["change"])
     def run_now(self, request, queryset):
         started = 0
         for schedule in queryset:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from jobs.maintenance import run_maintenance
@@ -24,6 +24,8 @@ MAX_SLEEP_SECONDS = 1.0
 HEARTBEAT_EVERY = timedelta(seconds=5)
 # How soon to look again when a window is still due right after a pass.
 BUSY_RETRY_SECONDS = 0.05
+# Heartbeats of schedulers silent this long are deleted (restarted processes get new names).
+FORGET_HEARTBEATS_AFTER = timedelta(days=1)
 # After a failed pass (database unavailable...), wait this long instead of crash-looping.
 ERROR_BACKOFF_SECONDS = 5.0
 
@@ -33,10 +35,16 @@ def process_name() -> str:
 
 
 def write_heartbeat(*, now: datetime, report: tick.PassReport, name: str | None = None) -> None:
+    """Say this scheduler is alive; forget schedulers that have not said so for a day.
+
+    A one-shot `schedule_tick` from cron passes a stable name, so it keeps one row per machine.
+    """
     defaults = {"last_pass_at": now}
     if report.max_lateness is not None:
         defaults["lateness_seconds"] = report.max_lateness.total_seconds()
-    SchedulerHeartbeat.objects.update_or_create(name=name or process_name(), defaults=defaults)
+    with transaction.atomic():
+        SchedulerHeartbeat.objects.update_or_create(name=name or process_name(), defaults=defaults)
+        SchedulerHeartbeat.objects.filter(last_pass_at__lt=now - FORGET_HEARTBEATS_AFTER).delete()
 
 
 def seconds_until_next_window(*, now: datetime) -> float:

@@ -3,11 +3,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
 from scheduling import recurrence, registry
+
+
+MIN_GRACE_MINUTES = 5
 
 
 class ScheduleKind(models.TextChoices):
@@ -44,8 +48,12 @@ class ScheduledTask(models.Model):
 
     params = models.JSONField(default=dict, blank=True, db_column="params_json")
 
+    # At least a few minutes: a pass is always a little late, and with only the cluster's
+    # once-a-minute safety net running, up to about 90 s late.
     grace_minutes = models.PositiveIntegerField(
-        default=60, help_text="A window later than this (e.g. after downtime) is recorded as missed, not run."
+        default=60,
+        validators=[MinValueValidator(MIN_GRACE_MINUTES)],
+        help_text="A window later than this (e.g. after downtime) is recorded as missed, not run.",
     )
     overlap_policy = models.CharField(max_length=8, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
 
@@ -222,7 +230,7 @@ class SchedulerHeartbeat(models.Model):
     """Written by every scheduler pass, read by the health check and the status badge."""
 
     name = models.CharField(max_length=200, unique=True, help_text="host:pid of the scheduler process.")
-    last_pass_at = models.DateTimeField()
+    last_pass_at = models.DateTimeField(db_index=True)
     # How late the latest dispatched window was, in seconds (dispatch time minus due time).
     lateness_seconds = models.FloatField(default=0)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
@@ -58,16 +59,32 @@ def schedule_save(*, schedule: ScheduledTask, now: datetime) -> ScheduledTask:
 
 
 def schedule_set_enabled(*, schedule: ScheduledTask, enabled: bool, now: datetime) -> ScheduledTask:
-    schedule.enabled = enabled
-    return schedule_save(schedule=schedule, now=now)
+    """Enable (validating, like any save) or disable a schedule.
+
+    Disabling never asks the schedule to be valid: it is how one whose channel group was deleted,
+    say, is stopped.
+    """
+    if enabled:
+        schedule.enabled = True
+        return schedule_save(schedule=schedule, now=now)
+    ScheduledTask.objects.filter(pk=schedule.pk).update(enabled=False, next_run_at=None, updated_at=now)
+    schedule.enabled, schedule.next_run_at = False, None
+    return schedule
 
 
-def schedule_set_enabled_many(*, schedules: QuerySet[ScheduledTask], enabled: bool, now: datetime) -> int:
-    changed = 0
+def schedule_set_enabled_many(
+    *, schedules: QuerySet[ScheduledTask], enabled: bool, now: datetime
+) -> tuple[int, dict[ScheduledTask, ValidationError]]:
+    """Enable or disable each schedule; return how many changed and the ones that could not be enabled."""
+    changed, refused = 0, {}
     for schedule in schedules.filter(enabled=not enabled):
-        schedule_set_enabled(schedule=schedule, enabled=enabled, now=now)
-        changed += 1
-    return changed
+        try:
+            schedule_set_enabled(schedule=schedule, enabled=enabled, now=now)
+        except ValidationError as exc:
+            refused[schedule] = exc
+        else:
+            changed += 1
+    return changed, refused
 
 
 def schedule_has_active_run(*, schedule: ScheduledTask) -> bool:

@@ -86,20 +86,27 @@ def _process_one_by_one(*, now: datetime, limit: int, report: PassReport) -> int
         try:
             _process_batch(now=now, limit=1, report=report, pk=pk)
         except IntegrityError:
+            if not _move_past_claimed_window(pk, now=now):
+                raise
             report.lost_races += 1
-            _move_past_claimed_window(pk, now=now)
     return len(pks)
 
 
-def _move_past_claimed_window(pk: int, *, now: datetime) -> None:
-    """The window was claimed already (by a racing scheduler, or by a simulated `--now` pass
-    ahead of real time): it must not run again, and it must not block the schedule either."""
+def _move_past_claimed_window(pk: int, *, now: datetime) -> bool:
+    """If the schedule's window is in the ledger already (claimed by a racing scheduler, or by a
+    simulated `--now` pass ahead of real time), move the schedule past it: it must not run again,
+    and it must not block the schedule either. False if the ledger does not explain the conflict."""
     with transaction.atomic():
         schedule = due_schedules(now=now).select_for_update().filter(pk=pk).first()
-        if schedule is not None:
-            logger.warning("Schedule %s: window %s is already in the ledger; moving on.", pk,
-                           schedule.next_run_at.isoformat())
-            ScheduledTask.objects.filter(pk=pk).update(next_run_at=schedule.next_after(now))
+        if schedule is None:  # another scheduler has moved it on meanwhile
+            return True
+        decision = _decide_window(schedule, now=now)
+        claimed = ScheduleRun.objects.filter(schedule=schedule, trigger=RunTrigger.SCHEDULED, due_at=decision.due_at)
+        if not claimed.exists():
+            return False
+        logger.warning("Schedule %s: window %s is already in the ledger; moving on.", pk, decision.due_at.isoformat())
+        ScheduledTask.objects.filter(pk=pk).update(next_run_at=decision.next_run_at)
+    return True
 
 
 def _process_batch(*, now: datetime, limit: int, report: PassReport, pk: int | None = None) -> int:

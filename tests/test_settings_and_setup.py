@@ -81,3 +81,13 @@ def test_it_refuses_a_weak_admin_password(monkeypatch):
     with pytest.raises(CommandError, match="DJANGO_SUPERUSER_PASSWORD: This password is too short"):
         call_command("ensure_admin", stdout=StringIO())
     assert not get_user_model().objects.exists()
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("Q_WORKERS", "two", "Q_WORKERS='two' is not a whole number."),
+    ("SCHEDULER_BATCH_SIZE", "0", "SCHEDULER_BATCH_SIZE=0 is too small; use 1 or more."),
+])
+def test_it_refuses_numbers_it_cannot_use(tmp_path, name, value, message):
+    done = manage("check", var_dir=tmp_path, **{name: value})
+    assert done.returncode != 0
+    assert message in done.stderr

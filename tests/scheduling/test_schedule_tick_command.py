@@ -1,6 +1,7 @@
 import datetime as dt
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,13 +53,46 @@ def test_it_rejects_a_bad_now(value, message):
 
 
 def test_it_refuses_now_with_loop():
-    with pytest.raises(CommandError, match="cannot be combined"):
+    with pytest.raises(CommandError, match="cannot be combined with --now or --dry-run"):
         tick("--loop", "--now", "2026-05-02T02:00:00Z")
 
 
-def test_it_writes_a_heartbeat(make_schedule):
+def test_a_real_pass_writes_one_heartbeat_per_machine(make_schedule):
+    tick()
+    tick()
+    [heartbeat] = SchedulerHeartbeat.objects.all()
+    assert heartbeat.name == f"{socket.gethostname()}:schedule_tick"
+    assert (timezone.now() - heartbeat.last_pass_at).total_seconds() < 5
+
+
+def test_a_simulated_pass_writes_no_heartbeat(make_schedule):
     tick("--now", "2026-05-02T02:00:30Z")
-    assert SchedulerHeartbeat.objects.get().last_pass_at == at("2026-05-02 02:00:30")
+    assert not SchedulerHeartbeat.objects.exists()
+
+
+def test_it_refuses_a_future_now_that_would_dispatch_for_real(make_schedule):
+    make_schedule(now=timezone.now(), schedule_kind="interval", interval_minutes=5)
+    future = (timezone.now() + dt.timedelta(days=4)).isoformat()
+    with pytest.raises(CommandError, match="is in the future. A pass there dispatches real jobs"):
+        tick("--now", future)
+    assert not ScheduleRun.objects.exists()
+
+
+def test_a_dry_run_shows_what_would_happen_and_keeps_nothing(make_schedule):
+    schedule = make_schedule(now=timezone.now(), schedule_kind="interval", interval_minutes=5)
+    next_run_at = schedule.next_run_at
+    output = tick("--dry-run", "--now", (timezone.now() + dt.timedelta(days=4)).isoformat())
+    assert output.startswith("Dry run, nothing kept: ")
+    assert "1 window: 1 dispatched" in output
+    assert not ScheduleRun.objects.exists() and not Job.objects.exists()
+    schedule.refresh_from_db()
+    assert schedule.next_run_at == next_run_at
+
+
+def test_it_dispatches_at_a_future_now_when_asked_to(make_schedule):
+    make_schedule(now=timezone.now(), schedule_kind="interval", interval_minutes=5, grace_minutes=10)
+    tick("--allow-future", "--now", (timezone.now() + dt.timedelta(minutes=6)).isoformat())
+    assert ScheduleRun.objects.get().outcome == "dispatched"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -109,3 +109,13 @@ def test_a_manual_run_at_a_window_does_not_block_the_scheduled_one(make_schedule
     schedule = make_schedule(now=at("2026-05-01 12:00"), overlap_policy="allow")
     services.schedule_run_now(schedule=schedule, now=at("2026-05-02 02:00"))
     assert tick.run_pass(now=at("2026-05-02 02:00")).outcomes == {"dispatched": 1}
+
+
+def test_heartbeats_of_schedulers_silent_for_a_day_are_forgotten():
+    from scheduling import loop
+    from scheduling.models import SchedulerHeartbeat
+
+    SchedulerHeartbeat.objects.create(name="old-box:1", last_pass_at=at("2026-04-29 12:00"))
+    SchedulerHeartbeat.objects.create(name="box:2", last_pass_at=at("2026-04-30 13:00"))
+    loop.write_heartbeat(now=at("2026-05-01 12:00"), report=tick.PassReport(now=at("2026-05-01 12:00")), name="box:3")
+    assert sorted(SchedulerHeartbeat.objects.values_list("name", flat=True)) == ["box:2", "box:3"]

@@ -239,3 +239,9 @@ def test_it_finds_due_schedules_through_the_partial_index():
             cursor.execute("SET LOCAL enable_seqscan = off")
     plan = tick.due_schedules(now=at("2026-05-02 02:00")).explain()
     assert "scheduled_task_due_idx" in plan, plan
+
+
+def test_a_conflict_the_ledger_does_not_explain_is_not_swallowed(make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    assert tick._move_past_claimed_window(schedule.pk, now=at("2026-05-02 02:00")) is False
+    assert refreshed(schedule).next_run_at == at("2026-05-02 02:00")

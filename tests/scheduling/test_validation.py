@@ -165,3 +165,14 @@ def test_it_clears_fields_that_do_not_belong_to_the_kind():
 
 def test_it_requires_a_name():
     assert "name" in errors_of(name="")
+
+
+@pytest.mark.parametrize("minutes", [0, 4])
+def test_it_rejects_a_grace_period_too_short_to_ever_run(minutes):
+    assert errors_of(grace_minutes=minutes)["grace_minutes"] == [
+        "Ensure this value is greater than or equal to 5."]
+
+
+def test_it_rejects_a_group_id_of_non_ascii_digits():
+    errors = errors_of(task_type="QUICK_SYNC_GROUP", params={"group_id": "²"})
+    assert errors["params"] == ["group_id: must be the numeric id of a channel group."]

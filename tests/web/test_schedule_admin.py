@@ -106,3 +106,48 @@ def test_it_shows_run_history_read_only(staff_client, make_schedule):
     run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
     assert staff_client.get(reverse("admin:scheduling_schedulerun_change", args=[run.pk])).status_code == 200
     assert staff_client.get(reverse("admin:scheduling_schedulerun_add")).status_code == 403
+
+
+@pytest.fixture
+def viewer_client(client, db):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_scheduledtask"))
+    client.force_login(viewer)
+    return client
+
+
+def test_it_offers_no_actions_to_staff_who_may_only_view(viewer_client, make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    response = viewer_client.get(CHANGELIST)
+    assert response.status_code == 200
+    assert b"run_now" not in response.content
+    for action in ("run_now", "disable_schedules"):
+        viewer_client.post(CHANGELIST, {"action": action, "_selected_action": [schedule.pk]})
+    schedule.refresh_from_db()
+    assert schedule.enabled
+    assert not ScheduleRun.objects.exists()
+
+
+def test_it_disables_a_schedule_that_no_longer_validates_and_says_why_it_cannot_enable_it(staff_client,
+                                                                                            make_schedule):
+    group = ChannelGroupFactory(name="News")
+    schedule = make_schedule(now=at("2026-05-01 12:00"), name="Sync News", task_type="QUICK_SYNC_GROUP",
+                             params={"group_id": group.pk})
+    group_id = group.pk
+    group.delete()
+
+    content = staff_client.post(CHANGELIST, {"action": "disable_schedules", "_selected_action": [schedule.pk]},
+                                follow=True).content.decode()
+    assert "1 schedule disabled." in content
+    schedule.refresh_from_db()
+    assert (schedule.enabled, schedule.next_run_at) == (False, None)
+
+    content = staff_client.post(CHANGELIST, {"action": "enable_schedules", "_selected_action": [schedule.pk]},
+                                follow=True).content.decode()
+    assert f"Sync News was not enabled: group_id: no channel group with id {group_id}." in content
+    schedule.refresh_from_db()
+    assert not schedule.enabled

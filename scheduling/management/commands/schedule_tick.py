@@ -1,13 +1,19 @@
 import signal
+import socket
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from scheduling import loop, tick
+
+
+# A --now this close to the real clock counts as "now" (clocks and typing are never exact).
+FUTURE_TOLERANCE = timedelta(minutes=1)
 
 
 def parse_instant(value: str) -> datetime:
@@ -41,17 +47,36 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--loop", action="store_true", help="keep running, waking when the next window is due")
         parser.add_argument("--now", help="evaluate as if it were this instant (ISO-8601 with offset); one pass")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="show what the pass would do, then roll it back: no runs, jobs or changes")
+        parser.add_argument("--allow-future", action="store_true",
+                            help="let --now lie in the future, dispatching real jobs and moving schedules past "
+                                 "the real windows before it")
 
     def handle(self, *args, **options):
-        if options["loop"] and options["now"]:
-            raise CommandError("--now simulates one instant; it cannot be combined with --loop.")
+        if options["loop"] and (options["now"] or options["dry_run"]):
+            raise CommandError("--loop runs for real; it cannot be combined with --now or --dry-run.")
         if options["loop"]:
             self.run_loop(verbose=options["verbosity"] >= 1)
             return
-        now = parse_instant(options["now"]) if options["now"] else timezone.now()
-        report = tick.run_pass(now=now)
-        loop.write_heartbeat(now=now, report=report)
-        self.stdout.write(describe(report))
+        real_now = timezone.now()
+        now = parse_instant(options["now"]) if options["now"] else real_now
+        if now > real_now + FUTURE_TOLERANCE and not (options["dry_run"] or options["allow_future"]):
+            raise CommandError(
+                f"--now: {now.isoformat()} is in the future. A pass there dispatches real jobs and moves every "
+                "schedule past the real windows before it. Add --dry-run to see what it would do, or "
+                "--allow-future to do it anyway."
+            )
+        if options["dry_run"]:
+            with transaction.atomic():
+                report = tick.run_pass(now=now)
+                transaction.set_rollback(True)
+        else:
+            report = tick.run_pass(now=now)
+        if not (options["now"] or options["dry_run"]):
+            # Only a real pass says the scheduler is alive; a simulated one would mislead /healthz.
+            loop.write_heartbeat(now=now, report=report, name=f"{socket.gethostname()}:schedule_tick")
+        self.stdout.write(("Dry run, nothing kept: " if options["dry_run"] else "") + describe(report))
 
     def run_loop(self, *, verbose: bool) -> None:
         stop = threading.Event()
