@@ -35,6 +35,10 @@ SCHEDULER_MAX_AGE = timedelta(seconds=120)
 # (Lateness is reported but not judged: right after downtime, or with only the safety net, the
 # latest window is late by design.)
 QUEUE_AGE_DEGRADED = timedelta(minutes=10)
+# A heartbeat further ahead of this server's clock than this was not written by a scheduler running
+# now (`schedule_tick --now <future>`, or a host whose clock runs ahead): trusted, it would keep the
+# scheduler looking alive until that moment. A few seconds cover ordinary skew between hosts.
+HEARTBEAT_CLOCK_TOLERANCE = timedelta(seconds=5)
 
 OK, DEGRADED, DOWN = "ok", "degraded", "down"
 
@@ -90,10 +94,12 @@ def _database() -> dict:
 
 
 def _scheduler(*, now: datetime) -> dict:
-    heartbeat = SchedulerHeartbeat.objects.order_by("-last_pass_at").first()
+    heartbeat = (SchedulerHeartbeat.objects.filter(last_pass_at__lte=now + HEARTBEAT_CLOCK_TOLERANCE)
+                 .order_by("-last_pass_at").first())
     if heartbeat is None:
         return {"ok": False, "last_pass_at": None, "age_seconds": None, "lateness_seconds": None, "name": None}
-    age = now - heartbeat.last_pass_at
+    # Within the tolerance a heartbeat may still be slightly ahead; it is fresh, not younger than now.
+    age = max(now - heartbeat.last_pass_at, timedelta(0))
     return {
         "ok": age <= SCHEDULER_MAX_AGE,
         "last_pass_at": heartbeat.last_pass_at.isoformat(),
@@ -150,10 +156,18 @@ def _queue(*, now: datetime) -> dict:
     }
 
 
+def public_report(report: dict) -> dict:
+    """The report without internal names: the scheduler's host:pid is for staff, not for anyone."""
+    scheduler = {key: value for key, value in report["scheduler"].items() if key != "name"}
+    return {**report, "scheduler": scheduler}
+
+
 @login_not_required
 @require_safe
 @never_cache
 def healthz(request):
     """For monitors and load balancers: no login, JSON, 503 when jobs cannot run."""
     report = health_status(now=timezone.now())
-    return JsonResponse(report, status=http_status(report))
+    user = request.user
+    body = report if user.is_authenticated and user.is_staff else public_report(report)
+    return JsonResponse(body, status=http_status(report))

@@ -29,7 +29,14 @@ class JobAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Cancel selected jobs (queued or waiting to retry)")
+    def has_operate_permission(self, request):
+        # has_change_permission is False only to keep the form read-only; whether someone may
+        # cancel or retry still follows the change permission. Without this check every staff
+        # user who can view the list could run the actions. Django asks it both when it lists
+        # the actions and when a POST names one, so a forged POST is refused too.
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+
+    @admin.action(description="Cancel selected jobs (queued or waiting to retry)", permissions=["operate"])
     def cancel_jobs(self, request, queryset):
         done, refused = self._apply(queryset, lambda job: services.job_cancel(
             job=job, now=timezone.now(), by=request.user.get_username()))
@@ -42,7 +49,7 @@ class JobAdmin(admin.ModelAdmin):
                 "%d jobs were not cancelled: only queued jobs and jobs waiting to retry can be.", refused) % refused,
                 messages.WARNING)
 
-    @admin.action(description="Retry selected jobs (failed or cancelled)")
+    @admin.action(description="Retry selected jobs (failed or cancelled)", permissions=["operate"])
     def retry_jobs(self, request, queryset):
         done, refused = self._apply(queryset, lambda job: services.job_retry(job=job, now=timezone.now()))
         if done:

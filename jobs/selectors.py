@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.db.models import Q
 
 from jobs.models import Job
+
+# ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and other scripts' digits.
+# At most 18 of them, so the id always fits the database's 64-bit integer.
+JOB_ID = re.compile(r"#?([0-9]{1,18})")
 
 
 @dataclass(frozen=True)
@@ -22,8 +27,8 @@ def job_search(q: str) -> Q:
     text = q.strip()
     if not text:
         return Q()
-    if text.lstrip("#").isdigit():
-        return Q(pk=int(text.lstrip("#")))
+    if match := JOB_ID.fullmatch(text):
+        return Q(pk=int(match.group(1)))
     return Q(params__icontains=text) | Q(error__icontains=text)
 
 

@@ -54,8 +54,9 @@ def test_it_reports_ok_without_login(client, healthy):
         "status": "ok",
         "checked_at": "2026-05-01T05:30:00+00:00",
         "database": {"ok": True},
+        # No "name": the scheduler's host:pid is for staff only.
         "scheduler": {"ok": True, "last_pass_at": "2026-05-01T05:29:57+00:00", "age_seconds": 3.0,
-                      "lateness_seconds": 0.2, "name": "host:1"},
+                      "lateness_seconds": 0.2},
         "workers": {"ok": True, "clusters": 1, "workers": 2},
         "queue": {"depth": 2, "running": 1, "oldest_queued_age_seconds": 12.0},
     }
@@ -98,15 +99,15 @@ def test_it_is_down_when_no_scheduler_ever_ran(client, frozen):
 
     assert response.status_code == 503
     assert response.json()["scheduler"] == {"ok": False, "last_pass_at": None, "age_seconds": None,
-                                            "lateness_seconds": None, "name": None}
+                                            "lateness_seconds": None}
 
 
-def test_it_takes_the_freshest_of_several_schedulers(client, frozen):
+def test_it_takes_the_freshest_of_several_schedulers(staff_client, frozen):
     SchedulerHeartbeat.objects.create(name="old:1", last_pass_at=NOW - dt.timedelta(days=3))
     SchedulerHeartbeat.objects.create(name="qcluster safety net", last_pass_at=NOW - dt.timedelta(seconds=95))
     fake_cluster()
 
-    response = client.get("/healthz")
+    response = staff_client.get("/healthz")
 
     assert response.status_code == 200
     assert response.json()["scheduler"]["name"] == "qcluster safety net"
@@ -130,6 +131,59 @@ def test_it_reports_lateness_without_judging_it(client, frozen):
 
     assert body["status"] == "ok"
     assert body["scheduler"]["lateness_seconds"] == 75
+
+
+def test_it_ignores_a_heartbeat_from_the_future(client, frozen):
+    # Written by `schedule_tick --now <future>`, or by a host whose clock runs ahead: trusting it
+    # would show the scheduler alive until that moment, whatever happens meanwhile.
+    SchedulerHeartbeat.objects.create(name="simulation:1", last_pass_at=NOW + dt.timedelta(hours=1))
+    fake_cluster()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["scheduler"] == {"ok": False, "last_pass_at": None, "age_seconds": None,
+                                            "lateness_seconds": None}
+
+
+def test_it_takes_the_freshest_real_heartbeat_past_a_future_one(staff_client, frozen):
+    SchedulerHeartbeat.objects.create(name="simulation:1", last_pass_at=NOW + dt.timedelta(hours=1))
+    SchedulerHeartbeat.objects.create(name="host:1", last_pass_at=NOW - dt.timedelta(seconds=121))
+    fake_cluster()
+
+    response = staff_client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["scheduler"]["name"] == "host:1"
+    assert response.json()["scheduler"]["age_seconds"] == 121.0
+
+
+def test_it_tolerates_a_few_seconds_of_clock_skew_without_a_negative_age(client, frozen):
+    SchedulerHeartbeat.objects.create(name="host:2", last_pass_at=NOW + dt.timedelta(seconds=2))
+    fake_cluster()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["scheduler"]["age_seconds"] == 0.0
+
+
+@pytest.mark.parametrize("who", ["anonymous", "user"])
+def test_it_hides_the_scheduler_name_from_all_but_staff(client, user, healthy, who):
+    if who == "user":
+        client.force_login(user)
+
+    body = client.get("/healthz").json()
+
+    assert "name" not in body["scheduler"]
+    assert "host:1" not in str(body)
+    # The numbers a monitor needs stay public.
+    assert body["scheduler"]["age_seconds"] == 3.0 and body["scheduler"]["lateness_seconds"] == 0.2
+    assert body["workers"]["clusters"] == 1 and body["queue"]["depth"] == 0
+
+
+def test_it_shows_the_scheduler_name_to_staff(staff_client, healthy):
+    assert staff_client.get("/healthz").json()["scheduler"]["name"] == "host:1"
 
 
 def test_it_answers_head(client, healthy):

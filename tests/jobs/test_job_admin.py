@@ -1,10 +1,11 @@
 """The Job admin: read-only record, cancel and retry actions through the services."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 
 from jobs.models import Job, JobStatus
-from tests.factories import JobFactory
+from tests.factories import JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -57,3 +58,49 @@ def test_it_keeps_the_record_read_only(staff_client):
 
     assert 'name="status"' not in html
     assert staff_client.get("/admin/jobs/job/add/").status_code == 403
+
+
+def staff_with(*codenames: str):
+    """A staff user (not a superuser) holding only the given jobs permissions."""
+    user = UserFactory(is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="jobs", codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def viewer_client(client):
+    client.force_login(staff_with("view_job"))
+    return client
+
+
+def test_it_does_not_offer_the_actions_to_a_viewer(viewer_client):
+    JobFactory()
+
+    response = viewer_client.get(CHANGELIST)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Cancel selected jobs" not in html and "Retry selected jobs" not in html
+
+
+@pytest.mark.parametrize(("action", "status"), [("cancel_jobs", JobStatus.QUEUED), ("retry_jobs", JobStatus.FAILED)])
+def test_it_ignores_a_forged_action_from_a_viewer(viewer_client, action, status):
+    job = JobFactory(status=status)
+
+    response = viewer_client.post(CHANGELIST, {"action": action, "_selected_action": [job.pk]})
+
+    # No action is available to this user, so the POST only shows the list again.
+    assert response.status_code == 200
+    assert [str(m) for m in get_messages(response.wsgi_request)] == []
+    assert Job.objects.get(pk=job.pk).status == status
+
+
+def test_it_lets_a_user_with_the_change_permission_cancel_and_retry(client):
+    client.force_login(staff_with("view_job", "change_job"))
+    queued, failed = JobFactory(status=JobStatus.QUEUED), JobFactory(status=JobStatus.FAILED, attempts=1)
+
+    assert "Cancel selected jobs" in client.get(CHANGELIST).content.decode()
+    assert act(client, "cancel_jobs", [queued]) == ["1 job cancelled."]
+    client.get(CHANGELIST)  # shows (and so clears) the messages of the first action
+    assert act(client, "retry_jobs", [failed]) == ["1 job queued again."]
+    assert [Job.objects.get(pk=j.pk).status for j in (queued, failed)] == [JobStatus.CANCELLED, JobStatus.QUEUED]

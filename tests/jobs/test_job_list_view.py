@@ -64,6 +64,19 @@ def test_it_finds_a_job_by_id(user_client):
     assert ids_on(user_client.get("/jobs", {"q": f"#{job.pk}"})) == [job.pk]
 
 
+@pytest.mark.parametrize("q", ["²", "#²", "١٢", "99999999999999999999"])
+def test_it_searches_text_for_digits_that_are_not_an_id(user_client, q):
+    # str.isdigit() accepts superscripts and other scripts' digits, which int() refuses (or turns
+    # into an id); a number too long for a database integer cannot be an id either.
+    match = JobFactory(error=f"ValueError: {q}")
+    JobFactory()
+
+    response = user_client.get("/jobs", {"q": q})
+
+    assert response.status_code == 200
+    assert ids_on(response) == [match.pk]
+
+
 def test_it_finds_jobs_by_text_in_parameters_or_error(user_client):
     by_param = JobFactory(params={"group": "Lawyers"})
     by_error = JobFactory(error="Traceback...\nConnectionError: lawyers.example unreachable")

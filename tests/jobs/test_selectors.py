@@ -4,10 +4,11 @@ import re
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
 from jobs.models import JobStatus
-from jobs.selectors import job_list_page
+from jobs.selectors import job_list_page, job_search
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +34,17 @@ def test_it_shows_the_newest_page_when_nothing_is_newer_any_more():
     page = job_list_page(after=job.pk, page_size=2)
 
     assert [j.pk for j in page.jobs] == [job.pk]
+
+
+@pytest.mark.parametrize(("q", "expected"), [
+    ("12", Q(pk=12)),
+    (" #12 ", Q(pk=12)),
+    ("²", Q(params__icontains="²") | Q(error__icontains="²")),
+    ("#١٢", Q(params__icontains="#١٢") | Q(error__icontains="#١٢")),
+    ("1" * 19, Q(params__icontains="1" * 19) | Q(error__icontains="1" * 19)),
+])
+def test_it_takes_only_ascii_digits_for_an_id(q, expected):
+    assert job_search(q) == expected
 
 
 @pytest.mark.parametrize("filters", [
