@@ -16,23 +16,23 @@ Kinds:
 - ours: `job_enqueue()` one job at a time (a row, its message, the claim, the result, the attempt log);
 - ours in batches: `job_create_many()` 100 at a time, as a schedule run creates its jobs.
 
-`run()` measures in a child process (`--measure`) with a temporary database and a settings module
-that is the project's own plus one handler module (this one, for the BENCH_NOOP job type).
+`run()` measures in a child process (`--measure`, see `bench/_harness.py`) with a temporary database
+and a settings module that is the project's own plus one handler module (this one, for the
+BENCH_NOOP job type).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from bench import _harness
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,8 +44,6 @@ TARGET_RATIO = 0.8
 MEASURE_TIMEOUT_SECONDS = 900
 DRAIN_TIMEOUT_SECONDS = 300
 
-RESULT_PREFIX = "BENCH-RESULT "
-WORKDIR_ENV = "BENCH_JOBS_DIR"
 JOB_TYPE = "BENCH_NOOP"
 KINDS = ("bare", "bare_nosave", "ours", "ours_batch")
 LABELS = {
@@ -92,55 +90,16 @@ def run(*, jobs: int = JOBS, rounds: int = ROUNDS) -> str:
 
 
 def measure_in_subprocess(*, jobs: int = JOBS, rounds: int = ROUNDS) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
-    (workdir / f"{SETTINGS_MODULE}.py").write_text(SETTINGS_TEXT)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(workdir), str(ROOT)]),
-        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-        "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-        "VAR_DIR": str(workdir / "var"),
-        "SECRET_KEY": "benchmark-only-not-secret",
-        "DEBUG": "False",
-        "REDIS_URL": "",  # the default: the ORM broker in the same database
-        "Q_WORKERS": str(WORKERS),
-        # django-q2 logs three lines per task at INFO; the benchmark measures the queue, not stderr.
-        # Errors (and any "database is locked") are still logged.
-        "LOG_LEVEL": "WARNING",
-        WORKDIR_ENV: str(workdir),
-    }
-    args = [sys.executable, "-m", "bench.jobs_throughput", "--measure", "--jobs", str(jobs), "--rounds", str(rounds)]
-    # Its own session: the child, its clusters and their workers end with one process group id.
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
-    try:
-        stdout, _ = proc.communicate(timeout=MEASURE_TIMEOUT_SECONDS)
-        if proc.returncode != 0:
-            raise RuntimeError(f"bench.jobs_throughput --measure failed with exit code {proc.returncode}")
-        for line in reversed(stdout.splitlines()):
-            if line.startswith(RESULT_PREFIX):
-                return json.loads(line[len(RESULT_PREFIX):])
-        raise RuntimeError("bench.jobs_throughput --measure printed no result")
-    finally:
-        _end_process_group(proc.pid, proc)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _end_process_group(pgid: int, proc: subprocess.Popen) -> None:
-    """End whatever is left of a child's process group (normally nothing)."""
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            proc.poll()  # reap the child, or its zombie keeps the group alive
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
+    args = ["--jobs", str(jobs), "--rounds", str(rounds)]
+    with _harness.temp_workdir("bench-jobs-") as workdir:
+        (workdir / f"{SETTINGS_MODULE}.py").write_text(SETTINGS_TEXT)
+        env = _harness.child_env(
+            workdir,
+            PYTHONPATH=os.pathsep.join([str(workdir), str(ROOT)]),
+            DJANGO_SETTINGS_MODULE=SETTINGS_MODULE,
+            Q_WORKERS=str(WORKERS),
+        )
+        return _harness.measure_in_child("bench.jobs_throughput", args, env=env, timeout=MEASURE_TIMEOUT_SECONDS)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -192,7 +151,7 @@ def _measure(*, jobs: int, rounds: int) -> dict:
     django.setup()
     from django.core.management import call_command
 
-    workdir = Path(os.environ[WORKDIR_ENV])
+    workdir = _harness.child_workdir()
     call_command("migrate", verbosity=0, interactive=False)
     call_command("createcachetable", verbosity=0)
 
@@ -318,21 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.jobs_throughput", description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=JOBS, help=f"jobs per measurement (default {JOBS:,})")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds of each kind (default {ROUNDS})")
-    parser.add_argument("--json", action="store_true", help="print the raw measurements as JSON")
-    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # the child, see run()
-    args = parser.parse_args(argv)
-    if args.measure:
-        if WORKDIR_ENV not in os.environ:
-            parser.error("--measure runs in the child that run() starts; use no flag instead")
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-        result = _measure(jobs=args.jobs, rounds=args.rounds)
-        print(RESULT_PREFIX + json.dumps(result), flush=True)
-        return 0
-    if args.json:
-        print(json.dumps(measure_in_subprocess(jobs=args.jobs, rounds=args.rounds), indent=2))
-    else:
-        print(run(jobs=args.jobs, rounds=args.rounds), end="")
-    return 0
+    return _harness.main_for(parser, argv, measure=_measure, measure_in_subprocess=measure_in_subprocess, render=render)
 
 
 if __name__ == "__main__":

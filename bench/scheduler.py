@@ -11,7 +11,8 @@ the same run, interleaved, so that the ratios hold on a shared machine whose abs
 
 `run()` (what `python -m bench` calls) always measures in a child process (`--measure`) to which it
 gives a temporary database through `DATABASE_URL`, so it works whether or not the caller has set up
-Django, and it removes the child's processes and files afterwards, also on failure or timeout.
+Django, and it removes the child's processes and files afterwards, also on failure or timeout
+(`bench/_harness.py`).
 
 What is measured:
 
@@ -26,19 +27,18 @@ What is measured:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from bench import _harness
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,8 +69,6 @@ KINDS = ("daily", "weekly", "interval", "cron")
 KIND_WEIGHTS = (40, 20, 25, 15)
 Q2_TYPES = ("D", "W", "I", "C")  # DAILY, WEEKLY, MINUTES, CRON, in the same proportions
 
-RESULT_PREFIX = "BENCH-RESULT "
-WORKDIR_ENV = "BENCH_SCHEDULER_DIR"
 Q2_PROBE_GROUP = "bench-q2-probe"
 
 
@@ -89,60 +87,11 @@ def run(*, schedules: int = SCHEDULES, profile: bool = False) -> str:
 
 
 def measure_in_subprocess(*, schedules: int = SCHEDULES, profile: bool = False) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-scheduler-"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-        "VAR_DIR": str(workdir / "var"),
-        "SECRET_KEY": "benchmark-only-not-secret",
-        "DEBUG": "False",
-        # The project's defaults: the ORM broker in the same database.
-        "REDIS_URL": "",
-        # Both schedulers log every task at INFO; the benchmark measures the passes, not stderr.
-        "LOG_LEVEL": "WARNING",
-        WORKDIR_ENV: str(workdir),
-    }
-    args = [sys.executable, "-m", "bench.scheduler", "--measure", "--schedules", str(schedules)]
-    if profile:
-        args.append("--profile")
-    # Its own session, so the whole tree (the loop, the cluster and its workers) can be ended
-    # by this one process group id whatever happens here.
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True, start_new_session=True)
-    try:
-        stdout, _ = proc.communicate(timeout=MEASURE_TIMEOUT_SECONDS)
-        if proc.returncode != 0:
-            raise RuntimeError(f"bench.scheduler --measure failed with exit code {proc.returncode}")
-        for line in reversed(stdout.splitlines()):
-            if line.startswith(RESULT_PREFIX):
-                return json.loads(line[len(RESULT_PREFIX):])
-        raise RuntimeError("bench.scheduler --measure printed no result")
-    finally:
-        _end_process_group(proc)
-        _remove_tree(workdir)
-
-
-def _end_process_group(proc: subprocess.Popen) -> None:
-    """End whatever is left of the child's process group (normally nothing)."""
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            proc.poll()  # reap the child, or its zombie keeps the group alive
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-    proc.poll()
-
-
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    args = ["--schedules", str(schedules)] + (["--profile"] if profile else [])
+    with _harness.temp_workdir("bench-scheduler-") as workdir:
+        # LOG_LEVEL=WARNING (see child_env): both schedulers log every task at INFO.
+        env = _harness.child_env(workdir)
+        return _harness.measure_in_child("bench.scheduler", args, env=env, timeout=MEASURE_TIMEOUT_SECONDS)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -202,7 +151,7 @@ def render(r: dict) -> str:
         f"django-q2 {idle['q2']['queries']} (a scan of its table, which has no index on `next_run`; "
         f"it also takes SQLite's write lock, `select_for_update` in a transaction).",
         f"- Queries, {due['due']:,} due: ours {oq['total']} per pass ({_verbs(oq)}; "
-        f"{oq['ormq_inserts']} of the INSERTs are ORM-broker queue messages, one per job; SQL execution "
+        f"{oq['ormq_inserts']} of the INSERTs write the ORM-broker queue messages, a batch each; SQL execution "
         f"{_s(oq['sql_seconds'])} of a {_s(oq['wall_seconds'])} pass with capture on), in "
         f"{oq['transactions']} transactions (batches of up to {r['settings']['SCHEDULER_BATCH_SIZE']} "
         f"windows). Written per pass: {due['written']}. django-q2: {qq['total']} queries "
@@ -313,7 +262,7 @@ def _verbs(q: dict) -> str:
 
 
 def _measure(*, schedules: int, profile: bool) -> dict:
-    workdir = Path(os.environ[WORKDIR_ENV])
+    workdir = _harness.child_workdir()
     import django
 
     django.setup()
@@ -552,7 +501,10 @@ def _captured(fn) -> dict:
     verbs: dict[str, int] = {}
     transactions = 0
     for query in captured.captured_queries:
-        verb = query["sql"].split(None, 1)[0].upper()
+        sql = query["sql"]
+        # Django records an executemany as "<n> times: <sql>".
+        sql = sql.split(": ", 1)[1] if sql.split(None, 1)[0].isdigit() and " times: " in sql else sql
+        verb = sql.split(None, 1)[0].upper()
         if verb in TRANSACTION_CONTROL:
             transactions += verb == "BEGIN"
             continue
@@ -593,7 +545,7 @@ def _breakdown(fn, reset, *, reps: int) -> dict:
         (QuerySet, "update", lambda a: f"`update` of {model_of(a)} rows"),
         (QuerySet, "_fetch_all", lambda a: f"SELECT and load {model_of(a)} rows"),
         (QuerySet, "exists", lambda a: f"`exists` on {model_of(a)}"),
-        (ORM, "enqueue", lambda a: "queue messages: `OrmQ` INSERTs, one per job (django-q2 `async_task`)"),
+        (ORM, "enqueue", lambda a: "queue messages: `OrmQ` INSERTs (django-q2 `async_task`)"),
         (SignedPackage, "dumps", lambda a: "queue messages: pickling and signing (django-q2 `async_task`)"),
         (Recurrence, "next_after", lambda a: "recurrence: `next_after` (windows due, coalesced, next)"),
         (BaseDatabaseWrapper, "commit", lambda a: "COMMIT"),
@@ -1054,23 +1006,8 @@ def _measure_q2_cluster(children: _Children) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scheduler", description=__doc__.split("\n")[0])
     parser.add_argument("--schedules", type=int, default=SCHEDULES, help="schedules per side (default 100,000)")
-    parser.add_argument("--json", action="store_true", help="print the raw measurements as JSON")
     parser.add_argument("--profile", action="store_true", help="add a cProfile of one 1,000-due pass")
-    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # the child, see run()
-    args = parser.parse_args(argv)
-    if args.measure:
-        if WORKDIR_ENV not in os.environ:
-            parser.error("--measure runs in the child that run() starts; use no flag instead")
-        # The parent ends this process group with SIGTERM: run the clean-up on the way out.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-        result = _measure(schedules=args.schedules, profile=args.profile)
-        print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
-        return 0
-    if args.json:
-        print(json.dumps(measure_in_subprocess(schedules=args.schedules, profile=args.profile), indent=2))
-    else:
-        print(run(schedules=args.schedules, profile=args.profile), end="")
-    return 0
+    return _harness.main_for(parser, argv, measure=_measure, measure_in_subprocess=measure_in_subprocess, render=render)
 
 
 if __name__ == "__main__":

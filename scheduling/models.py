@@ -10,7 +10,6 @@ from django.utils.timezone import now
 
 from scheduling import recurrence, registry
 
-
 MIN_GRACE_MINUTES = 5
 
 

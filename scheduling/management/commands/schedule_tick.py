@@ -11,7 +11,6 @@ from django.utils.dateparse import parse_datetime
 
 from scheduling import loop, tick
 
-
 # A --now this close to the real clock counts as "now" (clocks and typing are never exact).
 FUTURE_TOLERANCE = timedelta(minutes=1)
 
