@@ -140,12 +140,7 @@ def _process_batch(*, now: datetime, limit: int, report: PassReport, pk: int | N
         )
         jobs = job_create_many(requests=[request for _, request in requests], now=now)
         run_of = {id(d): run for d, run in zip(decisions, runs)}
-        ScheduleRun.jobs.through.objects.bulk_create(
-            [
-                ScheduleRun.jobs.through(schedulerun_id=run_of[id(d)].pk, job_id=job.pk)
-                for (d, _), job in zip(requests, jobs)
-            ]
-        )
+        _link_jobs_to_runs([(run_of[id(d)].pk, job.pk) for (d, _), job in zip(requests, jobs)])
         for d in decisions:
             d.schedule.next_run_at = d.next_run_at
             d.schedule.last_outcome = d.outcome
@@ -243,6 +238,16 @@ def _apply_overlap_policy(decisions: list[_Decision]) -> None:
         if d.schedule.pk in busy:
             d.outcome = RunOutcome.SKIPPED
             d.message += "Skipped: the previous run is still active."
+
+
+def _link_jobs_to_runs(pairs: list[tuple[int, int]]) -> None:
+    """Insert the (run, job) rows of ScheduleRun.jobs with one executemany: two integers a row need
+    no model instances, which bulk_create would build and prepare one by one."""
+    through = ScheduleRun.jobs.through._meta
+    table, run, job = (connection.ops.quote_name(name) for name in (
+        through.db_table, through.get_field("schedulerun").column, through.get_field("job").column))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({run}, {job}) VALUES (%s, %s)", pairs)
 
 
 def _save_schedule_state(schedules: list[ScheduledTask]) -> None:
