@@ -52,6 +52,22 @@ def choices() -> list[tuple[str, str]]:
     return [(t.name, t.label) for t in sorted(_task_types.values(), key=lambda t: t.name)]
 
 
+class CannotDispatch(Exception):
+    """A run of the schedule cannot say which jobs it wants (a deleted group, an uninstalled task type...)."""
+
+
+def job_requests_for(schedule: "ScheduledTask") -> list["JobRequest"]:
+    """The jobs one run of the schedule creates; the one place both the pass and "Run now" ask."""
+    try:
+        return get(schedule.task_type).job_requests(schedule)
+    except Exception as exc:
+        raise CannotDispatch(f"Could not create jobs: {exc}") from exc
+
+
+def jobs_created_message(count: int) -> str:
+    return f"{count} job{'s' if count != 1 else ''} created."
+
+
 def reject_unknown_params(params: dict, known: set[str]) -> None:
     if not isinstance(params, dict):
         raise ValidationError("Parameters must be a JSON object.")

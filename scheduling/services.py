@@ -108,21 +108,21 @@ def schedule_run_now(*, schedule: ScheduledTask, now: datetime, force: bool = Fa
             schedule=schedule, trigger=RunTrigger.MANUAL, due_at=now, created_at=now,
             outcome=RunOutcome.DISPATCHED,
         )
-        dispatch(schedule=schedule, run=run, now=now)
+        _dispatch(schedule=schedule, run=run, now=now)
         run.save(update_fields=["outcome", "message"])
         ScheduledTask.objects.filter(pk=schedule.pk).update(last_run_at=now, last_outcome=run.outcome)
     return run
 
 
-def dispatch(*, schedule: ScheduledTask, run: ScheduleRun, now: datetime) -> list[Job]:
+def _dispatch(*, schedule: ScheduledTask, run: ScheduleRun, now: datetime) -> list[Job]:
     """Create the run's jobs; a task type that cannot dispatch marks the run failed instead."""
     try:
-        requests = registry.get(schedule.task_type).job_requests(schedule)
-    except Exception as exc:  # a deleted group, a task type no longer installed...
+        requests = registry.job_requests_for(schedule)
+    except registry.CannotDispatch as exc:
         run.outcome = RunOutcome.FAILED
-        run.message = f"Could not create jobs: {exc}"
+        run.message = str(exc)
         return []
     jobs = job_create_many(requests=requests, now=now)
     run.jobs.add(*jobs)
-    run.message = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} created."
+    run.message = registry.jobs_created_message(len(jobs))
     return jobs

@@ -273,13 +273,13 @@ def _job_requests(decisions: list[_Decision]) -> list[tuple[_Decision, JobReques
         if d.outcome != RunOutcome.DISPATCHED:
             continue
         try:
-            wanted = registry.get(d.schedule.task_type).job_requests(d.schedule)
-        except Exception as exc:  # a deleted group, an uninstalled task type...
+            wanted = registry.job_requests_for(d.schedule)
+        except registry.CannotDispatch as exc:
             d.outcome = RunOutcome.FAILED
-            d.message += f"Could not create jobs: {exc}"
+            d.message += str(exc)
             continue
         requests.extend((d, request) for request in wanted)
-        d.message += f"{len(wanted)} job{'s' if len(wanted) != 1 else ''} created."
+        d.message += registry.jobs_created_message(len(wanted))
     return requests
 
 

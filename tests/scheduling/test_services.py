@@ -119,3 +119,16 @@ def test_heartbeats_of_schedulers_silent_for_a_day_are_forgotten():
     SchedulerHeartbeat.objects.create(name="box:2", last_pass_at=at("2026-04-30 13:00"))
     loop.write_heartbeat(now=at("2026-05-01 12:00"), report=tick.PassReport(now=at("2026-05-01 12:00")), name="box:3")
     assert sorted(SchedulerHeartbeat.objects.values_list("name", flat=True)) == ["box:2", "box:3"]
+
+
+def test_run_now_records_a_failed_run_when_the_group_is_gone(make_schedule, news_group):
+    schedule = make_schedule(now=at("2026-05-01 12:00"), task_type="QUICK_SYNC_GROUP",
+                             params={"group_id": news_group.pk})
+    group_id = news_group.pk
+    news_group.delete()
+
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
+
+    assert (run.outcome, run.message) == ("failed", f"Could not create jobs: Channel group {group_id} no longer exists.")
+    assert not Job.objects.exists()
+    assert refreshed(schedule).last_outcome == "failed"
