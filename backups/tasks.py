@@ -1,37 +1,43 @@
 """The DATABASE_BACKUP task type: one schedule run creates one DATABASE_BACKUP job."""
 
-from django.core.exceptions import ValidationError
+from django import forms
 
 from jobs.services import JobRequest
 from scheduling import registry
 
 TASK_TYPE = "DATABASE_BACKUP"
 JOB_TYPE = "DATABASE_BACKUP"
-BACKUP_TYPES = ("full",)
-# The original plan's defaults (the job the old AutoBackupService created every night).
-DEFAULT_PARAMS = {"backup_type": "full", "retention_days": 30, "cleanup_old": False, "force_backup": False}
 MAX_RETENTION_DAYS = 3650
 
 
-def clean_params(params: dict) -> dict:
-    registry.reject_unknown_params(params, set(DEFAULT_PARAMS))
-    cleaned = {**DEFAULT_PARAMS, **params}
-    errors = []
-    if cleaned["backup_type"] not in BACKUP_TYPES:
-        errors.append(f"backup_type: must be one of {', '.join(BACKUP_TYPES)}.")
-    retention = cleaned["retention_days"]
-    if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= MAX_RETENTION_DAYS:
-        errors.append(f"retention_days: must be a whole number of days from 1 to {MAX_RETENTION_DAYS}.")
-    for flag in ("cleanup_old", "force_backup"):
-        if not isinstance(cleaned[flag], bool):
-            errors.append(f"{flag}: must be true or false.")
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
+class BackupParamsForm(registry.ParamsForm):
+    """The original plan's job data, with the defaults the old nightly AutoBackupService used."""
+
+    backup_type = forms.ChoiceField(
+        choices=[("full", "Full")], initial="full", label="Backup type",
+        help_text="A full copy of the database (the only type so far).",
+    )
+    retention_days = forms.IntegerField(
+        min_value=1, max_value=MAX_RETENTION_DAYS, initial=30, label="Retention (days)",
+        help_text="With clean-up on, backups older than this are deleted; the newest good backup never is.",
+    )
+    cleanup_old = forms.BooleanField(
+        required=False, initial=False, label="Delete old backups",
+        help_text="After each successful backup, delete the backups older than the retention.",
+    )
+    force_backup = forms.BooleanField(
+        required=False, initial=False, label="Back up even if a recent backup exists",
+        help_text="Off: a run is skipped when a verified backup was made since the previous window.",
+    )
 
 
 def job_requests(schedule) -> list[JobRequest]:
-    return [JobRequest(JOB_TYPE, {**schedule.params, "source": f"schedule:{schedule.pk}"})]
+    return [JobRequest(JOB_TYPE, dict(schedule.params))]
+
+
+def summarize_params(many) -> list[str]:
+    return [f"keeps {params.get('retention_days', 30)} days" if params.get("cleanup_old") else "keeps all"
+            for params in many]
 
 
 def register() -> None:
@@ -39,8 +45,8 @@ def register() -> None:
         registry.TaskType(
             name=TASK_TYPE,
             label="Database backup",
-            clean_params=clean_params,
+            params_form=BackupParamsForm,
             job_requests=job_requests,
-            default_params=DEFAULT_PARAMS,
+            summarize_params=summarize_params,
         )
     )

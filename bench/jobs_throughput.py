@@ -243,7 +243,7 @@ def _start_cluster(log: Path) -> subprocess.Popen:
 
 
 def _wait_for_cluster(cluster: subprocess.Popen, timeout: float = 30) -> None:
-    from config.health import alive_clusters
+    from jobs.queue import alive_clusters
 
     deadline = time.monotonic() + timeout
     while not any(len(c.workers) == WORKERS for c in alive_clusters() or []):
@@ -262,7 +262,7 @@ def _stop(cluster: subprocess.Popen) -> None:
         cluster.kill()
         cluster.wait(timeout=10)
     # The next cluster must not be counted as alive through this one's last status entry.
-    from config.health import alive_clusters
+    from jobs.queue import alive_clusters
 
     deadline = time.monotonic() + 10
     while alive_clusters() and time.monotonic() < deadline:

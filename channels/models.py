@@ -10,7 +10,7 @@ youtube_channel_id = RegexValidator(
 class ChannelGroup(models.Model):
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -23,12 +23,12 @@ class Channel(models.Model):
     group = models.ForeignKey(
         ChannelGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="channels"
     )
-    youtube_id = models.CharField(max_length=24, unique=True, validators=[youtube_channel_id])
+    youtube_id = models.CharField("YouTube id", max_length=24, unique=True, validators=[youtube_channel_id])
     title = models.CharField(max_length=200)
     # Disabled channels stay in their group but are left out of group syncs. Only a person
     # disables a channel: the feed is down for hours on some days, so failures never do.
     enabled = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_sync_error = models.TextField(blank=True)
@@ -45,7 +45,7 @@ class Channel(models.Model):
 
 class Video(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="videos")
-    youtube_id = models.CharField(max_length=16, unique=True)
+    youtube_id = models.CharField("YouTube id", max_length=16, unique=True)
     title = models.CharField(max_length=500)
     description = models.TextField(blank=True)
     url = models.URLField(max_length=500)

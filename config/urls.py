@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from config import health, views
+from core import health, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/schedules", permanent=False)),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("schedules", views.placeholder, {"title": "Schedules"}, name="schedules"),
     path("backups", views.placeholder, {"title": "Backups"}, name="backups"),
     path("channels", views.placeholder, {"title": "Channels"}, name="channels"),
+    path("", include("scheduling.urls")),
     path("", include("jobs.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -1,33 +1,66 @@
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
 from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from jobs import services
 from jobs.models import Job
 
 
-@admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    """Jobs are written by the system; the record is read-only here, cancel and retry are actions."""
-
-    list_display = ("id", "job_type", "status", "priority", "retries_display", "created_at", "started_at", "finished_at", "worker")
-    list_filter = ("status", "job_type", "priority")
-    search_fields = ("=id", "job_type", "worker", "error")
-    date_hierarchy = "created_at"
-    # Counting a million rows per page view is the slow part of a big changelist.
-    show_full_result_count = False
-    readonly_fields = [f.name for f in Job._meta.fields]
-    actions = ("cancel_jobs", "retry_jobs")
-
-    @admin.display(description="Retries")
-    def retries_display(self, job: Job) -> str:
-        return f"{job.retries}/{job.max_retries}"
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the system writes (jobs, runs, backups, audit entries): shown, never edited by hand."""
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, *(f.name for f in self.model._meta.fields if f.name not in self.readonly_fields)]
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most CAP rows: the admin's page links need a count, and COUNT(*) over a million
+    jobs costs more than the page itself. Past the cap the last page links lead nowhere new."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.values("pk")[: self.CAP].count()
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    """Jobs are written by the system; the record is read-only here, cancel and retry are actions."""
+
+    list_display = ("id", "job_type_label", "status", "priority", "retries_display", "origin", "created_at",
+                    "started_at", "finished_at", "worker")
+    list_filter = ("status", "job_type", "priority", "failed_permanently")
+    search_fields = ("=id", "job_type", "worker", "error", "origin_label")
+    date_hierarchy = "created_at"
+    paginator = CappedCountPaginator
+    # Counting a million rows per page view is the slow part of a big changelist.
+    show_full_result_count = False
+    readonly_fields = ("origin",)
+    actions = ("cancel_jobs", "retry_jobs")
+
+    @admin.display(description="Type", ordering="job_type")
+    def job_type_label(self, job: Job) -> str:
+        return job.label
+
+    @admin.display(description="Retries")
+    def retries_display(self, job: Job) -> str:
+        return job.retries_text
+
+    @admin.display(description="Caused by")
+    def origin(self, job: Job):
+        if job.origin_url:
+            return format_html('<a href="{}">{}</a>', job.origin_url, job.origin_label or job.origin_url)
+        return job.origin_label or "-"
 
     def has_operate_permission(self, request):
         # has_change_permission is False only to keep the form read-only; whether someone may

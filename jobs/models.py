@@ -16,7 +16,6 @@ class JobStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRY_WAIT)
-FINISHED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 CANCELLABLE_STATUSES = (JobStatus.QUEUED, JobStatus.RETRY_WAIT)
 RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED)
 
@@ -58,6 +57,13 @@ class Job(models.Model):
     # One entry per finished attempt (number, worker, start, finish, outcome, one-line error), so a
     # job that succeeded on its second try still says what happened to the first.
     attempt_log = models.JSONField(default=list, blank=True)
+    # Failed without retries: the error is one no retry can fix (no handler, params it rejects).
+    failed_permanently = models.BooleanField(default=False)
+
+    # Who or what asked for the job, given by its creator ("Schedule 'Daily backup', run #12", "Sync
+    # now by alice"), so the pages can say so without `jobs` knowing schedules or channels.
+    origin_label = models.CharField(max_length=300, blank=True)
+    origin_url = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -84,6 +90,13 @@ class Job(models.Model):
     def retries(self) -> int:
         """Retries used so far: every attempt after the first."""
         return max(self.attempts - 1, 0)
+
+    @property
+    def retries_text(self) -> str:
+        """"1/3"; for a permanent failure, that no retry will come (rather than a hopeful "0/3")."""
+        if self.failed_permanently:
+            return f"{self.retries}/{self.max_retries}, not retried: no retry can fix this error"
+        return f"{self.retries}/{self.max_retries}"
 
     @property
     def duration(self):

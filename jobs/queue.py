@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import caches
 from django.db import transaction
 from django.utils import timezone
-from django_q.brokers import get_broker
+from django_q.brokers import Broker, get_broker
 from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.signals import pre_enqueue
-from django_q.signing import SignedPackage
+from django_q.signing import BadSignature, SignedPackage
 from django_q.tasks import async_task
 
 from jobs.models import Job, JobStatus
@@ -118,3 +119,40 @@ def waiting_messages() -> int | None:
     except Exception:
         logger.exception("Could not read the queue size from the broker")
         return None
+
+
+def alive_clusters() -> list | None:
+    """The django-q2 clusters that reported in the last few seconds (their entries expire after 3 s),
+    or None if their status cannot be read.
+
+    django-q2's `Stat.get_all()` reads the same entries but, with the cache-backed brokers (ORM),
+    also writes the key list back to the cache on every call: a write (and on SQLite the write lock)
+    per page view. This reads only. The Redis broker keeps the stats in Redis itself.
+    """
+    try:
+        broker = get_broker()
+        if type(broker).get_stats is not Broker.get_stats:
+            # The broker keeps the stats itself (Redis: keys with a TTL); reading them writes nothing.
+            packs = broker.get_stats(f"{Conf.Q_STAT}:*") or []
+        else:
+            cache = caches[Conf.CACHE]
+            keys = cache.get(Conf.Q_STAT) or []
+            packs = cache.get_many(keys).values() if keys else []
+    except Exception:
+        logger.exception("Could not read the worker clusters' status")
+        return None
+    clusters = []
+    for pack in packs:
+        try:
+            stat = SignedPackage.loads(pack)
+        except BadSignature:
+            continue
+        if str(stat.status) not in (str(Conf.STOPPING), str(Conf.STOPPED)):
+            clusters.append(stat)
+    return clusters
+
+
+def workers_alive() -> bool | None:
+    """Is any worker cluster running? None when its status cannot be read."""
+    clusters = alive_clusters()
+    return None if clusters is None else bool(clusters)

@@ -2,7 +2,8 @@
 
 `jobs` knows nothing about backups or channels; those apps register their handlers in their
 `AppConfig.ready()`. A handler is a plain function taking the Job and returning a JSON-able result
-(counts, a file name...) or raising to fail the attempt.
+(counts, a file name...) or raising to fail the attempt. Raising `PermanentJobError` fails the job at
+once: a retry cannot fix params the handler rejects, or a job type no worker knows.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ class JobHandler:
     run: Callable[["Job"], Any]
     time_limit_seconds: int = 3600
     max_retries: int = 3
+
+
+class PermanentJobError(Exception):
+    """The job can never succeed as it is (bad params, a missing object...): fail it without retries.
+
+    The message is shown to the user as the job's error, so it should say what is wrong.
+    """
 
 
 _handlers: dict[str, JobHandler] = {}

@@ -26,7 +26,8 @@ from jobs.models import Job, JobStatus
 logger = logging.getLogger(__name__)
 
 
-def worker_name() -> str:
+def process_name() -> str:
+    """host:pid, how workers and schedulers name themselves in job rows and heartbeats."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -49,7 +50,7 @@ def claim(job_id: int, *, worker: str, now) -> Job | None:
 
 
 def execute(job_id: int) -> str:
-    worker = worker_name()
+    worker = process_name()
     job = claim(job_id, worker=worker, now=timezone.now())
     if job is None:
         logger.info("Job %s not claimed: it is no longer queued (a second delivery, or cancelled).", job_id)
@@ -62,7 +63,7 @@ def execute(job_id: int) -> str:
             job=job,
             error=f"No handler is registered for job type {job.job_type!r} on worker {worker} (known: {known}).",
             now=timezone.now(),
-            retry=False,
+            permanent=True,
         )
         return "failed: unknown job type"
 
@@ -78,6 +79,10 @@ def execute(job_id: int) -> str:
             outcome="timed out",
         )
         raise
+    except registry.PermanentJobError as exc:
+        services.job_attempt_failed(job=job, error=str(exc) or exc.__class__.__name__, now=timezone.now(),
+                                    permanent=True)
+        return f"attempt {job.attempts} failed permanently"
     except Exception:
         status = services.job_attempt_failed(job=job, error=traceback.format_exc(), now=timezone.now())
         if status is None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Min, Q
 
-from jobs.models import Job
+from jobs.models import Job, JobStatus
 
 # ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and other scripts' digits.
 # At most 18 of them, so the id always fits the database's 64-bit integer.
@@ -69,3 +70,14 @@ def job_list_page(*, job_type: str = "", status: str = "", q: str = "", before: 
         # Past the oldest: offer the way back if anything matches at all.
         newer = before - 1 if before is not None and jobs.filter(pk__gte=before).exists() else None
     return JobPage(jobs=rows, newer=newer, older=rows[-1].pk if more_older else None)
+
+
+def queue_stats(*, now: datetime) -> dict:
+    """Jobs waiting for a worker, jobs running, and how long the oldest has waited (two index seeks)."""
+    queued = Job.objects.filter(status=JobStatus.QUEUED)
+    oldest = queued.aggregate(oldest=Min("available_at"))["oldest"]
+    return {
+        "depth": queued.count(),
+        "running": Job.objects.filter(status=JobStatus.RUNNING).count(),
+        "oldest_queued_age_seconds": round(max((now - oldest).total_seconds(), 0.0), 1) if oldest else None,
+    }

@@ -16,6 +16,7 @@ from django.db.models.functions import Concat, Greatest
 
 from jobs import conf, queue, registry
 from jobs.models import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, Job, JobPriority, JobStatus
+from jobs.signals import job_status_changed
 
 
 class JobStateError(Exception):
@@ -29,6 +30,9 @@ class JobRequest:
     job_type: str
     params: dict = field(default_factory=dict)
     priority: int = JobPriority.NORMAL
+    # What caused the job, in words, and a link to it (see Job.origin_label).
+    origin_label: str = ""
+    origin_url: str = ""
 
 
 def _new_job(request: JobRequest, *, now: datetime, enqueued_at: datetime | None) -> Job:
@@ -37,6 +41,8 @@ def _new_job(request: JobRequest, *, now: datetime, enqueued_at: datetime | None
         job_type=request.job_type,
         params=request.params,
         priority=request.priority,
+        origin_label=request.origin_label,
+        origin_url=request.origin_url,
         created_at=now,
         available_at=now,
         enqueued_at=enqueued_at,
@@ -63,9 +69,15 @@ def job_create_many(*, requests: list[JobRequest], now: datetime) -> list[Job]:
 
 
 def job_enqueue(*, job_type: str, params: dict | None = None, now: datetime,
-                priority: int = JobPriority.NORMAL) -> Job:
-    [job] = job_create_many(requests=[JobRequest(job_type, params or {}, priority)], now=now)
+                priority: int = JobPriority.NORMAL, origin_label: str = "", origin_url: str = "") -> Job:
+    [job] = job_create_many(requests=[JobRequest(job_type, params or {}, priority, origin_label, origin_url)],
+                            now=now)
     return job
+
+
+def _announce(job_ids: list[int]) -> None:
+    """Tell listeners (schedule runs...) that these jobs finished or were queued again, once committed."""
+    transaction.on_commit(lambda: job_status_changed.send_robust(sender=Job, job_ids=job_ids))
 
 
 # --- attempts: written by the runner and the reaper ----------------------------------------------
@@ -102,7 +114,7 @@ def _this_attempt(job: Job):
 
 def job_attempt_succeeded(*, job: Job, result, now: datetime) -> bool:
     """Record the running attempt's result. False if the attempt was taken over meanwhile (reaped)."""
-    return bool(
+    succeeded = bool(
         _this_attempt(job).update(
             status=JobStatus.COMPLETED,
             finished_at=now,
@@ -111,12 +123,16 @@ def job_attempt_succeeded(*, job: Job, result, now: datetime) -> bool:
             attempt_log=[*job.attempt_log, _log_entry(job, outcome="completed", now=now)],
         )
     )
+    if succeeded:
+        _announce([job.pk])
+    return succeeded
 
 
 def job_attempt_failed(*, job: Job, error: str, now: datetime, outcome: str = "failed",
-                       retry: bool = True) -> JobStatus | None:
+                       permanent: bool = False) -> JobStatus | None:
     """Record a failed attempt: wait and retry while retries remain, else fail for good.
 
+    A permanent failure (no handler, params the handler rejects) fails at once: no retry can fix it.
     Returns the new status, or None if the attempt was taken over meanwhile (a worker finishing
     just as the reaper gives up on it: whichever writes first decides).
     """
@@ -125,12 +141,14 @@ def job_attempt_failed(*, job: Job, error: str, now: datetime, outcome: str = "f
         "error": error,
         "attempt_log": [*job.attempt_log, _log_entry(job, outcome=outcome, now=now, error=error)],
     }
-    if retry and retries_left:
+    if retries_left and not permanent:
         changes.update(status=JobStatus.RETRY_WAIT, available_at=now + retry_delay(attempt=job.attempts))
     else:
-        changes.update(status=JobStatus.FAILED, finished_at=now)
+        changes.update(status=JobStatus.FAILED, finished_at=now, failed_permanently=permanent)
     if not _this_attempt(job).update(**changes):
         return None
+    if changes["status"] == JobStatus.FAILED:
+        _announce([job.pk])
     return changes["status"]
 
 
@@ -164,6 +182,7 @@ def job_cancel(*, job: Job, now: datetime, by: str = "") -> Job:
             f"Job #{job.pk} is {job.get_status_display().lower()}; only queued jobs and jobs waiting "
             "to retry can be cancelled."
         )
+    _announce([job.pk])
     return job
 
 
@@ -182,6 +201,7 @@ def job_retry(*, job: Job, now: datetime) -> Job:
             available_at=now,
             enqueued_at=None,
             finished_at=None,
+            failed_permanently=False,
             max_retries=Greatest(F("max_retries"), F("attempts")),
         )
         job.refresh_from_db()
@@ -191,5 +211,6 @@ def job_retry(*, job: Job, now: datetime) -> Job:
                 "retried."
             )
         queue.send_with_commit([job], now=now)
+        _announce([job.pk])
     job.refresh_from_db()
     return job

@@ -1,6 +1,7 @@
 """The /jobs pages: thin views over jobs.selectors and jobs.services."""
 
 from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -13,6 +14,8 @@ PAGE_SIZE = 50
 # Refresh quickly while something on the page can still change, slowly otherwise.
 REFRESH_ACTIVE_SECONDS = 5
 REFRESH_IDLE_SECONDS = 30
+# Cancel and retry, here as in the admin's actions.
+OPERATE_PERMISSION = "jobs.change_job"
 
 
 @require_GET
@@ -44,8 +47,7 @@ def job_detail(request, pk: int):
     context = {
         "title": f"Job #{job.pk}",
         "job": job,
-        # The reverse side of ScheduleRun.jobs: no import of scheduling needed.
-        "schedule_runs": list(job.schedule_runs.select_related("schedule").order_by("-pk")),
+        "can_operate": request.user.has_perm(OPERATE_PERMISSION),
         "refresh_seconds": REFRESH_ACTIVE_SECONDS,
         "now": timezone.now(),
     }
@@ -54,6 +56,7 @@ def job_detail(request, pk: int):
 
 
 @require_POST
+@permission_required(OPERATE_PERMISSION, raise_exception=True)
 def job_cancel(request, pk: int):
     job = get_object_or_404(Job, pk=pk)
     try:
@@ -66,6 +69,7 @@ def job_cancel(request, pk: int):
 
 
 @require_POST
+@permission_required(OPERATE_PERMISSION, raise_exception=True)
 def job_retry(request, pk: int):
     job = get_object_or_404(Job, pk=pk)
     try:

@@ -6,4 +6,12 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
-        import config.checks  # noqa: F401  (registers the system checks)
+        from django.utils import timezone
+
+        from jobs.signals import job_status_changed
+        from scheduling import services
+
+        def follow_jobs(sender, job_ids, **kwargs):
+            services.runs_follow_jobs(job_ids=job_ids, now=timezone.now())
+
+        job_status_changed.connect(follow_jobs, dispatch_uid="scheduling.runs_follow_jobs")

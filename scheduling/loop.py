@@ -1,9 +1,13 @@
-"""`schedule_tick --loop`: passes back to back, sleeping until the next window is due."""
+"""The scheduler step, and `schedule_tick --loop`: steps back to back, sleeping until the next window.
+
+One step is the pass (due windows into runs and jobs), the jobs' maintenance (due retries, lost jobs,
+lost messages) and the heartbeat. `--loop`, the one-shot `schedule_tick` and the worker cluster's
+safety net all take the same step; only how often differs.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -13,8 +17,9 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from jobs.maintenance import run_maintenance
+from jobs.runner import process_name
 from scheduling import tick
-from scheduling.models import ScheduledTask, SchedulerHeartbeat
+from scheduling.models import HeartbeatSource, ScheduledTask, SchedulerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +34,27 @@ FORGET_HEARTBEATS_AFTER = timedelta(days=1)
 # After a failed pass (database unavailable...), wait this long instead of crash-looping.
 ERROR_BACKOFF_SECONDS = 5.0
 
+# Stable names, so each keeps one heartbeat row per machine across restarts.
+SAFETY_NET_NAME = "qcluster safety net"
 
-def process_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+
+def one_shot_name() -> str:
+    return f"{socket.gethostname()}:schedule_tick"
 
 
-def write_heartbeat(*, now: datetime, report: tick.PassReport, name: str | None = None) -> None:
-    """Say this scheduler is alive; forget schedulers that have not said so for a day.
+def scheduler_step(*, now: datetime, source: str, name: str | None = None,
+                   heartbeat: bool = True) -> tick.PassReport:
+    """One step of the scheduler at `now`; the heartbeat is written if asked or if windows ran."""
+    report = tick.run_pass(now=now)
+    run_maintenance(now=now)
+    if heartbeat or report.windows:
+        write_heartbeat(now=now, report=report, source=source, name=name)
+    return report
 
-    A one-shot `schedule_tick` from cron passes a stable name, so it keeps one row per machine.
-    """
-    defaults = {"last_pass_at": now}
+
+def write_heartbeat(*, now: datetime, report: tick.PassReport, source: str, name: str | None = None) -> None:
+    """Say this scheduler is alive; forget schedulers that have not said so for a day."""
+    defaults = {"last_pass_at": now, "source": source}
     if report.max_lateness is not None:
         defaults["lateness_seconds"] = report.max_lateness.total_seconds()
     with transaction.atomic():
@@ -60,7 +75,7 @@ def seconds_until_next_window(*, now: datetime) -> float:
 
 
 def run(*, stop: threading.Event, clock: Callable[[], datetime] = timezone.now) -> Iterator[tick.PassReport]:
-    """Yield one report per pass until `stop` is set (by SIGTERM/SIGINT in the command)."""
+    """Yield one report per step until `stop` is set (by SIGTERM/SIGINT in the command)."""
     last_heartbeat: datetime | None = None
     while not stop.is_set():
         # Keep the connection across passes (cheap on SQLite, essential for latency), but drop
@@ -68,11 +83,9 @@ def run(*, stop: threading.Event, clock: Callable[[], datetime] = timezone.now) 
         close_old_connections()
         now = clock()
         try:
-            report = tick.run_pass(now=now)
-            # Release due retries, reap lost jobs, resend lost messages.
-            run_maintenance(now=now)
-            if report.windows or last_heartbeat is None or now - last_heartbeat >= HEARTBEAT_EVERY:
-                write_heartbeat(now=now, report=report)
+            due_heartbeat = last_heartbeat is None or now - last_heartbeat >= HEARTBEAT_EVERY
+            report = scheduler_step(now=now, source=HeartbeatSource.LOOP, heartbeat=due_heartbeat)
+            if due_heartbeat or report.windows:
                 last_heartbeat = now
             pause = seconds_until_next_window(now=clock())
         except Exception:

@@ -2,22 +2,45 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.timezone import now
 
 from scheduling import recurrence, registry
 
 MIN_GRACE_MINUTES = 5
+# The engine's names for the fields it checks, where the model's differ.
+_FIELD_OF = {"anchor": "anchor_at"}
 
 
-class ScheduleKind(models.TextChoices):
-    DAILY = "daily", "Daily at a time"
-    WEEKLY = "weekly", "Weekly on chosen days"
-    INTERVAL = "interval", "Every N minutes"
-    CRON = "cron", "Cron expression"
+# The kinds are the recurrence engine's; only their labels are said here.
+ScheduleKind = models.TextChoices("ScheduleKind", [(kind.upper(), (kind, label)) for kind, label in {
+    "daily": "Daily at a time",
+    "weekly": "Weekly on chosen days",
+    "interval": "Every N minutes",
+    "cron": "Cron expression",
+}.items()])
+assert set(ScheduleKind.values) == set(recurrence.KINDS)
+
+
+class RunTrigger(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    MANUAL = "manual", "Run now"
+
+
+class RunOutcome(models.TextChoices):
+    # Jobs created and not all finished yet; the outcome follows the jobs once they are.
+    DISPATCHED = "dispatched", "Dispatched"
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTLY_FAILED = "partly_failed", "Partly failed"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped (previous run still active)"
+    MISSED = "missed", "Missed (past its grace period)"
+    DISPATCH_FAILED = "dispatch_failed", "Failed to dispatch"
 
 
 class OverlapPolicy(models.TextChoices):
@@ -57,7 +80,7 @@ class ScheduledTask(models.Model):
     overlap_policy = models.CharField(max_length=8, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
 
     last_run_at = models.DateTimeField(null=True, blank=True)
-    last_outcome = models.CharField(max_length=16, blank=True)
+    last_outcome = models.CharField(max_length=16, blank=True, choices=RunOutcome.choices)
     next_run_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -78,37 +101,27 @@ class ScheduledTask(models.Model):
     KIND_FIELDS = {
         ScheduleKind.DAILY: {"schedule_time"},
         ScheduleKind.WEEKLY: {"schedule_time", "schedule_days"},
-        ScheduleKind.INTERVAL: {"interval_minutes"},
+        ScheduleKind.INTERVAL: {"interval_minutes", "anchor_at"},
         ScheduleKind.CRON: {"cron_expr"},
     }
 
     def clean(self) -> None:
         self._clear_fields_of_other_kinds()
-        errors: dict[str, list[str]] = {}
-
-        def check(parse):
-            try:
-                return parse()
-            except recurrence.RecurrenceError as exc:
-                errors.setdefault(exc.field, []).append(str(exc))
-
-        check(lambda: recurrence.parse_zone(self.timezone))
-        kind = self.schedule_kind
-        if kind in (ScheduleKind.DAILY, ScheduleKind.WEEKLY):
-            check(lambda: recurrence.parse_time(self._required("schedule_time", self.schedule_time)))
-        if kind == ScheduleKind.WEEKLY:
-            days = check(lambda: recurrence.parse_days(self.schedule_days))
-            if days is not None:  # canonical form: lower-case, unique, Monday first
-                self.schedule_days = [recurrence.WEEKDAYS[d] for d in days]
-        if kind == ScheduleKind.INTERVAL:
-            check(lambda: self._required("interval_minutes", self.interval_minutes))
-        if kind == ScheduleKind.CRON:
-            expr = check(lambda: recurrence.validate_cron(self._required("cron_expr", self.cron_expr)))
-            if expr is not None:
-                self.cron_expr = expr
-        if not errors:
-            check(self.recurrence)  # the remaining rules: kind known, interval minimum, ...
-
+        errors: dict[str, list] = {}
+        try:
+            timing = self.recurrence()
+        except recurrence.RecurrenceError as exc:
+            errors[_FIELD_OF.get(exc.field, exc.field)] = [exc.message]
+            if exc.field != "timezone":  # the zone is its own input: say at once if it is wrong too
+                try:
+                    recurrence.parse_zone(self.timezone)
+                except recurrence.RecurrenceError as zone_exc:
+                    errors["timezone"] = [zone_exc.message]
+        else:  # canonical forms: weekdays lower-case, unique, Monday first; cron as the engine reads it
+            if self.schedule_kind == ScheduleKind.WEEKLY:
+                self.schedule_days = [recurrence.WEEKDAYS[day] for day in timing.days]
+            if self.schedule_kind == ScheduleKind.CRON:
+                self.cron_expr = timing.cron_expr
         try:
             task_type = registry.get(self.task_type)
         except ValidationError as exc:
@@ -117,16 +130,9 @@ class ScheduledTask(models.Model):
             try:
                 self.params = task_type.clean_params(self.params if self.params is not None else {})
             except ValidationError as exc:
-                errors.setdefault("params", []).extend(exc.messages)
+                errors["params"] = exc.error_list
         if errors:
             raise ValidationError(errors)
-
-    def _required(self, field: str, value):
-        if value in (None, "", []):
-            label = {"schedule_time": "A time (HH:MM)", "interval_minutes": "A number of minutes",
-                     "cron_expr": "A cron expression"}[field]
-            raise recurrence.RecurrenceError(field, f"{label} is required for {self.schedule_kind} schedules.")
-        return value
 
     def _clear_fields_of_other_kinds(self) -> None:
         """Switching kind in a form leaves the old kind's values behind; they must not linger."""
@@ -137,34 +143,27 @@ class ScheduledTask(models.Model):
             self.schedule_days = []
         if "interval_minutes" not in used:
             self.interval_minutes = None
+        if "anchor_at" not in used:
+            self.anchor_at = None
         if "cron_expr" not in used:
             self.cron_expr = ""
 
     # --- time ---
 
     def recurrence(self) -> recurrence.Recurrence:
-        """The schedule's timing as the pure engine sees it; raises RecurrenceError if invalid."""
-        kind = self.schedule_kind
-        if kind not in recurrence.KINDS:
-            raise recurrence.RecurrenceError(
-                "schedule_kind", f"Choose one of: {', '.join(recurrence.KINDS)} (got {kind!r})."
-            )
-        common = {"kind": kind, "timezone": self.timezone}
-        if kind == ScheduleKind.DAILY:
-            return recurrence.Recurrence(**common, time=recurrence.parse_time(self._required("schedule_time", self.schedule_time)))
-        if kind == ScheduleKind.WEEKLY:
-            return recurrence.Recurrence(
-                **common,
-                time=recurrence.parse_time(self._required("schedule_time", self.schedule_time)),
-                days=recurrence.parse_days(self.schedule_days),
-            )
-        if kind == ScheduleKind.INTERVAL:
-            return recurrence.Recurrence(
-                **common,
-                interval_minutes=self._required("interval_minutes", self.interval_minutes),
-                anchor=self.anchor_at or self.created_at,
-            )
-        return recurrence.Recurrence(**common, cron_expr=self._required("cron_expr", self.cron_expr))
+        """The schedule's timing as the pure engine sees it; raises RecurrenceError if invalid.
+
+        The engine checks every field it needs for the kind and ignores the others.
+        """
+        return recurrence.Recurrence(
+            kind=self.schedule_kind,
+            timezone=self.timezone,
+            time=self.schedule_time or None,
+            days=self.schedule_days if self.schedule_days is not None else (),
+            interval_minutes=self.interval_minutes,
+            cron_expr=self.cron_expr or None,
+            anchor=(self.anchor_at or self.created_at) if self.schedule_kind == ScheduleKind.INTERVAL else None,
+        )
 
     def describe(self) -> str:
         try:
@@ -176,27 +175,17 @@ class ScheduledTask(models.Model):
         return self.recurrence().next_after(instant)
 
 
-class RunTrigger(models.TextChoices):
-    SCHEDULED = "scheduled", "Scheduled"
-    MANUAL = "manual", "Run now"
-
-
-class RunOutcome(models.TextChoices):
-    DISPATCHED = "dispatched", "Dispatched"
-    SKIPPED = "skipped", "Skipped (previous run still active)"
-    MISSED = "missed", "Missed (past its grace period)"
-    FAILED = "failed", "Failed to dispatch"
-
-
 class ScheduleRun(models.Model):
     """The ledger: one row per scheduled window or manual run.
 
     The partial unique constraint on (schedule, due_at) for scheduled triggers is what makes two
     schedulers racing for the same window harmless: one insert wins, the other gets an
-    IntegrityError and moves on.
+    IntegrityError and moves on. Deleting a schedule keeps its runs: they say what ran, under the
+    name the schedule had.
     """
 
-    schedule = models.ForeignKey(ScheduledTask, on_delete=models.CASCADE, related_name="runs")
+    schedule = models.ForeignKey(ScheduledTask, on_delete=models.SET_NULL, null=True, related_name="runs")
+    schedule_name = models.CharField(max_length=200, default="")
     trigger = models.CharField(max_length=16, choices=RunTrigger.choices)
     due_at = models.DateTimeField()
     outcome = models.CharField(max_length=16, choices=RunOutcome.choices)
@@ -204,6 +193,8 @@ class ScheduleRun(models.Model):
     # Earlier windows folded into this one after downtime (they did not run separately).
     coalesced_windows = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=now)
+    # When the run's last job finished (succeeded, failed or partly failed).
+    finished_at = models.DateTimeField(null=True, blank=True)
     jobs = models.ManyToManyField("jobs.Job", related_name="schedule_runs", blank=True)
 
     class Meta:
@@ -218,20 +209,74 @@ class ScheduleRun(models.Model):
         indexes = [models.Index(fields=["schedule", "-created_at"], name="schedule_run_recent_idx")]
 
     def __str__(self) -> str:
-        return f"{self.schedule} @ {self.due_at:%Y-%m-%d %H:%M} UTC: {self.outcome}"
+        return f"{self.schedule_name} @ {self.due_at:%Y-%m-%d %H:%M} UTC: {self.outcome}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("schedule_run_detail", args=[self.pk])
 
     @property
-    def lateness(self):
-        return self.created_at - self.due_at
+    def origin_label(self) -> str:
+        """How the run's jobs name what caused them."""
+        return f"Schedule “{self.schedule_name}”, {self.get_trigger_display().lower()} run #{self.pk}"
+
+
+class HeartbeatSource(models.TextChoices):
+    LOOP = "loop", "schedule_tick --loop"
+    ONCE = "once", "schedule_tick (one pass, e.g. from cron)"
+    SAFETY_NET = "safety_net", "The worker cluster's once-a-minute safety net"
 
 
 class SchedulerHeartbeat(models.Model):
     """Written by every scheduler pass, read by the health check and the status badge."""
 
     name = models.CharField(max_length=200, unique=True, help_text="host:pid of the scheduler process.")
+    source = models.CharField(max_length=16, choices=HeartbeatSource.choices, default=HeartbeatSource.LOOP)
     last_pass_at = models.DateTimeField(db_index=True)
     # How late the latest dispatched window was, in seconds (dispatch time minus due time).
     lateness_seconds = models.FloatField(default=0)
 
     def __str__(self) -> str:
         return f"{self.name} at {self.last_pass_at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", "Created"
+    UPDATE = "update", "Changed"
+    ENABLE = "enable", "Enabled"
+    DISABLE = "disable", "Disabled"
+    DELETE = "delete", "Deleted"
+    RUN_NOW = "run_now", "Run now"
+
+
+class AuditVia(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    PAGE = "page", "Pages"
+    API = "api", "API"
+    COMMAND = "command", "Command line"
+    SYSTEM = "system", "The system"
+
+
+class ScheduleAuditEntry(models.Model):
+    """Who changed a schedule, when, through which entrance, and what changed (field: [old, new]).
+
+    Written by the services, so every entrance records the same way. Kept when the schedule is
+    deleted, under the name it had.
+    """
+
+    schedule = models.ForeignKey(ScheduledTask, on_delete=models.SET_NULL, null=True, related_name="audit_entries")
+    schedule_name = models.CharField(max_length=200)
+    action = models.CharField(max_length=16, choices=AuditAction.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
+    actor_name = models.CharField(max_length=150, blank=True, help_text="The user's name at the time.")
+    via = models.CharField(max_length=16, choices=AuditVia.choices)
+    changes = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "schedule audit entries"
+        indexes = [models.Index(fields=["schedule", "-at"], name="schedule_audit_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.schedule_name}: {self.get_action_display()} by {self.actor_name or 'the system'}"

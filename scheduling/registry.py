@@ -1,31 +1,103 @@
 """Task types: what a schedule can run.
 
 `scheduling` knows nothing about backups or channels. Each app registers its task types in its
-`AppConfig.ready()`; a task type says how to validate its params and which jobs one run creates.
+`AppConfig.ready()`. A task type declares its params once, as a Django form (fields, labels, help
+texts, choices, coercion, errors naming the field): model validation, the admin, the schedule editor
+and the API all use that form. It also says which jobs one run creates.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Model
 
 if TYPE_CHECKING:
     from jobs.services import JobRequest
     from scheduling.models import ScheduledTask
+
+logger = logging.getLogger(__name__)
+
+
+class ParamsForm(forms.Form):
+    """Base of every task type's params form. Field names are the keys stored in `params`."""
+
+    def to_params(self) -> dict:
+        """The cleaned values as JSON: a chosen model instance is stored as its primary key."""
+        return {name: value.pk if isinstance(value, Model) else value for name, value in self.cleaned_data.items()}
 
 
 @dataclass(frozen=True)
 class TaskType:
     name: str
     label: str
-    # Returns the params completed with defaults, or raises ValidationError with messages
-    # that name the parameter ("group_id: ...").
-    clean_params: Callable[[dict], dict]
-    # Turns one run of a schedule into the jobs it creates (not yet saved).
+    params_form: type[ParamsForm]
+    # Turns one run of a schedule into the jobs it creates (not yet saved). Raises CannotDispatch
+    # when the run cannot say (the schedule's channel group is gone...).
     job_requests: Callable[["ScheduledTask"], list["JobRequest"]]
-    default_params: dict = field(default_factory=dict)
+    # A few words about each schedule's params for lists ("News"), in one query for all of them.
+    summarize_params: Callable[[Sequence[dict]], list[str]] = lambda many: ["" for _ in many]
+
+    def clean_params(self, params) -> dict:
+        """Validate params given as JSON (the API, a stored row) with the task type's form.
+
+        Returns the params completed with the form's initial values. Raises ValidationError whose
+        errors each carry `.param`, the key they are about (None for the params as a whole).
+        """
+        if not isinstance(params, dict):
+            raise _param_error(None, "Parameters must be a JSON object.")
+        form_class = self.params_form
+        fields = form_class.base_fields
+        errors = [_param_error(key, f"{key}: unknown parameter (allowed: {', '.join(fields)}).")
+                  for key in sorted(set(params) - set(fields))]
+        data = {}
+        for name, field in fields.items():
+            value = params.get(name, field.initial)
+            # A checkbox reads any text as True; JSON has real booleans, so ask for one.
+            if isinstance(field, forms.BooleanField) and value is not None and not isinstance(value, bool):
+                errors.append(_param_error(name, f"{field.label}: must be true or false (got {value!r})."))
+                continue
+            data[name] = value
+        form = form_class(data=data)
+        if not form.is_valid():
+            for name, messages in form.errors.items():
+                label = form.fields[name].label if name in form.fields else None
+                errors.extend(_param_error(name, f"{label}: {message}" if label else message) for message in messages)
+        if errors:
+            raise ValidationError(errors)
+        return form.to_params()
+
+    def bound_form(self, data=None, *, params: dict | None = None, prefix: str | None = None) -> ParamsForm:
+        """The params form for an HTML editor: bound to posted `data`, or showing stored `params`."""
+        return self.params_form(data=data, initial=params or None, prefix=prefix)
+
+
+def _param_error(key: str | None, message: str) -> ValidationError:
+    error = ValidationError(message, code="invalid_param")
+    error.param = key
+    return error
+
+
+def errors_by_field(exc: ValidationError) -> dict[str, list[str]]:
+    """A model ValidationError as `{"field": [messages]}`; params errors as `params.<key>`.
+
+    What the JSON API answers with HTTP 400, and what a page can put under each input.
+    """
+    if not hasattr(exc, "error_dict"):
+        return {"__all__": exc.messages}
+    result: dict[str, list[str]] = {}
+    for field, errors in exc.error_dict.items():
+        for error in errors:
+            key = field
+            if field == "params" and getattr(error, "param", None):
+                key = f"params.{error.param}"
+            result.setdefault(key, []).extend(error.messages)
+    return result
 
 
 _task_types: dict[str, TaskType] = {}
@@ -44,35 +116,48 @@ def get(name: str) -> TaskType:
         raise ValidationError({"task_type": f"Unknown task type {name!r}. Known: {', '.join(names()) or 'none'}."})
 
 
+def find(name: str) -> TaskType | None:
+    return _task_types.get(name)
+
+
+def label(name: str) -> str:
+    """The task type's name in words; the code itself for one no app registers any more."""
+    task_type = _task_types.get(name)
+    return task_type.label if task_type else name
+
+
 def names() -> list[str]:
     return sorted(_task_types)
 
 
 def choices() -> list[tuple[str, str]]:
-    return [(t.name, t.label) for t in sorted(_task_types.values(), key=lambda t: t.name)]
+    return [(t.name, t.label) for t in sorted(_task_types.values(), key=lambda t: t.label)]
 
 
 class CannotDispatch(Exception):
-    """A run of the schedule cannot say which jobs it wants (a deleted group, an uninstalled task type...)."""
+    """A run of the schedule cannot say which jobs it wants (a deleted group, an uninstalled task type...).
+
+    Task types raise it with a message for the user; the run is recorded as failed to dispatch.
+    """
 
 
 def job_requests_for(schedule: "ScheduledTask") -> list["JobRequest"]:
-    """The jobs one run of the schedule creates; the one place both the pass and "Run now" ask."""
+    """The jobs one run of the schedule creates; the one place both the pass and "Run now" ask.
+
+    Anything but CannotDispatch from a task type is a bug in it: logged with its traceback, and the
+    run fails with a message rather than the pass.
+    """
+    task_type = find(schedule.task_type)
+    if task_type is None:
+        raise CannotDispatch(f"The task type {schedule.task_type!r} is not installed.")
     try:
-        return get(schedule.task_type).job_requests(schedule)
+        return task_type.job_requests(schedule)
+    except CannotDispatch:
+        raise
     except Exception as exc:
-        raise CannotDispatch(f"Could not create jobs: {exc}") from exc
+        logger.exception("Task type %s failed to create the jobs of schedule %s", schedule.task_type, schedule.pk)
+        raise CannotDispatch(f"The task type failed to create its jobs: {exc.__class__.__name__}: {exc}") from exc
 
 
 def jobs_created_message(count: int) -> str:
     return f"{count} job{'s' if count != 1 else ''} created."
-
-
-def reject_unknown_params(params: dict, known: set[str]) -> None:
-    if not isinstance(params, dict):
-        raise ValidationError("Parameters must be a JSON object.")
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValidationError(
-            [f"{key}: unknown parameter (allowed: {', '.join(sorted(known))})." for key in unknown]
-        )

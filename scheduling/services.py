@@ -1,31 +1,48 @@
-"""Writes to schedules. Views, admin actions, commands and the API parse input and call these."""
+"""Writes to schedules. Views, admin actions, commands and the API parse input and call these.
+
+Every write names its actor (who, and through which entrance) and leaves one audit entry.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
-from jobs.models import ACTIVE_STATUSES, Job
+from jobs import queue
+from jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from jobs.services import job_create_many
-from scheduling import registry
-from scheduling.models import RunOutcome, RunTrigger, ScheduledTask, ScheduleKind, ScheduleRun
+from scheduling import audit, registry
+from scheduling.audit import Actor
+from scheduling.models import AuditAction, RunOutcome, RunTrigger, ScheduledTask, ScheduleKind, ScheduleRun
 
-# Fields that decide when a schedule fires: changing any of them recomputes next_run_at.
-TIMING_FIELDS = ("enabled", "schedule_kind", "schedule_time", "schedule_days", "interval_minutes",
-                 "cron_expr", "timezone", "anchor_at")
 # What a person edits. A save never writes last_run_at or last_outcome, which a scheduler may be
 # updating at the same moment.
-EDITABLE_FIELDS = ("name", "task_type", "params", "grace_minutes", "overlap_policy", *TIMING_FIELDS)
+EDITABLE_FIELDS = ("name", "task_type", "params", "grace_minutes", "overlap_policy", "enabled", "schedule_kind",
+                   "schedule_time", "schedule_days", "interval_minutes", "cron_expr", "timezone", "anchor_at")
 
 
 class RunActiveError(Exception):
-    """Run now refused: a run of the schedule is still active."""
+    """Run now refused: a run of the schedule is still active. The message says which and how far it got."""
 
 
-def schedule_save(*, schedule: ScheduledTask, now: datetime) -> ScheduledTask:
+def _whole_minute(instant: datetime) -> datetime:
+    # Interval schedules count from their anchor: "every 15 minutes" should read 08:15, 08:30, never 08:18:49.
+    return instant.replace(second=0, microsecond=0)
+
+
+def _timing(schedule: ScheduledTask):
+    """The schedule's recurrence and whether it is enabled; None for timing that does not compute."""
+    try:
+        return schedule.enabled, schedule.recurrence()
+    except Exception:
+        return None
+
+
+def schedule_save(*, schedule: ScheduledTask, now: datetime, actor: Actor = audit.SYSTEM) -> ScheduledTask:
     """Validate and save a new or edited schedule, keeping next_run_at true to its timing.
 
     A disabled schedule has no next run. Enabling one, or changing its timing, points next_run_at
@@ -34,52 +51,66 @@ def schedule_save(*, schedule: ScheduledTask, now: datetime) -> ScheduledTask:
     creating = schedule.pk is None
     if creating:
         schedule.created_at = now
-        if schedule.schedule_kind == ScheduleKind.INTERVAL and schedule.anchor_at is None:
-            schedule.anchor_at = now
+    if schedule.schedule_kind == ScheduleKind.INTERVAL and schedule.anchor_at is None:
+        schedule.anchor_at = _whole_minute(now)
     schedule.full_clean()
     with transaction.atomic():
         if creating:
             schedule.next_run_at = schedule.next_after(now) if schedule.enabled else None
             schedule.save()
+            audit.record(schedule=schedule, action=AuditAction.CREATE, actor=actor, now=now,
+                         changes=audit.diff({}, audit.snapshot(schedule)))
             return schedule
         stored = ScheduledTask.objects.select_for_update().get(pk=schedule.pk)
         fields = list(EDITABLE_FIELDS)
-        if any(getattr(stored, f) != getattr(schedule, f) for f in TIMING_FIELDS) or (
-            schedule.enabled and stored.next_run_at is None
-        ):
-            if schedule.schedule_kind == ScheduleKind.INTERVAL and schedule.anchor_at is None:
-                schedule.anchor_at = now
-                fields.append("anchor_at")
+        if _timing(stored) != _timing(schedule) or (schedule.enabled and stored.next_run_at is None):
             schedule.next_run_at = schedule.next_after(now) if schedule.enabled else None
             fields.append("next_run_at")
         else:
             schedule.next_run_at = stored.next_run_at
-        schedule.save(update_fields=[*set(fields), "updated_at"])
+        changes = audit.diff(audit.snapshot(stored), audit.snapshot(schedule))
+        schedule.save(update_fields=[*fields, "updated_at"])
+        if changes:
+            action = AuditAction.UPDATE
+            if set(changes) == {"enabled"}:
+                action = AuditAction.ENABLE if schedule.enabled else AuditAction.DISABLE
+            audit.record(schedule=schedule, action=action, actor=actor, now=now, changes=changes)
     return schedule
 
 
-def schedule_set_enabled(*, schedule: ScheduledTask, enabled: bool, now: datetime) -> ScheduledTask:
+def schedule_set_enabled(*, schedule: ScheduledTask, enabled: bool, now: datetime,
+                         actor: Actor = audit.SYSTEM, reason: str = "") -> ScheduledTask:
     """Enable (validating, like any save) or disable a schedule.
 
     Disabling never asks the schedule to be valid: it is how one whose channel group was deleted,
-    say, is stopped.
+    say, is stopped. `reason` says why in the audit entry when the system does it.
     """
     if enabled:
         schedule.enabled = True
-        return schedule_save(schedule=schedule, now=now)
-    ScheduledTask.objects.filter(pk=schedule.pk).update(enabled=False, next_run_at=None, updated_at=now)
-    schedule.enabled, schedule.next_run_at = False, None
+        return schedule_save(schedule=schedule, now=now, actor=actor)
+    with transaction.atomic():
+        changed = ScheduledTask.objects.filter(pk=schedule.pk, enabled=True).update(
+            enabled=False, next_run_at=None, updated_at=now)
+        schedule.enabled, schedule.next_run_at = False, None
+        if changed:
+            changes = {"enabled": [True, False]}
+            if reason:
+                changes["reason"] = reason
+            audit.record(schedule=schedule, action=AuditAction.DISABLE, actor=actor, now=now, changes=changes)
     return schedule
 
 
 def schedule_set_enabled_many(
-    *, schedules: QuerySet[ScheduledTask], enabled: bool, now: datetime
+    *, schedules: QuerySet[ScheduledTask], enabled: bool, now: datetime, actor: Actor = audit.SYSTEM
 ) -> tuple[int, dict[ScheduledTask, ValidationError]]:
-    """Enable or disable each schedule; return how many changed and the ones that could not be enabled."""
+    """Enable or disable each schedule; return how many changed and the ones that could not be enabled.
+
+    Schedules already in the wanted state are left alone (no save, no audit entry).
+    """
     changed, refused = 0, {}
     for schedule in schedules.filter(enabled=not enabled):
         try:
-            schedule_set_enabled(schedule=schedule, enabled=enabled, now=now)
+            schedule_set_enabled(schedule=schedule, enabled=enabled, now=now, actor=actor)
         except ValidationError as exc:
             refused[schedule] = exc
         else:
@@ -87,11 +118,34 @@ def schedule_set_enabled_many(
     return changed, refused
 
 
+def schedule_delete(*, schedule: ScheduledTask, now: datetime, actor: Actor = audit.SYSTEM) -> None:
+    """Delete a schedule. Its runs and audit entries stay, under its name; its jobs keep their origin."""
+    with transaction.atomic():
+        audit.record(schedule=schedule, action=AuditAction.DELETE, actor=actor, now=now,
+                     changes=audit.diff(audit.snapshot(schedule), {field: None for field in audit.AUDITED_FIELDS}))
+        schedule.delete()
+
+
+def active_jobs_of(schedule: ScheduledTask) -> QuerySet[Job]:
+    return Job.objects.filter(schedule_runs__schedule=schedule, status__in=ACTIVE_STATUSES)
+
+
 def schedule_has_active_run(*, schedule: ScheduledTask) -> bool:
-    return Job.objects.filter(schedule_runs__schedule=schedule, status__in=ACTIVE_STATUSES).exists()
+    return active_jobs_of(schedule).exists()
 
 
-def schedule_run_now(*, schedule: ScheduledTask, now: datetime, force: bool = False) -> ScheduleRun:
+def _active_run_message(schedule: ScheduledTask) -> str:
+    counts: dict[str, int] = {}
+    for status in active_jobs_of(schedule).values_list("status", flat=True):
+        counts[status] = counts.get(status, 0) + 1
+    parts = [f"{count} {JobStatus(status).label.lower()}" for status, count in sorted(counts.items())]
+    waiting = " (waiting for a worker)" if set(counts) == {JobStatus.QUEUED} else ""
+    return (f"Schedule “{schedule.name}” has a run that is still active: jobs {', '.join(parts)}{waiting}. "
+            "Wait for it to finish, or run it anyway (force).")
+
+
+def schedule_run_now(*, schedule: ScheduledTask, now: datetime, force: bool = False,
+                     actor: Actor = audit.SYSTEM) -> ScheduleRun:
     """Run a schedule's task now ("Run now"): a manual run in the ledger; next_run_at stays.
 
     Refuses with RunActiveError while a run of the schedule is still active, unless forced.
@@ -101,28 +155,107 @@ def schedule_run_now(*, schedule: ScheduledTask, now: datetime, force: bool = Fa
         # IMMEDIATE write transaction on SQLite.
         schedule = ScheduledTask.objects.select_for_update().get(pk=schedule.pk)
         if not force and schedule_has_active_run(schedule=schedule):
-            raise RunActiveError(
-                f"Schedule {schedule.name!r} is still running from an earlier run; wait for it or force it."
-            )
+            raise RunActiveError(_active_run_message(schedule))
         run = ScheduleRun.objects.create(
-            schedule=schedule, trigger=RunTrigger.MANUAL, due_at=now, created_at=now,
+            schedule=schedule, schedule_name=schedule.name, trigger=RunTrigger.MANUAL, due_at=now, created_at=now,
             outcome=RunOutcome.DISPATCHED,
         )
-        _dispatch(schedule=schedule, run=run, now=now)
-        run.save(update_fields=["outcome", "message"])
+        by = f" by {actor.name}" if actor.name else ""
+        dispatch_run(run=run, now=now, origin_label=f"{run.origin_label}{by}")
+        run.save(update_fields=["outcome", "message", "finished_at"])
         ScheduledTask.objects.filter(pk=schedule.pk).update(last_run_at=now, last_outcome=run.outcome)
+        audit.record(schedule=schedule, action=AuditAction.RUN_NOW, actor=actor, now=now,
+                     changes={"forced": force} if force else {})
     return run
 
 
-def _dispatch(*, schedule: ScheduledTask, run: ScheduleRun, now: datetime) -> list[Job]:
-    """Create the run's jobs; a task type that cannot dispatch marks the run failed instead."""
+def run_now_message(run: ScheduleRun) -> str:
+    """What Run now did, in words, for every entrance: the jobs, and whether a worker will pick them up."""
+    if run.outcome == RunOutcome.DISPATCH_FAILED:
+        return f"“{run.schedule_name}” could not run: {run.message}"
+    text = f"“{run.schedule_name}” started: {run.message}"
+    if run.outcome == RunOutcome.DISPATCHED and queue.workers_alive() is False:
+        text += " No worker is running, so the jobs wait until one starts (manage.py qcluster)."
+    return text
+
+
+@dataclasses.dataclass
+class Plan:
+    """What one run of a schedule will do: its jobs, or why it cannot dispatch."""
+
+    requests: list = dataclasses.field(default_factory=list)
+    failure: str = ""
+
+    @property
+    def outcome(self) -> str:
+        if self.failure:
+            return RunOutcome.DISPATCH_FAILED
+        # Nothing to do (a group without enabled channels) is done at once.
+        return RunOutcome.DISPATCHED if self.requests else RunOutcome.SUCCEEDED
+
+    @property
+    def message(self) -> str:
+        return self.failure or registry.jobs_created_message(len(self.requests))
+
+
+def plan_run(schedule: ScheduledTask) -> Plan:
+    """The one place both the scheduler's pass and Run now ask what a run will do."""
     try:
-        requests = registry.job_requests_for(schedule)
+        return Plan(requests=registry.job_requests_for(schedule))
     except registry.CannotDispatch as exc:
-        run.outcome = RunOutcome.FAILED
-        run.message = str(exc)
-        return []
-    jobs = job_create_many(requests=requests, now=now)
+        return Plan(failure=str(exc))
+
+
+def dispatch_run(*, run: ScheduleRun, now: datetime, origin_label: str = "") -> list[Job]:
+    """Create a run's jobs, each saying which run caused it; set the run's outcome and message (unsaved)."""
+    plan = plan_run(run.schedule)
+    jobs = job_create_many(requests=[with_origin(r, run, label=origin_label) for r in plan.requests], now=now)
     run.jobs.add(*jobs)
-    run.message = registry.jobs_created_message(len(jobs))
+    run.outcome = plan.outcome
+    run.message = (run.message + " " + plan.message).strip()
+    if run.outcome == RunOutcome.SUCCEEDED:
+        run.finished_at = now
     return jobs
+
+
+def with_origin(request, run: ScheduleRun, *, label: str = ""):
+    return dataclasses.replace(request, origin_label=label or run.origin_label, origin_url=run.get_absolute_url())
+
+
+# --- run outcomes follow their jobs ------------------------------------------------------------
+
+FOLLOWING_OUTCOMES = (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED, RunOutcome.FAILED, RunOutcome.PARTLY_FAILED)
+
+
+def outcome_of_jobs(statuses: list[str]) -> str:
+    """Dispatched while any job is active; then succeeded, failed, or partly failed."""
+    if any(status in ACTIVE_STATUSES for status in statuses):
+        return RunOutcome.DISPATCHED
+    completed = sum(status == JobStatus.COMPLETED for status in statuses)
+    if completed == len(statuses):
+        return RunOutcome.SUCCEEDED
+    return RunOutcome.FAILED if completed == 0 else RunOutcome.PARTLY_FAILED
+
+
+def runs_follow_jobs(*, job_ids: list[int], now: datetime) -> int:
+    """Bring the outcome of the runs these jobs belong to up to date; return how many changed.
+
+    Called when jobs finish or are queued again by hand. The schedule's last outcome follows its
+    newest run that was not skipped (a skipped window says nothing new about how the work went).
+    """
+    changed = 0
+    runs = ScheduleRun.objects.filter(jobs__in=job_ids, outcome__in=FOLLOWING_OUTCOMES).distinct()
+    for run in runs:
+        outcome = outcome_of_jobs(list(run.jobs.values_list("status", flat=True)))
+        if outcome == run.outcome:
+            continue
+        finished_at = None if outcome == RunOutcome.DISPATCHED else now
+        if not ScheduleRun.objects.filter(pk=run.pk, outcome=run.outcome).update(outcome=outcome,
+                                                                                finished_at=finished_at):
+            continue  # another worker's job finished at the same moment and got there first
+        changed += 1
+        newer = ScheduleRun.objects.filter(schedule_id=run.schedule_id, pk__gt=run.pk).exclude(
+            outcome=RunOutcome.SKIPPED)
+        if run.schedule_id and not newer.exists():
+            ScheduledTask.objects.filter(pk=run.schedule_id).update(last_outcome=outcome)
+    return changed

@@ -23,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 
 from jobs.models import ACTIVE_STATUSES, Job
 from jobs.services import JobRequest, job_create_many
-from scheduling import registry
+from scheduling import services
 from scheduling.models import OverlapPolicy, RunOutcome, RunTrigger, ScheduledTask, ScheduleRun
 
 logger = logging.getLogger(__name__)
@@ -128,31 +128,34 @@ def _process_batch(*, now: datetime, limit: int, report: PassReport, pk: int | N
             [
                 ScheduleRun(
                     schedule=d.schedule,
+                    schedule_name=d.schedule.name,
                     trigger=RunTrigger.SCHEDULED,
                     due_at=d.due_at,
                     outcome=d.outcome,
                     message=d.message.strip(),
                     coalesced_windows=d.coalesced,
                     created_at=now,
+                    finished_at=now if d.outcome == RunOutcome.SUCCEEDED else None,
                 )
                 for d in decisions
             ]
         )
-        jobs = job_create_many(requests=[request for _, request in requests], now=now)
         run_of = {id(d): run for d, run in zip(decisions, runs)}
+        jobs = job_create_many(requests=[services.with_origin(request, run_of[id(d)]) for d, request in requests],
+                               now=now)
         _link_jobs_to_runs([(run_of[id(d)].pk, job.pk) for (d, _), job in zip(requests, jobs)])
         for d in decisions:
             d.schedule.next_run_at = d.next_run_at
             d.schedule.last_outcome = d.outcome
-            if d.outcome == RunOutcome.DISPATCHED:
+            if d.outcome in (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED):
                 d.schedule.last_run_at = now
         _save_schedule_state([d.schedule for d in decisions])
     for d in decisions:
         report.count(d.outcome)
-        if d.outcome == RunOutcome.DISPATCHED:
+        if d.outcome in (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED):
             lateness = now - d.due_at
             report.max_lateness = max(report.max_lateness or lateness, lateness)
-        if d.outcome != RunOutcome.DISPATCHED or d.coalesced:
+        if d.outcome not in (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED) or d.coalesced:
             logger.info("Schedule %s (%s), window %s: %s. %s", d.schedule.pk, d.schedule.name,
                         d.due_at.isoformat(), d.outcome, d.message.strip())
     return len(decisions)
@@ -178,7 +181,7 @@ def _decide_window(schedule: ScheduledTask, *, now: datetime) -> _Decision:
         # Timing that no longer computes (a zone gone from tzdata, a row edited by hand...): one
         # schedule must not stop the pass for everyone. It pauses, visibly, until it is edited.
         logger.exception("Schedule %s: cannot compute its windows", schedule.pk)
-        return _Decision(schedule, first_due, 0, None, RunOutcome.FAILED,
+        return _Decision(schedule, first_due, 0, None, RunOutcome.DISPATCH_FAILED,
                          f"The schedule's timing is invalid ({exc}); it is paused until edited.")
     decision = _Decision(schedule, due_at, coalesced, following)
     if coalesced:
@@ -272,14 +275,10 @@ def _job_requests(decisions: list[_Decision]) -> list[tuple[_Decision, JobReques
     for d in decisions:
         if d.outcome != RunOutcome.DISPATCHED:
             continue
-        try:
-            wanted = registry.job_requests_for(d.schedule)
-        except registry.CannotDispatch as exc:
-            d.outcome = RunOutcome.FAILED
-            d.message += str(exc)
-            continue
-        requests.extend((d, request) for request in wanted)
-        d.message += registry.jobs_created_message(len(wanted))
+        plan = services.plan_run(d.schedule)
+        d.outcome = plan.outcome
+        d.message += plan.message
+        requests.extend((d, request) for request in plan.requests)
     return requests
 
 

@@ -100,7 +100,7 @@ def start_process(live_db_path, tmp_path):
 @pytest.fixture
 def start_cluster(start_process):
     """Start a qcluster and wait until it reports itself alive in the shared cache."""
-    from config.health import alive_clusters
+    from jobs.queue import alive_clusters
 
     def working() -> int:
         # The first status entry is written before the workers exist; wait for them.

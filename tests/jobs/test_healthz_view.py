@@ -195,7 +195,7 @@ def test_it_rejects_post(client):
 
 
 def test_it_is_down_when_the_database_is_unreachable(client, monkeypatch):
-    from config import health
+    from core import health
 
     monkeypatch.setattr(health, "_database", lambda: {"ok": False, "error": "OperationalError"})
 

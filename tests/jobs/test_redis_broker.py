@@ -27,7 +27,7 @@ print([single.pk, *[job.pk for job in batch]])
 HEALTH = """
 import json
 from django.utils import timezone
-from config.health import health_status
+from core.health import health_status
 print(json.dumps(health_status(now=timezone.now())["workers"]))
 """
 

@@ -3,8 +3,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from scheduling import services
-from scheduling.models import ScheduledTask
+from scheduling import audit, services
+from scheduling.models import RunOutcome, ScheduledTask
 
 
 class Command(BaseCommand):
@@ -21,13 +21,13 @@ class Command(BaseCommand):
             self.stderr.write(f"schedule_id: no schedule with id {schedule_id!r}.")
             sys.exit(2)
         try:
-            run = services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force)
+            run = services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force, actor=audit.COMMAND)
         except services.RunActiveError as exc:
             raise CommandError(f"{exc} (use --force to run anyway)", returncode=1)
         jobs = list(run.jobs.order_by("pk").values_list("pk", flat=True))
         self.stdout.write(
-            f"Schedule {schedule.pk} ({schedule.name}): run {run.pk} {run.outcome}. {run.message}"
+            f"Schedule {schedule.pk}, run {run.pk}: {services.run_now_message(run)}"
             + (f" Jobs: {', '.join(map(str, jobs))}." if jobs else "")
         )
-        if run.outcome != "dispatched":
+        if run.outcome == RunOutcome.DISPATCH_FAILED:
             sys.exit(1)

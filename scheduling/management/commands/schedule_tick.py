@@ -1,5 +1,4 @@
 import signal
-import socket
 import threading
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -10,6 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from scheduling import loop, tick
+from scheduling.models import HeartbeatSource
 
 # A --now this close to the real clock counts as "now" (clocks and typing are never exact).
 FUTURE_TOLERANCE = timedelta(minutes=1)
@@ -39,8 +39,9 @@ def describe(report: tick.PassReport) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Turn due schedule windows into jobs. One pass by default (fits cron or a systemd timer); "
-        "--loop keeps running until SIGTERM or SIGINT; --now simulates an instant."
+        "Turn due schedule windows into jobs and keep jobs moving (due retries, lost jobs, lost messages). "
+        "One step by default (fits cron or a systemd timer); --loop keeps running until SIGTERM or SIGINT; "
+        "--now simulates the pass at an instant."
     )
 
     def add_arguments(self, parser):
@@ -70,11 +71,12 @@ class Command(BaseCommand):
             with transaction.atomic():
                 report = tick.run_pass(now=now)
                 transaction.set_rollback(True)
-        else:
+        elif options["now"]:
+            # A simulated instant runs the pass only: maintenance at a made-up time would reap or
+            # release real jobs, and a heartbeat would make a dead scheduler look alive.
             report = tick.run_pass(now=now)
-        if not (options["now"] or options["dry_run"]):
-            # Only a real pass says the scheduler is alive; a simulated one would mislead /healthz.
-            loop.write_heartbeat(now=now, report=report, name=f"{socket.gethostname()}:schedule_tick")
+        else:
+            report = loop.scheduler_step(now=now, source=HeartbeatSource.ONCE, name=loop.one_shot_name())
         self.stdout.write(("Dry run, nothing kept: " if options["dry_run"] else "") + describe(report))
 
     def run_loop(self, *, verbose: bool) -> None:

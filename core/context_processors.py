@@ -1,7 +1,7 @@
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from config import health
+from core import health
 
 
 def health_badge(request) -> dict:

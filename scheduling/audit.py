@@ -1,0 +1,55 @@
+"""Who changed a schedule, through which entrance, and what changed: written by the services only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from scheduling.models import AuditAction, AuditVia, ScheduleAuditEntry, ScheduledTask
+
+# What a person edits, in the order a diff lists it.
+AUDITED_FIELDS = ("name", "task_type", "params", "enabled", "schedule_kind", "schedule_time", "schedule_days",
+                  "interval_minutes", "anchor_at", "cron_expr", "timezone", "grace_minutes", "overlap_policy")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, and through which entrance (admin, pages, API, command line, the system)."""
+
+    via: str
+    user: object | None = None  # a User; None for the system and for commands run without --user
+
+    @property
+    def name(self) -> str:
+        return self.user.get_username() if self.user is not None else ""
+
+
+SYSTEM = Actor(AuditVia.SYSTEM)
+COMMAND = Actor(AuditVia.COMMAND)
+
+
+def _json(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def snapshot(schedule: ScheduledTask) -> dict:
+    return {field: _json(getattr(schedule, field)) for field in AUDITED_FIELDS}
+
+
+def diff(before: dict, after: dict) -> dict:
+    """{field: [old, new]} for the fields that differ."""
+    return {field: [before.get(field), after[field]] for field in AUDITED_FIELDS
+            if before.get(field) != after[field]}
+
+
+def record(*, schedule: ScheduledTask, action: str, actor: Actor, now: datetime, changes: dict | None = None) -> None:
+    ScheduleAuditEntry.objects.create(
+        schedule=schedule if action != AuditAction.DELETE else None,
+        schedule_name=schedule.name,
+        action=action,
+        actor=actor.user,
+        actor_name=actor.name,
+        via=actor.via,
+        changes=changes or {},
+        at=now,
+    )

@@ -1,0 +1,115 @@
+"""The schedule form: one editor for the admin and the pages.
+
+Every rule still lives in `ScheduledTask.clean()` and the task type's params form; this form only
+lays the fields out. Each task type's params fields are part of it (named `<task type>-<param>`,
+e.g. `quick_sync_group-group_id`), so the admin and the pages show a group picker rather than a
+JSON box; only the chosen task type's params are validated and stored.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from django import forms
+
+from scheduling import recurrence, registry
+from scheduling.models import ScheduledTask, ScheduleKind
+
+# Which inputs each kind uses; the editor shows only these (the model clears the others on save).
+KIND_INPUTS = {kind: sorted(fields) for kind, fields in ScheduledTask.KIND_FIELDS.items()}
+
+
+def params_prefix(task_type: str) -> str:
+    return task_type.lower()
+
+
+class ScheduleForm(forms.ModelForm):
+    task_type = forms.ChoiceField(label="Task")
+    schedule_kind = forms.ChoiceField(label="Repeats", choices=ScheduleKind.choices, initial=ScheduleKind.DAILY)
+    schedule_time = forms.CharField(
+        label="Time (HH:MM, 24-hour)", required=False, max_length=5,
+        help_text="Local time in the schedule's time zone, e.g. 05:30.",
+        widget=forms.TextInput(attrs={"placeholder": "HH:MM", "size": 6, "inputmode": "numeric",
+                                      "pattern": "[0-2][0-9]:[0-5][0-9]", "autocomplete": "off"}),
+    )
+    schedule_days = forms.MultipleChoiceField(
+        label="On", required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(day, day.capitalize()) for day in recurrence.WEEKDAYS],
+        help_text="At least one weekday.",
+    )
+    interval_minutes = forms.IntegerField(
+        label="Every (minutes)", required=False, min_value=recurrence.MIN_INTERVAL_MINUTES,
+        help_text=f"At least {recurrence.MIN_INTERVAL_MINUTES} minutes.",
+    )
+    cron_expr = forms.CharField(
+        label="Cron expression", required=False, max_length=120,
+        help_text="Five fields: minute hour day-of-month month day-of-week, e.g. 30 5 * * mon-fri.",
+        widget=forms.TextInput(attrs={"placeholder": "30 5 * * *", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    # Filled from the chosen task type's params fields in clean(); never an input of its own.
+    params = forms.JSONField(required=False, widget=forms.HiddenInput)
+
+    class Meta:
+        model = ScheduledTask
+        fields = ("name", "task_type", "enabled", "schedule_kind", "schedule_time", "schedule_days",
+                  "interval_minutes", "anchor_at", "cron_expr", "timezone", "grace_minutes", "overlap_policy",
+                  "params")
+        labels = {"anchor_at": "Starting at", "timezone": "Time zone", "grace_minutes": "Grace period (minutes)",
+                  "overlap_policy": "If the previous run is still active"}
+        help_texts = {"anchor_at": "Interval schedules count from here (UTC); empty: from when it is saved, "
+                                   "on the whole minute."}
+
+    def __init__(self, *args, task_types: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task_types = task_types or registry.names()
+        self.fields["task_type"].choices = [(name, registry.label(name)) for name in self.task_types]
+        if len(self.task_types) == 1:
+            self.fields["task_type"].initial = self.task_types[0]
+        #: task type -> the names of its params fields in this form
+        self.params_fields: dict[str, list[str]] = {}
+        stored = self.instance.params if self.instance.pk else {}
+        for name in self.task_types:
+            params_form = registry.get(name).params_form()
+            names = []
+            for key, field in params_form.fields.items():
+                field_name = f"{params_prefix(name)}-{key}"
+                field = copy.deepcopy(field)
+                # Required only when its task type is chosen: the params form checks that in clean().
+                field.required = False
+                if self.instance.task_type == name and key in stored:
+                    field.initial = stored[key]
+                self.fields[field_name] = field
+                names.append(field_name)
+            self.params_fields[name] = names
+
+    def chosen_params_form(self) -> registry.ParamsForm | None:
+        name = self.cleaned_data.get("task_type") if hasattr(self, "cleaned_data") else self.instance.task_type
+        if name not in self.params_fields:
+            return None
+        return registry.get(name).params_form(data=self.data, prefix=self.add_prefix(params_prefix(name)))
+
+    def clean(self):
+        cleaned = super().clean()
+        params_form = self.chosen_params_form()
+        if params_form is None:
+            return cleaned
+        self._params_invalid = not params_form.is_valid()
+        if not self._params_invalid:
+            cleaned["params"] = params_form.to_params()
+        else:
+            for key, errors in params_form.errors.items():
+                field_name = f"{params_prefix(cleaned['task_type'])}-{key}"
+                if field_name not in self.errors:
+                    self.add_error(field_name, errors)
+        return cleaned
+
+    def _post_clean(self):
+        super()._post_clean()
+        # The model checks params too (every entrance goes through it); its messages name the
+        # param, so move them under that param's own input when the form shows one.
+        errors = self._errors.pop("params", None) if self._errors else None
+        if not errors or getattr(self, "_params_invalid", False):
+            return  # the params form has already said what is wrong, input by input
+        for error in errors.as_data():
+            field_name = f"{params_prefix(self.instance.task_type)}-{getattr(error, 'param', None)}"
+            self.add_error(field_name if field_name in self.fields else None, error)
