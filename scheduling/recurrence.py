@@ -56,7 +56,9 @@ __all__ = [
     "WEEKDAYS",
     "Recurrence",
     "RecurrenceError",
+    "PreviewRun",
     "parse_days",
+    "preview_runs",
     "parse_time",
     "parse_zone",
     "validate_cron",
@@ -517,3 +519,65 @@ def _describe_cron(expr: str) -> str:
         return text
     except Exception:  # cron-descriptor cannot word every valid expression; say what it is instead
         return f"Cron {expr}"
+
+
+# --------------------------------------------------------------------------- preview
+
+
+@dataclass(frozen=True)
+class PreviewRun:
+    """One upcoming run, as the schedule editor's preview shows it."""
+
+    at: _dt.datetime  # UTC
+    local: _dt.datetime  # the same instant on the schedule's wall clock
+    clock_change: str | None  # "forward" / "back" when the local day has a DST (offset) change
+    shifted_from: _dt.time | None  # the wall time asked for, when a spring-forward gap moved the run
+    note: str  # the two facts above in plain words, or ""
+
+
+def _day_change(zone: ZoneInfo, day: _dt.date) -> _dt.timedelta:
+    """How far the zone's clocks move during this local day (0 on ordinary days)."""
+    start = _dt.datetime.combine(day, _dt.time(0), tzinfo=zone)
+    end = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(0), tzinfo=zone)
+    return end.utcoffset() - start.utcoffset()
+
+
+def _wanted_wall_time(recurrence: Recurrence, local: _dt.datetime, change: _dt.timedelta) -> _dt.time | None:
+    """The wall time the run was meant for, if a gap moved it; None if it runs as written."""
+    naive = local.replace(tzinfo=None)
+    if recurrence.kind in ("daily", "weekly"):
+        return recurrence.time if naive.time() != recurrence.time else None
+    if recurrence.kind == "cron" and change > _dt.timedelta(0):
+        cron = _compile_cron(recurrence.cron_expr)
+        if not any(croniter.match(stream, naive, day_or=False) for stream in cron.streams):
+            return (naive - change).time()
+    return None
+
+
+def preview_runs(recurrence: Recurrence, instant: _dt.datetime, count: int) -> list[PreviewRun]:
+    """The next `count` runs after `instant`, each with its local time and any DST note."""
+    zone = ZoneInfo(recurrence.timezone)
+    runs = []
+    for at in recurrence.next_runs(instant, count):
+        local = at.astimezone(zone)
+        change = _day_change(zone, local.date())
+        clock_change = None if not change else "forward" if change > _dt.timedelta(0) else "back"
+        shifted_from = _wanted_wall_time(recurrence, local, change) if clock_change == "forward" else None
+        runs.append(PreviewRun(at=at, local=local, clock_change=clock_change, shifted_from=shifted_from,
+                               note=_clock_note(recurrence, local, clock_change, shifted_from)))
+    return runs
+
+
+def _clock_note(recurrence: Recurrence, local: _dt.datetime, clock_change: str | None,
+                shifted_from: _dt.time | None) -> str:
+    if clock_change is None:
+        return ""
+    if shifted_from is not None:
+        return f"Clocks go forward: runs at {local:%H:%M} instead of {shifted_from:%H:%M}."
+    real_time = recurrence.kind == "interval" or (
+        recurrence.kind == "cron" and _compile_cron(recurrence.cron_expr).real_time)
+    if clock_change == "forward":
+        return "Clocks go forward this day" + ("; runs follow real time." if real_time else ".")
+    if real_time:
+        return "Clocks go back this day; runs follow real time, so the repeated hour has runs in both passes."
+    return "Clocks go back this day; a time that occurs twice runs once, the first time."

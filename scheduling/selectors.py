@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from scheduling import recurrence
 from scheduling.models import HeartbeatSource, SchedulerHeartbeat
 
 # `schedule_tick --loop` writes a heartbeat at least every 5 s: silent for this long, it is not running.
@@ -49,4 +50,18 @@ def scheduler_status(*, now: datetime) -> dict:
         "age_seconds": round(age.total_seconds(), 1),
         "lateness_seconds": round(latest.lateness_seconds, 3),
         "name": latest.name,
+    }
+
+
+def schedule_preview(*, schedule, now: datetime, count: int = 5) -> dict:
+    """What the editor's live preview and `POST /api/schedules/preview` show for an unsaved schedule:
+    its description, time zone and next runs (UTC, local wall time, DST notes).
+
+    The schedule must have passed `full_clean()`; nothing is written.
+    """
+    timing = schedule.recurrence()
+    return {
+        "description": timing.describe(),
+        "timezone": timing.timezone,
+        "runs": recurrence.preview_runs(timing, now, count),
     }
