@@ -31,8 +31,14 @@ class BackupParamsForm(registry.ParamsForm):
     )
 
 
-def job_requests(schedule) -> list[JobRequest]:
-    return [JobRequest(JOB_TYPE, dict(schedule.params))]
+def job_requests(schedule, *, due_at, trigger) -> list[JobRequest]:
+    params = dict(schedule.params)
+    if trigger == "manual":
+        params["force_backup"] = True  # Run now means now, whatever backups exist
+    else:
+        # With force_backup off, the job skips when a verified backup was made since this window.
+        params["window_start"] = due_at.isoformat()
+    return [JobRequest(JOB_TYPE, params)]
 
 
 def summarize_params(many) -> list[str]:

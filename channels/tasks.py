@@ -19,7 +19,7 @@ class QuickSyncGroupParamsForm(registry.ParamsForm):
     )
 
 
-def job_requests(schedule) -> list[JobRequest]:
+def job_requests(schedule, *, due_at, trigger) -> list[JobRequest]:
     group_id = schedule.params.get("group_id")
     if not ChannelGroup.objects.filter(pk=group_id).exists():
         raise registry.CannotDispatch(f"The channel group (id {group_id}) no longer exists.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django import forms
@@ -37,9 +38,10 @@ class TaskType:
     name: str
     label: str
     params_form: type[ParamsForm]
-    # Turns one run of a schedule into the jobs it creates (not yet saved). Raises CannotDispatch
-    # when the run cannot say (the schedule's channel group is gone...).
-    job_requests: Callable[["ScheduledTask"], list["JobRequest"]]
+    # Turns one run of a schedule into the jobs it creates (not yet saved), given the run: its
+    # window (`due_at`; now for Run now) and trigger ("scheduled" or "manual"). Raises
+    # CannotDispatch when the run cannot say (the schedule's channel group is gone...).
+    job_requests: Callable[..., list["JobRequest"]]
     # A few words about each schedule's params for lists ("News"), in one query for all of them.
     summarize_params: Callable[[Sequence[dict]], list[str]] = lambda many: ["" for _ in many]
 
@@ -141,7 +143,7 @@ class CannotDispatch(Exception):
     """
 
 
-def job_requests_for(schedule: "ScheduledTask") -> list["JobRequest"]:
+def job_requests_for(schedule: "ScheduledTask", *, due_at: datetime, trigger: str) -> list["JobRequest"]:
     """The jobs one run of the schedule creates; the one place both the pass and "Run now" ask.
 
     Anything but CannotDispatch from a task type is a bug in it: logged with its traceback, and the
@@ -151,7 +153,7 @@ def job_requests_for(schedule: "ScheduledTask") -> list["JobRequest"]:
     if task_type is None:
         raise CannotDispatch(f"The task type {schedule.task_type!r} is not installed.")
     try:
-        return task_type.job_requests(schedule)
+        return task_type.job_requests(schedule, due_at=due_at, trigger=trigger)
     except CannotDispatch:
         raise
     except Exception as exc:

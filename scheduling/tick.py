@@ -275,7 +275,7 @@ def _job_requests(decisions: list[_Decision]) -> list[tuple[_Decision, JobReques
     for d in decisions:
         if d.outcome != RunOutcome.DISPATCHED:
             continue
-        plan = services.plan_run(d.schedule)
+        plan = services.plan_run(d.schedule, due_at=d.due_at, trigger=RunTrigger.SCHEDULED)
         d.outcome = plan.outcome
         d.message += plan.message
         requests.extend((d, request) for request in plan.requests)
