@@ -118,7 +118,8 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
                 run = services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force,
                                                 actor=admin_actor(request))
             except services.RunActiveError as exc:
-                self.message_user(request, str(exc), level=messages.WARNING)
+                self.message_user(request, f"{exc} To start another run anyway, use “Run selected schedules now, "
+                                           "even if a run is still active”.", level=messages.WARNING)
                 continue
             level = messages.ERROR if run.outcome == RunOutcome.DISPATCH_FAILED else messages.SUCCESS
             self.message_user(request, services.run_now_message(run), level=level)

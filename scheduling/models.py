@@ -108,15 +108,15 @@ class ScheduledTask(models.Model):
     def clean(self) -> None:
         self._clear_fields_of_other_kinds()
         errors: dict[str, list] = {}
+        # The zone is its own input: check it alone, so a wrong zone and a wrong time are both reported.
         try:
-            timing = self.recurrence()
+            recurrence.parse_zone(self.timezone)
+        except recurrence.RecurrenceError as exc:
+            errors["timezone"] = [exc.message]
+        try:
+            timing = self.recurrence(timezone="UTC" if errors else None)
         except recurrence.RecurrenceError as exc:
             errors[_FIELD_OF.get(exc.field, exc.field)] = [exc.message]
-            if exc.field != "timezone":  # the zone is its own input: say at once if it is wrong too
-                try:
-                    recurrence.parse_zone(self.timezone)
-                except recurrence.RecurrenceError as zone_exc:
-                    errors["timezone"] = [zone_exc.message]
         else:  # canonical forms: weekdays lower-case, unique, Monday first; cron as the engine reads it
             if self.schedule_kind == ScheduleKind.WEEKLY:
                 self.schedule_days = [recurrence.WEEKDAYS[day] for day in timing.days]
@@ -150,14 +150,15 @@ class ScheduledTask(models.Model):
 
     # --- time ---
 
-    def recurrence(self) -> recurrence.Recurrence:
+    def recurrence(self, *, timezone: str | None = None) -> recurrence.Recurrence:
         """The schedule's timing as the pure engine sees it; raises RecurrenceError if invalid.
 
-        The engine checks every field it needs for the kind and ignores the others.
+        The engine checks every field it needs for the kind and ignores the others. `timezone`
+        stands in for the schedule's own (validation checks the other fields behind a bad zone).
         """
         return recurrence.Recurrence(
             kind=self.schedule_kind,
-            timezone=self.timezone,
+            timezone=timezone or self.timezone,
             time=self.schedule_time or None,
             days=self.schedule_days if self.schedule_days is not None else (),
             interval_minutes=self.interval_minutes,
@@ -217,7 +218,7 @@ class ScheduleRun(models.Model):
     @property
     def origin_label(self) -> str:
         """How the run's jobs name what caused them."""
-        return f"Schedule “{self.schedule_name}”, {self.get_trigger_display().lower()} run #{self.pk}"
+        return f"Schedule “{self.schedule_name}”, run #{self.pk}"
 
 
 class HeartbeatSource(models.TextChoices):

@@ -138,10 +138,10 @@ def _active_run_message(schedule: ScheduledTask) -> str:
     counts: dict[str, int] = {}
     for status in active_jobs_of(schedule).values_list("status", flat=True):
         counts[status] = counts.get(status, 0) + 1
-    parts = [f"{count} {JobStatus(status).label.lower()}" for status, count in sorted(counts.items())]
+    parts = [f"{count} job{'s' if count != 1 else ''} {JobStatus(status).label.lower()}"
+             for status, count in sorted(counts.items())]
     waiting = " (waiting for a worker)" if set(counts) == {JobStatus.QUEUED} else ""
-    return (f"Schedule “{schedule.name}” has a run that is still active: jobs {', '.join(parts)}{waiting}. "
-            "Wait for it to finish, or run it anyway (force).")
+    return f"“{schedule.name}” is still busy with an earlier run: {', '.join(parts)}{waiting}."
 
 
 def schedule_run_now(*, schedule: ScheduledTask, now: datetime, force: bool = False,
@@ -161,7 +161,7 @@ def schedule_run_now(*, schedule: ScheduledTask, now: datetime, force: bool = Fa
             outcome=RunOutcome.DISPATCHED,
         )
         by = f" by {actor.name}" if actor.name else ""
-        dispatch_run(run=run, now=now, origin_label=f"{run.origin_label}{by}")
+        dispatch_run(run=run, now=now, origin_label=f"{run.origin_label} (Run now{by})")
         run.save(update_fields=["outcome", "message", "finished_at"])
         ScheduledTask.objects.filter(pk=schedule.pk).update(last_run_at=now, last_outcome=run.outcome)
         audit.record(schedule=schedule, action=AuditAction.RUN_NOW, actor=actor, now=now,

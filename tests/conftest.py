@@ -18,6 +18,18 @@ def staff(db):
 
 
 @pytest.fixture
+def operator(db):
+    """A user who may cancel and retry jobs (jobs.change_job), as in the admin."""
+    return UserFactory(permissions=["jobs.change_job"])
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
 def user_client(client, user):
     client.force_login(user)
     return client

@@ -4,6 +4,7 @@ import datetime as dt
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 
 from channels.models import Channel, ChannelGroup, Video
 from jobs.models import Job
@@ -16,9 +17,17 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     password = factory.django.Password("correct horse battery")
+
+    @factory.post_generation
+    def permissions(user, create, names, **kwargs):
+        """UserFactory(permissions=["jobs.change_job", ...]): Django model permissions by "app.codename"."""
+        for name in names or ():
+            app_label, codename = name.split(".")
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
 class StaffFactory(UserFactory):

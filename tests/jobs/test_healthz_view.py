@@ -9,7 +9,7 @@ from django_q.signing import SignedPackage
 from django_q.status import Status
 
 from jobs.models import JobStatus
-from scheduling.models import SchedulerHeartbeat
+from scheduling.models import HeartbeatSource, SchedulerHeartbeat
 from tests.factories import JobFactory
 from tests.jobs.conftest import at
 
@@ -55,10 +55,11 @@ def test_it_reports_ok_without_login(client, healthy):
         "checked_at": "2026-05-01T05:30:00+00:00",
         "database": {"ok": True},
         # No "name": the scheduler's host:pid is for staff only.
-        "scheduler": {"ok": True, "last_pass_at": "2026-05-01T05:29:57+00:00", "age_seconds": 3.0,
-                      "lateness_seconds": 0.2},
+        "scheduler": {"ok": True, "mode": "scheduler", "last_pass_at": "2026-05-01T05:29:57+00:00",
+                      "age_seconds": 3.0, "lateness_seconds": 0.2},
         "workers": {"ok": True, "clusters": 1, "workers": 2},
         "queue": {"depth": 2, "running": 1, "oldest_queued_age_seconds": 12.0},
+        "problems": [],
     }
 
 
@@ -82,14 +83,45 @@ def test_it_is_down_when_the_cluster_is_stopping(client, frozen):
 
 
 def test_it_is_down_when_the_scheduler_heartbeat_is_stale(client, frozen):
-    SchedulerHeartbeat.objects.create(name="host:1", last_pass_at=NOW - dt.timedelta(seconds=121))
+    SchedulerHeartbeat.objects.create(name="host:1", last_pass_at=NOW - dt.timedelta(seconds=31))
     fake_cluster()
 
     response = client.get("/healthz")
 
     assert response.status_code == 503
-    assert response.json()["scheduler"]["ok"] is False
-    assert response.json()["scheduler"]["age_seconds"] == 121.0
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["scheduler"]["ok"] is False and body["scheduler"]["mode"] is None
+    assert body["scheduler"]["age_seconds"] == 31.0
+    assert body["problems"] == [{"what": "Scheduler down", "effect": "No schedule fires.",
+                                 "start": "manage.py schedule_tick --loop", "severity": "down"}]
+
+
+def test_it_is_degraded_when_only_the_clusters_safety_net_runs_the_schedules(client, frozen):
+    # The loop was killed 40 s ago; the cluster still runs the same pass every minute.
+    SchedulerHeartbeat.objects.create(name="host:1", last_pass_at=NOW - dt.timedelta(seconds=40))
+    SchedulerHeartbeat.objects.create(name="qcluster safety net", source=HeartbeatSource.SAFETY_NET,
+                                      last_pass_at=NOW - dt.timedelta(seconds=50))
+    fake_cluster()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["scheduler"]["ok"] is False and body["scheduler"]["mode"] == "safety_net"
+    assert [p["what"] for p in body["problems"]] == ["Scheduler loop not running"]
+    assert body["problems"][0]["start"] == "manage.py schedule_tick --loop"
+
+
+def test_a_one_shot_scheduler_from_cron_counts_as_the_scheduler(client, frozen):
+    SchedulerHeartbeat.objects.create(name="host:schedule_tick", source=HeartbeatSource.ONCE,
+                                      last_pass_at=NOW - dt.timedelta(seconds=70))
+    fake_cluster()
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "ok" and body["scheduler"]["mode"] == "scheduler"
 
 
 def test_it_is_down_when_no_scheduler_ever_ran(client, frozen):
@@ -98,13 +130,14 @@ def test_it_is_down_when_no_scheduler_ever_ran(client, frozen):
     response = client.get("/healthz")
 
     assert response.status_code == 503
-    assert response.json()["scheduler"] == {"ok": False, "last_pass_at": None, "age_seconds": None,
+    assert response.json()["scheduler"] == {"ok": False, "mode": None, "last_pass_at": None, "age_seconds": None,
                                             "lateness_seconds": None}
 
 
 def test_it_takes_the_freshest_of_several_schedulers(staff_client, frozen):
     SchedulerHeartbeat.objects.create(name="old:1", last_pass_at=NOW - dt.timedelta(days=3))
-    SchedulerHeartbeat.objects.create(name="qcluster safety net", last_pass_at=NOW - dt.timedelta(seconds=95))
+    SchedulerHeartbeat.objects.create(name="qcluster safety net", source=HeartbeatSource.SAFETY_NET,
+                                      last_pass_at=NOW - dt.timedelta(seconds=95))
     fake_cluster()
 
     response = staff_client.get("/healthz")
@@ -123,8 +156,8 @@ def test_it_is_degraded_but_up_when_the_queue_is_backing_up(client, healthy):
 
 
 def test_it_reports_lateness_without_judging_it(client, frozen):
-    # With only the cluster's safety net, every window fires up to a minute or so late.
-    SchedulerHeartbeat.objects.create(name="qcluster safety net", last_pass_at=NOW, lateness_seconds=75)
+    # Right after downtime, the latest window was late by design.
+    SchedulerHeartbeat.objects.create(name="host:1", last_pass_at=NOW, lateness_seconds=75)
     fake_cluster()
 
     body = client.get("/healthz").json()
@@ -142,7 +175,7 @@ def test_it_ignores_a_heartbeat_from_the_future(client, frozen):
     response = client.get("/healthz")
 
     assert response.status_code == 503
-    assert response.json()["scheduler"] == {"ok": False, "last_pass_at": None, "age_seconds": None,
+    assert response.json()["scheduler"] == {"ok": False, "mode": None, "last_pass_at": None, "age_seconds": None,
                                             "lateness_seconds": None}
 
 

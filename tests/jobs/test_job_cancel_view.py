@@ -13,33 +13,33 @@ def messages_of(response) -> list[tuple[str, str]]:
     return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
 
 
-def test_it_cancels_a_queued_job_and_goes_back_to_it(user_client, user):
+def test_it_cancels_a_queued_job_and_goes_back_to_it(operator_client, operator):
     job = JobFactory(status=JobStatus.QUEUED)
 
-    response = user_client.post(f"/jobs/{job.pk}/cancel")
+    response = operator_client.post(f"/jobs/{job.pk}/cancel")
 
     assert response.status_code == 302
     assert response.url == f"/jobs/{job.pk}"
     assert messages_of(response) == [("success", f"Job #{job.pk} cancelled.")]
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
-    assert job.error.startswith(f"Cancelled by {user.username} at ")
+    assert job.error.startswith(f"Cancelled by {operator.username} at ")
 
 
-def test_it_shows_the_message_on_the_page_it_returns_to(user_client):
+def test_it_shows_the_message_on_the_page_it_returns_to(operator_client):
     job = JobFactory(status=JobStatus.RETRY_WAIT)
 
-    response = user_client.post(f"/jobs/{job.pk}/cancel", follow=True)
+    response = operator_client.post(f"/jobs/{job.pk}/cancel", follow=True)
 
     html = response.content.decode()
     assert 'class="toast toast-success"' in html and f">Job #{job.pk} cancelled.</div>" in html
     assert "Cancelled</span>" in html
 
 
-def test_it_refuses_a_running_job_with_a_message(user_client):
+def test_it_refuses_a_running_job_with_a_message(operator_client):
     job = JobFactory(status=JobStatus.RUNNING)
 
-    response = user_client.post(f"/jobs/{job.pk}/cancel")
+    response = operator_client.post(f"/jobs/{job.pk}/cancel")
 
     assert response.url == f"/jobs/{job.pk}"
     assert messages_of(response) == [
@@ -67,12 +67,21 @@ def test_it_requires_the_csrf_token(client, user):
     assert Job.objects.get(pk=job.pk).status == JobStatus.QUEUED
 
 
-def test_it_rejects_get(user_client):
+def test_it_rejects_get(operator_client):
     job = JobFactory(status=JobStatus.QUEUED)
 
-    assert user_client.get(f"/jobs/{job.pk}/cancel").status_code == 405
+    assert operator_client.get(f"/jobs/{job.pk}/cancel").status_code == 405
     assert Job.objects.get(pk=job.pk).status == JobStatus.QUEUED
 
 
-def test_it_returns_404_for_an_unknown_job(user_client):
-    assert user_client.post("/jobs/999999/cancel").status_code == 404
+def test_it_returns_404_for_an_unknown_job(operator_client):
+    assert operator_client.post("/jobs/999999/cancel").status_code == 404
+
+
+def test_it_needs_the_change_job_permission_as_in_the_admin(user_client):
+    job = JobFactory(status=JobStatus.QUEUED)
+
+    response = user_client.post(f"/jobs/{job.pk}/cancel")
+
+    assert response.status_code == 403
+    assert Job.objects.get(pk=job.pk).status == JobStatus.QUEUED

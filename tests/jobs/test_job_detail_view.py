@@ -5,7 +5,9 @@ import datetime as dt
 import pytest
 
 from jobs.models import JobPriority, JobStatus
-from scheduling.models import RunOutcome, RunTrigger, ScheduleRun
+from scheduling import services
+from scheduling.audit import Actor
+from scheduling.models import AuditVia
 from tests.factories import JobFactory, ScheduledTaskFactory
 from tests.jobs.conftest import at
 
@@ -53,7 +55,7 @@ def test_it_shows_every_field_of_a_completed_job(user_client):
     pretty = "{\n  &quot;backup_type&quot;: &quot;full&quot;,\n  &quot;retention_days&quot;: 30\n}"
     assert f'<pre class="code-block">{pretty}</pre>' in html
     assert "db-2025-08-28.sqlite3.zst" in html
-    assert "Not started by a schedule" in html
+    assert "<dt>Caused by</dt>\n    <dd>Not recorded</dd>" in html
 
 
 def test_it_shows_an_unassigned_worker_and_a_job_not_started(user_client):
@@ -95,24 +97,28 @@ def test_it_says_when_a_waiting_job_tries_again(user_client):
     assert "<h2>Last error</h2>" in html
 
 
-def test_it_links_to_the_schedule_and_the_run_that_caused_it(user_client):
-    schedule = ScheduledTaskFactory(name="Nightly backup")
-    run = ScheduleRun.objects.create(schedule=schedule, trigger=RunTrigger.SCHEDULED, due_at=at("2026-05-01 02:00"),
-                                     outcome=RunOutcome.DISPATCHED)
-    job = JobFactory()
-    run.jobs.add(job)
+def test_it_links_to_the_schedule_run_that_caused_it_even_after_the_schedule_is_deleted(user_client, user):
+    schedule = services.schedule_save(schedule=ScheduledTaskFactory.build(name="Nightly backup"),
+                                      now=at("2026-05-01 01:00"))
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 01:30"), actor=Actor(AuditVia.PAGE, user))
+    services.schedule_delete(schedule=schedule, now=at("2026-05-01 01:31"))
 
-    html = page(user_client, job)
+    html = page(user_client, run.jobs.get())
 
-    assert f'<a href="/admin/scheduling/scheduledtask/{schedule.pk}/change/">Schedule “Nightly backup”</a>' in html
-    assert f'<a href="/admin/scheduling/schedulerun/{run.pk}/change/">run #{run.pk}</a>' in html
+    assert (f'<a href="/schedules/runs/{run.pk}">Schedule “Nightly backup”, run #{run.pk} '
+            f'(Run now by {user.username})</a>') in html
+
+
+def test_it_hides_cancel_and_retry_from_users_who_may_not_use_them(user_client):
+    assert "data-opens-dialog=" not in page(user_client, JobFactory(status=JobStatus.QUEUED))
+    assert "data-opens-dialog=" not in page(user_client, JobFactory(status=JobStatus.FAILED))
 
 
 @pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.RETRY_WAIT])
-def test_it_offers_cancel_with_a_confirmation_dialog(user_client, status):
+def test_it_offers_cancel_with_a_confirmation_dialog(operator_client, status):
     job = JobFactory(status=status)
 
-    html = page(user_client, job)
+    html = page(operator_client, job)
 
     assert 'data-opens-dialog="cancel-dialog">Cancel job…</button>' in html
     assert '<dialog id="cancel-dialog" aria-labelledby="cancel-dialog-title">' in html
@@ -124,10 +130,10 @@ def test_it_offers_cancel_with_a_confirmation_dialog(user_client, status):
 
 
 @pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.CANCELLED])
-def test_it_offers_retry_with_a_confirmation_dialog(user_client, status):
+def test_it_offers_retry_with_a_confirmation_dialog(operator_client, status):
     job = JobFactory(status=status, attempts=4, max_retries=3)
 
-    html = page(user_client, job)
+    html = page(operator_client, job)
 
     assert '<dialog id="retry-dialog" aria-labelledby="retry-dialog-title">' in html
     assert f'<form method="post" action="/jobs/{job.pk}/retry">' in html
@@ -137,8 +143,8 @@ def test_it_offers_retry_with_a_confirmation_dialog(user_client, status):
 
 
 @pytest.mark.parametrize("status", [JobStatus.RUNNING, JobStatus.COMPLETED])
-def test_it_offers_no_action_while_running_or_after_success(user_client, status):
-    html = page(user_client, JobFactory(status=status, started_at=at("2026-05-01 05:30")))
+def test_it_offers_no_action_while_running_or_after_success(operator_client, status):
+    html = page(operator_client, JobFactory(status=status, started_at=at("2026-05-01 05:30")))
 
     assert "<dialog " not in html and "data-opens-dialog=" not in html
 

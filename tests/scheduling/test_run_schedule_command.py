@@ -16,24 +16,46 @@ def run_schedule(*args) -> str:
     return out.getvalue()
 
 
-def test_it_runs_a_schedule_now(make_schedule):
+def test_it_runs_a_schedule_now_and_says_the_job_waits_when_no_worker_runs(make_schedule):
     schedule = make_schedule(now=timezone.now())
     next_run_at = schedule.next_run_at
     output = run_schedule(str(schedule.pk))
     run = ScheduleRun.objects.get()
     job = run.jobs.get()
     assert output.strip() == (
-        f"Schedule {schedule.pk} (Nightly backup): run {run.pk} dispatched. 1 job created. Jobs: {job.pk}."
+        f"Run {run.pk} of schedule {schedule.pk}: “Nightly backup” started: 1 job created. No worker is running, "
+        f"so the jobs wait until one starts (manage.py qcluster). Jobs: {job.pk}."
     )
     assert run.trigger == "manual"
     assert refreshed(schedule).next_run_at == next_run_at
 
 
+def test_it_does_not_say_the_job_waits_while_a_worker_runs(make_schedule, monkeypatch):
+    from jobs import queue
+
+    monkeypatch.setattr(queue, "alive_clusters", lambda: ["a cluster"])
+    schedule = make_schedule(now=timezone.now())
+
+    output = run_schedule(str(schedule.pk))
+
+    assert output.strip().endswith("“Nightly backup” started: 1 job created. Jobs: "
+                                   f"{ScheduleRun.objects.get().jobs.get().pk}.")
+
+
+def test_it_records_who_ran_it_in_the_audit_trail(make_schedule):
+    schedule = make_schedule(now=timezone.now())
+    run_schedule(str(schedule.pk), "--force")
+    entry = schedule.audit_entries.get(action="run_now")
+    assert (entry.via, entry.actor, entry.changes) == ("command", None, {"forced": True})
+
+
 def test_it_refuses_while_a_run_is_active_with_exit_status_1(make_schedule):
     schedule = make_schedule(now=timezone.now())
     run_schedule(str(schedule.pk))
-    with pytest.raises(CommandError, match="still running from an earlier run") as exc_info:
+    with pytest.raises(CommandError) as exc_info:
         run_schedule(str(schedule.pk))
+    assert str(exc_info.value) == ("“Nightly backup” is still busy with an earlier run: 1 job queued (waiting for a "
+                                   "worker). (use --force to run anyway)")
     assert exc_info.value.returncode == 1
     assert ScheduleRun.objects.count() == 1
 

@@ -86,9 +86,18 @@ def test_it_runs_now_without_touching_the_next_run(make_schedule):
 def test_it_refuses_to_run_now_while_a_run_is_active(make_schedule):
     schedule = make_schedule(now=at("2026-05-01 12:00"))
     services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
-    with pytest.raises(services.RunActiveError, match="still running"):
+    with pytest.raises(services.RunActiveError) as refused:
         services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:31"))
+    assert str(refused.value) == "“Nightly backup” is still busy with an earlier run: 1 job queued (waiting for a worker)."
     assert ScheduleRun.objects.count() == 1
+
+
+def test_the_refusal_says_when_the_earlier_run_is_already_running(make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
+    run.jobs.update(status=JobStatus.RUNNING)
+    with pytest.raises(services.RunActiveError, match=r"earlier run: 1 job running\.$"):
+        services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:31"))
 
 
 def test_it_runs_now_while_active_when_forced(make_schedule):
@@ -117,7 +126,8 @@ def test_heartbeats_of_schedulers_silent_for_a_day_are_forgotten():
 
     SchedulerHeartbeat.objects.create(name="old-box:1", last_pass_at=at("2026-04-29 12:00"))
     SchedulerHeartbeat.objects.create(name="box:2", last_pass_at=at("2026-04-30 13:00"))
-    loop.write_heartbeat(now=at("2026-05-01 12:00"), report=tick.PassReport(now=at("2026-05-01 12:00")), name="box:3")
+    loop.write_heartbeat(now=at("2026-05-01 12:00"), report=tick.PassReport(now=at("2026-05-01 12:00")),
+                         source="loop", name="box:3")
     assert sorted(SchedulerHeartbeat.objects.values_list("name", flat=True)) == ["box:2", "box:3"]
 
 
@@ -129,6 +139,8 @@ def test_run_now_records_a_failed_run_when_the_group_is_gone(make_schedule, news
 
     run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
 
-    assert (run.outcome, run.message) == ("failed", f"Could not create jobs: Channel group {group_id} no longer exists.")
+    assert (run.outcome, run.message) == ("dispatch_failed", f"The channel group (id {group_id}) no longer exists.")
     assert not Job.objects.exists()
-    assert refreshed(schedule).last_outcome == "failed"
+    assert refreshed(schedule).last_outcome == "dispatch_failed"
+    assert services.run_now_message(run) == (f"“Nightly backup” could not run: The channel group (id {group_id}) "
+                                             "no longer exists.")

@@ -25,7 +25,9 @@ def test_it_dispatches_a_due_window_once(make_schedule):
     assert job.job_type == "DATABASE_BACKUP"
     assert job.status == JobStatus.QUEUED
     assert job.params == {"backup_type": "full", "retention_days": 30, "cleanup_old": False,
-                          "force_backup": False, "source": f"schedule:{schedule.pk}"}
+                          "force_backup": False, "window_start": "2026-05-02T02:00:00+00:00"}
+    assert (job.origin_label, job.origin_url) == (f"Schedule “Nightly backup”, run #{run.pk}",
+                                                  f"/schedules/runs/{run.pk}")
     schedule = refreshed(schedule)
     assert schedule.next_run_at == at("2026-05-03 02:00")
     assert schedule.last_run_at == at("2026-05-02 02:00:01")
@@ -150,9 +152,9 @@ def test_it_records_a_failed_run_when_the_group_is_gone_and_moves_on(make_schedu
 
     report = tick.run_pass(now=at("2026-05-02 05:30"))
 
-    assert report.outcomes == {"failed": 1}
+    assert report.outcomes == {"dispatch_failed": 1}
     run = ScheduleRun.objects.get(schedule=schedule)
-    assert run.message == f"Could not create jobs: Channel group {group_id} no longer exists."
+    assert run.message == f"The channel group (id {group_id}) no longer exists."
     assert refreshed(schedule).next_run_at == at("2026-05-03 05:30")
 
 
@@ -220,7 +222,7 @@ def test_a_schedule_whose_timing_no_longer_computes_pauses_without_stopping_the_
 
     report = tick.run_pass(now=at("2026-05-02 02:00"))
 
-    assert report.outcomes == {"dispatched": 1, "failed": 1}
+    assert report.outcomes == {"dispatched": 1, "dispatch_failed": 1}
     run = ScheduleRun.objects.get(schedule=broken)
     assert run.message.startswith("The schedule's timing is invalid (Unknown time zone 'Mars/Olympus_Mons'")
     assert run.message.endswith("it is paused until edited.")

@@ -118,12 +118,26 @@ def test_it_rejects_an_unknown_task_type():
 
 def test_it_requires_group_id_for_quick_sync_group():
     errors = errors_of(task_type="QUICK_SYNC_GROUP", params={})
-    assert errors["params"] == ["group_id: choose the channel group to sync."]
+    assert errors["params"] == ["Channel group: Choose the channel group to sync."]
 
 
 def test_it_requires_an_existing_group():
     errors = errors_of(task_type="QUICK_SYNC_GROUP", params={"group_id": 9999})
-    assert errors["params"] == ["group_id: no channel group with id 9999."]
+    assert errors["params"] == ["Channel group: No such channel group; choose one from the list."]
+
+
+def test_param_errors_name_their_param_for_the_api():
+    from scheduling.registry import errors_by_field
+
+    with pytest.raises(ValidationError) as exc_info:
+        ScheduledTask(name="Sync", task_type="QUICK_SYNC_GROUP", schedule_kind="daily", schedule_time="25:00",
+                      params={"group_id": 9999, "colour": "blue"}).full_clean()
+
+    assert errors_by_field(exc_info.value) == {
+        "schedule_time": ["Enter the time as HH:MM in 24-hour format, 00:00 to 23:59 (got '25:00')."],
+        "params.colour": ["colour: unknown parameter (allowed: group_id)."],
+        "params.group_id": ["Channel group: No such channel group; choose one from the list."],
+    }
 
 
 def test_it_accepts_a_quick_sync_of_an_existing_group():
@@ -141,14 +155,22 @@ def test_it_rejects_unknown_params():
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"retention_days": 0}, "retention_days: must be a whole number of days from 1 to 3650."),
-        ({"retention_days": "30"}, "retention_days: must be a whole number of days from 1 to 3650."),
-        ({"backup_type": "partial"}, "backup_type: must be one of full."),
-        ({"cleanup_old": "yes"}, "cleanup_old: must be true or false."),
+        ({"retention_days": 0}, "Retention (days): Ensure this value is greater than or equal to 1."),
+        ({"retention_days": 3651}, "Retention (days): Ensure this value is less than or equal to 3650."),
+        ({"retention_days": 7.5}, "Retention (days): Enter a whole number."),
+        ({"retention_days": True}, "Retention (days): Enter a whole number."),
+        ({"backup_type": "partial"},
+         "Backup type: Select a valid choice. partial is not one of the available choices."),
+        ({"cleanup_old": "yes"}, "Delete old backups: must be true or false (got 'yes')."),
+        ("not an object", "Parameters must be a JSON object."),
     ],
 )
 def test_it_validates_backup_params(params, message):
     assert errors_of(params=params)["params"] == [message]
+
+
+def test_it_coerces_a_number_given_as_text():
+    assert valid(params={"retention_days": "7"}).params["retention_days"] == 7
 
 
 def test_it_reports_every_bad_field_at_once():
@@ -175,4 +197,4 @@ def test_it_rejects_a_grace_period_too_short_to_ever_run(minutes):
 
 def test_it_rejects_a_group_id_of_non_ascii_digits():
     errors = errors_of(task_type="QUICK_SYNC_GROUP", params={"group_id": "²"})
-    assert errors["params"] == ["group_id: must be the numeric id of a channel group."]
+    assert errors["params"] == ["Channel group: No such channel group; choose one from the list."]

@@ -26,7 +26,7 @@ class Command(BaseCommand):
             raise CommandError(f"{exc} (use --force to run anyway)", returncode=1)
         jobs = list(run.jobs.order_by("pk").values_list("pk", flat=True))
         self.stdout.write(
-            f"Schedule {schedule.pk}, run {run.pk}: {services.run_now_message(run)}"
+            f"Run {run.pk} of schedule {schedule.pk}: {services.run_now_message(run)}"
             + (f" Jobs: {', '.join(map(str, jobs))}." if jobs else "")
         )
         if run.outcome == RunOutcome.DISPATCH_FAILED:

@@ -18,7 +18,9 @@ def form_data(**overrides) -> dict:
     data = {
         "name": "Nightly backup",
         "task_type": "DATABASE_BACKUP",
-        "params": "{}",
+        # The backup settings as the form shows them (its initial values).
+        "database_backup-backup_type": "full",
+        "database_backup-retention_days": "30",
         "enabled": "on",
         "schedule_kind": "daily",
         "schedule_time": "02:00",
@@ -52,18 +54,46 @@ def test_it_shows_validation_errors_next_to_their_fields(staff_client):
     assert not ScheduledTask.objects.exists()
 
 
-def test_it_validates_quick_sync_params(staff_client):
-    response = staff_client.post(ADD, form_data(task_type="QUICK_SYNC_GROUP", params='{"group_id": 404}'))
+def test_it_validates_quick_sync_params_under_their_own_input(staff_client):
+    response = staff_client.post(ADD, form_data(task_type="QUICK_SYNC_GROUP", **{"quick_sync_group-group_id": "404"}))
     assert response.status_code == 200
-    assert response.context["adminform"].form.errors["params"] == ["group_id: no channel group with id 404."]
+    errors = response.context["adminform"].form.errors
+    assert errors["quick_sync_group-group_id"] == ["No such channel group; choose one from the list."]
+    assert not ScheduledTask.objects.exists()
 
 
-def test_it_creates_a_quick_sync_schedule(staff_client):
+def test_it_requires_the_group_only_for_quick_syncs(staff_client):
+    response = staff_client.post(ADD, form_data(task_type="QUICK_SYNC_GROUP"))
+    assert response.context["adminform"].form.errors == {
+        "quick_sync_group-group_id": ["Choose the channel group to sync."]}
+
+
+def test_it_creates_a_quick_sync_schedule_with_a_group_picker(staff_client):
     group = ChannelGroupFactory(name="News")
-    response = staff_client.post(ADD, form_data(name="Sync News", task_type="QUICK_SYNC_GROUP",
-                                                params=f'{{"group_id": {group.pk}}}', schedule_time="05:30"))
+    page = staff_client.get(ADD).content.decode()
+    assert f'<option value="{group.pk}">News</option>' in page
+    assert 'name="params"' not in page.replace('type="hidden" name="params"', "")
+
+    response = staff_client.post(ADD, form_data(name="Sync News", task_type="QUICK_SYNC_GROUP", schedule_time="05:30",
+                                                **{"quick_sync_group-group_id": str(group.pk)}))
     assert response.status_code == 302
     assert ScheduledTask.objects.get().params == {"group_id": group.pk}
+
+
+def test_it_shows_the_stored_params_when_editing(staff_client, make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"), params={"retention_days": 9, "cleanup_old": True})
+    page = staff_client.get(reverse("admin:scheduling_scheduledtask_change", args=[schedule.pk])).content.decode()
+    assert 'name="database_backup-retention_days" value="9"' in page
+    assert 'id="id_database_backup-cleanup_old" checked>' in page
+
+
+def test_it_labels_task_types_and_names_the_group_in_the_list(staff_client, make_schedule):
+    group = ChannelGroupFactory(name="News")
+    make_schedule(now=at("2026-05-01 12:00"), name="Sync News", task_type="QUICK_SYNC_GROUP",
+                  params={"group_id": group.pk})
+    content = staff_client.get(CHANGELIST).content.decode()
+    assert "Quick sync of a channel group: News" in content
+    assert "QUICK_SYNC_GROUP</td>" not in content
 
 
 def test_it_lists_schedules_with_their_description(staff_client, make_schedule):
@@ -91,13 +121,20 @@ def test_it_disables_and_enables_with_actions(staff_client, make_schedule):
 def test_it_runs_now_from_the_admin_and_refuses_a_second_time(staff_client, make_schedule):
     schedule = make_schedule(now=at("2026-05-01 12:00"))
     action = {"action": "run_now", "_selected_action": [schedule.pk]}
-    assert "1 schedule started." in staff_client.post(CHANGELIST, action, follow=True).content.decode()
+    content = staff_client.post(CHANGELIST, action, follow=True).content.decode()
+    assert ("“Nightly backup” started: 1 job created. No worker is running, so the jobs wait until one starts "
+            "(manage.py qcluster).") in content
     assert ScheduleRun.objects.get().trigger == "manual"
     assert Job.objects.count() == 1
 
     content = staff_client.post(CHANGELIST, action, follow=True).content.decode()
-    assert "is still running from an earlier run" in content
+    assert "“Nightly backup” is still busy with an earlier run: 1 job queued (waiting for a worker)." in content
     assert Job.objects.count() == 1
+
+    forced = {"action": "run_now_forced", "_selected_action": [schedule.pk]}
+    staff_client.post(CHANGELIST, forced, follow=True)
+    assert Job.objects.count() == 2
+    assert schedule.audit_entries.filter(action="run_now", via="admin").count() == 2
 
 
 def test_it_shows_run_history_read_only(staff_client, make_schedule):
@@ -148,6 +185,8 @@ def test_it_disables_a_schedule_that_no_longer_validates_and_says_why_it_cannot_
 
     content = staff_client.post(CHANGELIST, {"action": "enable_schedules", "_selected_action": [schedule.pk]},
                                 follow=True).content.decode()
-    assert f"Sync News was not enabled: group_id: no channel group with id {group_id}." in content
+    assert ("Sync News was not enabled: Channel group: No such channel group; choose one from the list."
+            in content)
+    assert group_id
     schedule.refresh_from_db()
     assert not schedule.enabled
