@@ -21,6 +21,9 @@ DEFAULTS = {
     # A queued job not picked up this long after it was sent is sent again (the outbox). Only
     # while the broker has no messages waiting, so a long backlog is not sent twice.
     "JOBS_RESEND_AFTER_SECONDS": 300.0,
+    # Jobs sent on commit (Redis) have no `enqueued_at` for a moment: the outbox leaves them this long
+    # before it sends them itself, so it does not race the sender.
+    "JOBS_NEVER_SENT_GRACE_SECONDS": 10.0,
     # Rows per maintenance step and transaction: short write locks on SQLite.
     "JOBS_MAINTENANCE_BATCH_SIZE": 200,
     # Modules imported when the app is ready, for job handlers that no app registers (tests).

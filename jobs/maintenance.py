@@ -20,9 +20,6 @@ from jobs.models import Job, JobStatus
 
 logger = logging.getLogger(__name__)
 
-# Jobs sent on commit (Redis) have no `enqueued_at` for a moment; don't race the sender.
-NEVER_SENT_GRACE = timedelta(seconds=10)
-
 
 def run_maintenance(*, now: datetime) -> dict[str, int]:
     report = {
@@ -93,7 +90,8 @@ def resend_unsent_jobs(*, now: datetime) -> int:
     """
     batch = _batch_size()
     queued = Job.objects.filter(status=JobStatus.QUEUED).only("pk", "time_limit_seconds").order_by("pk")
-    never_sent = list(queued.filter(enqueued_at__isnull=True, available_at__lte=now - NEVER_SENT_GRACE)[:batch])
+    grace = conf.seconds("JOBS_NEVER_SENT_GRACE_SECONDS")
+    never_sent = list(queued.filter(enqueued_at__isnull=True, available_at__lte=now - grace)[:batch])
     cutoff = now - conf.seconds("JOBS_RESEND_AFTER_SECONDS")
     stale = list(queued.filter(enqueued_at__lt=cutoff)[:batch])
     if stale and queue.waiting_messages() != 0:

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 
 from jobs.admin import ReadOnlyAdmin
@@ -81,9 +82,9 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
         if not runs:
             return "No runs yet"
         return format_html_join(
-            format_html("<br>"), '<a href="{}">Run #{}</a>: {} ({}, due {:%Y-%m-%d %H:%M} UTC)',
+            mark_safe("<br>"), '<a href="{}">Run #{}</a>: {} ({}, due {} UTC)',
             ((reverse("admin:scheduling_schedulerun_change", args=[run.pk]), run.pk, run.get_outcome_display(),
-              run.get_trigger_display().lower(), run.due_at) for run in runs),
+              run.get_trigger_display().lower(), f"{run.due_at:%Y-%m-%d %H:%M}") for run in runs),
         )
 
     def save_model(self, request, obj, form, change):

@@ -14,4 +14,5 @@ class SchedulingConfig(AppConfig):
         def follow_jobs(sender, job_ids, **kwargs):
             services.runs_follow_jobs(job_ids=job_ids, now=timezone.now())
 
-        job_status_changed.connect(follow_jobs, dispatch_uid="scheduling.runs_follow_jobs")
+        # weak=False: the receiver is a local function, which a weak reference would let go at once.
+        job_status_changed.connect(follow_jobs, weak=False, dispatch_uid="scheduling.runs_follow_jobs")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
+
 from scheduling import recurrence
 from scheduling.models import HeartbeatSource, SchedulerHeartbeat
 
-# `schedule_tick --loop` writes a heartbeat at least every 5 s: silent for this long, it is not running.
-LOOP_MAX_AGE = timedelta(seconds=30)
 # A one-shot `schedule_tick` from cron, and the cluster's safety net, pass about once a minute; the
 # safety net rides on django-q2's scheduler, which looks for due tasks only every ~30 s, so gaps of
 # 90 s happen there. Older than this, it is not running.
@@ -20,7 +20,10 @@ HEARTBEAT_CLOCK_TOLERANCE = timedelta(seconds=5)
 
 
 def _max_age(source: str) -> timedelta:
-    return LOOP_MAX_AGE if source == HeartbeatSource.LOOP else MINUTELY_MAX_AGE
+    if source == HeartbeatSource.LOOP:
+        # `schedule_tick --loop` writes a heartbeat at least every 5 s: silent this long, it is not running.
+        return timedelta(seconds=getattr(settings, "SCHEDULER_LOOP_MAX_AGE_SECONDS", 30))
+    return MINUTELY_MAX_AGE
 
 
 def scheduler_status(*, now: datetime) -> dict:

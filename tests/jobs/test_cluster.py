@@ -123,13 +123,13 @@ def test_it_runs_a_job_delivered_twice_only_once(start_cluster, marker):
     assert "not claimed: it is no longer queued" in cluster.log()
 
 
-def test_it_cancels_and_retries_from_the_page(start_cluster, marker, user_client):
+def test_it_cancels_and_retries_from_the_page(start_cluster, marker, operator_client):
     cancelled = job_enqueue(job_type="TEST_OK", params={"marker": str(marker), "echo": "cancelled"},
                             now=timezone.now())
     failing = job_enqueue(job_type="TEST_FAIL", params={"marker": str(marker), "succeed_on_attempt": 2},
                           now=timezone.now())
     Job.objects.filter(pk=failing.pk).update(max_retries=0)  # fail for good on the first attempt
-    response = user_client.post(f"/jobs/{cancelled.pk}/cancel", follow=True)
+    response = operator_client.post(f"/jobs/{cancelled.pk}/cancel", follow=True)
     assert f"Job #{cancelled.pk} cancelled." in response.content.decode()
 
     start_cluster()
@@ -141,14 +141,14 @@ def test_it_cancels_and_retries_from_the_page(start_cluster, marker, user_client
     cancelled.refresh_from_db()
     assert (cancelled.status, cancelled.attempts, cancelled.started_at) == (JobStatus.CANCELLED, 0, None)
 
-    response = user_client.post(f"/jobs/{failing.pk}/retry", follow=True)
+    response = operator_client.post(f"/jobs/{failing.pk}/retry", follow=True)
     assert f"Job #{failing.pk} queued again." in response.content.decode()
     failing = wait_for_job(failing, finished, message="the retried job never finished")
     assert failing.status == JobStatus.COMPLETED
     assert (failing.attempts, failing.max_retries) == (2, 1)
-    assert "<dd>1/1</dd>" in user_client.get(f"/jobs/{failing.pk}").content.decode()
+    assert "<dd>1/1</dd>" in operator_client.get(f"/jobs/{failing.pk}").content.decode()
 
-    response = user_client.post(f"/jobs/{cancelled.pk}/retry", follow=True)
+    response = operator_client.post(f"/jobs/{cancelled.pk}/retry", follow=True)
     assert response.status_code == 200
     cancelled = wait_for_job(cancelled, lambda j: j.status == JobStatus.COMPLETED,
                              message="the cancelled job never ran after its retry")

@@ -104,3 +104,23 @@ def test_it_lets_a_user_with_the_change_permission_cancel_and_retry(client):
     client.get(CHANGELIST)  # shows (and so clears) the messages of the first action
     assert act(client, "retry_jobs", [failed]) == ["1 job queued again."]
     assert [Job.objects.get(pk=j.pk).status for j in (queued, failed)] == [JobStatus.CANCELLED, JobStatus.QUEUED]
+
+
+def test_the_job_list_never_counts_more_than_a_capped_number_of_rows(staff_client, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    JobFactory.create_batch(3)
+    with CaptureQueriesContext(connection) as queries:
+        assert staff_client.get("/admin/jobs/job/").status_code == 200
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts and all("LIMIT 10000" in sql for sql in counts), counts
+
+
+def test_the_job_list_shows_labels_origins_and_permanent_failures(staff_client):
+    JobFactory(job_type="TEST_FAIL", status=JobStatus.FAILED, attempts=1, max_retries=2, failed_permanently=True,
+               origin_label="Sync now by alice", origin_url="/channels")
+    content = staff_client.get("/admin/jobs/job/").content.decode()
+    assert "Test: fails" in content
+    assert '<a href="/channels">Sync now by alice</a>' in content
+    assert "0/2, not retried: no retry can fix this error" in content

@@ -68,3 +68,62 @@ def test_it_runs_jobs_through_redis(redis_url, tmp_path):
     output = cluster.log()
     assert "database is locked" not in output
     assert "Traceback" not in output
+
+
+ENQUEUE_ONE = """
+from django.utils import timezone
+from jobs.models import Job
+from jobs.services import job_enqueue
+job = job_enqueue(job_type="TEST_OK", params={"echo": "outage"}, now=timezone.now())
+print(job.pk, Job.objects.get(pk=job.pk).enqueued_at)
+"""
+
+
+def test_a_redis_outage_between_commit_and_send_loses_no_job(tmp_path):
+    import shutil
+    import time
+
+    from tests.servers import free_port
+
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def start_redis() -> subprocess.Popen:
+        process = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+                                    "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
+                                          text=True).stdout.strip() == "PONG", timeout=10, message="no redis")
+        return process
+
+    db = tmp_path / "outage.sqlite3"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings", "DATABASE_URL": f"sqlite:///{db}",
+           "REDIS_URL": url, "LOG_LEVEL": "WARNING"}
+
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    assert manage("migrate", "--noinput", "-v0").returncode == 0
+    # Redis is down when the job's row commits: the send after the commit fails, the row stays.
+    done = manage("shell", "-c", ENQUEUE_ONE)
+    assert done.returncode == 0, done.stderr
+    job_id, enqueued_at = done.stdout.split()[-2:]
+    assert enqueued_at == "None"
+    assert "Error" in done.stderr  # logged, not raised: the commit stands
+
+    redis = start_redis()
+    cluster = Process("qcluster", ["qcluster"], env=env, log_path=tmp_path / "qcluster.log")
+    try:
+        time.sleep(1.1)  # past the outbox's grace for never-sent jobs (1 s in the test settings)
+        assert manage("schedule_tick").returncode == 0  # one step: the outbox sends the job now
+
+        def status() -> str:
+            with sqlite3.connect(db, timeout=5) as conn:
+                return conn.execute("SELECT status FROM jobs_job WHERE id = ?", (int(job_id),)).fetchone()[0]
+
+        wait_until(lambda: status() == "completed", timeout=30, message=f"the job never ran: {status()}")
+    finally:
+        cluster.stop()
+        redis.terminate()
+        redis.wait(timeout=10)

@@ -102,6 +102,32 @@ def test_it_fails_the_job_when_its_retries_are_used_up(frozen):
     assert "RuntimeError" in job.error
 
 
+def test_the_last_retry_is_still_a_retry(frozen):
+    # max_retries 2: attempts 2 and 3 are the retries. Attempt 2 failing waits for attempt 3.
+    job = job_enqueue(job_type="TEST_FAIL", now=NOW)
+    Job.objects.filter(pk=job.pk).update(attempts=1)
+
+    runner.execute(job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.retries) == (JobStatus.RETRY_WAIT, 2, 1)
+    assert job.available_at == at("2026-05-01 05:30:02")  # backoff doubles after the second attempt
+
+
+def test_it_fails_at_once_without_retries_when_the_handler_says_no_retry_can_help(handler, frozen):
+    def rejects(job):
+        raise registry.PermanentJobError("group_id: the channel group 7 no longer exists.")
+
+    job = job_enqueue(job_type=handler(rejects, max_retries=3), now=NOW)
+
+    assert runner.execute(job.pk) == "attempt 1 failed permanently"
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.failed_permanently) == (JobStatus.FAILED, 1, True)
+    assert job.error == "group_id: the channel group 7 no longer exists."
+    assert job.retries_text == "0/3, not retried: no retry can fix this error"
+
+
 def test_it_fails_a_job_of_an_unknown_type_at_once_with_a_clear_message():
     job = job_enqueue(job_type="NO_SUCH_TYPE", now=NOW)
 
@@ -112,6 +138,7 @@ def test_it_fails_a_job_of_an_unknown_type_at_once_with_a_clear_message():
     assert job.attempts == 1
     assert "No handler is registered for job type 'NO_SUCH_TYPE'" in job.error
     assert "TEST_OK" in job.error  # the known types, to spot a typo or a missing app
+    assert job.failed_permanently
 
 
 def test_it_records_a_time_limit_and_lets_django_q_replace_the_worker(handler, frozen):

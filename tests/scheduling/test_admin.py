@@ -190,3 +190,43 @@ def test_it_disables_a_schedule_that_no_longer_validates_and_says_why_it_cannot_
     assert group_id
     schedule.refresh_from_db()
     assert not schedule.enabled
+
+
+def test_the_change_page_links_its_recent_runs_and_each_run_links_its_jobs(staff_client, make_schedule):
+    from scheduling import services
+
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
+    job = run.jobs.get()
+
+    page = staff_client.get(reverse("admin:scheduling_scheduledtask_change", args=[schedule.pk])).content.decode()
+    assert f'<a href="{reverse("admin:scheduling_schedulerun_change", args=[run.pk])}">Run #{run.pk}</a>' in page
+
+    page = staff_client.get(reverse("admin:scheduling_schedulerun_change", args=[run.pk])).content.decode()
+    assert f'<a href="/jobs/{job.pk}">#{job.pk}</a> (Queued)' in page
+    assert f'href="{reverse("admin:scheduling_scheduledtask_change", args=[schedule.pk])}">Nightly backup</a>' in page
+
+
+def test_deleting_in_the_admin_keeps_the_history(staff_client, make_schedule):
+    from scheduling import services
+
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
+
+    staff_client.post(reverse("admin:scheduling_scheduledtask_delete", args=[schedule.pk]), {"post": "yes"})
+
+    assert not ScheduledTask.objects.exists()
+    run.refresh_from_db()
+    assert run.schedule_name == "Nightly backup"
+    assert schedule.audit_entries.model.objects.filter(action="delete", via="admin").count() == 1
+
+
+def test_an_edit_in_the_admin_is_audited_with_its_diff(staff_client, staff, make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    url = reverse("admin:scheduling_scheduledtask_change", args=[schedule.pk])
+
+    response = staff_client.post(url, form_data(schedule_time="04:15"))
+
+    assert response.status_code == 302
+    entry = schedule.audit_entries.get(action="update")
+    assert (entry.via, entry.actor, entry.changes) == ("admin", staff, {"schedule_time": ["02:00", "04:15"]})

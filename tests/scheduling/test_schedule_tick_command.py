@@ -61,8 +61,32 @@ def test_a_real_pass_writes_one_heartbeat_per_machine(make_schedule):
     tick()
     tick()
     [heartbeat] = SchedulerHeartbeat.objects.all()
-    assert heartbeat.name == f"{socket.gethostname()}:schedule_tick"
+    assert (heartbeat.name, heartbeat.source) == (f"{socket.gethostname()}:schedule_tick", "once")
     assert (timezone.now() - heartbeat.last_pass_at).total_seconds() < 5
+
+
+def test_a_real_pass_keeps_the_jobs_moving_too(make_schedule):
+    # The README promises the scheduler keeps jobs moving: a one-shot pass from cron must as well.
+    from jobs.models import JobStatus
+    from tests.factories import JobFactory
+
+    waiting = JobFactory(job_type="TEST_OK", status=JobStatus.RETRY_WAIT,
+                         available_at=timezone.now() - dt.timedelta(seconds=1))
+
+    tick()
+
+    waiting.refresh_from_db()
+    assert waiting.status == JobStatus.QUEUED and waiting.enqueued_at is not None
+
+
+def test_a_simulated_pass_leaves_the_jobs_alone(make_schedule):
+    from jobs.models import JobStatus
+    from tests.factories import JobFactory
+
+    waiting = JobFactory(job_type="TEST_OK", status=JobStatus.RETRY_WAIT, available_at=at("2026-05-02 02:00"))
+    tick("--now", "2026-05-02T02:00:30Z")
+    waiting.refresh_from_db()
+    assert waiting.status == JobStatus.RETRY_WAIT
 
 
 def test_a_simulated_pass_writes_no_heartbeat(make_schedule):

@@ -120,17 +120,6 @@ def test_a_manual_run_at_a_window_does_not_block_the_scheduled_one(make_schedule
     assert tick.run_pass(now=at("2026-05-02 02:00")).outcomes == {"dispatched": 1}
 
 
-def test_heartbeats_of_schedulers_silent_for_a_day_are_forgotten():
-    from scheduling import loop
-    from scheduling.models import SchedulerHeartbeat
-
-    SchedulerHeartbeat.objects.create(name="old-box:1", last_pass_at=at("2026-04-29 12:00"))
-    SchedulerHeartbeat.objects.create(name="box:2", last_pass_at=at("2026-04-30 13:00"))
-    loop.write_heartbeat(now=at("2026-05-01 12:00"), report=tick.PassReport(now=at("2026-05-01 12:00")),
-                         source="loop", name="box:3")
-    assert sorted(SchedulerHeartbeat.objects.values_list("name", flat=True)) == ["box:2", "box:3"]
-
-
 def test_run_now_records_a_failed_run_when_the_group_is_gone(make_schedule, news_group):
     schedule = make_schedule(now=at("2026-05-01 12:00"), task_type="QUICK_SYNC_GROUP",
                              params={"group_id": news_group.pk})
@@ -144,3 +133,210 @@ def test_run_now_records_a_failed_run_when_the_group_is_gone(make_schedule, news
     assert refreshed(schedule).last_outcome == "dispatch_failed"
     assert services.run_now_message(run) == (f"“Nightly backup” could not run: The channel group (id {group_id}) "
                                              "no longer exists.")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("schedule_kind", "interval"),
+    ("schedule_days", ["tue"]),
+    ("interval_minutes", 20),
+    ("cron_expr", "45 3 * * *"),
+    ("timezone", "Asia/Tokyo"),
+])
+def test_editing_only_one_timing_field_recomputes_the_next_run(make_schedule, field, value):
+    kinds = {"schedule_days": ("weekly", {"schedule_days": ["mon"]}),
+             "interval_minutes": ("interval", {"interval_minutes": 15}),
+             "cron_expr": ("cron", {"cron_expr": "0 4 * * *"})}
+    kind, extra = kinds.get(field, ("daily", {}))
+    schedule = make_schedule(now=at("2026-05-01 12:00"), schedule_kind=kind, **extra)
+    before = schedule.next_run_at
+    setattr(schedule, field, value)
+    if field == "schedule_kind":
+        schedule.interval_minutes = 30
+
+    services.schedule_save(schedule=schedule, now=at("2026-05-01 12:01"))
+
+    schedule = refreshed(schedule)
+    assert schedule.next_run_at != before
+    assert schedule.next_run_at == schedule.next_after(at("2026-05-01 12:01"))
+
+
+def test_an_enabled_schedule_without_a_next_run_gets_one_on_save(make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    ScheduledTask.objects.filter(pk=schedule.pk).update(next_run_at=None)  # paused by an invalid timing, say
+    schedule = refreshed(schedule)
+
+    services.schedule_save(schedule=schedule, now=at("2026-05-01 12:01"))
+
+    assert refreshed(schedule).next_run_at == at("2026-05-02 02:00")
+
+
+def test_an_interval_anchors_on_the_whole_minute(make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 08:18:49"), schedule_kind="interval", interval_minutes=15)
+    assert schedule.anchor_at == at("2026-05-01 08:18")
+    assert schedule.next_run_at == at("2026-05-01 08:33")
+
+
+def test_enable_selected_leaves_already_enabled_schedules_alone(make_schedule):
+    enabled = make_schedule(now=at("2026-05-01 12:00"), name="on")
+    disabled = make_schedule(now=at("2026-05-01 12:00"), name="off", enabled=False)
+    untouched = ScheduledTask.objects.get(pk=enabled.pk).updated_at
+
+    changed, refused = services.schedule_set_enabled_many(
+        schedules=ScheduledTask.objects.all(), enabled=True, now=at("2026-05-03 09:00"))
+
+    assert (changed, refused) == (1, {})
+    enabled, disabled = refreshed(enabled), refreshed(disabled)
+    assert enabled.updated_at == untouched and enabled.next_run_at == at("2026-05-02 02:00")
+    assert disabled.enabled and disabled.next_run_at == at("2026-05-04 02:00")
+    assert not enabled.audit_entries.filter(action="enable").exists()
+
+
+# --- a run's outcome follows its jobs ---------------------------------------------------------
+
+def finish(job, *, ok: bool, permanent: bool = False):
+    """Run the job's attempt to its end the way the runner does, committing (so listeners hear it)."""
+    from jobs import runner
+    from jobs import services as job_services
+
+    job = runner.claim(job.pk, worker="test:1", now=at("2026-05-02 05:31"))
+    if ok:
+        job_services.job_attempt_succeeded(job=job, result={}, now=at("2026-05-02 05:32"))
+    else:
+        job_services.job_attempt_failed(job=job, error="boom", now=at("2026-05-02 05:32"), permanent=permanent)
+
+
+@pytest.fixture
+def group_run(make_schedule, news_group, django_capture_on_commit_callbacks):
+    schedule = make_schedule(now=at("2026-05-01 12:00"), task_type="QUICK_SYNC_GROUP",
+                             params={"group_id": news_group.pk}, schedule_time="05:30")
+    tick.run_pass(now=at("2026-05-02 05:30"))
+    return ScheduleRun.objects.get(schedule=schedule)
+
+
+def outcomes(run):
+    run, schedule = refreshed(run), refreshed(run.schedule)
+    return run.outcome, schedule.last_outcome
+
+
+def test_a_run_succeeds_once_all_its_jobs_have(group_run, django_capture_on_commit_callbacks):
+    first, second, third = group_run.jobs.order_by("pk")
+    with django_capture_on_commit_callbacks(execute=True):
+        finish(first, ok=True)
+        finish(second, ok=True)
+    assert outcomes(group_run) == ("dispatched", "dispatched")  # one still to go
+
+    with django_capture_on_commit_callbacks(execute=True):
+        finish(third, ok=True)
+
+    assert outcomes(group_run) == ("succeeded", "succeeded")
+    assert refreshed(group_run).finished_at is not None
+
+
+def test_a_run_partly_fails_when_some_jobs_fail_for_good(group_run, django_capture_on_commit_callbacks):
+    first, second, third = group_run.jobs.order_by("pk")
+    with django_capture_on_commit_callbacks(execute=True):
+        finish(first, ok=True)
+        finish(second, ok=False, permanent=True)
+        finish(third, ok=True)
+    assert outcomes(group_run) == ("partly_failed", "partly_failed")
+
+
+def test_a_run_fails_when_every_job_failed(group_run, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        for job in group_run.jobs.all():
+            finish(job, ok=False, permanent=True)
+    assert outcomes(group_run) == ("failed", "failed")
+
+
+def test_a_failed_attempt_that_will_be_retried_leaves_the_run_dispatched(group_run,
+                                                                          django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        for job in group_run.jobs.all():
+            finish(job, ok=False)  # retries remain: waiting to retry
+    assert outcomes(group_run) == ("dispatched", "dispatched")
+
+
+def test_a_retry_by_hand_reopens_the_run(group_run, django_capture_on_commit_callbacks):
+    from jobs import services as job_services
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for job in group_run.jobs.all():
+            finish(job, ok=False, permanent=True)
+        job_services.job_retry(job=group_run.jobs.first(), now=at("2026-05-02 06:00"))
+    assert outcomes(group_run) == ("dispatched", "dispatched")
+    assert refreshed(group_run).finished_at is None
+
+
+def test_a_cancelled_run_counts_as_failed(group_run, django_capture_on_commit_callbacks):
+    from jobs import services as job_services
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for job in group_run.jobs.all():
+            job_services.job_cancel(job=job, now=at("2026-05-02 06:00"), by="alice")
+    assert outcomes(group_run) == ("failed", "failed")
+
+
+def test_a_run_with_nothing_to_do_succeeds_at_once(make_schedule):
+    from tests.factories import ChannelGroupFactory
+
+    empty = ChannelGroupFactory(name="Empty")
+    schedule = make_schedule(now=at("2026-05-01 12:00"), task_type="QUICK_SYNC_GROUP", params={"group_id": empty.pk})
+
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
+
+    assert (run.outcome, run.message) == ("succeeded", "0 jobs created.")
+    assert refreshed(schedule).last_outcome == "succeeded"
+
+
+def test_the_schedule_keeps_the_outcome_of_its_newest_run(make_schedule, django_capture_on_commit_callbacks):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    older = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
+    newer = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:31"), force=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        finish(newer.jobs.get(), ok=True)
+        finish(older.jobs.get(), ok=False, permanent=True)  # finishes last, but is not the newest run
+
+    assert refreshed(older).outcome == "failed"
+    assert refreshed(schedule).last_outcome == "succeeded"
+
+
+# --- deleting keeps history -------------------------------------------------------------------
+
+def test_deleting_a_schedule_keeps_its_runs_and_their_jobs_origin(make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"), name="Daily backup")
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
+
+    services.schedule_delete(schedule=schedule, now=at("2026-05-01 13:00"))
+
+    assert not ScheduledTask.objects.exists()
+    run = refreshed(run)
+    assert (run.schedule, run.schedule_name) == (None, "Daily backup")
+    job = run.jobs.get()
+    assert job.origin_label == f"Schedule “Daily backup”, run #{run.pk} (Run now)"
+    assert job.origin_url == f"/schedules/runs/{run.pk}"
+
+
+# --- task types that fail to say which jobs they want ------------------------------------------
+
+def test_a_task_type_that_crashes_fails_its_run_with_a_message_not_the_pass(make_schedule, monkeypatch, caplog):
+    from scheduling import registry
+    from tests.factories import ChannelGroupFactory
+
+    broken = make_schedule(now=at("2026-05-01 12:00"), name="broken")
+    healthy = make_schedule(now=at("2026-05-01 12:00"), name="healthy", task_type="QUICK_SYNC_GROUP",
+                            params={"group_id": ChannelGroupFactory().pk})
+
+    def crash(schedule, **kwargs):
+        raise KeyError("retention_days")
+
+    backup = registry.get("DATABASE_BACKUP")
+    monkeypatch.setitem(registry._task_types, "DATABASE_BACKUP",
+                        registry.TaskType(backup.name, backup.label, backup.params_form, crash))
+
+    report = tick.run_pass(now=at("2026-05-02 02:00"))
+
+    assert report.outcomes == {"dispatch_failed": 1, "succeeded": 1}
+    run = ScheduleRun.objects.get(schedule=broken)
+    assert run.message == "The task type failed to create its jobs: KeyError: 'retention_days'"
+    assert "Task type DATABASE_BACKUP failed to create the jobs" in caplog.text
+    assert ScheduleRun.objects.get(schedule=healthy).outcome == "succeeded"

@@ -1,12 +1,12 @@
-"""The status badge in the page header (config.context_processors.health_badge)."""
+"""The status badge in the page header (core.context_processors.health_badge)."""
 
 import datetime as dt
 
 import pytest
 
 from scheduling.models import SchedulerHeartbeat
+from tests.core.test_health import fake_cluster
 from tests.jobs.conftest import at
-from tests.jobs.test_healthz_view import fake_cluster
 
 pytestmark = pytest.mark.django_db
 

@@ -72,6 +72,7 @@ ADMIN_MODELS = [
     "scheduling/scheduledtask",
     "scheduling/schedulerun",
     "scheduling/schedulerheartbeat",
+    "scheduling/scheduleauditentry",
     "jobs/job",
     "channels/channelgroup",
     "channels/channel",
@@ -106,3 +107,18 @@ def test_it_renders_the_schedule_form_with_its_description(staff_client):
 
 def test_it_has_no_missing_migrations():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_the_admin_names_the_product_and_hides_django_q2s_own_models(staff_client):
+    index = staff_client.get("/admin/").content.decode()
+    assert "Channel archive administration" in index
+    assert "/admin/django_q/" not in index
+    # The safety-net schedule is created by a migration and is not for editing.
+    assert staff_client.get("/admin/django_q/schedule/").status_code == 404
+
+
+def test_channel_forms_say_youtube_id_and_do_not_offer_created_at(staff_client):
+    page = staff_client.get(reverse("admin:channels_channel_add")).content.decode()
+    assert ">YouTube id:</label>" in page
+    assert 'name="created_at"' not in page
+    assert 'name="created_at"' not in staff_client.get(reverse("admin:channels_channelgroup_add")).content.decode()
