@@ -4,6 +4,7 @@ from django import forms
 
 from jobs.services import JobRequest
 from scheduling import registry
+from scheduling.models import RunTrigger
 
 TASK_TYPE = "DATABASE_BACKUP"
 JOB_TYPE = "DATABASE_BACKUP"
@@ -33,7 +34,7 @@ class BackupParamsForm(registry.ParamsForm):
 
 def job_requests(schedule, *, due_at, trigger) -> list[JobRequest]:
     params = dict(schedule.params)
-    if trigger == "manual":
+    if trigger == RunTrigger.MANUAL:
         params["force_backup"] = True  # Run now means now, whatever backups exist
     else:
         # With force_backup off, the job skips when a verified backup was made since this window.

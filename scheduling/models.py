@@ -203,7 +203,7 @@ class ScheduleRun(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["schedule", "due_at"],
-                condition=Q(trigger="scheduled"),
+                condition=Q(trigger=RunTrigger.SCHEDULED),
                 name="unique_scheduled_window",
             )
         ]
