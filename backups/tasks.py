@@ -28,7 +28,8 @@ class BackupParamsForm(registry.ParamsForm):
     )
     force_backup = forms.BooleanField(
         required=False, initial=False, label="Back up even if a recent backup exists",
-        help_text="Off: a run is skipped when a verified backup was made since the previous window.",
+        help_text="Off: a scheduled run is skipped when a verified backup was already made since its window "
+                  "(by Run now, say). Run now always backs up.",
     )
 
 
