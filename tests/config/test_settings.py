@@ -1,18 +1,15 @@
-"""Settings read from the environment, and the first-run setup commands."""
+"""Settings read from the environment, strictly."""
 
 import os
 import secrets
 import stat
 import subprocess
 import sys
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def manage(*args: str, var_dir: Path, **env: str) -> subprocess.CompletedProcess:
@@ -47,40 +44,6 @@ def test_it_refuses_a_boolean_it_cannot_read(tmp_path):
     done = manage("check", var_dir=tmp_path, DEBUG="ture")
     assert done.returncode != 0
     assert "DEBUG='ture' is not a boolean; use true or false." in done.stderr
-
-
-@pytest.mark.django_db
-def test_it_creates_the_admin_once_with_a_printed_password(monkeypatch):
-    monkeypatch.delenv("DJANGO_SUPERUSER_USERNAME", raising=False)
-    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
-    out = StringIO()
-    call_command("ensure_admin", stdout=out)
-    password = out.getvalue().split("Its password is: ")[1].split()[0]
-    admin = get_user_model().objects.get(username="admin")
-    assert admin.is_superuser and admin.check_password(password)
-
-    again = StringIO()
-    call_command("ensure_admin", stdout=again)
-    assert again.getvalue() == ""
-    assert get_user_model().objects.count() == 1
-
-
-@pytest.mark.django_db
-def test_it_takes_the_admin_credentials_from_the_environment(monkeypatch):
-    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "keeper")
-    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long enough passphrase")
-    out = StringIO()
-    call_command("ensure_admin", stdout=out)
-    assert "password" not in out.getvalue().lower()
-    assert get_user_model().objects.get(username="keeper").check_password("a long enough passphrase")
-
-
-@pytest.mark.django_db
-def test_it_refuses_a_weak_admin_password(monkeypatch):
-    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "123")
-    with pytest.raises(CommandError, match="DJANGO_SUPERUSER_PASSWORD: This password is too short"):
-        call_command("ensure_admin", stdout=StringIO())
-    assert not get_user_model().objects.exists()
 
 
 @pytest.mark.parametrize("name, value, message", [
