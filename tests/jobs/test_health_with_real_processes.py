@@ -1,6 +1,9 @@
 """/healthz against real processes: the scheduler loop, the worker cluster and its safety net."""
 
+from importlib import import_module
+
 import pytest
+from django.apps import apps
 
 from scheduling.models import HeartbeatSource, SchedulerHeartbeat
 from tests.servers import wait_until
@@ -13,7 +16,14 @@ def health(client) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def test_it_is_degraded_while_only_the_safety_net_runs_and_down_without_workers(client, start_cluster, scheduler):
+@pytest.fixture
+def safety_net():
+    """The django-q2 schedule a migration creates; earlier transactional tests flushed it away."""
+    import_module("scheduling.migrations.0002_safety_net_schedule").create(apps, None)
+
+
+def test_it_is_degraded_while_only_the_safety_net_runs_and_down_without_workers(client, safety_net, start_cluster,
+                                                                               scheduler):
     cluster = start_cluster()
     wait_until(lambda: health(client)[1]["status"] == "ok", timeout=10, message="never healthy")
 
