@@ -131,7 +131,7 @@ def _schema_error(request, exc: SchemaValidationError):
             loc = loc[1:]
         field, message = _describe(loc, error)
         errors.setdefault(field, []).append(message)
-    if path_errors and not errors:
+    if path_errors:  # no such resource, whatever else is wrong
         return _answer(request, 404, {"id": ["Not a schedule id: ids are whole numbers from 1."]})
     return _answer(request, 400, errors)
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from ninja import Field, Path, Query, Router, Schema
+from ninja import Field, Path, Query, Router, Schema, Status
 from pydantic import AfterValidator, AwareDatetime, ConfigDict, StrictBool, StrictInt, StrictStr
 
 from scheduling import registry, services
@@ -375,7 +375,7 @@ def schedule_create(request, payload: ScheduleCreate):
     require_permission(request, "add")
     schedule = save_changes(schedule=ScheduledTask(), data=payload.model_dump(exclude_unset=True),
                             request=request, now=timezone.now())
-    return 201, schedules_out([schedule])[0]
+    return Status(201, schedules_out([schedule])[0])
 
 
 @router.get("/{schedule_id}", response={200: ScheduleOut, **error_responses(404)})
@@ -400,7 +400,7 @@ def schedule_delete(request, schedule_id: ScheduleId):
     """Delete a schedule; its runs and audit trail stay."""
     require_permission(request, "delete")
     services.schedule_delete(schedule=get_schedule(schedule_id), now=timezone.now(), actor=api_actor(request))
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/{schedule_id}/toggle", response={200: ScheduleOut, **error_responses(404, 415)})
