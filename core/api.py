@@ -7,10 +7,12 @@ ninja's own answers (422 for a schema error, `{"detail": ...}`) are rewritten in
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.http import Http404
 from django.utils import timezone
@@ -99,6 +101,24 @@ api = NinjaAPI(
 )
 api.add_router("/schedules", schedules_router)
 api.add_router("/", backups_router)
+
+
+def _read_body_first(run):
+    """Read the body before anything else can: the session's CSRF check reads a form body as a
+    stream, after which ninja could no longer read it as JSON (RawPostDataException, a 500)."""
+
+    @functools.wraps(run)
+    def checked(request, *args, **kwargs):
+        try:
+            request.body  # noqa: B018  (cached on the request from now on)
+        except RequestDataTooBig:
+            return _answer(request, 413, {"body": ["The body is too large."]})
+        return run(request, *args, **kwargs)
+
+    return checked
+
+
+api.add_decorator(_read_body_first, mode="view")
 
 
 def _answer(request, status: int, errors: dict[str, list[str]]):

@@ -541,3 +541,11 @@ def test_it_records_one_audit_entry_with_the_diff_for_each_api_write(api, editor
     assert all((entry.actor, entry.actor_name, entry.via) == (editor, "editor", "api") for entry in entries)
     assert entries[1].changes == {"schedule_time": ["02:00", "03:15"], "timezone": ["UTC", "Europe/Berlin"]}
     assert entries[5].changes["name"] == ["Nightly backup", None]
+
+
+def test_it_answers_413_for_a_body_over_the_size_limit(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    errors = errors_of(api.post("/api/schedules", {**BACKUP, "name": "x" * 2000}), status=413)
+
+    assert errors == {"body": ["The body is too large."]}
