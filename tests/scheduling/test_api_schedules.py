@@ -198,6 +198,16 @@ def test_it_switches_kind_on_patch_and_clears_the_old_kinds_fields(api):
     assert (body["schedule_time"], body["schedule_days"], body["interval_minutes"]) == (None, [], 30)
 
 
+def test_it_clears_a_field_sent_as_null_on_patch(api, time_machine):
+    created = create(api, schedule_kind="interval", interval_minutes=15, anchor_at="2026-03-01T00:07:00Z")
+    time_machine.move_to(at("2026-03-26 12:34:56"), tick=False)
+
+    body = api.patch(f"/api/schedules/{created['id']}", {"anchor_at": None}).json()
+
+    # No anchor given: counted from now, on the whole minute, as when created without one.
+    assert body["anchor_at"] == "2026-03-26T12:34:00Z"
+
+
 def test_it_records_nothing_for_a_patch_that_changes_nothing(api):
     created = create(api)
 
