@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_q",
+    # Only for its Swagger page template and assets: served from here, so the docs work offline.
+    "ninja",
     "core",
     "jobs",
     "scheduling",

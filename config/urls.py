@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from core import health, views
+from core import api, health, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/schedules", permanent=False)),
@@ -14,6 +14,9 @@ urlpatterns = [
     path("channels", views.placeholder, {"title": "Channels"}, name="channels"),
     path("", include("scheduling.urls")),
     path("", include("jobs.urls")),
+    path("api/", api.urls()),
+    path("account/tokens", views.api_tokens, name="api_tokens"),
+    path("account/tokens/<int:pk>/revoke", views.api_token_revoke, name="api_token_revoke"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -4,8 +4,12 @@ django-q2 is our queue, not our record: its schedules (the scheduler's safety ne
 migration) are not for editing, and our Job table is the history of what ran.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
 from django_q import models as q_models
+
+from core.models import ApiToken
+from core.services import api_token_revoke
 
 admin.site.site_header = "Channel archive administration"
 admin.site.site_title = "Channel archive"
@@ -16,3 +20,26 @@ admin.site.enable_nav_sidebar = False
 for model in (q_models.Schedule, q_models.Success, q_models.Failure, q_models.OrmQ):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created by their users (/account/tokens) or `manage.py create_api_token`, where the
+    token is shown once; here they can only be looked at and revoked. Only the hash is stored."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("user",)
+    search_fields = ("name", "prefix", "user__username")
+    fields = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ("revoke",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        now = timezone.now()
+        count = sum(api_token_revoke(token=token, now=now) for token in queryset)
+        self.message_user(request, f"{count} token{'s' if count != 1 else ''} revoked.", messages.SUCCESS)

@@ -1,6 +1,44 @@
-from django.shortcuts import render
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from core import services
+from core.forms import ApiTokenForm
+from core.models import ApiToken
 
 
 def placeholder(request, title: str):
     """Stand-in for a page whose real content comes with its own issue."""
     return render(request, "placeholder.html", {"title": title})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def api_tokens(request):
+    """The user's own API tokens: list, create (the token is shown in this answer only), revoke."""
+    form = ApiTokenForm(request.POST or None)
+    created = raw_token = None
+    if request.method == "POST" and form.is_valid():
+        # Rendered, not redirected: the token must not wait in a session or a message store.
+        created, raw_token = services.api_token_create(user=request.user, name=form.cleaned_data["name"], now=timezone.now())
+        form = ApiTokenForm()
+    return render(request, "core/api_tokens.html", {
+        "title": "API tokens",
+        "form": form,
+        "tokens": request.user.api_tokens.all(),
+        "created": created,
+        "raw_token": raw_token,
+    })
+
+
+@require_POST
+def api_token_revoke(request, pk: int):
+    """Revoke one of the user's own tokens (confirmed in a dialog on the tokens page)."""
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+    if services.api_token_revoke(token=token, now=timezone.now()):
+        messages.success(request, f"Token “{token.name}” revoked: scripts using it are refused from now on.")
+    else:
+        messages.info(request, f"Token “{token.name}” was already revoked.")
+    return redirect("api_tokens")

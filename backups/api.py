@@ -1,0 +1,111 @@
+"""`/api/backup_config`: the old auto-backup settings, kept for scripts written against them.
+
+The old AutoBackupService (daily at HH:MM, a retention, an hourly check) is gone; its settings
+now map onto the default backup schedule, the oldest DATABASE_BACKUP schedule:
+
+- `enabled`        -> the schedule's enabled switch
+- `schedule_time`  -> its time: a daily or weekly schedule keeps its kind, days and time zone;
+                      an interval or cron schedule becomes daily at that time
+- `retention_days` -> its `params.retention_days` (applied when the schedule's clean-up is on)
+- `check_interval` -> accepted, checked and echoed back; no longer needed: the scheduler fires each
+                      window on time instead of polling.
+
+POST creates "Daily database backup" (daily, UTC) when there is no backup schedule yet. Every
+write goes through scheduling.services, with the same validation and error shape as
+/api/schedules.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from ninja import Field, Router, Schema
+from pydantic import ConfigDict, StrictBool, StrictInt
+
+from backups.tasks import TASK_TYPE, BackupParamsForm
+from scheduling.api import ApiError, Text, error_responses, require_permission, save_changes
+from scheduling.models import ScheduledTask, ScheduleKind
+
+DEFAULT_NAME = "Daily database backup"
+DEFAULT_TIME = "02:00"
+DEFAULT_CHECK_INTERVAL = 3600  # seconds: the old service checked hourly
+TIMED_KINDS = (ScheduleKind.DAILY, ScheduleKind.WEEKLY)
+# The model names the retention as a param; this endpoint calls it what the old settings did.
+RENAMED = {"params.retention_days": "retention_days"}
+
+router = Router(tags=["backups (compatibility)"])
+
+
+class BackupConfigIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: StrictBool = None
+    schedule_time: Text = Field(None, description="HH:MM, 24-hour, in the schedule's time zone.", examples=["02:00"])
+    retention_days: StrictInt = None
+    check_interval: StrictInt = Field(None, gt=0, description="No longer needed: accepted and echoed back.")
+
+
+class BackupConfigOut(Schema):
+    enabled: bool
+    schedule_time: str | None
+    retention_days: int
+    check_interval: int = Field(description="No longer needed: the scheduler fires each window on time.")
+    schedule_id: int | None = Field(description="The backup schedule these settings live in (null: none yet).")
+    timezone: str
+    description: str
+
+
+def default_backup_schedule() -> ScheduledTask | None:
+    return ScheduledTask.objects.filter(task_type=TASK_TYPE).order_by("created_at", "id").first()
+
+
+def _config(schedule: ScheduledTask | None, check_interval: int | None) -> dict:
+    if schedule is None:
+        return {"enabled": False, "schedule_time": DEFAULT_TIME,
+                "retention_days": BackupParamsForm.base_fields["retention_days"].initial,
+                "check_interval": check_interval or DEFAULT_CHECK_INTERVAL, "schedule_id": None,
+                "timezone": "UTC", "description": "No backup schedule yet."}
+    return {"enabled": schedule.enabled, "schedule_time": schedule.schedule_time or None,
+            "retention_days": schedule.params.get("retention_days",
+                                                  BackupParamsForm.base_fields["retention_days"].initial),
+            "check_interval": check_interval or DEFAULT_CHECK_INTERVAL, "schedule_id": schedule.pk,
+            "timezone": schedule.timezone, "description": schedule.describe()}
+
+
+@router.get("/backup_config", response={200: BackupConfigOut, **error_responses()})
+def backup_config(request):
+    """The default backup schedule's settings, in the old auto-backup shape."""
+    require_permission(request, "view")
+    return _config(default_backup_schedule(), None)
+
+
+@router.post("/backup_config", response={200: BackupConfigOut, **error_responses(415)})
+def backup_config_update(request, payload: BackupConfigIn):
+    """Change the default backup schedule (created if there is none) from the old settings."""
+    given = payload.model_dump(exclude_unset=True)
+    check_interval = given.pop("check_interval", None)
+    schedule = default_backup_schedule()
+    now = timezone.now()
+    data: dict = {}
+    if "enabled" in given:
+        data["enabled"] = given["enabled"]
+    if "schedule_time" in given:
+        data["schedule_time"] = given["schedule_time"]
+        if schedule is not None and schedule.schedule_kind not in TIMED_KINDS:
+            data["schedule_kind"] = ScheduleKind.DAILY
+    if schedule is None:
+        require_permission(request, "add")
+        schedule = ScheduledTask(name=DEFAULT_NAME, task_type=TASK_TYPE, schedule_kind=ScheduleKind.DAILY,
+                                 schedule_time=DEFAULT_TIME, timezone="UTC", params={})
+    else:
+        require_permission(request, "change")
+    if "retention_days" in given:
+        data["params"] = {**schedule.params, "retention_days": given["retention_days"]}
+    if data or schedule.pk is None:
+        try:
+            save_changes(schedule=schedule, data=data, request=request, now=now)
+        except ApiError as exc:
+            raise ApiError(exc.status, {RENAMED.get(field, field): messages
+                                        for field, messages in exc.errors.items()}) from exc
+        schedule.refresh_from_db()
+    return _config(schedule, check_interval)
+

@@ -1,0 +1,210 @@
+"""The JSON API under /api/: one NinjaAPI, the apps' routers, authentication, one error shape.
+
+Browsers use their session (CSRF checked on writes); scripts send `Authorization: Bearer <token>`
+(a personal API token, core.models.ApiToken). Every error answers `{"errors": {"field": [...]}}`:
+ninja's own answers (422 for a schema error, `{"detail": ...}`) are rewritten into that shape.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.http import Http404
+from django.utils import timezone
+from ninja import NinjaAPI, Swagger
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as SchemaValidationError
+from ninja.parser import Parser
+from ninja.security import HttpBearer
+from ninja.security import SessionAuth as NinjaSessionAuth
+
+from backups.api import router as backups_router
+from core.services import api_token_use
+from scheduling.api import ApiError, errors_of
+from scheduling.api import router as schedules_router
+
+JSON_TYPES = ("application/json",)
+READ_ONLY_FIELDS = {"id", "task_type_label", "description", "params_summary", "last_run_at", "last_outcome",
+                    "next_run_at", "created_at", "updated_at"}
+CSRF_FAILED = "CSRF check Failed"  # ninja's message, recognised to say it better
+
+
+class BearerToken(HttpBearer):
+    """`Authorization: Bearer <token>`: a personal API token, acting as its user."""
+
+    def authenticate(self, request, token: str):
+        return api_token_use(raw_token=token, now=timezone.now())
+
+
+class SessionAuth(NinjaSessionAuth):
+    """The browser's login session, with Django's CSRF check on unsafe methods.
+
+    Ninja checks CSRF before it looks at the session; an anonymous request would get 403 for a
+    missing CSRF token instead of 401 for a missing login, so the login is looked at first.
+    """
+
+    def __call__(self, request):
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
+
+
+class UnsupportedMediaType(ValueError):
+    pass
+
+
+class JsonParser(Parser):
+    """Bodies are JSON, strictly: NaN and Infinity are not JSON, and no database stores them in a JSON column.
+
+    Ninja asks only after authentication, so an anonymous request gets 401 whatever its body.
+    Its errors reach `_http_error` as the cause of ninja's "Cannot parse request body".
+    """
+
+    def parse_body(self, request):
+        if request.content_type not in JSON_TYPES:
+            raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json "
+                                       f"(got {request.content_type or 'none'}).")
+        return json.loads(request.body, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range.")
+    return value
+
+
+api = NinjaAPI(
+    title="Channel archive API",
+    version="1",
+    description=(
+        "Schedules of the channel archive. Browsers use their session (send the CSRF token as "
+        "`X-CSRFToken` on writes); scripts send `Authorization: Bearer <token>` with a personal API "
+        "token from /account/tokens or `manage.py create_api_token`. Access follows Django's model "
+        "permissions on schedules: view for reads, add / change / delete for writes; toggle and run "
+        "now need change. Errors are `{\"errors\": {\"field\": [\"message\", ...]}}`."
+    ),
+    urls_namespace="api",
+    auth=[BearerToken(), SessionAuth()],
+    parser=JsonParser(),
+    # validatorUrl: Swagger UI would otherwise send the schema's URL to validator.swagger.io.
+    docs=Swagger(settings={"validatorUrl": None, "persistAuthorization": False}),
+)
+api.add_router("/schedules", schedules_router)
+api.add_router("/", backups_router)
+
+
+def _read_body_first(run):
+    """Read the body before anything else can: the session's CSRF check reads a form body as a
+    stream, after which ninja could no longer read it as JSON (RawPostDataException, a 500)."""
+
+    @functools.wraps(run)
+    def checked(request, *args, **kwargs):
+        try:
+            request.body  # noqa: B018  (cached on the request from now on)
+        except RequestDataTooBig:
+            return _answer(request, 413, {"body": ["The body is too large."]})
+        return run(request, *args, **kwargs)
+
+    return checked
+
+
+api.add_decorator(_read_body_first, mode="view")
+
+
+def _answer(request, status: int, errors: dict[str, list[str]]):
+    return api.create_response(request, {"errors": errors}, status=status)
+
+
+
+
+@api.exception_handler(ApiError)
+def _api_error(request, exc: ApiError):
+    return _answer(request, exc.status, exc.errors)
+
+
+@api.exception_handler(ModelValidationError)
+def _model_error(request, exc: ModelValidationError):
+    return _api_error(request, errors_of(exc))
+
+
+@api.exception_handler(SchemaValidationError)
+def _schema_error(request, exc: SchemaValidationError):
+    """Ninja's 422 as our 400 naming the field; a malformed id in the path as 404."""
+    errors: dict[str, list[str]] = {}
+    path_errors = []
+    for error in exc.errors:
+        source, *loc = error.get("loc") or ("body",)
+        if source == "path":
+            path_errors.append(error)
+            continue
+        if source == "body" and loc[:1] == ["payload"]:
+            loc = loc[1:]
+        field, message = _describe(loc, error)
+        errors.setdefault(field, []).append(message)
+    if path_errors:  # no such resource, whatever else is wrong
+        return _answer(request, 404, {"id": ["Not a schedule id: ids are whole numbers from 1."]})
+    return _answer(request, 400, errors)
+
+
+def _describe(loc: list, error: dict) -> tuple[str, str]:
+    kind, message = error.get("type", ""), error.get("msg", "Invalid value.")
+    if not loc:
+        return "body", "The body must be a JSON object."
+    field = str(loc[0])
+    if field == "params" and len(loc) > 1:
+        return f"params.{loc[1]}", message
+    if kind == "extra_forbidden":
+        if field in READ_ONLY_FIELDS:
+            return field, "Read-only: leave it out."
+        return field, "Unknown field."
+    if len(loc) > 1 and isinstance(loc[1], int):
+        message = f"Item {loc[1] + 1}: {message}"
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return field, message
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    status, message = exc.status_code, str(exc)
+    if isinstance(exc, AuthenticationError):
+        response = _answer(request, 401, {"__all__": [
+            "Authentication required: log in, or send Authorization: Bearer <token> with an active API token."]})
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    if status == 403 and message == CSRF_FAILED:
+        return _answer(request, 403, {"__all__": [
+            "CSRF check failed: a browser session must send its CSRF token as the X-CSRFToken header. "
+            "Scripts should use an API token instead."]})
+    if status == 400 and message.startswith("Cannot parse request body"):
+        cause = exc.__cause__
+        if isinstance(cause, UnsupportedMediaType):
+            return _answer(request, 415, {"body": [str(cause)]})
+        return _answer(request, 400, {"body": [f"The body is not valid JSON: {cause}" if cause else
+                                               "The body is not valid JSON."]})
+    return _answer(request, status, {"__all__": [message]})
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc: Http404):
+    return _answer(request, 404, {"__all__": ["Not found."]})
+
+
+def urls():
+    """The API's URL patterns. The API answers 401 itself, so the site's login redirect is off for
+    it, except for the docs page: a page, which sends an anonymous visitor to the login form."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        if pattern.name != "openapi-view":
+            login_not_required(pattern.callback)
+    return patterns, app_name, namespace

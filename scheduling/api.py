@@ -1,0 +1,437 @@
+"""The JSON API for schedules, `/api/schedules...` (the NinjaAPI itself lives in core.api).
+
+Views parse input, check the user's model permission and call scheduling.services, so the
+model's clean() and the task type's params form validate the API like every other entrance.
+The schemas check JSON types only (a string is a string); every rule about values is the
+model's, with the same message everywhere.
+
+Also the pieces other apps' API routers share (they must not import core): the error shape,
+`ApiError`, `require_permission`, `api_actor`, the `Text` type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from ninja import Field, Path, Query, Router, Schema, Status
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, StrictBool, StrictInt, StrictStr
+
+from scheduling import registry, services
+from scheduling.audit import Actor
+from scheduling.models import AuditVia, OverlapPolicy, ScheduledTask, ScheduleKind, ScheduleRun
+from scheduling.recurrence import WEEKDAYS
+from scheduling.selectors import schedule_preview
+
+UTC = dt.timezone.utc
+MAX_ID = 2**63 - 1
+PREVIEW_MAX_RUNS = 50
+
+router = Router(tags=["schedules"])
+
+
+# --- shared by every API router ---------------------------------------------------------------
+
+class ApiError(Exception):
+    """An answer other than success: its HTTP status and `{"field": ["message", ...]}`."""
+
+    def __init__(self, status: int, errors: dict[str, list[str]]):
+        super().__init__(status, errors)
+        self.status = status
+        self.errors = errors
+
+
+class ErrorsOut(Schema):
+    """Every error the API gives: the field (or `__all__`, `body`, `id`) and what is wrong with it."""
+
+    errors: dict[str, list[str]] = Field(examples=[{"schedule_time": ["Use HH:MM (24-hour), e.g. 05:30."]}])
+
+
+def error_responses(*statuses: int) -> dict[int, type[ErrorsOut]]:
+    """The error statuses an operation can answer with; every operation can answer 400, 401 and 403."""
+    return {status: ErrorsOut for status in sorted({400, 401, 403, *statuses})}
+
+
+def require_permission(request, action: str, model: str = "scheduledtask", app: str = "scheduling") -> None:
+    """The API's access rule: Django's model permissions (view / add / change / delete)."""
+    perm = f"{app}.{action}_{model}"
+    if not request.auth.has_perm(perm):
+        raise ApiError(403, {"__all__": [f"You do not have the permission “{perm}” this needs; "
+                                         "ask an administrator to grant it."]})
+
+
+def api_actor(request) -> Actor:
+    return Actor(AuditVia.API, request.auth)
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL refuses NUL in text and jsonb, and a lone surrogate (valid in JSON's \ud800
+    # escapes) cannot be encoded for any database: both would be a 500 when saved.
+    if "\x00" in value:
+        raise ValueError("Text must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Text must be valid Unicode (no lone surrogates).") from None
+    return value
+
+
+def _storable_json(value: Any) -> Any:
+    if isinstance(value, str):
+        _storable(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable_json(item)
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_storable)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+
+
+def errors_of(exc: ValidationError, rename: dict[str, str] | None = None) -> ApiError:
+    """A model ValidationError as the API's 400, fields named as the API names them."""
+    errors: dict[str, list[str]] = {}
+    for field, messages in registry.errors_by_field(exc).items():
+        errors.setdefault((rename or {}).get(field, field), []).extend(messages)
+    return ApiError(400, errors)
+
+
+# --- schemas ------------------------------------------------------------------------------------
+
+def _enum(values) -> dict:
+    # Documented, not enforced here: the model checks them, with the message every entrance gives.
+    return {"enum": list(values)}
+
+
+class ScheduleFields(Schema):
+    """A schedule's editable fields, each optional: PATCH changes only the fields it sends.
+
+    `params` is replaced as a whole (send the complete object; a param left out gets the task
+    type's default). `null` clears `schedule_time`, `schedule_days`, `interval_minutes`,
+    `cron_expr` and `anchor_at`; the fields another kind uses are cleared on save anyway.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text = Field(None, max_length=200, examples=["Nightly backup"])
+    task_type: Text = Field(None, description="A registered task type.", examples=["DATABASE_BACKUP"],
+                            json_schema_extra=_enum(registry.names()))
+    enabled: StrictBool = None
+    schedule_kind: Text = Field(None, json_schema_extra=_enum(ScheduleKind.values))
+    schedule_time: Text | None = Field(None, description="HH:MM, 24-hour, in the schedule's time zone (daily, "
+                                       "weekly).", examples=["05:30"])
+    schedule_days: list[Annotated[Text, Field(json_schema_extra=_enum(WEEKDAYS))]] | None = Field(
+        None, description="Weekdays (weekly).", examples=[["mon", "wed", "fri"]])
+    interval_minutes: StrictInt | None = Field(None, description="Every N minutes, N >= 5 (interval).")
+    cron_expr: Text | None = Field(None, description="Five fields: minute hour day-of-month month day-of-week "
+                                   "(cron).", examples=["30 5 * * mon-fri"])
+    timezone: Text = Field(None, description="IANA time zone.", examples=["Europe/Berlin"])
+    params: JsonObject = Field(None, description="The task type's parameters, replaced as a whole.",
+                               examples=[{"retention_days": 14, "cleanup_old": True}])
+    grace_minutes: StrictInt = Field(None, description="A window later than this is recorded as missed (>= 5).")
+    overlap_policy: Text = Field(None, json_schema_extra=_enum(OverlapPolicy.values))
+    anchor_at: AwareDatetime | None = Field(None, description="Interval schedules count from here (default: when "
+                                            "saved, on the whole minute).")
+
+
+class ScheduleCreate(ScheduleFields):
+    """A new schedule: `name` and `task_type` are required; the other fields have the model's defaults."""
+
+    name: Text = Field(max_length=200, examples=["Nightly backup"])
+    task_type: Text = Field(description="A registered task type.", examples=["DATABASE_BACKUP"],
+                            json_schema_extra=_enum(registry.names()))
+
+
+class ScheduleOut(Schema):
+    id: int
+    name: str
+    task_type: str
+    task_type_label: str
+    enabled: bool
+    schedule_kind: str
+    schedule_time: str | None
+    schedule_days: list[str]
+    interval_minutes: int | None
+    cron_expr: str | None
+    timezone: str
+    description: str = Field(description="The schedule in words, e.g. “Daily at 02:00 (UTC)”.")
+    params: dict[str, Any]
+    params_summary: str = Field(description="A few words about the params, e.g. the channel group's name.")
+    grace_minutes: int
+    overlap_policy: str
+    anchor_at: dt.datetime | None
+    last_run_at: dt.datetime | None
+    last_outcome: str | None
+    next_run_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SchedulePage(Schema):
+    items: list[ScheduleOut]
+    next: str | None = Field(description="The next page's URL; null on the last page.")
+
+
+class ScheduleFilters(Schema):
+    task_type: Text | None = None
+    enabled: bool | None = None
+    after: int | None = Field(None, ge=0, le=MAX_ID, description="Only schedules with a greater id (the "
+                              "previous page's last id; `next` has it).")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class ToggleIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: StrictBool | None = Field(None, description="The state wanted; without it the state flips.")
+
+
+class RunNowIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    force: StrictBool = Field(False, description="Run even while a run of the schedule is still active.")
+
+
+class RunOut(Schema):
+    id: int
+    trigger: str
+    due_at: dt.datetime
+    outcome: str
+    message: str
+    job_ids: list[int]
+
+
+class RunNowOut(Schema):
+    message: str = Field(description="What happened, in words.")
+    run: RunOut
+
+
+class PreviewRunOut(Schema):
+    at: dt.datetime = Field(description="The run's instant (UTC).")
+    local: dt.datetime = Field(description="The same instant on the schedule's wall clock, with its offset.")
+    clock_change: str | None = Field(description="“forward” or “back” when the local day has a DST change.",
+                                     json_schema_extra=_enum(["forward", "back", None]))
+    shifted_from: str | None = Field(description="HH:MM asked for, when a spring-forward gap moved the run.")
+    note: str = Field(description="The DST facts in plain words, or empty.")
+
+
+class PreviewOut(Schema):
+    description: str
+    timezone: str
+    runs: list[PreviewRunOut]
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+def schedule_out(schedule: ScheduledTask, params_summary: str = "") -> dict:
+    return {
+        "id": schedule.pk,
+        "name": schedule.name,
+        "task_type": schedule.task_type,
+        "task_type_label": registry.label(schedule.task_type),
+        "enabled": schedule.enabled,
+        "schedule_kind": schedule.schedule_kind,
+        "schedule_time": schedule.schedule_time or None,
+        "schedule_days": list(schedule.schedule_days or []),
+        "interval_minutes": schedule.interval_minutes,
+        "cron_expr": schedule.cron_expr or None,
+        "timezone": schedule.timezone,
+        "description": schedule.describe(),
+        "params": schedule.params,
+        "params_summary": params_summary,
+        "grace_minutes": schedule.grace_minutes,
+        "overlap_policy": schedule.overlap_policy,
+        "anchor_at": _utc(schedule.anchor_at),
+        "last_run_at": _utc(schedule.last_run_at),
+        "last_outcome": schedule.last_outcome or None,
+        "next_run_at": _utc(schedule.next_run_at),
+        "created_at": _utc(schedule.created_at),
+        "updated_at": _utc(schedule.updated_at),
+    }
+
+
+def schedules_out(schedules: list[ScheduledTask]) -> list[dict]:
+    """Many schedules, with their params summaries in one query per task type."""
+    summaries: dict[int, str] = {}
+    by_type: dict[str, list[ScheduledTask]] = {}
+    for schedule in schedules:
+        by_type.setdefault(schedule.task_type, []).append(schedule)
+    for name, group in by_type.items():
+        task_type = registry.find(name)
+        if task_type is not None:
+            texts = task_type.summarize_params([schedule.params for schedule in group])
+            summaries.update((schedule.pk, text) for schedule, text in zip(group, texts))
+    return [schedule_out(schedule, summaries.get(schedule.pk, "")) for schedule in schedules]
+
+
+# --- input ----------------------------------------------------------------------------------------
+
+def apply_fields(schedule: ScheduledTask, data: dict) -> ScheduledTask:
+    """Set the fields a payload sent; JSON null clears a kind's field."""
+    for field, value in data.items():
+        if value is None and field in ("schedule_time", "cron_expr"):
+            value = ""
+        elif value is None and field == "schedule_days":
+            value = []
+        setattr(schedule, field, value)
+    return schedule
+
+
+def save_changes(*, schedule: ScheduledTask, data: dict, request, now: dt.datetime) -> ScheduledTask:
+    """Apply a payload's fields and save through the services; a 400 naming the fields if invalid."""
+    actor = api_actor(request)
+    try:
+        if schedule.pk is not None and data == {"enabled": False}:
+            # Disabling never asks the rest to be valid: it is how a broken schedule is stopped.
+            return services.schedule_set_enabled(schedule=schedule, enabled=False, now=now, actor=actor)
+        return services.schedule_save(schedule=apply_fields(schedule, data), now=now, actor=actor)
+    except ValidationError as exc:
+        raise errors_of(exc) from exc
+
+
+def get_schedule(schedule_id: int) -> ScheduledTask:
+    try:
+        return ScheduledTask.objects.get(pk=schedule_id)
+    except ScheduledTask.DoesNotExist:
+        raise ApiError(404, {"id": [f"No schedule with id {schedule_id}."]}) from None
+
+
+ScheduleId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+# --- endpoints ------------------------------------------------------------------------------------
+# The preview comes before "/{schedule_id}": Django tries the paths in order, and "preview" would
+# otherwise be taken for an id.
+
+@router.post("/preview", response={200: PreviewOut, **error_responses(415)})
+def schedule_preview_view(request, payload: ScheduleFields,
+                          count: int = Query(5, ge=1, le=PREVIEW_MAX_RUNS)):
+    """A schedule's description, time zone and next runs; nothing is written.
+
+    The payload is a schedule as for create; the fields it sends are validated (a complete
+    payload is a dry run of create), the ones it leaves out are not required.
+    """
+    require_permission(request, "view")
+    now = timezone.now()
+    data = payload.model_dump(exclude_unset=True)
+    schedule = apply_fields(ScheduledTask(created_at=now), data)
+    if schedule.schedule_kind == ScheduleKind.INTERVAL and schedule.anchor_at is None:
+        # As the save would anchor it: on the whole minute, so the preview shows 08:15, never 08:18:49.
+        schedule.anchor_at = now.replace(second=0, microsecond=0)
+    try:
+        schedule.full_clean()
+    except ValidationError as exc:
+        errors = {field: messages for field, messages in registry.errors_by_field(exc).items()
+                  if field.split(".")[0] in data or field.split(".")[0] not in ("name", "task_type", "params")}
+        if "task_type" not in data:
+            errors = {field: messages for field, messages in errors.items() if not field.startswith("params")}
+        if errors:
+            raise ApiError(400, errors) from exc
+    preview = schedule_preview(schedule=schedule, now=now, count=count)
+    return {
+        "description": preview["description"],
+        "timezone": preview["timezone"],
+        "runs": [{"at": run.at, "local": run.local, "clock_change": run.clock_change,
+                  "shifted_from": f"{run.shifted_from:%H:%M}" if run.shifted_from else None, "note": run.note}
+                 for run in preview["runs"]],
+    }
+
+
+@router.get("", response={200: SchedulePage, **error_responses()})
+def schedule_list(request, filters: Query[ScheduleFilters]):
+    """Schedules by id, a page at a time (keyset: `after` the last id; no full count)."""
+    require_permission(request, "view")
+    schedules = ScheduledTask.objects.order_by("id")
+    if filters.task_type is not None:
+        schedules = schedules.filter(task_type=filters.task_type)
+    if filters.enabled is not None:
+        schedules = schedules.filter(enabled=filters.enabled)
+    if filters.after is not None:
+        schedules = schedules.filter(id__gt=filters.after)
+    rows = list(schedules[:filters.limit + 1])
+    next_url = None
+    if len(rows) > filters.limit:
+        rows = rows[:filters.limit]
+        query = {"task_type": filters.task_type, "after": rows[-1].pk, "limit": filters.limit,
+                 "enabled": None if filters.enabled is None else str(filters.enabled).lower()}
+        next_url = f"{request.path}?{urlencode({k: v for k, v in query.items() if v is not None})}"
+    return {"items": schedules_out(rows), "next": next_url}
+
+
+@router.post("", response={201: ScheduleOut, **error_responses(415)})
+def schedule_create(request, payload: ScheduleCreate):
+    require_permission(request, "add")
+    schedule = save_changes(schedule=ScheduledTask(), data=payload.model_dump(exclude_unset=True),
+                            request=request, now=timezone.now())
+    return Status(201, schedules_out([schedule])[0])
+
+
+@router.get("/{schedule_id}", response={200: ScheduleOut, **error_responses(404)})
+def schedule_detail(request, schedule_id: ScheduleId):
+    require_permission(request, "view")
+    return schedules_out([get_schedule(schedule_id)])[0]
+
+
+@router.patch("/{schedule_id}", response={200: ScheduleOut, **error_responses(404, 415)})
+def schedule_update(request, schedule_id: ScheduleId, payload: ScheduleFields):
+    """Change the fields sent, and only those (`params` as a whole)."""
+    require_permission(request, "change")
+    schedule = get_schedule(schedule_id)
+    save_changes(schedule=schedule, data=payload.model_dump(exclude_unset=True), request=request,
+                 now=timezone.now())
+    schedule.refresh_from_db()
+    return schedules_out([schedule])[0]
+
+
+@router.delete("/{schedule_id}", response={204: None, **error_responses(404)})
+def schedule_delete(request, schedule_id: ScheduleId):
+    """Delete a schedule; its runs and audit trail stay."""
+    require_permission(request, "delete")
+    services.schedule_delete(schedule=get_schedule(schedule_id), now=timezone.now(), actor=api_actor(request))
+    return Status(204, None)
+
+
+@router.post("/{schedule_id}/toggle", response={200: ScheduleOut, **error_responses(404, 415)})
+def schedule_toggle(request, schedule_id: ScheduleId, payload: ToggleIn | None = None):
+    """Enable or disable: to `{"enabled": ...}` if sent, else the opposite of now."""
+    require_permission(request, "change")
+    schedule = get_schedule(schedule_id)
+    enabled = payload.enabled if payload is not None and payload.enabled is not None else not schedule.enabled
+    try:
+        services.schedule_set_enabled(schedule=schedule, enabled=enabled, now=timezone.now(),
+                                      actor=api_actor(request))
+    except ValidationError as exc:
+        raise errors_of(exc) from exc
+    schedule.refresh_from_db()
+    return schedules_out([schedule])[0]
+
+
+@router.post("/{schedule_id}/run_now", response={200: RunNowOut, **error_responses(404, 409, 415)})
+def schedule_run_now(request, schedule_id: ScheduleId, payload: RunNowIn | None = None):
+    """Run the schedule's task now; 409 while a run of it is still active, unless `{"force": true}`."""
+    require_permission(request, "change")
+    schedule = get_schedule(schedule_id)
+    force = payload.force if payload is not None else False
+    try:
+        run = services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force,
+                                        actor=api_actor(request))
+    except services.RunActiveError as exc:
+        raise ApiError(409, {"__all__": [str(exc)]}) from exc
+    return {"message": services.run_now_message(run), "run": run_out(run)}
+
+
+def run_out(run: ScheduleRun) -> dict:
+    return {"id": run.pk, "trigger": run.trigger, "due_at": _utc(run.due_at), "outcome": run.outcome,
+            "message": run.message, "job_ids": sorted(run.jobs.values_list("pk", flat=True))}

@@ -1,0 +1,107 @@
+"""The API's OpenAPI document and docs page, and a schema-driven fuzz run (schemathesis) against the app.
+
+The fuzz run goes through the real WSGI application in-process, inside the test's transaction, with
+a superuser's token: every generated request (valid and invalid bodies, query strings, ids) must get
+an answer that is not a 5xx and that matches the status codes, content types and bodies the document
+declares.
+"""
+
+import re
+
+import pytest
+import schemathesis
+from django.contrib.staticfiles import finders
+from django.core import signals
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from scheduling import services
+from scheduling.models import ScheduledTask
+from tests.api_clients import token_for
+from tests.factories import ChannelGroupFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+# Small enough to keep the run within a few seconds per operation; every operation gets its share.
+FUZZ_EXAMPLES = 25
+
+
+def test_it_serves_an_openapi_3_document_without_login(client):
+    response = client.get("/api/openapi.json")
+
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) == {
+        "/api/schedules", "/api/schedules/preview", "/api/schedules/{schedule_id}",
+        "/api/schedules/{schedule_id}/toggle", "/api/schedules/{schedule_id}/run_now", "/api/backup_config"}
+    assert set(document["paths"]["/api/schedules/{schedule_id}"]) == {"get", "patch", "delete"}
+    schemes = document["components"]["securitySchemes"]
+    assert {scheme["type"] for scheme in schemes.values()} == {"http", "apiKey"}
+    out = document["components"]["schemas"]["ScheduleOut"]["properties"]
+    assert {"id", "name", "task_type", "enabled", "schedule_kind", "schedule_time", "schedule_days",
+            "interval_minutes", "cron_expr", "timezone", "params", "grace_minutes", "overlap_policy", "anchor_at",
+            "last_run_at", "last_outcome", "next_run_at", "created_at", "updated_at"} <= set(out)
+
+
+def test_it_serves_the_docs_page_with_local_assets_only(user_client):
+    response = user_client.get("/api/docs")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert "/static/ninja/swagger-ui-bundle.js" in assets and "/static/ninja/swagger-ui.css" in assets
+    assert all(asset.startswith("/static/") for asset in assets), assets
+    assert all(finders.find(asset.removeprefix("/static/")) for asset in assets)
+    # Swagger UI would otherwise send the document's address to validator.swagger.io.
+    assert '"validatorUrl": null' in page
+
+
+def test_it_sends_anonymous_visitors_of_the_docs_page_to_login(client):
+    assert client.get("/api/docs").url.startswith("/login/")
+
+
+@pytest.fixture
+def fuzz_token(db):
+    group = ChannelGroupFactory(name="News")
+    now = timezone.now()
+    services.schedule_save(schedule=ScheduledTask(name="A daily sync", task_type="QUICK_SYNC_GROUP",
+                                                  schedule_time="02:00", params={"group_id": group.pk}), now=now)
+    services.schedule_save(schedule=ScheduledTask(name="An interval backup", task_type="DATABASE_BACKUP",
+                                                  schedule_kind="interval", interval_minutes=15), now=now)
+    return token_for(StaffFactory(), name="fuzz")
+
+
+@pytest.fixture
+def in_test_transaction():
+    # A raw WSGI application closes "old" database connections at the start and end of each request;
+    # inside the test's transaction that would close the connection the test runs in. Django's test
+    # client disconnects the same handlers for the same reason.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+# Loaded through the application itself, as a client would (it needs no database).
+schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application())
+
+
+@schema.parametrize()
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much])
+def test_it_answers_every_generated_request_within_its_schema(case, fuzz_token, in_test_transaction):
+    case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_token}"}, checks=[
+        not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
+        response_schema_conformance, negative_data_rejection])

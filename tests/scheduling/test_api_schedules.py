@@ -1,0 +1,561 @@
+"""The schedules API: /api/schedules, /api/schedules/<id>, toggle, run_now, preview."""
+
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from jobs.models import Job, JobStatus
+from scheduling import services
+from scheduling.models import AuditVia, ScheduleAuditEntry, ScheduledTask, ScheduleRun
+from tests.api_clients import ALL_ACTIONS, token_client, user_with
+from tests.factories import ChannelFactory, ChannelGroupFactory
+from tests.scheduling.conftest import at
+
+pytestmark = pytest.mark.django_db
+
+NOW = at("2026-03-26 12:00")
+FIELDS = {"id", "name", "task_type", "enabled", "schedule_kind", "schedule_time", "schedule_days", "interval_minutes",
+          "cron_expr", "timezone", "params", "grace_minutes", "overlap_policy", "anchor_at", "last_run_at",
+          "last_outcome", "next_run_at", "created_at", "updated_at"}
+EXTRAS = {"description", "task_type_label", "params_summary"}
+BACKUP = {"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_kind": "daily", "schedule_time": "02:00"}
+
+
+@pytest.fixture(autouse=True)
+def frozen(time_machine):
+    time_machine.move_to(NOW, tick=False)
+
+
+@pytest.fixture
+def editor(db):
+    return user_with(*ALL_ACTIONS, username="editor")
+
+
+@pytest.fixture
+def api(editor):
+    return token_client(editor)
+
+
+@pytest.fixture
+def news(db):
+    group = ChannelGroupFactory(name="News")
+    ChannelFactory.create_batch(2, group=group)
+    return group
+
+
+def create(api, **fields):
+    response = api.post("/api/schedules", {**BACKUP, **fields})
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def errors_of(response, status=400) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    return response.json()["errors"]
+
+
+def api_audit() -> list[ScheduleAuditEntry]:
+    return list(ScheduleAuditEntry.objects.filter(via=AuditVia.API).order_by("id"))
+
+
+# --- success paths --------------------------------------------------------------------------------
+
+def test_it_creates_a_schedule_and_answers_with_every_field(api, editor):
+    body = create(api, timezone="Europe/Berlin", params={"retention_days": 14, "cleanup_old": True})
+
+    assert set(body) == FIELDS | EXTRAS
+    assert body["schedule_time"] == "02:00" and body["schedule_days"] == [] and body["interval_minutes"] is None
+    assert body["params"] == {"backup_type": "full", "retention_days": 14, "cleanup_old": True, "force_backup": False}
+    assert body["description"] == "Every day at 02:00 (Europe/Berlin)"
+    assert body["task_type_label"] == "Database backup" and body["params_summary"] == "keeps 14 days"
+    assert body["next_run_at"] == "2026-03-27T01:00:00Z"  # 02:00 CET
+    assert body["created_at"] == "2026-03-26T12:00:00Z"
+    schedule = ScheduledTask.objects.get()
+    assert schedule.pk == body["id"] and schedule.timezone == "Europe/Berlin"
+    [entry] = api_audit()
+    assert (entry.action, entry.actor, entry.schedule_id) == ("create", editor, schedule.pk)
+    assert entry.changes["schedule_time"] == [None, "02:00"]
+
+
+def test_it_creates_a_weekly_schedule_with_days_in_canonical_order(api):
+    body = create(api, schedule_kind="weekly", schedule_days=["fri", "MON", "wed", "mon"], schedule_time="04:00")
+
+    assert body["schedule_days"] == ["mon", "wed", "fri"]
+    assert body["description"] == "Every Mon, Wed, Fri at 04:00 (UTC)"
+
+
+def test_it_anchors_an_interval_schedule_on_the_whole_minute(api, time_machine):
+    time_machine.move_to(at("2026-03-26 08:18:49"), tick=False)
+
+    body = create(api, schedule_kind="interval", interval_minutes=15, schedule_time=None)
+
+    assert body["anchor_at"] == "2026-03-26T08:18:00Z"
+    assert body["next_run_at"] == "2026-03-26T08:33:00Z"
+
+
+def test_it_creates_a_quick_sync_of_a_group_and_names_the_group(api, news):
+    body = create(api, name="News sync", task_type="QUICK_SYNC_GROUP", params={"group_id": news.pk},
+                  schedule_kind="cron", cron_expr="30 5 * * mon-fri", schedule_time=None)
+
+    assert body["params"] == {"group_id": news.pk}
+    assert body["params_summary"] == "News"
+    assert body["cron_expr"] == "30 5 * * mon-fri" and body["schedule_time"] is None
+
+
+def test_it_gets_one_schedule(api):
+    created = create(api)
+
+    response = api.get(f"/api/schedules/{created['id']}")
+
+    assert response.status_code == 200
+    assert response.json() == created
+
+
+def test_it_lists_schedules_with_filters(api, news):
+    backup = create(api)
+    sync = create(api, name="News sync", task_type="QUICK_SYNC_GROUP", params={"group_id": news.pk})
+    off = create(api, name="Off", enabled=False)
+
+    def ids(query=""):
+        response = api.get(f"/api/schedules{query}")
+        assert response.status_code == 200
+        return [item["id"] for item in response.json()["items"]]
+
+    assert ids() == [backup["id"], sync["id"], off["id"]]
+    assert ids("?task_type=QUICK_SYNC_GROUP") == [sync["id"]]
+    assert ids("?enabled=false") == [off["id"]]
+    assert ids("?enabled=true&task_type=DATABASE_BACKUP") == [backup["id"]]
+    assert ids("?task_type=NOPE") == []
+
+
+def test_it_pages_by_keyset_without_counting(api, editor):
+    for number in range(5):
+        create(api, name=f"Backup {number}")
+    api.post(f"/api/schedules/{ScheduledTask.objects.order_by('id')[1].pk}/toggle")
+
+    seen, url, pages = [], "/api/schedules?limit=2&enabled=true", 0
+    while url:
+        with CaptureQueriesContext(connection) as queries:
+            body = api.get(url).json()
+        assert not any("COUNT(" in query["sql"].upper() for query in queries.captured_queries)
+        seen += [item["name"] for item in body["items"]]
+        url, pages = body["next"], pages + 1
+
+    assert seen == ["Backup 0", "Backup 2", "Backup 3", "Backup 4"]
+    assert pages == 2
+
+
+def test_it_lists_in_a_constant_number_of_queries(api, news):
+    def queries_for_list() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get("/api/schedules?limit=200").status_code == 200
+        return len(queries)
+
+    create(api)
+    create(api, name="Sync", task_type="QUICK_SYNC_GROUP", params={"group_id": news.pk})
+    few = queries_for_list()
+    for number in range(20):
+        create(api, name=f"Backup {number}")
+        create(api, name=f"Sync {number}", task_type="QUICK_SYNC_GROUP", params={"group_id": news.pk})
+
+    assert queries_for_list() == few
+
+
+def test_it_changes_only_the_fields_a_patch_sends(api):
+    created = create(api, params={"retention_days": 14, "cleanup_old": True})
+
+    response = api.patch(f"/api/schedules/{created['id']}", {"name": "Renamed"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["name"] == "Renamed"
+    assert {key: value for key, value in body.items() if key not in ("name", "updated_at")} == \
+        {key: value for key, value in created.items() if key not in ("name", "updated_at")}
+    [_, entry] = api_audit()
+    assert (entry.action, entry.changes) == ("update", {"name": ["Nightly backup", "Renamed"]})
+
+
+def test_it_replaces_params_as_a_whole_on_patch(api):
+    created = create(api, params={"retention_days": 14, "cleanup_old": True})
+
+    body = api.patch(f"/api/schedules/{created['id']}", {"params": {"retention_days": 7}}).json()
+
+    # cleanup_old was not sent: it is back to the task type's default, not kept from before.
+    assert body["params"] == {"backup_type": "full", "retention_days": 7, "cleanup_old": False, "force_backup": False}
+
+
+def test_it_switches_kind_on_patch_and_clears_the_old_kinds_fields(api):
+    created = create(api)
+
+    body = api.patch(f"/api/schedules/{created['id']}",
+                     {"schedule_kind": "weekly", "schedule_days": ["mon", "wed", "fri"], "schedule_time": "04:00"}).json()
+    assert body["description"] == "Every Mon, Wed, Fri at 04:00 (UTC)"
+    assert body["next_run_at"] == "2026-03-27T04:00:00Z"
+
+    body = api.patch(f"/api/schedules/{created['id']}", {"schedule_kind": "interval", "interval_minutes": 30}).json()
+    assert (body["schedule_time"], body["schedule_days"], body["interval_minutes"]) == (None, [], 30)
+
+
+def test_it_clears_a_field_sent_as_null_on_patch(api, time_machine):
+    created = create(api, schedule_kind="interval", interval_minutes=15, anchor_at="2026-03-01T00:07:00Z")
+    time_machine.move_to(at("2026-03-26 12:34:56"), tick=False)
+
+    body = api.patch(f"/api/schedules/{created['id']}", {"anchor_at": None}).json()
+
+    # No anchor given: counted from now, on the whole minute, as when created without one.
+    assert body["anchor_at"] == "2026-03-26T12:34:00Z"
+
+
+def test_it_records_nothing_for_a_patch_that_changes_nothing(api):
+    created = create(api)
+
+    assert api.patch(f"/api/schedules/{created['id']}", {"name": "Nightly backup"}).status_code == 200
+
+    assert [entry.action for entry in api_audit()] == ["create"]
+
+
+def test_it_disables_by_patch_a_schedule_that_is_no_longer_valid(api, news):
+    created = create(api, task_type="QUICK_SYNC_GROUP", params={"group_id": news.pk})
+    news.delete()
+
+    response = api.patch(f"/api/schedules/{created['id']}", {"enabled": False})
+
+    assert response.status_code == 200 and response.json()["enabled"] is False
+    assert response.json()["next_run_at"] is None
+
+
+def test_it_deletes_a_schedule_and_keeps_its_audit_trail(api):
+    created = create(api)
+
+    response = api.delete(f"/api/schedules/{created['id']}")
+
+    assert response.status_code == 204 and response.content == b""
+    assert not ScheduledTask.objects.exists()
+    assert [(entry.action, entry.schedule_name) for entry in api_audit()] == [
+        ("create", "Nightly backup"), ("delete", "Nightly backup")]
+
+
+def test_it_toggles_a_schedule(api):
+    created = create(api)
+    url = f"/api/schedules/{created['id']}/toggle"
+
+    off = api.post(url).json()
+    assert (off["enabled"], off["next_run_at"]) == (False, None)
+    on = api.post(url).json()
+    assert (on["enabled"], on["next_run_at"]) == (True, "2026-03-27T02:00:00Z")
+    again = api.post(url, {"enabled": True}).json()
+    assert again["enabled"] is True
+    assert [(entry.action, entry.changes) for entry in api_audit()][1:] == [
+        ("disable", {"enabled": [True, False]}), ("enable", {"enabled": [False, True]})]
+
+
+def test_it_refuses_to_enable_an_invalid_schedule_by_toggle(api, news):
+    created = create(api, task_type="QUICK_SYNC_GROUP", params={"group_id": news.pk}, enabled=False)
+    news.delete()
+
+    errors = errors_of(api.post(f"/api/schedules/{created['id']}/toggle"))
+
+    assert list(errors) == ["params.group_id"]
+    assert ScheduledTask.objects.get().enabled is False
+
+
+def test_it_runs_a_schedule_now(api, editor, news):
+    created = create(api, name="News sync", task_type="QUICK_SYNC_GROUP", params={"group_id": news.pk})
+
+    response = api.post(f"/api/schedules/{created['id']}/run_now")
+
+    assert response.status_code == 200
+    body = response.json()
+    run = ScheduleRun.objects.get()
+    assert body["run"] == {"id": run.pk, "trigger": "manual", "due_at": "2026-03-26T12:00:00Z",
+                           "outcome": "dispatched", "message": "2 jobs created.",
+                           "job_ids": sorted(Job.objects.values_list("pk", flat=True))}
+    assert body["message"].startswith("“News sync” started: 2 jobs created.")
+    assert Job.objects.filter(origin_label__endswith="by editor").count() == 2
+    assert api_audit()[-1].action == "run_now"
+
+
+def test_it_refuses_run_now_while_a_run_is_active_unless_forced(api):
+    created = create(api)
+    url = f"/api/schedules/{created['id']}/run_now"
+    assert api.post(url).status_code == 200
+
+    errors = errors_of(api.post(url), status=409)
+
+    assert "still active" in errors["__all__"][0] and "force" in errors["__all__"][0]
+    assert ScheduleRun.objects.count() == 1
+    forced = api.post(url, {"force": True})
+    assert forced.status_code == 200
+    assert ScheduleRun.objects.count() == 2
+    assert api_audit()[-1].changes == {"forced": True}
+
+
+def test_it_runs_again_once_the_previous_run_finished(api):
+    created = create(api)
+    url = f"/api/schedules/{created['id']}/run_now"
+    api.post(url)
+    Job.objects.update(status=JobStatus.COMPLETED)
+
+    assert api.post(url, {"force": False}).status_code == 200
+
+
+# --- preview ----------------------------------------------------------------------------------------
+
+def test_it_previews_next_runs_with_a_dst_note_and_writes_nothing(api):
+    response = api.post("/api/schedules/preview?count=3",
+                        {"schedule_kind": "daily", "schedule_time": "02:30", "timezone": "Europe/Berlin"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["description"] == "Every day at 02:30 (Europe/Berlin)"
+    assert body["timezone"] == "Europe/Berlin"
+    assert body["runs"] == [
+        {"at": "2026-03-27T01:30:00Z", "local": "2026-03-27T02:30:00+01:00", "clock_change": None,
+         "shifted_from": None, "note": ""},
+        {"at": "2026-03-28T01:30:00Z", "local": "2026-03-28T02:30:00+01:00", "clock_change": None,
+         "shifted_from": None, "note": ""},
+        # 2026-03-29: clocks jump from 02:00 to 03:00, so 02:30 does not exist that night.
+        {"at": "2026-03-29T01:30:00Z", "local": "2026-03-29T03:30:00+02:00", "clock_change": "forward",
+         "shifted_from": "02:30", "note": "Clocks go forward: runs at 03:30 instead of 02:30."},
+    ]
+    assert not ScheduledTask.objects.exists() and not ScheduleAuditEntry.objects.exists()
+
+
+def test_it_previews_five_runs_of_a_full_payload_by_default(api, news):
+    payload = {**BACKUP, "task_type": "QUICK_SYNC_GROUP", "params": {"group_id": news.pk}}
+
+    body = api.post("/api/schedules/preview", payload).json()
+
+    assert len(body["runs"]) == 5
+
+
+def test_it_previews_an_interval_on_whole_minutes(api, time_machine):
+    time_machine.move_to(at("2026-03-26 08:18:49"), tick=False)
+
+    body = api.post("/api/schedules/preview?count=2", {"schedule_kind": "interval", "interval_minutes": 15}).json()
+
+    assert [run["at"] for run in body["runs"]] == ["2026-03-26T08:33:00Z", "2026-03-26T08:48:00Z"]
+
+
+def test_it_checks_the_fields_a_preview_sends(api):
+    errors = errors_of(api.post("/api/schedules/preview", {"schedule_time": "25:00", "name": ""}))
+    assert set(errors) == {"schedule_time", "name"}
+
+    errors = errors_of(api.post("/api/schedules/preview", {"task_type": "QUICK_SYNC_GROUP", "params": {},
+                                                       "schedule_time": "03:00"}))
+    assert list(errors) == ["params.group_id"]
+
+
+def test_it_previews_a_task_type_without_its_params(api):
+    response = api.post("/api/schedules/preview", {"task_type": "QUICK_SYNC_GROUP", "schedule_time": "05:30"})
+
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("count", [0, 51, "x"])
+def test_it_bounds_the_preview_count(api, count):
+    assert list(errors_of(api.post(f"/api/schedules/preview?count={count}", {}))) == ["count"]
+
+
+# --- validation: every rule of the original plan, with its field -------------------------------------
+
+@pytest.mark.parametrize("fields, field", [
+    ({"schedule_kind": "hourly"}, "schedule_kind"),
+    ({"schedule_time": None}, "schedule_time"),
+    ({"schedule_time": "25:00"}, "schedule_time"),
+    ({"schedule_time": "7:30"}, "schedule_time"),
+    ({"schedule_time": "07:30:00"}, "schedule_time"),
+    ({"schedule_kind": "weekly", "schedule_days": []}, "schedule_days"),
+    ({"schedule_kind": "weekly", "schedule_days": ["mon", "someday"]}, "schedule_days"),
+    ({"schedule_kind": "interval", "interval_minutes": 4}, "interval_minutes"),
+    ({"schedule_kind": "interval"}, "interval_minutes"),
+    ({"schedule_kind": "cron", "cron_expr": "61 * * * *"}, "cron_expr"),
+    ({"schedule_kind": "cron", "cron_expr": "* * *"}, "cron_expr"),
+    ({"schedule_kind": "cron", "cron_expr": "0 0 30 2 *"}, "cron_expr"),  # valid, but never runs
+    ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+    ({"timezone": ""}, "timezone"),
+    ({"task_type": "NOT_A_TASK"}, "task_type"),
+    ({"task_type": "QUICK_SYNC_GROUP"}, "params.group_id"),
+    ({"task_type": "QUICK_SYNC_GROUP", "params": {"group_id": 987654}}, "params.group_id"),
+    ({"params": {"retention_days": 0}}, "params.retention_days"),
+    ({"params": {"cleanup_old": "yes"}}, "params.cleanup_old"),
+    ({"params": {"colour": "red"}}, "params.colour"),
+    ({"params": ["not", "an", "object"]}, "params"),
+    ({"grace_minutes": 4}, "grace_minutes"),
+    ({"overlap_policy": "sometimes"}, "overlap_policy"),
+    ({"name": ""}, "name"),
+    ({"name": "x" * 201}, "name"),
+    # JSON types are the schema's: no silent coercion of "15" into 15 or "yes" into true.
+    ({"schedule_kind": "interval", "interval_minutes": "15"}, "interval_minutes"),
+    ({"enabled": "yes"}, "enabled"),
+    ({"anchor_at": "2026-03-26T08:00:00"}, "anchor_at"),  # no offset: which zone?
+    ({"schedule_days": "mon"}, "schedule_days"),
+    # Stored text must survive every database: no NUL (PostgreSQL), no lone surrogate.
+    ({"name": "a\u0000b"}, "name"),
+    ({"name": "\ud800"}, "name"),
+    ({"params": {"retention_days": 7, "note\u0000": 1}}, "params"),
+    # What the server keeps itself.
+    ({"next_run_at": "2026-03-26T08:00:00Z"}, "next_run_at"),
+    ({"id": 7}, "id"),
+    ({"schedule_time_zone": "UTC"}, "schedule_time_zone"),
+])
+def test_it_rejects_invalid_fields_naming_them_and_writes_nothing(api, fields, field):
+    errors = errors_of(api.post("/api/schedules", {**BACKUP, **fields}))
+
+    assert field in errors and all(isinstance(message, str) and message for message in errors[field])
+    assert not ScheduledTask.objects.exists() and not ScheduleAuditEntry.objects.exists()
+
+
+def test_it_says_what_is_wrong_in_the_models_words(api):
+    errors = errors_of(api.post("/api/schedules", {**BACKUP, "schedule_time": "25:00"}))
+
+    assert errors == {"schedule_time": ["Enter the time as HH:MM in 24-hour format, 00:00 to 23:59 (got '25:00')."]}
+
+
+def test_it_requires_a_name_and_a_task_type(api):
+    errors = errors_of(api.post("/api/schedules", {"schedule_kind": "daily", "schedule_time": "02:00"}))
+
+    assert set(errors) == {"name", "task_type"}
+
+
+def test_it_validates_a_patch_like_a_create_and_keeps_the_schedule(api):
+    created = create(api)
+
+    errors = errors_of(api.patch(f"/api/schedules/{created['id']}", {"schedule_time": "25:00", "grace_minutes": 1}))
+
+    assert set(errors) == {"schedule_time", "grace_minutes"}
+    assert ScheduledTask.objects.get().schedule_time == "02:00"
+    assert len(api_audit()) == 1
+
+
+@pytest.mark.parametrize("field", ["name", "task_type", "enabled", "schedule_kind", "timezone", "params",
+                                   "grace_minutes", "overlap_policy"])
+def test_it_refuses_null_for_a_field_that_cannot_be_empty(api, field):
+    created = create(api)
+
+    assert list(errors_of(api.patch(f"/api/schedules/{created['id']}", {field: None}))) == [field]
+
+
+# --- malformed requests --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '"a string"', "null", "", '{"name": NaN}', "\xff\xfe"])
+def test_it_answers_400_for_a_body_that_is_not_a_json_object(api, body):
+    errors = errors_of(api.post("/api/schedules", body))
+
+    assert list(errors) == ["body"]
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data"])
+def test_it_answers_415_for_a_body_that_is_not_json(api, content_type):
+    errors = errors_of(api.post("/api/schedules", "name=x", content_type=content_type), status=415)
+
+    assert "application/json" in errors["body"][0]
+
+
+def test_it_answers_400_for_a_body_that_is_not_an_object_on_patch_and_toggle(api):
+    created = create(api)
+
+    assert list(errors_of(api.patch(f"/api/schedules/{created['id']}", "[]"))) == ["body"]
+    assert list(errors_of(api.post(f"/api/schedules/{created['id']}/toggle", '"on"'))) == ["body"]
+    assert list(errors_of(api.post(f"/api/schedules/{created['id']}/run_now", '{"force": "yes"}'))) == ["force"]
+
+
+@pytest.mark.parametrize("query, field", [("enabled=maybe", "enabled"), ("limit=0", "limit"), ("limit=201", "limit"),
+                                          ("after=-1", "after"), ("task_type=%00", "task_type")])
+def test_it_names_a_bad_query_parameter(api, query, field):
+    assert list(errors_of(api.get(f"/api/schedules?{query}"))) == [field]
+
+
+# --- unknown ids ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method, suffix", [("get", ""), ("patch", ""), ("delete", ""), ("post", "/toggle"),
+                                            ("post", "/run_now")])
+@pytest.mark.parametrize("schedule_id", ["999", "0", "abc", "99999999999999999999999"])
+def test_it_answers_404_for_an_unknown_id(api, method, suffix, schedule_id):
+    url = f"/api/schedules/{schedule_id}{suffix}"
+    response = api.patch(url, {"name": "x"}) if method == "patch" else getattr(api, method)(url)
+
+    assert list(errors_of(response, status=404)) == ["id"]
+
+
+def test_it_answers_404_for_a_deleted_schedule(api):
+    created = create(api)
+    api.delete(f"/api/schedules/{created['id']}")
+
+    assert errors_of(api.get(f"/api/schedules/{created['id']}"), status=404) == {
+        "id": [f"No schedule with id {created['id']}."]}
+
+
+# --- who may do what ------------------------------------------------------------------------------------
+
+OPERATIONS = [
+    ("get", "/api/schedules", None, "view"),
+    ("get", "/api/schedules/{id}", None, "view"),
+    ("post", "/api/schedules/preview", {"schedule_time": "03:00"}, "view"),
+    ("post", "/api/schedules", BACKUP, "add"),
+    ("patch", "/api/schedules/{id}", {"name": "Renamed"}, "change"),
+    ("post", "/api/schedules/{id}/toggle", None, "change"),
+    ("post", "/api/schedules/{id}/run_now", None, "change"),
+    ("delete", "/api/schedules/{id}", None, "delete"),
+]
+
+
+@pytest.fixture
+def schedule(db):
+    return services.schedule_save(schedule=ScheduledTask(**BACKUP), now=NOW)
+
+
+def call(client, method, path, body, schedule):
+    url = path.format(id=schedule.pk)
+    return getattr(client, method)(url, body) if body is not None else getattr(client, method)(url)
+
+
+@pytest.mark.parametrize("method, path, body, needed", OPERATIONS)
+def test_it_needs_the_model_permission_of_each_operation(method, path, body, needed, schedule):
+    others = [action for action in ALL_ACTIONS if action != needed]
+    refused = call(token_client(user_with(*others)), method, path, body, schedule)
+
+    errors = errors_of(refused, status=403)
+    assert f"scheduling.{needed}_scheduledtask" in errors["__all__"][0]
+    assert ScheduleAuditEntry.objects.filter(via=AuditVia.API).count() == 0
+
+    allowed = call(token_client(user_with(needed)), method, path, body, schedule)
+    assert allowed.status_code in (200, 201, 204), allowed.content
+
+
+@pytest.mark.parametrize("method, path, body, needed", OPERATIONS)
+def test_it_answers_401_json_to_anonymous_requests(client, method, path, body, needed, schedule):
+    response = call(client, method, path, body, schedule)
+
+    errors = errors_of(response, status=401)
+    assert "Authorization: Bearer" in errors["__all__"][0]
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert ScheduledTask.objects.get(pk=schedule.pk).name == "Nightly backup"
+
+
+# --- audit: one entry with the diff per write ---------------------------------------------------------------
+
+def test_it_records_one_audit_entry_with_the_diff_for_each_api_write(api, editor):
+    created = create(api)
+    url = f"/api/schedules/{created['id']}"
+    api.patch(url, {"schedule_time": "03:15", "timezone": "Europe/Berlin"})
+    api.post(f"{url}/toggle")
+    api.post(f"{url}/toggle")
+    api.post(f"{url}/run_now")
+    api.delete(url)
+
+    entries = api_audit()
+    assert [entry.action for entry in entries] == ["create", "update", "disable", "enable", "run_now", "delete"]
+    assert all((entry.actor, entry.actor_name, entry.via) == (editor, "editor", "api") for entry in entries)
+    assert entries[1].changes == {"schedule_time": ["02:00", "03:15"], "timezone": ["UTC", "Europe/Berlin"]}
+    assert entries[5].changes["name"] == ["Nightly backup", None]
+
+
+def test_it_answers_413_for_a_body_over_the_size_limit(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    errors = errors_of(api.post("/api/schedules", {**BACKUP, "name": "x" * 2000}), status=413)
+
+    assert errors == {"body": ["The body is too large."]}
