@@ -428,7 +428,7 @@ def schedule_run_now(request, schedule_id: ScheduleId, payload: RunNowIn | None 
         run = services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force,
                                         actor=api_actor(request))
     except services.RunActiveError as exc:
-        raise ApiError(409, {"__all__": [str(exc)]}) from exc
+        raise ApiError(409, {"__all__": [f'{exc} Send {{"force": true}} to run anyway.']}) from exc
     return {"message": services.run_now_message(run), "run": run_out(run)}
 
 

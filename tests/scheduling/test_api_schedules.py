@@ -273,7 +273,7 @@ def test_it_runs_a_schedule_now(api, editor, news):
                            "outcome": "dispatched", "message": "2 jobs created.",
                            "job_ids": sorted(Job.objects.values_list("pk", flat=True))}
     assert body["message"].startswith("“News sync” started: 2 jobs created.")
-    assert Job.objects.filter(origin_label__endswith="by editor").count() == 2
+    assert Job.objects.filter(origin_label__endswith="(Run now by editor)").count() == 2
     assert api_audit()[-1].action == "run_now"
 
 
@@ -284,7 +284,8 @@ def test_it_refuses_run_now_while_a_run_is_active_unless_forced(api):
 
     errors = errors_of(api.post(url), status=409)
 
-    assert "still active" in errors["__all__"][0] and "force" in errors["__all__"][0]
+    assert errors["__all__"] == ["“Nightly backup” is still busy with an earlier run: 1 job queued (waiting for a "
+                                 'worker). Send {"force": true} to run anyway.']
     assert ScheduleRun.objects.count() == 1
     forced = api.post(url, {"force": True})
     assert forced.status_code == 200
