@@ -327,9 +327,6 @@ def schedule_preview_view(request, payload: ScheduleFields,
     now = timezone.now()
     data = payload.model_dump(exclude_unset=True)
     schedule = apply_fields(ScheduledTask(created_at=now), data)
-    if schedule.schedule_kind == ScheduleKind.INTERVAL and schedule.anchor_at is None:
-        # As the save would anchor it: on the whole minute, so the preview shows 08:15, never 08:18:49.
-        schedule.anchor_at = now.replace(second=0, microsecond=0)
     try:
         schedule.full_clean()
     except ValidationError as exc:

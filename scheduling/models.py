@@ -163,7 +163,8 @@ class ScheduledTask(models.Model):
             days=self.schedule_days if self.schedule_days is not None else (),
             interval_minutes=self.interval_minutes,
             cron_expr=self.cron_expr or None,
-            anchor=(self.anchor_at or self.created_at) if self.schedule_kind == ScheduleKind.INTERVAL else None,
+            anchor=(self.anchor_at or recurrence.whole_minute(self.created_at))
+            if self.schedule_kind == ScheduleKind.INTERVAL else None,
         )
 
     def describe(self) -> str:

@@ -59,6 +59,7 @@ __all__ = [
     "PreviewRun",
     "parse_days",
     "preview_runs",
+    "whole_minute",
     "parse_time",
     "parse_zone",
     "validate_cron",
@@ -519,6 +520,15 @@ def _describe_cron(expr: str) -> str:
         return text
     except Exception:  # cron-descriptor cannot word every valid expression; say what it is instead
         return f"Cron {expr}"
+
+
+# --------------------------------------------------------------------------- anchors
+
+
+def whole_minute(instant: _dt.datetime) -> _dt.datetime:
+    """Where an interval schedule counts from when it is created at `instant`: "every 15 minutes"
+    then reads 08:15, 08:30, never 08:18:49."""
+    return instant.replace(second=0, microsecond=0)
 
 
 # --------------------------------------------------------------------------- preview

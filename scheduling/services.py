@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from jobs import queue
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from jobs.services import job_create_many
-from scheduling import audit, registry
+from scheduling import audit, recurrence, registry
 from scheduling.audit import Actor
 from scheduling.models import AuditAction, RunOutcome, RunTrigger, ScheduledTask, ScheduleKind, ScheduleRun
 
@@ -27,11 +27,6 @@ EDITABLE_FIELDS = ("name", "task_type", "params", "grace_minutes", "overlap_poli
 
 class RunActiveError(Exception):
     """Run now refused: a run of the schedule is still active. The message says which and how far it got."""
-
-
-def _whole_minute(instant: datetime) -> datetime:
-    # Interval schedules count from their anchor: "every 15 minutes" should read 08:15, 08:30, never 08:18:49.
-    return instant.replace(second=0, microsecond=0)
 
 
 def _timing(schedule: ScheduledTask):
@@ -52,7 +47,7 @@ def schedule_save(*, schedule: ScheduledTask, now: datetime, actor: Actor = audi
     if creating:
         schedule.created_at = now
     if schedule.schedule_kind == ScheduleKind.INTERVAL and schedule.anchor_at is None:
-        schedule.anchor_at = _whole_minute(now)
+        schedule.anchor_at = recurrence.whole_minute(now)
     schedule.full_clean()
     with transaction.atomic():
         if creating:
