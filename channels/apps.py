@@ -19,4 +19,5 @@ class ChannelsConfig(AppConfig):
             # Once a sync's last job is done: judge its failures (outage or not) and write its summary.
             sync.group_syncs_follow_jobs(job_ids=job_ids, now=timezone.now())
 
-        job_status_changed.connect(follow_jobs, dispatch_uid="channels.group_syncs_follow_jobs")
+        # weak=False: a function defined here has no other reference and would be collected at once.
+        job_status_changed.connect(follow_jobs, weak=False, dispatch_uid="channels.group_syncs_follow_jobs")

@@ -113,7 +113,7 @@ def fetch(url: str, *, etag: str = "", last_modified: str = "") -> Response:
             return result
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise FeedTooLarge(f"The feed is {int(declared):,} bytes, over the limit of {limit:,}; refused.")
+            raise FeedTooLarge(f"The feed is {int(declared):,} bytes, over the limit of {limit:,} bytes; refused.")
         chunks, size = [], 0
         for chunk in response.iter_bytes():
             size += len(chunk)
