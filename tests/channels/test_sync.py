@@ -108,16 +108,14 @@ def test_it_keeps_a_video_that_a_later_feed_no_longer_lists(feeds, channel, run_
     sync_one(channel, run_jobs)
     # The feed lists the newest 15: a new video pushes the oldest out.
     body = feed_for().decode()
-    oldest = body.index("<entry>", body.index("Xk3vP9qLm14") - 200)
-    later = body[:oldest].replace("Xk3vP9qLm01", "Xk3vP9qLm99") + body[oldest:].split("</entry>", 1)[1]
-    later = body[:body.index(" <entry>")] + body[body.index(" <entry>"):oldest] + "</feed>\n"
-    later = later.replace("Xk3vP9qLm01", "NewVideo001", 3)
+    oldest = body.rindex(" <entry>")
+    later = (body[:oldest] + "</feed>\n").replace("Xk3vP9qLm01", "NewVideo001")
     feeds.serve(FIXTURE_CHANNEL, later.encode(), oneshot=True)
 
     _, job = sync_one(channel, run_jobs)
 
     assert job.status == JobStatus.COMPLETED, job.error
-    assert job.result["new"] == 1
+    assert (job.result["new"], job.result["entries"]) == (1, 14)
     assert Video.objects.count() == 16
     assert Video.objects.filter(youtube_id="Xk3vP9qLm15").exists()  # gone from the feed, kept here
 
