@@ -82,6 +82,8 @@ def test_it_writes_no_video_when_the_same_feed_comes_again(feeds, channel, run_j
         group_sync, job = sync_one(channel, run_jobs)
 
     assert writes.count == 0
+    # The body's hash matched: not parsed, and the videos not even read.
+    assert not [q for q in writes.captured_queries if '"channels_video"' in q["sql"]]
     assert list(Video.objects.order_by("pk").values()) == before
     assert {k: job.result[k] for k in ("outcome", "http_status", "new", "updated")} == {
         "outcome": "unchanged", "http_status": 200, "new": 0, "updated": 0}
