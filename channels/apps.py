@@ -7,6 +7,17 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self) -> None:
-        from channels import tasks
+        from django.utils import timezone
+
+        from channels import handlers, sync, tasks
+        from jobs.signals import job_status_changed
 
         tasks.register()
+        handlers.register_handlers()
+
+        def follow_jobs(sender, job_ids, **kwargs):
+            # Once a sync's last job is done: judge its failures (outage or not) and write its summary.
+            sync.group_syncs_follow_jobs(job_ids=job_ids, now=timezone.now())
+
+        # weak=False: a function defined here has no other reference and would be collected at once.
+        job_status_changed.connect(follow_jobs, weak=False, dispatch_uid="channels.group_syncs_follow_jobs")

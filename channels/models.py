@@ -12,35 +12,85 @@ class ChannelGroup(models.Model):
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
+    # After the feed answered 403 or 429, group syncs skip every channel until then: YouTube
+    # throttles by address, so asking again at once only prolongs it.
+    cooldown_until = models.DateTimeField(null=True, blank=True)
+    cooldown_reason = models.CharField(max_length=300, blank=True)
+    # The newest finished sync of the group (its summary) and the newest one judged a feed outage.
+    last_sync = models.ForeignKey("GroupSync", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                  editable=False)
+    last_outage_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
 
+    def in_cooldown(self, now) -> bool:
+        return self.cooldown_until is not None and self.cooldown_until > now
+
+
+class SyncOutcome(models.TextChoices):
+    """How one check of a channel's feed went; the words the pages show for a channel's status."""
+
+    SYNCED = "synced", "Synced"
+    UNCHANGED = "unchanged", "Synced, nothing new"
+    NOT_FOUND = "not_found", "Feed not found (HTTP 404)"
+    THROTTLED = "throttled", "Refused by YouTube (HTTP 403/429)"
+    SERVER_ERROR = "server_error", "YouTube server error"
+    UNREACHABLE = "unreachable", "Feed unreachable (timeout or network error)"
+    BAD_FEED = "bad_feed", "Unreadable feed"
+    FEED_OUTAGE = "feed_outage", "YouTube feed outage (not counted against the channel)"
+    SKIPPED_BACKOFF = "skipped_backoff", "Skipped: waiting after failures"
+    SKIPPED_COOLDOWN = "skipped_cooldown", "Skipped: cool-down after YouTube refused"
+
+
+SUCCESS_OUTCOMES = (SyncOutcome.SYNCED, SyncOutcome.UNCHANGED)
+SKIPPED_OUTCOMES = (SyncOutcome.SKIPPED_BACKOFF, SyncOutcome.SKIPPED_COOLDOWN)
+# Failures that look the same for every channel when YouTube's feed endpoint is down.
+OUTAGE_OUTCOMES = (SyncOutcome.NOT_FOUND, SyncOutcome.SERVER_ERROR, SyncOutcome.UNREACHABLE)
+
 
 class Channel(models.Model):
-    group = models.ForeignKey(
-        ChannelGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="channels"
-    )
+    groups = models.ManyToManyField(ChannelGroup, related_name="channels", blank=True)
     youtube_id = models.CharField("YouTube id", max_length=24, unique=True, validators=[youtube_channel_id])
     title = models.CharField(max_length=200)
-    # Disabled channels stay in their group but are left out of group syncs. Only a person
+    # Disabled channels stay in their groups but are left out of group syncs. Only a person
     # disables a channel: the feed is down for hours on some days, so failures never do.
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    last_synced_at = models.DateTimeField(null=True, blank=True)
-    last_sync_error = models.TextField(blank=True)
-    # Validators for a conditional GET, kept for when the feed server offers them.
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=20, choices=SyncOutcome.choices, blank=True)
+    last_http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_new_count = models.PositiveIntegerField(default=0)
+    last_updated_count = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # Failures of the channel itself in a row (a feed outage is not one); its syncs are skipped
+    # until next_attempt_at, which backs off exponentially.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    # Validators for a conditional GET, kept for when the feed server offers them, and the hash
+    # of the last body stored, since YouTube offers none: an unchanged body writes no video.
     feed_etag = models.CharField(max_length=200, blank=True)
     feed_last_modified = models.CharField(max_length=100, blank=True)
+    feed_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["title"]
 
     def __str__(self) -> str:
         return self.title
+
+    def in_backoff(self, now) -> bool:
+        return self.next_attempt_at is not None and self.next_attempt_at > now
+
+    @property
+    def youtube_url(self) -> str:
+        return f"https://www.youtube.com/channel/{self.youtube_id}"
 
 
 class Video(models.Model):
@@ -52,11 +102,102 @@ class Video(models.Model):
     thumbnail_url = models.URLField(max_length=500, blank=True)
     published_at = models.DateTimeField()
     feed_updated_at = models.DateTimeField(null=True, blank=True)
+    view_count = models.PositiveBigIntegerField(null=True, blank=True)
+    # True when the feed links it as a Short (/shorts/...); None when the feed does not say.
+    is_short = models.BooleanField(null=True, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-published_at"]
-        indexes = [models.Index(fields=["channel", "-published_at"], name="video_channel_recent_idx")]
+        indexes = [
+            models.Index(fields=["channel", "-published_at"], name="video_channel_recent_idx"),
+            models.Index(fields=["channel", "first_seen_at"], name="video_channel_seen_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.title
+
+
+class GroupSync(models.Model):
+    """One sync of a group (a schedule's run or Sync now), or of one channel (Sync now): its summary.
+
+    Created together with its jobs, which carry its id; the channels skipped at dispatch (backoff,
+    cool-down) are recorded then. The summary is filled in once none of its jobs is active any more.
+    Kept when the group is deleted, under the name it had.
+    """
+
+    group = models.ForeignKey(ChannelGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="syncs")
+    group_name = models.CharField(max_length=100, blank=True)
+    origin_label = models.CharField(max_length=300, blank=True)
+    # The schedule run that made it, when one did. Filled in when the first of its jobs finishes
+    # (the run is created after the task type is asked for the jobs); the schedule, window and
+    # trigger find it for a run with no job.
+    schedule_run = models.OneToOneField("scheduling.ScheduleRun", on_delete=models.SET_NULL, null=True, blank=True,
+                                        related_name="group_sync")
+    schedule_id_at_dispatch = models.PositiveBigIntegerField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=16, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    jobs_created = models.PositiveIntegerField(default=0)
+
+    channels_total = models.PositiveIntegerField(default=0)
+    synced = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped_backoff = models.PositiveIntegerField(default=0)
+    skipped_cooldown = models.PositiveIntegerField(default=0)
+    new_videos = models.PositiveIntegerField(default=0)
+    updated_videos = models.PositiveIntegerField(default=0)
+    outage = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["group", "-finished_at"], name="group_sync_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"Sync of {self.group_name or 'one channel'} at {self.created_at:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def skipped(self) -> int:
+        return self.skipped_backoff + self.skipped_cooldown
+
+    @property
+    def summary(self) -> str:
+        if self.finished_at is None:
+            return f"Running: {self.jobs_created} channel{'s' if self.jobs_created != 1 else ''} to check."
+        parts = [f"{self.synced} synced", f"{self.failed} failed"]
+        if self.skipped:
+            reasons = [label for count, label in ((self.skipped_backoff, "backoff"),
+                                                  (self.skipped_cooldown, "cool-down")) if count]
+            parts.append(f"{self.skipped} skipped ({', '.join(reasons)})")
+        parts.append(f"{self.new_videos} new video{'s' if self.new_videos != 1 else ''}")
+        text = ", ".join(parts) + "."
+        if self.outage:
+            text += " Feed outage: failures not counted against the channels."
+        return text
+
+
+class ChannelSync(models.Model):
+    """How one channel fared in one GroupSync: the latest attempt's outcome.
+
+    `settled` says whether a failure has been judged (a failure of the channel, which backs it
+    off, or part of a feed outage, which does not); that happens once the whole sync is done.
+    """
+
+    group_sync = models.ForeignKey(GroupSync, on_delete=models.CASCADE, related_name="results")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="sync_results")
+    outcome = models.CharField(max_length=20, choices=SyncOutcome.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    new_videos = models.PositiveIntegerField(default=0)
+    updated_videos = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    checked_at = models.DateTimeField()
+    settled = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group_sync", "channel"], name="one_result_per_channel")]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.get_outcome_display()}"

@@ -1,12 +1,14 @@
 """The QUICK_SYNC_GROUP task type: one run creates a QUICK_SYNC job per enabled channel of a group."""
 
 from django import forms
+from django.utils import timezone
 
-from channels.models import Channel, ChannelGroup
+from channels import services
+from channels.models import ChannelGroup
 from jobs.services import JobRequest
 from scheduling import registry
 
-TASK_TYPE = "QUICK_SYNC_GROUP"
+TASK_TYPE = services.TASK_TYPE
 JOB_TYPE = "QUICK_SYNC"
 
 
@@ -20,11 +22,18 @@ class QuickSyncGroupParamsForm(registry.ParamsForm):
 
 
 def job_requests(schedule, *, due_at, trigger) -> list[JobRequest]:
+    """The run's jobs, recorded as a GroupSync in the scheduler's transaction (the channels skipped
+    for backoff or cool-down are part of it). A run that would sync nothing says why instead."""
     group_id = schedule.params.get("group_id")
-    if not ChannelGroup.objects.filter(pk=group_id).exists():
+    group = ChannelGroup.objects.filter(pk=group_id).first()
+    if group is None:
         raise registry.CannotDispatch(f"The channel group (id {group_id}) no longer exists.")
-    channel_ids = Channel.objects.filter(group_id=group_id, enabled=True).values_list("pk", flat=True)
-    return [JobRequest(JOB_TYPE, {"channel_id": pk, "group_id": group_id}) for pk in channel_ids]
+    # The run's window may be a little in the past; backoffs and cool-downs end in real time.
+    group_sync, requests = services.group_sync_plan(group=group, now=timezone.now(), schedule_id=schedule.pk,
+                                                    due_at=due_at, trigger=trigger)
+    if not requests and group_sync.channels_total:
+        raise registry.CannotDispatch(services.nothing_to_sync_message(group_sync, group))
+    return requests
 
 
 def summarize_params(many) -> list[str]:

@@ -43,12 +43,24 @@ class ChannelGroupFactory(factory.django.DjangoModelFactory):
 
 
 class ChannelFactory(factory.django.DjangoModelFactory):
+    """A channel in no group; `ChannelFactory(group=g)` puts it in one, `groups=[a, b]` in several."""
+
     class Meta:
         model = Channel
+        skip_postgeneration_save = True
 
-    group = factory.SubFactory(ChannelGroupFactory)
     youtube_id = factory.Sequence(lambda n: f"UC{n:022d}")
     title = factory.Sequence(lambda n: f"Channel {n}")
+
+    @factory.post_generation
+    def group(self, create, extracted, **kwargs):
+        if create and extracted is not None:
+            self.groups.add(extracted)
+
+    @factory.post_generation
+    def groups(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.groups.add(*extracted)
 
 
 class VideoFactory(factory.django.DjangoModelFactory):

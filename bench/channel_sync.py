@@ -1,0 +1,343 @@
+"""Quick sync of a 200-channel group: wall time against the I/O bound, and the CPU of an unchanged feed.
+
+A local HTTP server answers every channel's feed after 50 ms (the 15-entry fixture of the tests,
+one version per channel). A real `manage.py qcluster` syncs the whole group (Sync now: one
+QUICK_SYNC job per channel), timed from the jobs' creation until the group sync's summary is
+written; with the default worker count (settings: Q_CLUSTER workers = 2) and with 8. The I/O
+bound is what the workers could do if a sync cost nothing but the 50 ms wait: workers / 50 ms
+channels per second. Every feed changes between rounds (its view counts), so each job writes its
+15 videos: the realistic case, as YouTube's view counts move all the time.
+
+The CPU of one quick sync of an unchanged feed is measured in this process, on the thread that
+runs it (`time.thread_time`, so the server's threads are not counted): the handler alone, and a
+whole job attempt as a worker runs it (claim, handler, result, the sync's summary).
+
+    .venv/bin/python -m bench.channel_sync            print the markdown section
+    .venv/bin/python -m bench.channel_sync --json     the raw measurements
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from bench import _harness
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "channels" / "feeds" / "channel.xml"
+FIXTURE_CHANNEL = "UCq1w2e3r4t5y6u7i8o9p0aZ"
+
+CHANNELS = 200
+DELAY_SECONDS = 0.050
+WORKER_COUNTS = (2, 8)
+ROUNDS = 2
+TARGET_SHARE = 0.70
+KINDS = ("changed", "unchanged")
+KIND_LABELS = {"changed": "every feed changed (15 videos updated per job)",
+               "unchanged": "no feed changed (hash equal: no video written)"}
+CPU_TARGET_MS = 5.0
+CPU_SAMPLES = 200
+MEASURE_TIMEOUT_SECONDS = 900
+SYNC_TIMEOUT_SECONDS = 300
+
+
+def run(*, channels: int = CHANNELS, rounds: int = ROUNDS) -> str:
+    return render(measure_in_subprocess(channels=channels, rounds=rounds))
+
+
+def measure_in_subprocess(*, channels: int = CHANNELS, rounds: int = ROUNDS) -> dict:
+    with _harness.temp_workdir("bench-channels-") as workdir:
+        env = _harness.child_env(workdir)
+        return _harness.measure_in_child("bench.channel_sync", ["--channels", str(channels), "--rounds", str(rounds)],
+                                         env=env, timeout=MEASURE_TIMEOUT_SECONDS)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render(r: dict) -> str:
+    lines = [
+        "## Channel quick sync (200-channel group, feeds answered after 50 ms)",
+        "",
+        f"A group of {r['channels']} channels synced by a real `qcluster` (SQLite WAL, ORM broker), each feed "
+        f"answered by a local server after {r['delay_ms']:.0f} ms; timed from Sync now (the jobs' creation) until "
+        f"the group sync's summary is written; with every feed changed since the previous sync (YouTube's view "
+        f"counts move all the time, so this is the usual case) and with none changed. Median of {r['rounds']} "
+        f"rounds, a fresh cluster each (its start not timed). Measured {r['finished_at']}.",
+        "",
+        "| feeds | workers | wall time, s | channels/s | I/O bound, channels/s | share of the bound | target "
+        "| rounds, s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for kind in KINDS:
+        for workers in r["workers"]:
+            runs = r["runs"][f"{kind}/{workers}"]
+            seconds = statistics.median(m["seconds"] for m in runs)
+            rate = r["channels"] / seconds
+            bound = workers / (r["delay_ms"] / 1000)
+            share = rate / bound
+            met = "met" if share >= TARGET_SHARE else "**not met**"
+            label = f"{workers} (default)" if workers == r["default_workers"] else str(workers)
+            each = ", ".join(f"{m['seconds']:.2f}" for m in runs)
+            lines.append(f"| {KIND_LABELS[kind]} | {label} | {seconds:.2f} | {rate:.1f} | {bound:.0f} | {share:.0%} "
+                         f"| ≥ {TARGET_SHARE:.0%}: {met} | {each} |")
+    per_job = {key: statistics.median(m["job_run_ms_median"] for m in runs) for key, runs in r["runs"].items()}
+    fetch = {key: statistics.median(m["fetch_ms_median"] for m in runs) for key, runs in r["runs"].items()}
+    cpu = r["cpu"]
+    handler_ok = "met" if cpu["handler_ms_median"] < CPU_TARGET_MS else "**not met**"
+    lines += [
+        "",
+        f"- Worker CPU of one quick sync of an unchanged feed (body hash equal: no video written), on the thread "
+        f"that runs it, median of {cpu['samples']}: the handler {cpu['handler_ms_median']:.2f} ms "
+        f"(p95 {cpu['handler_ms_p95']:.2f} ms; target < {CPU_TARGET_MS:.0f} ms: {handler_ok}); a whole job attempt "
+        f"as a worker runs it (claim, handler, result, the one-channel sync's summary) {cpu['job_ms_median']:.2f} ms "
+        f"(p95 {cpu['job_ms_p95']:.2f} ms).",
+        "- Inside a job (median over its attempts, from claim to result): "
+        + "; ".join(f"{KIND_LABELS[k.split('/')[0]].split(' (')[0]}, {k.split('/')[1]} workers: {per_job[k]:.0f} ms, "
+                    f"of which the fetch {fetch[k]:.0f} ms" for k in per_job) + ".",
+        f"- Load average at start / end: {r['load_start']} / {r['load_end']}.",
+        f"- Every job completed and every summary said {r['channels']} synced: "
+        f"{'yes' if r['all_synced'] else '**no**'}. \"database is locked\" in the cluster logs: {r['locked']} lines.",
+        "- The machine has 2 cores shared with other work; with 8 workers, the cluster's processes, the server "
+        "and SQLite's one writer at a time share them.",
+        "- Reproduce: `.venv/bin/python -m bench.channel_sync`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the feed server
+
+
+class FeedServer:
+    """Every channel's feed, after a delay; `version` changes the view counts, so each round's feeds differ."""
+
+    def __init__(self, channel_ids: list[str]):
+        self.delay = DELAY_SECONDS
+        self.version = 0
+        template = FIXTURE.read_bytes()
+        self._base = {cid: template.replace(FIXTURE_CHANNEL.encode(), cid.encode())
+                      .replace(FIXTURE_CHANNEL[2:].encode(), cid[2:].encode())
+                      .replace(b"Xk3vP9qLm", f"{n:05d}abcd".encode()) for n, cid in enumerate(channel_ids)}
+        self._bodies: dict[str, bytes] = {}
+        self.set_version(0)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                channel_id = parse_qs(urlsplit(self.path).query).get("channel_id", [""])[0]
+                body = server._bodies.get(channel_id)
+                time.sleep(server.delay)
+                if body is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/atom+xml; charset=UTF-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def set_version(self, version: int) -> None:
+        self.version = version
+        self._bodies = {cid: body.replace(b'views="', f'views="{version}'.encode()) if version else body
+                        for cid, body in self._base.items()}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/feeds/videos.xml?channel_id={{channel_id}}"
+
+
+# --------------------------------------------------------------------------- the measuring child
+
+
+def _measure(*, channels: int, rounds: int) -> dict:
+    load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    channel_ids = [f"UC{n:022d}" for n in range(channels)]
+    server = FeedServer(channel_ids)
+    os.environ["YOUTUBE_FEED_URL"] = server.url  # before Django reads its settings; the cluster inherits it
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("createcachetable", verbosity=0)
+    from django.utils import timezone
+
+    from channels import services
+    from channels.models import Channel
+
+    workdir = _harness.child_workdir()
+    group = services.group_create(name="Bench", now=timezone.now())
+    Channel.objects.bulk_create([Channel(youtube_id=cid, title=cid) for cid in channel_ids])
+    group.channels.set(Channel.objects.all())
+    default_workers = settings.Q_CLUSTER["workers"]
+
+    runs: dict[str, list[dict]] = {f"{kind}/{w}": [] for kind in KINDS for w in WORKER_COUNTS}
+    logs: list[Path] = []
+    all_synced = True
+    # An untimed first sync creates the videos; then each worker count syncs feeds that all changed
+    # (new view counts: every job updates its 15 videos), then the same feeds again (hash equal).
+    plan = [("warm-up", WORKER_COUNTS[0])]
+    for round_no in range(rounds):
+        counts = WORKER_COUNTS if round_no % 2 == 0 else tuple(reversed(WORKER_COUNTS))
+        plan += [(kind, workers) for workers in counts for kind in KINDS]
+    for index, (kind, workers) in enumerate(plan):
+        if kind != "unchanged":
+            server.set_version(server.version + 1)
+        log = workdir / f"qcluster-{index}-{kind}-{workers}.log"
+        logs.append(log)
+        cluster = _start_cluster(log, workers=workers)
+        try:
+            _wait_for_cluster(cluster, workers=workers)
+            result = _sync_group(group, channels=channels)
+        finally:
+            _stop(cluster)
+        _progress(f"{kind}, {workers} workers: {result['seconds']:.2f} s, {channels / result['seconds']:.1f} "
+                  f"channels/s (job median {result['job_run_ms_median']:.0f} ms, fetch {result['fetch_ms_median']} ms)")
+        if kind == "warm-up":
+            continue
+        all_synced &= result.pop("all_synced")
+        runs[f"{kind}/{workers}"].append(result)
+
+    server.delay = 0
+    cpu = _cpu_of_unchanged_sync(channel_ids)
+    locked = sum(log.read_text(errors="replace").count("database is locked") for log in logs)
+    server.httpd.shutdown()
+    return {"channels": channels, "rounds": rounds, "delay_ms": DELAY_SECONDS * 1000, "workers": list(WORKER_COUNTS),
+            "default_workers": default_workers, "runs": runs, "cpu": cpu, "all_synced": all_synced,
+            "locked": locked, "load_start": load_start, "load_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def _sync_group(group, *, channels: int) -> dict:
+    from django.utils import timezone
+
+    from channels import services
+    from channels.models import GroupSync
+    from jobs.models import Job, JobStatus
+
+    started = time.perf_counter()
+    group_sync = services.group_sync_now(group=group, now=timezone.now())
+    deadline = time.monotonic() + SYNC_TIMEOUT_SECONDS
+    while not GroupSync.objects.filter(pk=group_sync.pk, finished_at__isnull=False).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the group sync did not finish in {SYNC_TIMEOUT_SECONDS} s")
+        time.sleep(0.01)
+    seconds = time.perf_counter() - started
+    group_sync.refresh_from_db()
+    jobs = Job.objects.filter(params__group_sync_id=group_sync.pk)
+    spans = [(j.finished_at - j.started_at).total_seconds() for j in jobs if j.started_at and j.finished_at]
+    waits = [(j.started_at - j.created_at).total_seconds() for j in jobs if j.started_at]
+    fetches = [j.result["fetch_ms"] for j in jobs if isinstance(j.result, dict) and "fetch_ms" in j.result]
+    return {"seconds": seconds, "job_run_ms_median": statistics.median(spans) * 1000,
+            "fetch_ms_median": statistics.median(fetches) if fetches else None,
+            "store_ms_median": statistics.median(j.result.get("store_ms", 0) for j in jobs),
+            "job_wait_s_max": max(waits), "last_finish_s": max(
+                (j.finished_at - group_sync.created_at).total_seconds() for j in jobs), "synced": group_sync.synced, "updated_videos": group_sync.updated_videos,
+            "all_synced": group_sync.synced == channels
+            and jobs.filter(status=JobStatus.COMPLETED).count() == channels}
+
+
+def _cpu_of_unchanged_sync(channel_ids: list[str]) -> dict:
+    """Thread CPU of the handler, then of a whole job attempt, for channels whose feed has not changed."""
+    from django.db import transaction
+    from django.utils import timezone
+    from django_q.models import OrmQ
+
+    from channels import services, sync
+    from channels.models import Channel
+    from jobs import runner
+
+    channels = list(Channel.objects.order_by("pk")[:CPU_SAMPLES])
+    handler_ms, job_ms = [], []
+    for channel in channels:  # the handler alone: body fetched, hash equal, the channel's record written
+        group_sync = services.channel_sync_now(channel=channel, now=timezone.now())
+        begin = time.thread_time()
+        sync.channel_sync(channel_id=channel.pk, group_sync_id=group_sync.pk, now=timezone.now())
+        handler_ms.append((time.thread_time() - begin) * 1000)
+    for channel in channels:  # a whole attempt, as a worker runs it
+        group_sync = services.channel_sync_now(channel=channel, now=timezone.now())
+        [job_id] = sync.sync_jobs(group_sync.pk).values_list("pk", flat=True)
+        begin = time.thread_time()
+        with transaction.atomic():  # on_commit runs the summary at its end, as after a worker's write
+            runner.execute(job_id)
+        job_ms.append((time.thread_time() - begin) * 1000)
+    OrmQ.objects.all().delete()
+    assert all(c.last_outcome == "unchanged" for c in Channel.objects.filter(pk__in=[c.pk for c in channels]))
+
+    def p95(values):
+        return sorted(values)[int(len(values) * 0.95) - 1]
+
+    return {"samples": len(channels), "handler_ms_median": statistics.median(handler_ms),
+            "handler_ms_p95": p95(handler_ms), "job_ms_median": statistics.median(job_ms), "job_ms_p95": p95(job_ms)}
+
+
+def _start_cluster(log: Path, *, workers: int) -> subprocess.Popen:
+    env = {**os.environ, "Q_WORKERS": str(workers)}
+    with open(log, "ab") as fh:
+        return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, stdout=fh,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+
+
+def _wait_for_cluster(cluster: subprocess.Popen, *, workers: int, timeout: float = 60) -> None:
+    from jobs.queue import alive_clusters
+
+    deadline = time.monotonic() + timeout
+    while not any(len(c.workers) == workers for c in alive_clusters() or []):
+        if cluster.poll() is not None:
+            raise RuntimeError(f"qcluster exited with {cluster.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("qcluster did not start")
+        time.sleep(0.1)
+
+
+def _stop(cluster: subprocess.Popen) -> None:
+    cluster.send_signal(signal.SIGTERM)
+    try:
+        cluster.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        cluster.kill()
+        cluster.wait(timeout=10)
+    from jobs.queue import alive_clusters
+
+    deadline = time.monotonic() + 10
+    while alive_clusters() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _progress(text: str) -> None:
+    print(f"[bench.channel_sync] {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.channel_sync", description=__doc__.split("\n")[0])
+    parser.add_argument("--channels", type=int, default=CHANNELS, help=f"channels in the group (default {CHANNELS})")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds per worker count (default {ROUNDS})")
+    return _harness.main_for(parser, argv, measure=_measure, measure_in_subprocess=measure_in_subprocess, render=render)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

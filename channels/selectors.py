@@ -1,0 +1,87 @@
+"""Reading groups, channels and syncs for the /channels pages, the admin and the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from channels.models import Channel, ChannelGroup, GroupSync, SyncOutcome, Video
+from scheduling.models import ScheduledTask
+
+TASK_TYPE = "QUICK_SYNC_GROUP"
+
+
+def schedules_of_group(group: ChannelGroup):
+    """The quick-sync schedules that sync this group (params hold its id; older rows may hold it as text)."""
+    return ScheduledTask.objects.filter(task_type=TASK_TYPE, params__group_id__in=[group.pk, str(group.pk)])
+
+
+def groups_overview(*, since: datetime) -> QuerySet[ChannelGroup]:
+    """Every group with `channel_count`, `enabled_count`, `new_videos_since` (first seen at or after
+    `since`) and its last sync (`last_sync`, whose `.summary` says it in words)."""
+    new_videos = (Video.objects.filter(channel__groups=OuterRef("pk"), first_seen_at__gte=since)
+                  .order_by().values("channel__groups").annotate(n=Count("pk")).values("n"))
+    return (ChannelGroup.objects.select_related("last_sync")
+            .annotate(channel_count=Count("channels", distinct=True),
+                      enabled_count=Count("channels", filter=Q(channels__enabled=True), distinct=True),
+                      new_videos_since=Coalesce(Subquery(new_videos, output_field=IntegerField()), 0))
+            .order_by("name"))
+
+
+def group_channels(*, group: ChannelGroup) -> QuerySet[Channel]:
+    """The group's channels with `video_count` and `newest_video_at`; `channel_status(channel, now=...)`
+    puts each one's state in words."""
+    return (group.channels.annotate(video_count=Count("videos"), newest_video_at=Max("videos__published_at"))
+            .order_by("title"))
+
+
+def channel_newest_videos(*, channel: Channel, limit: int = 30) -> QuerySet[Video]:
+    return channel.videos.order_by("-published_at")[:limit]
+
+
+def channel_status(channel: Channel, *, now: datetime) -> str:
+    """A channel's state in words, for the pages: never disabled automatically, so it says why it waits."""
+    if not channel.enabled:
+        return "Disabled (left out of group syncs)"
+    if channel.last_checked_at is None:
+        return "Not synced yet"
+    text = SyncOutcome(channel.last_outcome).label if channel.last_outcome else "Checked"
+    if channel.last_outcome == SyncOutcome.SYNCED:
+        text = f"Synced: {channel.last_new_count} new, {channel.last_updated_count} updated"
+    if channel.consecutive_failures:
+        text += f"; {channel.consecutive_failures} failure{'s' if channel.consecutive_failures != 1 else ''} in a row"
+    if channel.in_backoff(now):
+        text += f"; next try after {channel.next_attempt_at:%Y-%m-%d %H:%M} UTC"
+    return text
+
+
+def group_delete_preview(*, group: ChannelGroup) -> dict:
+    """What deleting the group will do, before it is done: which schedules get disabled, which channels
+    are left in no group (they stay in the archive)."""
+    schedules = list(schedules_of_group(group).order_by("name"))
+    enabled = [s for s in schedules if s.enabled]
+    alone = group.channels.annotate(n=Count("groups")).filter(n=1).count()
+    parts = []
+    if enabled:
+        names = ", ".join(f"“{s.name}”" for s in enabled)
+        parts.append(f"Deleting “{group.name}” disables {'its schedule' if len(enabled) == 1 else 'its schedules'} "
+                     f"{names}, which would have nothing to sync.")
+    if alone:
+        parts.append(f"{alone} channel{'s' if alone != 1 else ''} will be in no group (kept, with {'its' if alone == 1 else 'their'} videos).")
+    return {"schedules": schedules, "schedules_disabled": enabled, "channels_left_alone": alone,
+            "message": " ".join(parts)}
+
+
+def group_sync_of_run(run) -> GroupSync | None:
+    """The sync a schedule run made, if it synced a group (also for a run whose channels were all skipped)."""
+    found = GroupSync.objects.filter(schedule_run=run).first()
+    if found is None and run.schedule_id:
+        found = GroupSync.objects.filter(schedule_id_at_dispatch=run.schedule_id, due_at=run.due_at,
+                                         trigger=run.trigger).first()
+    return found
+
+
+def group_recent_syncs(*, group: ChannelGroup, limit: int = 10) -> QuerySet[GroupSync]:
+    return group.syncs.order_by("-created_at", "-id")[:limit]

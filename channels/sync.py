@@ -1,0 +1,366 @@
+"""Quick sync: one channel's feed into its videos (the QUICK_SYNC job), and the group sync's summary.
+
+Every QUICK_SYNC job belongs to a GroupSync (a group's run, or Sync now of one channel), whose id
+it carries. Each attempt records how it went on the channel and in the sync's ChannelSync row at
+once; what a failure means is decided only when the whole sync is done (`group_sync_finish`, on
+`jobs.signals.job_status_changed`): when most of the group's channels got 404, 5xx or no answer,
+YouTube's feed is down (it is, for hours, on some days) and no channel is blamed; otherwise each
+failing channel's failure count grows and its next attempt backs off. Deciding afterwards, rather
+than undoing a backoff, means no channel is ever seen backed off because of an outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+import httpx
+from django.db import connection, transaction
+from django.db.models import F, TextField, Value
+from django.db.models.functions import Concat
+
+from channels import feed
+from channels.models import (
+    OUTAGE_OUTCOMES,
+    SKIPPED_OUTCOMES,
+    SUCCESS_OUTCOMES,
+    Channel,
+    ChannelGroup,
+    ChannelSync,
+    GroupSync,
+    SyncOutcome,
+    Video,
+)
+from jobs.models import ACTIVE_STATUSES, Job
+from jobs.registry import PermanentJobError
+from scheduling.models import ScheduleRun
+
+logger = logging.getLogger(__name__)
+
+JOB_TYPE = "QUICK_SYNC"
+# A failing channel waits 10 min, 20, 40... up to a day before group syncs try it again.
+BACKOFF_BASE = timedelta(minutes=10)
+BACKOFF_MAX = timedelta(hours=24)
+# "Most of the group": more than half of the channels checked, and at least this many of them.
+OUTAGE_MIN_CHANNELS = 3
+COOLDOWN_429 = timedelta(minutes=30)
+COOLDOWN_403 = timedelta(hours=1)
+COOLDOWN_MAX = timedelta(hours=6)
+
+
+class FeedTemporaryError(Exception):
+    """A 5xx or no answer: the job's retry policy tries again."""
+
+
+def backoff_delay(failures: int) -> timedelta:
+    return min(BACKOFF_BASE * 2 ** max(failures - 1, 0), BACKOFF_MAX)
+
+
+# --------------------------------------------------------------------------- one channel
+
+
+def channel_sync(*, channel_id: int, group_sync_id: int | None, now: datetime) -> dict:
+    """Fetch one channel's feed and upsert its videos; the job's result, or an exception.
+
+    Raises PermanentJobError for what no retry fixes (404, 403/429, an unreadable feed) and
+    FeedTemporaryError for a 5xx or a network failure, after recording the attempt.
+    """
+    try:
+        channel = Channel.objects.get(pk=channel_id)
+    except Channel.DoesNotExist:
+        raise PermanentJobError(f"Channel {channel_id} no longer exists.") from None
+    group_sync = None
+    if group_sync_id is not None:
+        group_sync = GroupSync.objects.select_related("group").filter(pk=group_sync_id).order_by().first()
+    cooling = _cooling_group(channel, group_sync, now)
+    if cooling is not None:
+        # A 403/429 earlier in this run (or another) stops the rest of it.
+        _record(channel, group_sync, now=now, outcome=SyncOutcome.SKIPPED_COOLDOWN, touch_channel=False,
+                error=f"Cool-down of “{cooling.name}” until {cooling.cooldown_until:%Y-%m-%d %H:%M} UTC.")
+        return {"outcome": SyncOutcome.SKIPPED_COOLDOWN.value, "until": cooling.cooldown_until.isoformat()}
+
+    try:
+        url = feed.feed_url(channel.youtube_id)
+        started = time.perf_counter()
+        response = feed.fetch(url, etag=channel.feed_etag, last_modified=channel.feed_last_modified)
+        fetch_ms = round((time.perf_counter() - started) * 1000, 1)
+    except feed.FeedError as exc:
+        _fail(channel, group_sync, now=now, outcome=SyncOutcome.BAD_FEED, error=str(exc))
+        raise PermanentJobError(str(exc)) from None
+    except httpx.TimeoutException as exc:
+        message = f"No answer from the feed in time ({exc.__class__.__name__}); will retry."
+        _fail(channel, group_sync, now=now, outcome=SyncOutcome.UNREACHABLE, error=message)
+        raise FeedTemporaryError(message) from None
+    except httpx.HTTPError as exc:
+        message = f"Could not reach the feed ({exc.__class__.__name__}: {exc}); will retry."
+        _fail(channel, group_sync, now=now, outcome=SyncOutcome.UNREACHABLE, error=message)
+        raise FeedTemporaryError(message) from None
+
+    status = response.status
+    if status == 304:
+        return {**_unchanged(channel, group_sync, now=now, response=response), "fetch_ms": fetch_ms}
+    if status == 200:
+        # The hash is of a body that parsed and was stored: the same bytes need neither again.
+        if response.sha256 == channel.feed_sha256:
+            return {**_unchanged(channel, group_sync, now=now, response=response), "fetch_ms": fetch_ms}
+        try:
+            parsed = feed.parse(response.body, channel_id=channel.youtube_id, content_type=response.content_type)
+        except feed.BadFeed as exc:
+            _fail(channel, group_sync, now=now, outcome=SyncOutcome.BAD_FEED, error=str(exc), http_status=status)
+            raise PermanentJobError(f"{channel.youtube_id}: {exc} Nothing was written.") from None
+        t0 = time.perf_counter()
+        stored = _store(channel, group_sync, parsed, now=now, response=response)
+        return {**stored, "fetch_ms": fetch_ms, "store_ms": round((time.perf_counter() - t0) * 1000, 1)}
+    if status == 404:
+        message = (f"The feed answered 404 Not Found for {channel.youtube_id} (a deleted channel, a wrong id, "
+                   "or YouTube's feed being down).")
+        _fail(channel, group_sync, now=now, outcome=SyncOutcome.NOT_FOUND, error=message, http_status=status)
+        raise PermanentJobError(message)
+    if status in (403, 429):
+        until = _set_cooldown(channel, group_sync, now=now, response=response)
+        message = (f"YouTube refused the feed request (HTTP {status}); group syncs pause until "
+                   f"{until:%Y-%m-%d %H:%M} UTC.")
+        _fail(channel, group_sync, now=now, outcome=SyncOutcome.THROTTLED, error=message, http_status=status)
+        raise PermanentJobError(message)
+    if status >= 500:
+        message = f"The feed server answered HTTP {status}; will retry."
+        _fail(channel, group_sync, now=now, outcome=SyncOutcome.SERVER_ERROR, error=message, http_status=status)
+        raise FeedTemporaryError(message)
+    message = f"The feed answered HTTP {status}, which a feed never should."
+    _fail(channel, group_sync, now=now, outcome=SyncOutcome.BAD_FEED, error=message, http_status=status)
+    raise PermanentJobError(message)
+
+
+def _cooling_group(channel: Channel, group_sync: GroupSync | None, now: datetime) -> ChannelGroup | None:
+    if group_sync is not None and group_sync.group is not None:
+        return group_sync.group if group_sync.group.in_cooldown(now) else None
+    return channel.groups.filter(cooldown_until__gt=now).first()
+
+
+def _set_cooldown(channel: Channel, group_sync: GroupSync | None, *, now: datetime, response) -> datetime:
+    delay = COOLDOWN_429 if response.status == 429 else COOLDOWN_403
+    if response.retry_after.strip().isdigit():
+        delay = timedelta(seconds=int(response.retry_after.strip()))
+    until = now + min(max(delay, timedelta(minutes=1)), COOLDOWN_MAX)
+    if group_sync is not None and group_sync.group_id:
+        groups = ChannelGroup.objects.filter(pk=group_sync.group_id)
+    else:
+        groups = ChannelGroup.objects.filter(channels=channel)
+    groups.update(cooldown_until=until, cooldown_reason=f"YouTube answered HTTP {response.status} for "
+                                                        f"{channel.youtube_id} at {now:%Y-%m-%d %H:%M} UTC.")
+    return until
+
+
+def _unchanged(channel: Channel, group_sync, *, now: datetime, response) -> dict:
+    with transaction.atomic():
+        _succeed(channel, group_sync, now=now, outcome=SyncOutcome.UNCHANGED, http_status=response.status,
+                 validators=response, new=0, updated=0)
+    return {"outcome": SyncOutcome.UNCHANGED.value, "http_status": response.status, "new": 0, "updated": 0}
+
+
+VIDEO_FIELDS = ("title", "description", "url", "thumbnail_url", "published_at", "feed_updated_at", "view_count")
+
+
+def _store(channel: Channel, group_sync, parsed: feed.Feed, *, now: datetime, response) -> dict:
+    """Upsert the feed's videos and the channel's record in one transaction: all of it or none.
+
+    Videos missing from the feed are left alone: it lists only the newest 15.
+    """
+    with transaction.atomic():
+        existing = {v.youtube_id: v for v in Video.objects.filter(youtube_id__in=[e.video_id for e in parsed.entries])}
+        new, changed = [], []
+        for entry in parsed.entries:
+            values = {"title": entry.title, "description": entry.description, "url": entry.url,
+                      "thumbnail_url": entry.thumbnail_url, "published_at": entry.published,
+                      "feed_updated_at": entry.updated, "view_count": entry.view_count}
+            video = existing.get(entry.video_id)
+            if video is None:
+                new.append(Video(channel=channel, youtube_id=entry.video_id, is_short=entry.is_short,
+                                 first_seen_at=now, **values))
+                continue
+            differs = [name for name in VIDEO_FIELDS if getattr(video, name) != values[name]]
+            if entry.is_short and video.is_short is not True:  # a later feed without the link knows less, not more
+                differs.append("is_short")
+                video.is_short = True
+            if differs:
+                for name in differs:
+                    if name != "is_short":
+                        setattr(video, name, values[name])
+                changed.append(video)
+        if new:
+            Video.objects.bulk_create(new)
+        if changed:
+            _update_videos(changed)
+        if parsed.title and channel.title in ("", channel.youtube_id):
+            channel.title = parsed.title
+        _succeed(channel, group_sync, now=now, outcome=SyncOutcome.SYNCED, http_status=response.status,
+                 validators=response, new=len(new), updated=len(changed), sha256=response.sha256)
+    return {"outcome": SyncOutcome.SYNCED.value, "http_status": response.status, "new": len(new),
+            "updated": len(changed), "entries": len(parsed.entries), "entries_skipped": parsed.skipped}
+
+
+def _update_videos(videos: list[Video]) -> None:
+    """One UPDATE per changed video through executemany: Django's bulk_update builds a CASE WHEN per
+    field and row, which made a 15-video update cost ~60 ms of CPU (bench/channel_sync.py)."""
+    meta = Video._meta
+    fields = [meta.get_field(name) for name in (*VIDEO_FIELDS, "is_short")]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    rows = [[field.get_db_prep_save(getattr(video, field.attname), connection) for field in fields] + [video.pk]
+            for video in videos]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _succeed(channel: Channel, group_sync, *, now, outcome, http_status, validators, new, updated,
+             sha256: str | None = None) -> None:
+    changes = {
+        "last_checked_at": now, "last_success_at": now, "last_outcome": outcome, "last_http_status": http_status,
+        "last_new_count": new, "last_updated_count": updated, "last_error": "", "consecutive_failures": 0,
+        "next_attempt_at": None, "title": channel.title,
+    }
+    # A server that stops sending validators must not be asked with stale ones.
+    if http_status == 200:
+        changes.update(feed_etag=validators.etag[:200], feed_last_modified=validators.last_modified[:100])
+    if sha256 is not None:
+        changes["feed_sha256"] = sha256
+    Channel.objects.filter(pk=channel.pk).update(**changes)
+    _result(group_sync, channel, now=now, outcome=outcome, http_status=http_status, new=new, updated=updated,
+            settled=True)
+
+
+def _fail(channel: Channel, group_sync, *, now, outcome, error, http_status=None) -> None:
+    """Record a failed attempt. Whether it counts against the channel is settled when the sync is done."""
+    _record(channel, group_sync, now=now, outcome=outcome, error=error, http_status=http_status)
+    if group_sync is None:  # a job of no sync (made by hand): nothing to compare with, so settle now
+        _count_failure(channel.pk, checked_at=now)
+
+
+def _record(channel: Channel, group_sync, *, now, outcome, error="", http_status=None, touch_channel=True) -> None:
+    with transaction.atomic():
+        if touch_channel:
+            Channel.objects.filter(pk=channel.pk).update(last_checked_at=now, last_outcome=outcome,
+                                                         last_http_status=http_status, last_error=error,
+                                                         last_new_count=0, last_updated_count=0)
+        _result(group_sync, channel, now=now, outcome=outcome, http_status=http_status, error=error,
+                settled=outcome in SKIPPED_OUTCOMES)
+
+
+RESULT_FIELDS = ["outcome", "http_status", "new_videos", "updated_videos", "error", "checked_at", "settled"]
+
+
+def _result(group_sync, channel, *, now, outcome, http_status=None, new=0, updated=0, error="", settled) -> None:
+    if group_sync is None:
+        return
+    # One INSERT ... ON CONFLICT DO UPDATE: a retried attempt replaces the row of the attempt before.
+    ChannelSync.objects.bulk_create(
+        [ChannelSync(group_sync=group_sync, channel=channel, outcome=outcome, http_status=http_status,
+                     new_videos=new, updated_videos=updated, error=error, checked_at=now, settled=settled)],
+        update_conflicts=True, unique_fields=["group_sync", "channel"], update_fields=RESULT_FIELDS,
+    )
+
+
+def _count_failure(channel_id: int, *, checked_at: datetime) -> None:
+    """One more failure of the channel itself: back off, unless a newer check has happened since."""
+    channel = Channel.objects.filter(pk=channel_id, last_checked_at=checked_at).first()
+    if channel is None:
+        return
+    failures = channel.consecutive_failures + 1
+    Channel.objects.filter(pk=channel_id, last_checked_at=checked_at,
+                           consecutive_failures=channel.consecutive_failures).update(
+        consecutive_failures=failures, next_attempt_at=checked_at + backoff_delay(failures))
+
+
+# --------------------------------------------------------------------------- the whole sync
+
+
+def group_syncs_follow_jobs(*, job_ids: list[int], now: datetime) -> int:
+    """Finish the syncs whose jobs are all done; called when jobs finish. Returns how many finished."""
+    a_job_of: dict[int, int] = {}
+    for job_id, params in Job.objects.filter(pk__in=job_ids, job_type=JOB_TYPE).values_list("pk", "params"):
+        if isinstance(params, dict) and isinstance(params.get("group_sync_id"), int):
+            a_job_of.setdefault(params["group_sync_id"], job_id)
+    return sum(group_sync_finish(group_sync_id=pk, now=now, job_id=job_id) for pk, job_id in sorted(a_job_of.items()))
+
+
+def sync_jobs(group_sync_id: int):
+    # The (job_type, status) index narrows this to the active syncs before the JSON is read.
+    return Job.objects.filter(job_type=JOB_TYPE, params__group_sync_id=group_sync_id)
+
+
+def group_sync_finish(*, group_sync_id: int, now: datetime, job_id: int | None = None) -> bool:
+    """Judge the failures and write the summary once none of the sync's jobs is active. Idempotent:
+    a job retried by hand later makes it run again, judging only what changed."""
+    if sync_jobs(group_sync_id).filter(status__in=ACTIVE_STATUSES).exists():
+        return False
+    with transaction.atomic():
+        group_sync = GroupSync.objects.select_for_update().select_related("group").filter(pk=group_sync_id).first()
+        if group_sync is None:
+            return False
+        results = list(group_sync.results.all())
+        checked = [r for r in results if r.outcome not in SKIPPED_OUTCOMES]
+        down = [r for r in checked if r.outcome in OUTAGE_OUTCOMES or r.outcome == SyncOutcome.FEED_OUTAGE]
+        outage = len(checked) >= OUTAGE_MIN_CHANNELS and 2 * len(down) > len(checked)
+        for result in results:
+            if result.settled or result.outcome in SUCCESS_OUTCOMES:
+                continue
+            if not ChannelSync.objects.filter(pk=result.pk, settled=False).update(settled=True):
+                continue  # another worker judged it a moment ago
+            if outage and result.outcome in OUTAGE_OUTCOMES:
+                ChannelSync.objects.filter(pk=result.pk).update(outcome=SyncOutcome.FEED_OUTAGE)
+                Channel.objects.filter(pk=result.channel_id, last_checked_at=result.checked_at).update(
+                    last_outcome=SyncOutcome.FEED_OUTAGE)
+            else:
+                _count_failure(result.channel_id, checked_at=result.checked_at)
+        _summarise(group_sync, results, outage=outage, now=now, job_id=job_id)
+    return True
+
+
+def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: bool, now: datetime,
+               job_id: int | None) -> None:
+    by_outcome: dict[str, int] = {}
+    for result in results:
+        by_outcome[result.outcome] = by_outcome.get(result.outcome, 0) + 1
+    synced = sum(by_outcome.get(o, 0) for o in SUCCESS_OUTCOMES)
+    skipped_backoff = by_outcome.get(SyncOutcome.SKIPPED_BACKOFF, 0)
+    skipped_cooldown = by_outcome.get(SyncOutcome.SKIPPED_COOLDOWN, 0)
+    # A job cancelled before it ran, or lost with its worker, left no result: it failed too.
+    failed = group_sync.channels_total - synced - skipped_backoff - skipped_cooldown
+    run = _run_of(group_sync, job_id=job_id)
+    down = sum(by_outcome.get(o, 0) for o in (*OUTAGE_OUTCOMES, SyncOutcome.FEED_OUTAGE))
+    note = (f"Feed outage: {down} of {len(results) - skipped_backoff - skipped_cooldown} channels checked got "
+            "404, a server error or no answer; not counted against the channels.") if outage else ""
+    first_time = group_sync.finished_at is None
+    GroupSync.objects.filter(pk=group_sync.pk).update(
+        finished_at=now, synced=synced, failed=failed, skipped_backoff=skipped_backoff,
+        skipped_cooldown=skipped_cooldown, outage=outage, note=note, schedule_run=run or group_sync.schedule_run,
+        new_videos=sum(r.new_videos for r in results), updated_videos=sum(r.updated_videos for r in results),
+    )
+    if group_sync.group_id:
+        newer = GroupSync.objects.filter(group_id=group_sync.group_id, finished_at__isnull=False,
+                                         created_at__gt=group_sync.created_at)
+        if not newer.exclude(pk=group_sync.pk).exists():
+            ChannelGroup.objects.filter(pk=group_sync.group_id).update(last_sync=group_sync.pk)
+        if outage:
+            ChannelGroup.objects.filter(pk=group_sync.group_id).update(last_outage_at=now)
+    if outage and run is not None and first_time:
+        # The run's own message, so its page says it without knowing about channels.
+        ScheduleRun.objects.filter(pk=run.pk).update(
+            message=Concat(F("message"), Value(" " + note), output_field=TextField()))
+
+
+def _run_of(group_sync: GroupSync, *, job_id: int | None):
+    """The schedule run that made the sync: through one of its jobs, else by schedule, window and trigger
+    (a run whose channels were all skipped has no job)."""
+    if group_sync.schedule_run_id:
+        return group_sync.schedule_run
+    if job_id is not None:
+        run = ScheduleRun.objects.filter(jobs=job_id).first()
+        if run is not None:
+            return run
+    if group_sync.schedule_id_at_dispatch and group_sync.due_at:
+        return ScheduleRun.objects.filter(schedule_id=group_sync.schedule_id_at_dispatch, due_at=group_sync.due_at,
+                                          trigger=group_sync.trigger).first()
+    return None
