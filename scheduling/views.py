@@ -172,6 +172,7 @@ def editor_form(*, data=None, schedule: ScheduledTask | None = None, task_types:
     zone = form.fields["timezone"].widget
     zone.attrs.update({"list": "timezone-options", "autocomplete": "off", "spellcheck": "false"})
     form.fields["anchor_at"].label = "Starting at (UTC, optional)"
+    form.fields["cron_expr"].label = "Cron fields"  # "Cron expression" already names the kind's radio
     form.fields["anchor_at"].widget = forms.DateTimeInput(attrs={"type": "datetime-local"},
                                                           format="%Y-%m-%dT%H:%M")
     if len(form.task_types) == 1:

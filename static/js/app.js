@@ -83,8 +83,18 @@
     focusedId = active && active.id && target && target.contains(active) ? active.id : "";
   });
 
+  function swappedNothing(detail) {
+    var xhr = detail.xhr;
+    var elt = detail.requestConfig && detail.requestConfig.elt;
+    return (xhr && xhr.getResponseHeader("HX-Reswap") === "none") || (elt && elt.getAttribute("hx-swap") === "none");
+  }
+
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
+    // A save or delete answers with events and toasts only; its dialog is closing, not to be reopened.
+    if (swappedNothing(event.detail)) return;
+    // An outerHTML swap leaves the old element in the event: find its replacement by id.
+    if (target && !target.isConnected && target.id) target = document.getElementById(target.id) || target;
     var dialog = target && target.closest ? target.closest("dialog") : null;
     if (dialog) {
       watchDialog(dialog);
@@ -129,7 +139,7 @@
 
   document.addEventListener("change", function (event) {
     var name = event.target.name;
-    if (name === "schedule_kind" || name === "task_type") syncEditor(event.target.form || document);
+    if (name === "schedule_kind" || name === "task_type") syncEditor(document);
   });
 
   // --- time zones: the browser's own zone first ---------------------------------------------
