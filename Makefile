@@ -13,8 +13,9 @@ $(VENV)/.base-installed: $(BIN)/python requirements/base.txt
 	$(BIN)/pip install --quiet -r requirements/base.txt
 	touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.base-installed requirements/dev.txt
+$(VENV)/.dev-installed: $(VENV)/.base-installed requirements/dev.txt tests/e2e/package-lock.json
 	$(BIN)/pip install --quiet -r requirements/dev.txt
+	npm ci --prefix tests/e2e --no-audit --no-fund --silent
 	touch $@
 
 setup: $(VENV)/.base-installed
@@ -41,4 +42,4 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis tests/e2e/node_modules

@@ -9,7 +9,6 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/schedules", permanent=False)),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("schedules", views.placeholder, {"title": "Schedules"}, name="schedules"),
     path("backups", views.placeholder, {"title": "Backups"}, name="backups"),
     path("channels", views.placeholder, {"title": "Channels"}, name="channels"),
     path("", include("scheduling.urls")),

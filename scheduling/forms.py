@@ -113,3 +113,22 @@ class ScheduleForm(forms.ModelForm):
         for error in errors.as_data():
             field_name = f"{params_prefix(self.instance.task_type)}-{getattr(error, 'param', None)}"
             self.add_error(field_name if field_name in self.fields else None, error)
+
+
+class ScheduleFilterForm(forms.Form):
+    """The /schedules filters, from the query string; bad values are ignored, not errors."""
+
+    STATES = [("", "All states"), ("enabled", "Enabled"), ("disabled", "Disabled"),
+              ("failing", "Failing (last run failed)")]
+
+    type = forms.ChoiceField(required=False, label="Task")
+    state = forms.ChoiceField(required=False, label="State", choices=STATES)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = [("", "All tasks"), *registry.choices()]
+
+    def filters(self) -> dict:
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {"task_type": data.get("type") or "", "state": data.get("state") or ""}

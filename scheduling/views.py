@@ -1,9 +1,422 @@
-"""Scheduling's pages (thin views over selectors and services)."""
+"""Scheduling's pages (thin views over selectors and services).
 
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+Every action works as a plain form post (redirect and a message) and, when htmx sends it, answers
+with the fragment to swap and its toast, so the pages also work without JavaScript.
+"""
 
-from scheduling.models import ScheduleRun
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from scheduling import recurrence, registry, selectors, services
+from scheduling.audit import Actor
+from scheduling.forms import KIND_INPUTS, ScheduleFilterForm, ScheduleForm
+from scheduling.models import AuditVia, RunOutcome, RunTrigger, ScheduleAuditEntry, ScheduledTask, ScheduleRun
+
+VIEW = "scheduling.view_scheduledtask"
+ADD = "scheduling.add_scheduledtask"
+CHANGE = "scheduling.change_scheduledtask"
+DELETE = "scheduling.delete_scheduledtask"
+
+PAGE_SIZE = 50
+HISTORY_RUNS = 50
+HISTORY_AUDIT = 50
+UPCOMING_DAYS = 7
+# The timeline merges every schedule's runs lazily and stops here (a five-minute schedule alone has
+# 2,016 runs a week); a frequent schedule's runs of one day are shown as one line.
+UPCOMING_LIMIT = 5000
+TIMING_FIELDS = ("schedule_kind", "schedule_time", "schedule_days", "interval_minutes", "anchor_at", "cron_expr",
+                 "timezone")
+FAILING_OUTCOMES = (RunOutcome.FAILED, RunOutcome.PARTLY_FAILED, RunOutcome.DISPATCH_FAILED)
+
+
+def page_actor(request) -> Actor:
+    return Actor(AuditVia.PAGE, request.user)
+
+
+def _can(request) -> dict:
+    user = request.user
+    return {"add": user.has_perm(ADD), "change": user.has_perm(CHANGE), "delete": user.has_perm(DELETE)}
+
+
+def all_zones() -> list[str]:
+    return sorted(zoneinfo.available_timezones() - {"localtime", "posixrules", "Factory"})
+
+
+# --- toasts -----------------------------------------------------------------------------------
+
+@dataclass
+class Toast:
+    message: str
+    level: str = "success"  # success / info / warning / error; errors stay until dismissed
+    run_anyway_url: str = ""  # a refused Run now offers to force it
+
+
+def _toasts_html(request, toasts: list[Toast]) -> str:
+    return render_to_string("includes/toasts_oob.html", {"toasts": toasts}, request=request)
+
+
+def _htmx_response(request, body: str = "", *, toasts: list[Toast] = (), events: dict | None = None,
+                   status: int = 200, reswap: str | None = None) -> HttpResponse:
+    response = HttpResponse(body + _toasts_html(request, list(toasts)), status=status)
+    if events:
+        response["HX-Trigger"] = json.dumps(events)
+    if reswap:
+        response["HX-Reswap"] = reswap
+    return response
+
+
+def _message(request, toast: Toast) -> None:
+    level = {"success": messages.SUCCESS, "info": messages.INFO, "warning": messages.WARNING,
+             "error": messages.ERROR}[toast.level]
+    messages.add_message(request, level, toast.message)
+
+
+def _next_url(request, default: str) -> str:
+    url = request.POST.get("_next") or request.GET.get("next") or ""
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
+                                               require_https=request.is_secure()):
+        return url
+    return default
+
+
+# --- the list ---------------------------------------------------------------------------------
+
+def _with_summaries(schedules: list[ScheduledTask]) -> list[ScheduledTask]:
+    """Each schedule's task label and params summary ("News"): one query per task type, not per row."""
+    by_type: dict[str, list[ScheduledTask]] = {}
+    for schedule in schedules:
+        by_type.setdefault(schedule.task_type, []).append(schedule)
+    for name, group in by_type.items():
+        task_type = registry.find(name)
+        summaries = task_type.summarize_params([s.params for s in group]) if task_type else ["" for _ in group]
+        for schedule, summary in zip(group, summaries):
+            schedule.task_label = registry.label(name)
+            schedule.params_summary = summary
+    return schedules
+
+
+def schedule_list_queryset(*, task_type: str = "", state: str = ""):
+    schedules = ScheduledTask.objects.order_by("name", "pk")
+    if task_type:
+        schedules = schedules.filter(task_type=task_type)
+    if state == "enabled":
+        schedules = schedules.filter(enabled=True)
+    elif state == "disabled":
+        schedules = schedules.filter(enabled=False)
+    elif state == "failing":
+        schedules = schedules.filter(last_outcome__in=FAILING_OUTCOMES)
+    return schedules
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def schedule_list(request):
+    form = ScheduleFilterForm(request.GET)
+    filters = form.filters()
+    paginator = Paginator(schedule_list_queryset(**filters), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    keep = {key: value for key, value in (("type", filters["task_type"]), ("state", filters["state"])) if value}
+    context = {
+        "title": "Schedules",
+        "form": form,
+        "page": page,
+        "schedules": _with_summaries(list(page.object_list)),
+        "filtered": bool(keep),
+        "keep": keep,
+        "can": _can(request),
+        "now": timezone.now(),
+    }
+    if request.htmx and request.htmx.target == "schedule-list":
+        return render(request, "scheduling/_list.html", context)
+    return render(request, "scheduling/list.html", context)
+
+
+def _row_response(request, schedule: ScheduledTask, toast: Toast) -> HttpResponse:
+    body = render_to_string("scheduling/_row.html", {
+        "schedule": _with_summaries([schedule])[0], "can": _can(request), "now": timezone.now(),
+    }, request=request)
+    return _htmx_response(request, body, toasts=[toast])
+
+
+# --- the editor -------------------------------------------------------------------------------
+
+def editor_form(*, data=None, schedule: ScheduledTask | None = None, task_types: list[str] | None = None,
+                fixed: list[str] = (), initial: dict | None = None) -> ScheduleForm:
+    """The schedule form as the pages lay it out; /backups and /channels build theirs with this too.
+
+    `task_types` limits the task choice (one: no choice shown); `fixed` names fields the page
+    decides (e.g. `quick_sync_group-group_id` on a group's card): sent as hidden inputs, still
+    validated like every other.
+    """
+    form = ScheduleForm(data, instance=schedule, task_types=task_types or None, initial=initial)
+    form.fields["schedule_kind"].widget = forms.RadioSelect(choices=form.fields["schedule_kind"].choices)
+    zone = form.fields["timezone"].widget
+    zone.attrs.update({"list": "timezone-options", "autocomplete": "off", "spellcheck": "false"})
+    form.fields["anchor_at"].label = "Starting at (UTC, optional)"
+    form.fields["cron_expr"].label = "Cron fields"  # "Cron expression" already names the kind's radio
+    form.fields["anchor_at"].widget = forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                                          format="%Y-%m-%dT%H:%M")
+    if len(form.task_types) == 1:
+        fixed = [*fixed, "task_type"]
+    form.fixed = [name for name in fixed if name in form.fields]
+    for name in form.fixed:
+        form.fields[name].widget = forms.HiddenInput()
+    return form
+
+
+def editor_context(request, form: ScheduleForm, *, schedule: ScheduledTask | None = None, next_url: str = "") -> dict:
+    """What `scheduling/_editor.html` needs: the form in groups, where it posts, and its preview."""
+    chosen = form["task_type"].value() or (form.task_types[0] if form.task_types else "")
+    params_groups = [
+        {"task_type": name, "label": registry.label(name), "fields": [form[f] for f in fields if f not in form.fixed],
+         "hidden": [form[f] for f in fields if f in form.fixed]}
+        for name, fields in form.params_fields.items()
+    ]
+    return {
+        "form": form,
+        "schedule": schedule,
+        "action": reverse("schedule_edit", args=[schedule.pk]) if schedule else reverse("schedule_new"),
+        "params_groups": params_groups,
+        "chosen_task_type": chosen,
+        "kind": form["schedule_kind"].value() or "daily",
+        "kind_inputs": KIND_INPUTS,
+        "zones": all_zones(),
+        "preview": _preview(request, form, bound=form.is_bound, instance=schedule),
+        "task_types_param": form.task_types if form.task_types != registry.names() else [],
+        "next_url": next_url,
+    }
+
+
+def _editor_from_request(request, *, schedule=None, data=None) -> ScheduleForm:
+    source = request.POST if data is not None else request.GET
+    task_types = [name for name in source.getlist("_task_types" if data is not None else "task_type")
+                  if registry.find(name)]
+    fixed = source.getlist("_fixed" if data is not None else "fixed")
+    initial = None
+    if data is None and schedule is None:
+        initial = {key: value for key, value in request.GET.items() if key not in ("task_type", "fixed", "next")}
+        if task_types:
+            initial["task_type"] = task_types[0]
+    return editor_form(data=data, schedule=schedule, task_types=task_types, fixed=fixed, initial=initial)
+
+
+def _render_editor(request, form, *, schedule=None, status: int = 200) -> HttpResponse:
+    context = editor_context(request, form, schedule=schedule,
+                             next_url=_next_url(request, "") if request.method == "POST" else request.GET.get("next", ""))
+    if request.htmx:
+        return render(request, "scheduling/_editor.html", context, status=status)
+    title = f"Edit “{schedule.name}”" if schedule else "New schedule"
+    return render(request, "scheduling/editor_page.html", {**context, "title": title}, status=status)
+
+
+def _save(request, form: ScheduleForm, *, schedule: ScheduledTask | None) -> HttpResponse:
+    if not form.is_valid():
+        return _render_editor(request, form, schedule=schedule)
+    try:
+        saved = services.schedule_save(schedule=form.instance, now=timezone.now(), actor=page_actor(request))
+    except ValidationError as exc:  # changed meanwhile (e.g. its group deleted): the same inline messages
+        for field, errors in registry.errors_by_field(exc).items():
+            form.add_error(field if field in form.fields else None, errors)
+        return _render_editor(request, form, schedule=schedule)
+    toast = Toast(f"Schedule “{saved.name}” {'saved' if schedule else 'created'}. "
+                  + (f"Next run: {_local(saved.next_run_at, saved.timezone)}." if saved.next_run_at else
+                     "It is disabled, so it has no next run."))
+    if request.htmx:
+        return _htmx_response(request, toasts=[toast], reswap="none",
+                              events={"schedules-changed": {"id": saved.pk}, "close-dialog": True})
+    _message(request, toast)
+    return redirect(_next_url(request, reverse("schedules")))
+
+
+def _local(instant: datetime, zone: str) -> str:
+    return f"{instant.astimezone(zoneinfo.ZoneInfo(zone)):%a %Y-%m-%d %H:%M} ({zone})"
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(ADD, raise_exception=True)
+def schedule_new(request):
+    if request.method == "GET":
+        return _render_editor(request, _editor_from_request(request))
+    return _save(request, _editor_from_request(request, data=request.POST), schedule=None)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(CHANGE, raise_exception=True)
+def schedule_edit(request, pk: int):
+    schedule = get_object_or_404(ScheduledTask, pk=pk)
+    if request.method == "GET":
+        return _render_editor(request, _editor_from_request(request, schedule=schedule), schedule=schedule)
+    # The form edits its own copy: a refused save must not leave the page's `schedule` half-changed.
+    form = _editor_from_request(request, schedule=get_object_or_404(ScheduledTask, pk=pk), data=request.POST)
+    return _save(request, form, schedule=schedule)
+
+
+# --- the live preview -------------------------------------------------------------------------
+
+def _preview(request, form: ScheduleForm, *, bound: bool, instance: ScheduledTask | None) -> dict:
+    """The description and next runs, or the timing's validation messages instead of runs."""
+    now = timezone.now()
+    if not bound:
+        if instance is None:
+            return {"empty": True}
+        candidate = instance
+    else:
+        form.is_valid()
+        timing_errors = [(form.fields[name].label, error) for name in TIMING_FIELDS
+                         for error in form.errors.get(name, [])]
+        if timing_errors:
+            return {"errors": timing_errors}
+        candidate = form.instance
+    if candidate.schedule_kind == "interval" and candidate.anchor_at is None:
+        candidate.anchor_at = now.replace(second=0, microsecond=0)  # as schedule_save anchors it
+    try:
+        preview = selectors.schedule_preview(schedule=candidate, now=now)
+    except recurrence.RecurrenceError as exc:
+        return {"errors": [("", exc.message)]}
+    return {**preview, "enabled": candidate.enabled}
+
+
+@require_POST
+def schedule_preview(request):
+    """The editor's live preview (htmx posts the form while the user types); nothing is written."""
+    user = request.user
+    if not (user.has_perm(ADD) or user.has_perm(CHANGE)):
+        raise PermissionDenied
+    form = _editor_from_request(request, data=request.POST)
+    return render(request, "scheduling/_preview.html", {"preview": _preview(request, form, bound=True, instance=None)})
+
+
+# --- toggle, run now, delete ------------------------------------------------------------------
+
+@require_POST
+@permission_required(CHANGE, raise_exception=True)
+def schedule_toggle(request, pk: int):
+    schedule = get_object_or_404(ScheduledTask, pk=pk)
+    wanted = request.POST.get("enabled")
+    enabled = not schedule.enabled if wanted not in ("true", "false") else wanted == "true"
+    try:
+        services.schedule_set_enabled(schedule=schedule, enabled=enabled, now=timezone.now(),
+                                      actor=page_actor(request))
+    except ValidationError as exc:
+        schedule.refresh_from_db()
+        toast = Toast(f"“{schedule.name}” was not enabled: {' '.join(exc.messages)} Edit it to fix this.", "error")
+    else:
+        toast = Toast(f"Schedule “{schedule.name}” {'enabled' if enabled else 'disabled'}."
+                      + (f" Next run: {_local(schedule.next_run_at, schedule.timezone)}." if schedule.next_run_at
+                         else ""))
+    if request.htmx:
+        return _row_response(request, schedule, toast)
+    _message(request, toast)
+    return redirect(_next_url(request, reverse("schedules")))
+
+
+@require_POST
+@permission_required(CHANGE, raise_exception=True)
+def schedule_run_now(request, pk: int):
+    schedule = get_object_or_404(ScheduledTask, pk=pk)
+    force = request.POST.get("force") in ("1", "true", "on")
+    try:
+        run = services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force,
+                                        actor=page_actor(request))
+    except services.RunActiveError as exc:
+        toast = Toast(str(exc), "error", run_anyway_url=reverse("schedule_run_now", args=[pk]))
+        if request.htmx:
+            return _htmx_response(request, toasts=[toast], status=409, reswap="none")
+        _message(request, toast)
+        return redirect(_next_url(request, reverse("schedule_detail", args=[pk])))
+    failed = run.outcome == RunOutcome.DISPATCH_FAILED
+    toast = Toast(services.run_now_message(run), "error" if failed else "success")
+    if request.htmx:
+        return _htmx_response(request, toasts=[toast], reswap="none", events={"schedules-changed": {"id": pk}})
+    _message(request, toast)
+    return redirect(_next_url(request, reverse("schedules")))
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(DELETE, raise_exception=True)
+def schedule_delete(request, pk: int):
+    schedule = get_object_or_404(ScheduledTask, pk=pk)
+    if request.method == "GET":  # the confirmation (a dialog's content with htmx, a page without)
+        template = "scheduling/_delete.html" if request.htmx else "scheduling/delete_page.html"
+        return render(request, template, {"schedule": schedule, "title": f"Delete “{schedule.name}”?",
+                                          "next_url": request.GET.get("next", "")})
+    name = schedule.name
+    services.schedule_delete(schedule=schedule, now=timezone.now(), actor=page_actor(request))
+    toast = Toast(f"Schedule “{name}” deleted. Its run history and audit trail are kept.")
+    if request.htmx and request.POST.get("_next"):  # deleted from its own page: that page is gone
+        _message(request, toast)
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = _next_url(request, reverse("schedules"))
+        return response
+    if request.htmx:
+        return _htmx_response(request, toasts=[toast], reswap="none",
+                              events={"schedules-changed": {"id": pk, "deleted": True}, "close-dialog": True})
+    _message(request, toast)
+    return redirect(_next_url(request, reverse("schedules")))
+
+
+# --- history ----------------------------------------------------------------------------------
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def schedule_detail(request, pk: int):
+    """One schedule: what it is, its recent runs (with their jobs) and its audit trail."""
+    schedule = get_object_or_404(ScheduledTask, pk=pk)
+    runs = list(schedule.runs.order_by("-created_at", "-pk").prefetch_related("jobs")[:HISTORY_RUNS])
+    for run in runs:
+        run.lateness = run.created_at - run.due_at if run.trigger == RunTrigger.SCHEDULED else None
+    entries = list(ScheduleAuditEntry.objects.filter(schedule=schedule).order_by("-at", "-pk")[:HISTORY_AUDIT])
+    for entry in entries:
+        entry.change_list = _change_list(entry.changes)
+    return render(request, "scheduling/detail.html", {
+        "title": schedule.name,
+        "schedule": _with_summaries([schedule])[0],
+        "runs": runs,
+        "entries": entries,
+        "can": _can(request),
+        "now": timezone.now(),
+    })
+
+
+def _change_list(changes: dict) -> list[tuple[str, str, str]]:
+    """{field: [old, new]} as (field, old, new) in words; other entries (forced, reason) as (key, "", value)."""
+    rows = []
+    for field, change in changes.items():
+        if isinstance(change, list) and len(change) == 2:
+            if _word(change[0]) != _word(change[1]):  # [] and None read the same
+                rows.append((field, _word(change[0]), _word(change[1])))
+        else:
+            rows.append((field, "", _word(change)))
+    return rows
+
+
+def _word(value) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
 
 
 @require_GET
@@ -16,5 +429,124 @@ def schedule_run_detail(request, pk: int):
     return render(request, "scheduling/run_detail.html", {
         "title": f"Run #{run.pk} of “{run.schedule_name}”",
         "run": run,
+        "lateness": run.created_at - run.due_at if run.trigger == RunTrigger.SCHEDULED else None,
         "jobs": list(run.jobs.order_by("pk")),
+        "can_view_schedule": request.user.has_perm(VIEW),
+    })
+
+
+# --- upcoming runs ----------------------------------------------------------------------------
+
+@dataclass
+class UpcomingRun:
+    run: recurrence.PreviewRun
+    schedule: ScheduledTask
+    count: int = 1  # a frequent schedule's runs of one day are one line: its first run, how many, its last
+    last: recurrence.PreviewRun | None = None
+
+
+# More runs than this of one schedule in a day read as one line ("96 runs, 00:12 to 23:57").
+COLLAPSE_RUNS_PER_DAY = 6
+
+
+def _collapsed(items: list[UpcomingRun]) -> list[UpcomingRun]:
+    per_schedule: dict[int, list[UpcomingRun]] = {}
+    for item in items:
+        per_schedule.setdefault(item.schedule.pk, []).append(item)
+    lines, seen = [], set()
+    for item in items:
+        mine = per_schedule[item.schedule.pk]
+        if len(mine) <= COLLAPSE_RUNS_PER_DAY:
+            lines.append(item)
+        elif item.schedule.pk not in seen:
+            seen.add(item.schedule.pk)
+            notes = [other.run for other in mine if other.run.note]
+            lines.append(UpcomingRun(run=notes[0] if notes else item.run, schedule=item.schedule, count=len(mine),
+                                     last=mine[-1].run))
+    return lines
+
+
+def _runs_of(schedule: ScheduledTask, *, start: datetime, until: datetime):
+    """One schedule's (run, schedule) pairs from `start` until `until`, computed one at a time as the
+    merge asks for them."""
+    try:
+        timing = schedule.recurrence()
+    except recurrence.RecurrenceError:
+        return
+    cursor = start
+    while True:
+        runs = recurrence.preview_runs(timing, cursor, 1)
+        if not runs or runs[0].at >= until:
+            return
+        yield runs[0], schedule
+        cursor = runs[0].at
+
+
+def upcoming_runs(*, now: datetime, days: int = UPCOMING_DAYS, limit: int = UPCOMING_LIMIT):
+    """Every enabled schedule's runs over the next `days`, in time order, at most `limit`.
+
+    Only the `limit` schedules due first can contribute to the first `limit` runs (each of them
+    has a run before any later schedule's first one), so that many rows are read, along the
+    due-schedules index.
+    """
+    until = now + timedelta(days=days)
+    schedules = list(ScheduledTask.objects.filter(enabled=True, next_run_at__lt=until)
+                     .order_by("next_run_at", "pk")[:limit])
+    streams = [_runs_of(schedule, start=now, until=until) for schedule in schedules]
+    merged = heapq.merge(*streams, key=lambda item: (item[0].at, item[1].pk))
+    runs = list(itertools.islice(merged, limit + 1))
+    return runs[:limit], len(runs) > limit, until
+
+
+def _day_change(zone: zoneinfo.ZoneInfo, day: date) -> timedelta:
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return end.utcoffset() - start.utcoffset()
+
+
+class UpcomingForm(forms.Form):
+    tz = forms.CharField(required=False, label="Show times in", initial="UTC",
+                         widget=forms.TextInput(attrs={"list": "timezone-options", "autocomplete": "off",
+                                                       "spellcheck": "false"}))
+
+    def clean_tz(self):
+        name = (self.cleaned_data.get("tz") or "").strip() or "UTC"
+        try:
+            recurrence.parse_zone(name)
+        except recurrence.RecurrenceError as exc:
+            raise ValidationError(exc.message)
+        return name
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def schedule_upcoming(request):
+    """Every enabled schedule's runs over the next week, one timeline, grouped by day in the viewer's zone."""
+    form = UpcomingForm(request.GET)
+    zone_name = form.cleaned_data["tz"] if form.is_valid() else "UTC"
+    zone = zoneinfo.ZoneInfo(zone_name)
+    now = timezone.now()
+    runs, truncated, until = upcoming_runs(now=now)
+    _with_summaries(list({schedule.pk: schedule for _, schedule in runs}.values()))
+    days: list[dict] = []
+    for run, schedule in runs:
+        local = run.at.astimezone(zone)
+        if not days or days[-1]["date"] != local.date():
+            change = _day_change(zone, local.date())
+            days.append({"date": local.date(), "runs": [],
+                         "clock_change": "" if not change else "forward" if change > timedelta(0) else "back",
+                         "change_minutes": abs(int(change.total_seconds() // 60))})
+        days[-1]["runs"].append(UpcomingRun(run=run, schedule=schedule))
+    for day in days:
+        day["runs"] = _collapsed(day["runs"])
+    return render(request, "scheduling/upcoming.html", {
+        "title": "Upcoming runs",
+        "form": form,
+        "zone": zone_name,
+        "days": days,
+        "count": len(runs),
+        "truncated": truncated,
+        "until": until,
+        "zones": all_zones(),
+        "now": now,
     })

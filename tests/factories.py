@@ -96,3 +96,12 @@ class JobFactory(factory.django.DjangoModelFactory):
         model = Job
 
     job_type = "DATABASE_BACKUP"
+
+
+def grant(user, *codenames: str):
+    """Give a user Django model permissions by codename (e.g. "view_scheduledtask"); returns the user
+    fetched again, since a user caches its permissions."""
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return type(user).objects.get(pk=user.pk)

@@ -1,5 +1,8 @@
+from datetime import datetime, timedelta
+
 from django import template
 
+from jobs.templatetags.jobs_extras import human_duration
 from scheduling.models import RunOutcome
 
 register = template.Library()
@@ -18,3 +21,36 @@ RUN_BADGES = {
 @register.filter
 def run_badge(outcome: str) -> str:
     return RUN_BADGES.get(outcome, "badge-neutral")
+
+
+@register.filter
+def relative_to(instant: datetime | None, now: datetime | None) -> str:
+    """"in 3 h", "5 min ago", "now": how far `instant` is from the view's clock, roughly."""
+    if instant is None or now is None:
+        return ""
+    seconds = (instant - now).total_seconds()
+    if abs(seconds) < 60:
+        return "now"
+    amount = _rough(abs(seconds))
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"
+
+
+def _rough(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = seconds / 3600
+    if hours < 24:
+        return f"{round(hours)} h" if hours >= 10 else f"{hours:.1f} h".replace(".0 h", " h")
+    days = seconds / 86400
+    return f"{round(days)} d" if days >= 10 else f"{days:.1f} d".replace(".0 d", " d")
+
+
+@register.filter
+def lateness(value: timedelta | None) -> str:
+    """How late a scheduled run started; "on time" within a second."""
+    if value is None:
+        return "—"
+    if value.total_seconds() < 1:
+        return "on time"
+    return f"{human_duration(value)} late"

@@ -1,6 +1,7 @@
 """Browser tests: Debian's Chromium driven by Playwright against the live test server."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,40 @@ def logged_in_page(page, user):
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/schedules")
     return page
+
+
+@pytest.fixture
+def user(db):
+    """A user who may do everything with schedules (Django's model permissions), not staff."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="scheduling",
+                                                        content_type__model="scheduledtask"))
+    return user
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 812}}
+
+
+def screenshot(page, name: str) -> Path:
+    """A full-page screenshot under test-artifacts/ (git-ignored), for a person to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now, one line each."""
+    if not AXE.exists():
+        raise RuntimeError(f"{AXE} is missing: run `npm ci --prefix tests/e2e` (make test does).")
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                               ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
+                               " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))")
+    return [f"{v['impact']}: {v['id']} ({v['help']}) at {v['nodes']}" for v in violations if v["impact"] in impacts]

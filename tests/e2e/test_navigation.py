@@ -5,6 +5,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_it_logs_in_and_lands_on_schedules(logged_in_page):
     assert logged_in_page.get_by_role("heading", level=1).inner_text() == "Schedules"
+    # The UTC note sits only where times are shown: here each schedule's own zone, and on /jobs UTC.
+    assert logged_in_page.get_by_text("Each schedule's times are in its own time zone").is_visible()
+    logged_in_page.goto("/jobs")
     assert logged_in_page.get_by_text("Times are shown in UTC").is_visible()
 
 

@@ -1,0 +1,204 @@
+"""The schedule editor, its live preview, a schedule's history and the upcoming runs."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from scheduling.models import AuditVia, ScheduleAuditEntry, ScheduledTask
+from tests.factories import ChannelFactory, ChannelGroupFactory, UserFactory, grant
+
+pytestmark = pytest.mark.django_db
+
+ALL = ("view_scheduledtask", "add_scheduledtask", "change_scheduledtask", "delete_scheduledtask")
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def manager(client):
+    client.force_login(grant(UserFactory(), *ALL))
+    return client
+
+
+def daily(**fields):
+    return {"name": "Nightly", "task_type": "DATABASE_BACKUP", "schedule_kind": "daily", "schedule_time": "02:00",
+            "timezone": "UTC", "enabled": "on", "grace_minutes": "60", "overlap_policy": "skip",
+            "database_backup-backup_type": "full", "database_backup-retention_days": "30", **fields}
+
+
+def test_it_renders_the_editor_fragment_for_htmx_and_a_page_without(manager):
+    fragment = manager.get("/schedules/new", **HTMX).content.decode()
+    assert fragment.lstrip().startswith('<div id="schedule-editor"') and "<html" not in fragment
+    assert 'hx-trigger="input changed delay:400ms' in fragment
+    assert 'list="timezone-options"' in fragment and '<option value="Europe/Berlin">' in fragment
+    assert "Cron cheatsheet" in fragment and "<summary>Advanced</summary>" in fragment
+    page = manager.get("/schedules/new").content.decode()
+    assert "<html" in page and "<h1 id=\"dialog-title\">New schedule</h1>" in page
+
+
+def test_it_creates_a_schedule_through_the_service(manager):
+    response = manager.post("/schedules/new", daily(), **HTMX)
+    assert response.status_code == 200
+    assert response["HX-Reswap"] == "none" and "close-dialog" in response["HX-Trigger"]
+    assert "Schedule “Nightly” created." in response.content.decode()
+    schedule = ScheduledTask.objects.get(name="Nightly")
+    assert schedule.next_run_at is not None
+    assert schedule.params["retention_days"] == 30
+    entry = ScheduleAuditEntry.objects.get(schedule=schedule)
+    assert (entry.action, entry.via) == ("create", AuditVia.PAGE)
+
+
+def test_it_creates_a_quick_sync_with_the_group_chosen_by_name(manager):
+    group = ChannelGroupFactory(name="Lawyers")
+    fragment = manager.get("/schedules/new", **HTMX).content.decode()
+    assert f'<option value="{group.pk}">Lawyers</option>' in fragment
+    manager.post("/schedules/new", daily(task_type="QUICK_SYNC_GROUP", **{"quick_sync_group-group_id": group.pk}),
+                 **HTMX)
+    assert ScheduledTask.objects.get().params == {"group_id": group.pk}
+
+
+def test_it_rerenders_the_form_with_inline_errors_and_200(manager):
+    response = manager.post("/schedules/new", daily(schedule_time="25:00"), **HTMX)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert 'aria-invalid="true"' in content
+    assert 'id="id_schedule_time_error"' in content and "(got &#x27;25:00&#x27;)" in content
+    assert not ScheduledTask.objects.exists()
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"schedule_kind": "weekly", "schedule_days": []}, "schedule_days"),
+    ({"schedule_kind": "interval", "interval_minutes": "4"}, "interval_minutes"),
+    ({"schedule_kind": "cron", "cron_expr": "61 * * * *"}, "cron_expr"),
+    ({"timezone": "Mars/Olympus"}, "timezone"),
+    ({"task_type": "QUICK_SYNC_GROUP"}, "quick_sync_group-group_id"),
+    ({"database_backup-retention_days": "0"}, "database_backup-retention_days"),
+])
+def test_it_puts_each_rule_under_its_own_field(manager, fields, field):
+    response = manager.post("/schedules/new", daily(**fields), **HTMX)
+    assert f'id="id_{field}_error"' in response.content.decode(), field
+    assert not ScheduledTask.objects.exists()
+
+
+def test_it_edits_a_schedule_and_records_the_diff(manager, make_schedule):
+    schedule = make_schedule(now=timezone.now())
+    form = manager.get(f"/schedules/{schedule.pk}/edit", **HTMX).content.decode()
+    assert "Edit “Nightly backup”" in form and 'value="02:00"' in form
+    manager.post(f"/schedules/{schedule.pk}/edit",
+                 daily(name="Nightly backup", schedule_kind="weekly", schedule_days=["mon", "wed", "fri"],
+                       schedule_time="04:00"), **HTMX)
+    schedule.refresh_from_db()
+    assert (schedule.schedule_kind, schedule.schedule_days, schedule.schedule_time) == (
+        "weekly", ["mon", "wed", "fri"], "04:00")
+    assert schedule.next_run_at.weekday() in (0, 2, 4)
+    entry = ScheduleAuditEntry.objects.get(schedule=schedule, action="update")
+    assert entry.changes["schedule_kind"] == ["daily", "weekly"] and entry.via == "page"
+    history = manager.get(f"/schedules/{schedule.pk}").content.decode()
+    assert "<code>schedule_kind</code>: daily → weekly" in history
+
+
+def test_it_saves_without_javascript_and_redirects(manager):
+    response = manager.post("/schedules/new", daily())
+    assert response.status_code == 302 and response["Location"] == "/schedules"
+
+
+def test_it_limits_task_types_and_fixes_params_for_other_pages(manager):
+    group = ChannelGroupFactory(name="News")
+    fragment = manager.get(f"/schedules/new?task_type=QUICK_SYNC_GROUP&quick_sync_group-group_id={group.pk}"
+                           "&fixed=quick_sync_group-group_id&name=News+sync", **HTMX).content.decode()
+    assert 'type="hidden" name="task_type" value="QUICK_SYNC_GROUP"' in fragment
+    assert f'type="hidden" name="quick_sync_group-group_id" value="{group.pk}"' in fragment
+    assert "database_backup-retention_days" not in fragment
+    assert 'value="News sync"' in fragment
+    assert '<input type="hidden" name="_fixed" value="quick_sync_group-group_id">' in fragment
+
+
+@pytest.mark.parametrize(("path", "missing"), [("/schedules/new", "add"), ("/schedules/{pk}/edit", "change")])
+def test_it_refuses_the_editor_without_permission(client, make_schedule, path, missing):
+    schedule = make_schedule(now=timezone.now())
+    client.force_login(grant(UserFactory(), *[p for p in ALL if not p.startswith(missing)]))
+    url = path.format(pk=schedule.pk)
+    assert client.get(url).status_code == 403
+    assert client.post(url, daily(name="Changed")).status_code == 403
+    assert not ScheduledTask.objects.filter(name="Changed").exists()
+
+
+def test_it_rejects_other_methods_on_the_editor(manager):
+    assert manager.put("/schedules/new").status_code == 405
+    assert manager.get("/schedules/preview").status_code == 405
+
+
+def test_it_previews_the_next_runs_with_a_dst_note(manager):
+    with time_machine.travel(dt.datetime(2026, 3, 26, 12, tzinfo=dt.timezone.utc), tick=False):
+        response = manager.post("/schedules/preview", daily(schedule_time="02:30", timezone="Europe/Berlin"))
+    content = response.content.decode()
+    assert "Every day at 02:30 (Europe/Berlin)" in content
+    assert content.count("<li") == 5
+    assert "Sun 29 Mar 2026, 03:30 CEST" in content
+    assert "Clocks go forward: runs at 03:30 instead of 02:30." in content
+    assert not ScheduledTask.objects.exists()  # nothing written
+
+
+def test_it_previews_validation_messages_instead_of_runs(manager):
+    content = manager.post("/schedules/preview", daily(schedule_time="25:00", name="")).content.decode()
+    assert "Not a valid schedule yet" in content and "25:00" in content and "<ol" not in content
+
+
+def test_it_previews_interval_schedules_on_the_whole_minute(manager):
+    with time_machine.travel(dt.datetime(2026, 5, 1, 8, 3, 49, tzinfo=dt.timezone.utc), tick=False):
+        content = manager.post("/schedules/preview", daily(schedule_kind="interval", interval_minutes="15")).content
+    assert b"08:18 UTC" in content and b":49" not in content
+
+
+def test_it_refuses_the_preview_to_users_who_cannot_edit(client):
+    client.force_login(grant(UserFactory(), "view_scheduledtask"))
+    assert client.post("/schedules/preview", daily()).status_code == 403
+
+
+def test_it_shows_runs_with_lateness_jobs_and_the_audit_trail(manager, make_schedule):
+    group = ChannelGroupFactory(name="News")
+    ChannelFactory.create_batch(2, group=group)
+    schedule = make_schedule(now=timezone.now(), task_type="QUICK_SYNC_GROUP", params={"group_id": group.pk})
+    manager.post(f"/schedules/{schedule.pk}/run_now", **HTMX)
+    content = manager.get(f"/schedules/{schedule.pk}").content.decode()
+    run = schedule.runs.get()
+    assert f'href="/schedules/runs/{run.pk}"' in content
+    for job in run.jobs.all():
+        assert f'href="/jobs/{job.pk}"' in content
+    assert "Run now" in content and "2 jobs created." in content
+    assert "<strong>Run now</strong> by" in content and "via Pages" in content
+    assert "<strong>Created</strong>" in content
+
+
+def test_it_shows_the_run_page_with_a_link_back(manager, make_schedule):
+    schedule = make_schedule(now=timezone.now())
+    manager.post(f"/schedules/{schedule.pk}/run_now", **HTMX)
+    run = schedule.runs.get()
+    content = manager.get(f"/schedules/runs/{run.pk}").content.decode()
+    assert f'href="/schedules/{schedule.pk}"' in content and "Times are shown in UTC." in content
+    assert manager.get("/schedules/runs/999").status_code == 404
+
+
+def test_it_lists_upcoming_runs_by_day_in_the_viewers_zone_and_marks_dst_days(manager, make_schedule):
+    now = dt.datetime(2026, 3, 26, 12, tzinfo=dt.timezone.utc)
+    with time_machine.travel(now, tick=False):
+        make_schedule(now=now, name="Berlin night", schedule_time="02:30", timezone="Europe/Berlin")
+        make_schedule(now=now, name="Off", enabled=False)
+        make_schedule(now=now, name="Often", schedule_kind="interval", interval_minutes=30)
+        response = manager.get("/schedules/upcoming?tz=Europe/Berlin")
+    content = response.content.decode()
+    days = response.context["days"]
+    assert len(days) == 8  # today and the next seven days, in Berlin
+    sunday = next(day for day in days if day["date"] == dt.date(2026, 3, 29))
+    assert sunday["clock_change"] == "forward"
+    assert "DST: clocks go forward 60 min in Europe/Berlin" in content
+    assert "Clocks go forward: runs at 03:30 instead of 02:30." in content
+    assert "Off" not in [item.schedule.name for day in days for item in day["runs"]]
+    assert "48 runs this day" in content  # a frequent schedule's day is one line
+
+
+def test_it_falls_back_to_utc_for_an_unknown_zone(manager):
+    response = manager.get("/schedules/upcoming?tz=Nowhere/Land")
+    assert response.context["zone"] == "UTC"
+    assert 'id="id_tz_error"' in response.content.decode()
