@@ -6,6 +6,7 @@ from tests.factories import (
     ChannelFactory,
     JobFactory,
     ScheduledTaskFactory,
+    UserFactory,
     VideoFactory,
 )
 
@@ -21,11 +22,22 @@ def test_it_sends_anonymous_visitors_to_the_login_page(client, path):
     assert response["Location"] == f"/login/?next={path}"
 
 
+@pytest.fixture
+def viewer(db):
+    return UserFactory(permissions=["scheduling.view_scheduledtask"])
+
+
 @pytest.mark.parametrize("path", PAGES)
-def test_it_shows_pages_to_logged_in_users(user_client, path):
-    response = user_client.get(path)
-    assert response.status_code == 200
-    assert b"Times are shown in UTC" in response.content
+def test_it_shows_pages_to_logged_in_users_who_may_see_them(client, viewer, path):
+    client.force_login(viewer)
+    assert client.get(path).status_code == 200
+
+
+def test_the_utc_note_shows_only_where_times_are_shown(client, viewer):
+    assert b"Times are shown in UTC" not in client.get("/login/").content
+    client.force_login(viewer)
+    assert b"Times are shown in UTC" in client.get("/jobs").content
+    assert b"Times are shown in UTC" not in client.get("/account/tokens").content  # no token, no time shown
 
 
 def test_it_serves_the_login_page_without_login(client):
@@ -37,9 +49,9 @@ def test_it_serves_the_login_page_without_login(client):
 def test_it_logs_a_user_in_and_out(client, user):
     response = client.post("/login/", {"username": user.username, "password": "correct horse battery"})
     assert response.status_code == 302
-    assert client.get("/schedules").status_code == 200
+    assert client.get("/jobs").status_code == 200
     client.post("/logout/")
-    assert client.get("/schedules").status_code == 302
+    assert client.get("/jobs").status_code == 302
 
 
 def test_it_rejects_a_wrong_password(client, user):

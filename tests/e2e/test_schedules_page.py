@@ -116,7 +116,7 @@ def test_it_runs_now_and_offers_run_anyway_while_a_run_is_active(logged_in_page,
     run_now = row(page, "Nightly backup").get_by_role("button", name="Run now: Nightly backup")
     run_now.click()
     alert = page.locator("#toasts [role=alert]")
-    expect(alert).to_contain_text("has a run that is still active")
+    expect(alert).to_contain_text("is still busy with an earlier run")
     alert.get_by_role("button", name="Run anyway").click()
     expect(alert).to_be_hidden()
     # The first success toast may still be showing: count the toasts, then the runs.

@@ -32,7 +32,8 @@ def test_it_shows_the_message_on_the_page_it_returns_to(operator_client):
     response = operator_client.post(f"/jobs/{job.pk}/cancel", follow=True)
 
     html = response.content.decode()
-    assert 'class="toast toast-success"' in html and f">Job #{job.pk} cancelled.</div>" in html
+    assert '<div class="toast toast-success" data-autodismiss>' in html
+    assert f'<span class="visually-hidden">Success: </span>Job #{job.pk} cancelled.</p>' in html
     assert "Cancelled</span>" in html
 
 
