@@ -24,7 +24,8 @@ setup: $(VENV)/.base-installed
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_admin
 
-## The app on http://127.0.0.1:8000 with its worker and scheduler; Ctrl-C stops all three.
+## The app on http://127.0.0.1:8000 with its worker and scheduler; Ctrl-C stops all three (running
+## jobs get 2 s to finish, then go back to the queue: deploy/run_worker.py).
 run: setup
 	$(BIN)/honcho start -f Procfile
 

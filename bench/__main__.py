@@ -1,11 +1,13 @@
-"""`make bench`: run every benchmark module in this package and write docs/benchmarks.md.
+"""`make bench`: run the benchmark modules of this package and update docs/benchmarks.md.
 
-Each module `bench/<name>.py` with a `run() -> str` contributes one markdown section (starting
-with its own `## ` heading). The report begins with the machine the numbers come from.
+Each module `bench/<name>.py` with a `run() -> str` measures and returns its tables and figures.
+The report's prose (what is measured, how, and what it means) is written by hand in
+docs/benchmarks.md; only the blocks between `<!-- bench:<name> -->` and `<!-- /bench:<name> -->`
+are replaced (a module without one gets a new section at the end), and `machine` says where the
+latest run ran.
 
-    .venv/bin/python -m bench                    all modules, then write docs/benchmarks.md
-    .venv/bin/python -m bench jobs_throughput    only the named modules; the other sections
-                                                 already in docs/benchmarks.md are kept
+    .venv/bin/python -m bench                    all modules
+    .venv/bin/python -m bench jobs_throughput    only the named ones; the other blocks stay
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import bench
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"
-SECTION = re.compile(r"<!-- bench:(?P<name>\w+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->\n", re.S)
 
 
 def module_names() -> list[str]:
@@ -53,14 +54,16 @@ def machine() -> str:
         f"- Python {platform.python_version()}, Django {version('Django')}, django-q2 {version('django-q2')}, "
         f"SQLite {sqlite3.sqlite_version}",
         f"- {platform.system()} {platform.release()}",
-        f"- Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- Latest run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
     ])
 
 
-def existing_sections() -> dict[str, str]:
-    if not REPORT.exists():
-        return {}
-    return {m["name"]: m["body"] for m in SECTION.finditer(REPORT.read_text())}
+def update(report: str, name: str, text: str) -> str:
+    block = f"<!-- bench:{name} -->\n{text.rstrip()}\n<!-- /bench:{name} -->\n"
+    pattern = re.compile(rf"<!-- bench:{name} -->\n.*?<!-- /bench:{name} -->\n", re.S)
+    if pattern.search(report):
+        return pattern.sub(lambda _: block, report)
+    return f"{report.rstrip()}\n\n## {name}\n\n{block}"
 
 
 def main(argv: list[str]) -> int:
@@ -69,24 +72,14 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"Unknown benchmark(s): {', '.join(unknown)}. Known: {', '.join(module_names())}", file=sys.stderr)
         return 2
-    sections = existing_sections() if argv else {}
+    report = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
     for name in names:
-        module = importlib.import_module(f"bench.{name}")
-        if not hasattr(module, "run"):
-            continue
         print(f"Running bench.{name} ...", file=sys.stderr, flush=True)
-        section = module.run().rstrip() + "\n"
-        sections[name] = section
-        print(section)
-    body = "".join(f"<!-- bench:{name} -->\n{text}<!-- /bench:{name} -->\n\n" for name, text in sorted(sections.items()))
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(
-        "# Benchmarks\n\n"
-        "Written by `make bench` (`python -m bench`). Each section says when it was measured; the machine of "
-        "the latest run:\n\n"
-        f"{machine()}\n\n{body}"
-    )
-    print(f"Wrote {REPORT.relative_to(ROOT)}", file=sys.stderr)
+        text = importlib.import_module(f"bench.{name}").run()
+        print(text)
+        report = update(report, name, text)
+    REPORT.write_text(update(report, "machine", machine()))
+    print(f"Updated {REPORT.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
 

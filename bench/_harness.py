@@ -1,17 +1,10 @@
-"""What every benchmark module shares: measuring in a child process with its own database.
+"""What the benchmark modules share: a measuring child with its own database, and small helpers.
 
-A benchmark's `run()` never measures in the calling process. It makes a temporary work directory,
-starts `python -m bench.<name> --measure ...` in a session of its own with an environment that
-points Django at a fresh SQLite file in that directory, reads the one result line the child
-prints, then ends whatever is left of the child's process group and removes the directory, also
-on failure or timeout:
-
-    with temp_workdir("bench-name-") as workdir:
-        env = child_env(workdir)
-        return measure_in_child("bench.name", ["--rounds", "3"], env=env, timeout=600)
-
-and the module's `main()` is `main_for(parser, argv, measure=..., measure_in_subprocess=...,
-render=...)`, which adds `--json` and the hidden `--measure` (the child's side) to its parser.
+A module's `run()` never measures in the calling process: it starts `python -m bench.<name>
+--measure ...` in a session of its own, in a temporary directory with a fresh SQLite database,
+reads the one result line the child prints, and ends whatever is left of the child's process
+group and removes the directory, also on failure or timeout. `main_for()` is the module's
+command line (`--json`, and the hidden `--measure` of the child's side).
 
 The leading underscore keeps this module out of `python -m bench`'s list of benchmarks.
 """
@@ -23,45 +16,22 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.servers import ROOT, group_members, wait_until
 
 RESULT_PREFIX = "BENCH-RESULT "
-# Set by the parent to the child's work directory; `--measure` refuses to run without it.
-WORKDIR_ENV = "BENCH_WORKDIR"
-# Seconds to wait for the process group after SIGTERM, then after SIGKILL.
-TERM_GRACE_SECONDS = 20
-KILL_GRACE_SECONDS = 5
-
-
-# --------------------------------------------------------------------------- the parent side
-
-
-@contextmanager
-def temp_workdir(prefix: str) -> Iterator[Path]:
-    """A fresh temporary directory for one child, removed with everything in it on the way out."""
-    workdir = Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        yield workdir
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+WORKDIR_ENV = "BENCH_WORKDIR"  # set by the parent; `--measure` refuses to run without it
 
 
 def child_env(workdir: Path, **overrides: str) -> dict[str, str]:
-    """This process's environment plus the project's settings, isolated in `workdir`.
-
-    A fresh SQLite database and var directory in `workdir`, the project's defaults otherwise (the
-    ORM broker in that same database: no Redis), and logging at WARNING: the benchmarks measure
-    the work, not the logging of every task (errors, and any "database is locked", still show).
-    `overrides` set further variables or replace these.
-    """
+    """The project's settings on a fresh SQLite file in `workdir`, the ORM broker (no Redis), and
+    logging at WARNING: the benchmarks measure the work, not the logging of every task."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -76,107 +46,79 @@ def child_env(workdir: Path, **overrides: str) -> dict[str, str]:
     }
 
 
-def measure_in_child(module: str, args: list[str], *, env: dict[str, str], timeout: float) -> dict:
-    """Run `python -m <module> --measure <args>` and return the result it printed.
+def measure_in_child(module: str, args: list[str], *, timeout: float, prefix: str,
+                     prepare: Callable[[Path], dict[str, str]] = lambda workdir: {}) -> dict:
+    """Run `python -m <module> --measure <args>` in a fresh work directory; the result it printed.
 
-    The child runs in its own session, so that it and everything it starts (loops, clusters and
-    their workers) can be ended by its one process group id, whatever happens here. Raises
-    RuntimeError if it fails or prints no result, subprocess.TimeoutExpired after `timeout` s.
+    `prepare(workdir)` may write files there and returns extra environment variables.
     """
-    proc = subprocess.Popen([sys.executable, "-m", module, "--measure", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    proc = None
     try:
+        env = child_env(workdir, **prepare(workdir))
+        proc = subprocess.Popen([sys.executable, "-m", module, "--measure", *args], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
         stdout, _ = proc.communicate(timeout=timeout)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{module} --measure failed with exit code {proc.returncode}")
-        result = read_result(stdout)
-        if result is None:
-            raise RuntimeError(f"{module} --measure printed no result")
-        return result
+        results = [line[len(RESULT_PREFIX):] for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+        if proc.returncode != 0 or not results:
+            raise RuntimeError(f"{module} --measure failed (exit code {proc.returncode}, {len(results)} results)")
+        return json.loads(results[-1])
     finally:
-        end_process_group(proc)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        if proc is not None:
+            _end_group(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
-def read_result(stdout: str) -> dict | None:
-    """The result in the last line of `stdout` that starts with RESULT_PREFIX, if any."""
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
-    return None
+def _end_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to what is left of the child's process group (normally nothing), then SIGKILL."""
+    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            wait_until(lambda: proc.poll() is not None and not group_members(proc.pid), timeout=grace, message="",
+                       interval=0.1)
+            break
+        except AssertionError:
+            continue
+    proc.poll()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
-def end_process_group(proc: subprocess.Popen) -> None:
-    """End whatever is left of the process group that `proc` leads (normally nothing).
-
-    SIGTERM first, SIGKILL to what is still there after TERM_GRACE_SECONDS; returns when the
-    group is gone or KILL_GRACE_SECONDS later. `proc` itself is reaped on the way.
-    """
-    try:
-        for sig, grace in ((signal.SIGTERM, TERM_GRACE_SECONDS), (signal.SIGKILL, KILL_GRACE_SECONDS)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline:
-                proc.poll()  # reap the child, or its zombie keeps the group alive
-                try:
-                    os.killpg(proc.pid, 0)
-                except ProcessLookupError:
-                    return
-                time.sleep(0.1)
-    finally:
-        proc.poll()
-
-
-# --------------------------------------------------------------------------- the child side
-
-
-def child_workdir() -> Path:
-    """In the measuring child: the work directory its parent made (see `child_env`)."""
+def workdir() -> Path:
+    """In the measuring child: the work directory its parent made."""
     return Path(os.environ[WORKDIR_ENV])
 
 
-def emit_result(result: dict) -> None:
-    """In the measuring child: print the result line that `measure_in_child` reads."""
-    print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
+def progress(module: str, text: str) -> None:
+    print(f"[bench.{module}] {text}", file=sys.stderr, flush=True)
 
 
-# --------------------------------------------------------------------------- entry point
+def summary(values: list[float]) -> dict:
+    """Median, p95, p99, min and max (None for an empty list)."""
+    if not values:
+        return dict.fromkeys(("median", "p95", "p99", "min", "max"))
+    cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else [values[0]] * 99
+    return {"median": statistics.median(values), "p95": cuts[94], "p99": cuts[98], "min": min(values),
+            "max": max(values)}
 
 
-def main_for(
-    parser: argparse.ArgumentParser,
-    argv: list[str] | None,
-    *,
-    measure: Callable[..., dict],
-    measure_in_subprocess: Callable[..., dict],
-    render: Callable[[dict], str],
-) -> int:
-    """A benchmark module's `main()`, given its parser with the module's own options.
-
-    Adds `--json` (print the raw measurements instead of the markdown section) and the hidden
-    `--measure`, and passes the module's own options as keyword arguments (by their argparse
-    names) to one of two functions. Without `--measure` this is the parent:
-    `measure_in_subprocess(**options)` starts the child and returns its result. With it, this is
-    the child: `measure(**options)` measures here, with SIGTERM (how the parent ends the group)
-    turned into an exit that runs the clean-up.
-    """
+def main_for(parser: argparse.ArgumentParser, argv: list[str] | None, *, measure: Callable[..., dict],
+             measure_in_child: Callable[..., dict], render: Callable[[dict], str]) -> int:
+    """A module's `main()`: its parser's options go as keyword arguments to `measure_in_child`
+    (here, then `render` or `--json`) or, with the hidden `--measure`, to `measure` (the child)."""
     parser.add_argument("--json", action="store_true", help="print the raw measurements as JSON")
-    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # the child's side
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     options = {name: value for name, value in vars(args).items() if name not in ("json", "measure")}
     if args.measure:
         if WORKDIR_ENV not in os.environ:
             parser.error("--measure runs in the child that run() starts; use no flag instead")
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-        emit_result(measure(**options))
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # how the parent ends the group: clean up
+        print(RESULT_PREFIX + json.dumps(measure(**options), default=str), flush=True)
         return 0
-    result = measure_in_subprocess(**options)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(render(result), end="")
+    result = measure_in_child(**options)
+    print(json.dumps(result, indent=2) if args.json else render(result))
     return 0

@@ -51,14 +51,12 @@ SYNC_TIMEOUT_SECONDS = 300
 
 
 def run(*, channels: int = CHANNELS, rounds: int = ROUNDS) -> str:
-    return render(measure_in_subprocess(channels=channels, rounds=rounds))
+    return render(measure_in_child(channels=channels, rounds=rounds))
 
 
-def measure_in_subprocess(*, channels: int = CHANNELS, rounds: int = ROUNDS) -> dict:
-    with _harness.temp_workdir("bench-channels-") as workdir:
-        env = _harness.child_env(workdir)
-        return _harness.measure_in_child("bench.channel_sync", ["--channels", str(channels), "--rounds", str(rounds)],
-                                         env=env, timeout=MEASURE_TIMEOUT_SECONDS)
+def measure_in_child(*, channels: int = CHANNELS, rounds: int = ROUNDS) -> dict:
+    return _harness.measure_in_child("bench.channel_sync", ["--channels", str(channels), "--rounds", str(rounds)],
+                                     timeout=MEASURE_TIMEOUT_SECONDS, prefix="bench-channels-")
 
 
 # --------------------------------------------------------------------------- rendering
@@ -189,7 +187,7 @@ def _measure(*, channels: int, rounds: int) -> dict:
     from channels import services
     from channels.models import Channel
 
-    workdir = _harness.child_workdir()
+    workdir = _harness.workdir()
     group = services.group_create(name="Bench", now=timezone.now())
     Channel.objects.bulk_create([Channel(youtube_id=cid, title=cid) for cid in channel_ids])
     group.channels.set(Channel.objects.all())
@@ -215,7 +213,7 @@ def _measure(*, channels: int, rounds: int) -> dict:
             result = _sync_group(group, channels=channels)
         finally:
             _stop(cluster)
-        _progress(f"{kind}, {workers} workers: {result['seconds']:.2f} s, {channels / result['seconds']:.1f} "
+        _harness.progress("channel_sync", f"{kind}, {workers} workers: {result['seconds']:.2f} s, {channels / result['seconds']:.1f} "
                   f"channels/s (job median {result['job_run_ms_median']:.0f} ms, fetch {result['fetch_ms_median']} ms)")
         if kind == "warm-up":
             continue
@@ -328,15 +326,11 @@ def _stop(cluster: subprocess.Popen) -> None:
         time.sleep(0.1)
 
 
-def _progress(text: str) -> None:
-    print(f"[bench.channel_sync] {text}", file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.channel_sync", description=__doc__.split("\n")[0])
     parser.add_argument("--channels", type=int, default=CHANNELS, help=f"channels in the group (default {CHANNELS})")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds per worker count (default {ROUNDS})")
-    return _harness.main_for(parser, argv, measure=_measure, measure_in_subprocess=measure_in_subprocess, render=render)
+    return _harness.main_for(parser, argv, measure=_measure, measure_in_child=measure_in_child, render=render)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ The queue message carries only the job id. The attempt starts with a compare-and
 meanwhile, changes nothing and runs nothing. No transaction is held while the handler works; the
 writes after it are conditional on the row still being this attempt, because the reaper may have
 given up on it in the meantime.
+
+A worker told to stop (SIGTERM) while it runs a job hands the job back to the queue instead of
+dying mid-attempt: see `WorkerStopping`.
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
+import threading
 import traceback
+from contextlib import contextmanager
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
-from jobs import registry, services
+from jobs import queue, registry, services
 from jobs.models import Job, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -49,7 +56,93 @@ def claim(job_id: int, *, worker: str, now) -> Job | None:
     return Job.objects.get(pk=job_id) if claimed else None
 
 
+class WorkerStopping(SystemExit):
+    """Raised in a job's handler when its worker process gets SIGTERM: the worker ends after handing
+    the job back to the queue.
+
+    django-q2 leaves SIGTERM at its default in the cluster's processes, so a SIGTERM sent to the
+    whole process group (honcho on Ctrl-C, systemd once the stop's grace has passed, `docker stop`)
+    would end the attempt mid-way and leave the job `running` until the reaper failed it, one of
+    its attempts spent. A SystemExit, so that handlers catching Exception let it through and
+    django-q2's worker, which catches Exception, ends.
+    """
+
+    def __init__(self):
+        super().__init__(128 + signal.SIGTERM)
+
+
+class _StopSignal:
+    """While a worker executes a job: SIGTERM raises WorkerStopping inside the handler, and is held
+    back (noted) while the attempt is claimed or recorded, so no write is cut in half."""
+
+    def __init__(self):
+        self.requested = False
+        self._interruptible = False
+
+    def __call__(self, signum, frame):
+        self.requested = True
+        if self._interruptible:
+            raise WorkerStopping
+
+    @contextmanager
+    def interruptible(self):
+        self._interruptible = True
+        try:
+            if self.requested:  # came while the job was being claimed
+                raise WorkerStopping
+            yield
+        finally:
+            self._interruptible = False
+
+
+@contextmanager
+def _stop_signal():
+    stop = _StopSignal()
+    # Signal handlers can only be set in the main thread (django-q2 runs tasks there; sync mode in
+    # a test's other thread just goes without).
+    previous = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
+    try:
+        yield stop
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def hand_back(job: Job, *, now) -> bool:
+    """Put a job whose worker was stopped mid-attempt back in the queue, and send it again.
+
+    The attempt does not count (`attempts` goes back down), so a stop never uses up a retry; the
+    attempt log still says what happened. Conditional on the row still being this attempt, like
+    every write after the claim. False if it was taken over meanwhile (reaped).
+    """
+    entry = services._log_entry(job, outcome="handed back", now=now,
+                                error="Its worker was stopped; back in the queue, not counted as an attempt.")
+    with transaction.atomic():
+        handed_back = services._this_attempt(job).update(
+            status=JobStatus.QUEUED,
+            attempts=F("attempts") - 1,
+            started_at=None,
+            worker="",
+            available_at=now,
+            enqueued_at=None,
+            attempt_log=[*job.attempt_log, entry],
+        )
+        if handed_back:
+            # A fresh message: the one being worked on dies unacknowledged with its worker.
+            queue.send_with_commit([job], now=now)
+    return bool(handed_back)
+
+
 def execute(job_id: int) -> str:
+    with _stop_signal() as stop:
+        outcome = _execute(job_id, stop)
+    if stop.requested:
+        logger.info("Worker %s stopping (SIGTERM) after job %s: %s.", process_name(), job_id, outcome)
+        raise WorkerStopping
+    return outcome
+
+
+def _execute(job_id: int, stop: _StopSignal) -> str:
     worker = process_name()
     job = claim(job_id, worker=worker, now=timezone.now())
     if job is None:
@@ -68,7 +161,13 @@ def execute(job_id: int) -> str:
         return "failed: unknown job type"
 
     try:
-        result = as_json(handler.run(job))
+        with stop.interruptible():
+            result = as_json(handler.run(job))
+    except WorkerStopping:
+        if not hand_back(job, now=timezone.now()):
+            logger.warning("Job %s attempt %s was stopped after it was taken over (reaped).", job.pk, job.attempts)
+            return "stopped after it was taken over"
+        return "handed back to the queue"
     except TimeoutException:
         # django-q2 stops the task at the job's time limit (SIGALRM) and then replaces the worker.
         services.job_attempt_failed(

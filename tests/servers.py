@@ -1,4 +1,4 @@
-"""Real servers for integration tests, started in temporary folders and stopped afterwards.
+"""Real servers and processes for integration tests (and bench/), stopped afterwards.
 
 They work both as root (CI) and as an ordinary user: PostgreSQL refuses to run as root, so as
 root the cluster belongs to the `postgres` user and its commands run through `runuser`.
@@ -9,12 +9,114 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MANAGE_PY = (sys.executable, "manage.py")
+
+
+class Process:
+    """A command run from the project root in a session of its own, its output appended to a log file.
+
+    `manage.py <args>` unless another `program` is given. Its own session makes it the leader of a
+    process group, so that whatever it starts (a cluster's workers) is stopped with it.
+    """
+
+    def __init__(self, name: str, args: Sequence[str], *, env: dict, log_path: Path,
+                 program: Sequence[str] = MANAGE_PY):
+        self.name, self.args, self.log_path = name, list(args), log_path
+        self._log = open(log_path, "ab")
+        self.popen = subprocess.Popen(
+            [*program, *args], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def group_alive(self) -> bool:
+        """Is any process of its group left (its children can outlive it)?"""
+        self.popen.poll()  # reap it
+        return bool(group_members(self.pid))
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM and wait (a graceful stop); then SIGKILL whatever is left of the process group."""
+        if self.running():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)  # the group this process leads; its children
+        except ProcessLookupError:
+            pass
+        if self.running():
+            self.popen.wait(timeout=5)
+        self._log.close()
+
+    def log(self) -> str:
+        # The process writes to the file directly; nothing is buffered on this side.
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, *, timeout: float) -> None:
+        wait_until(lambda: text in self.log() or not self.running(), timeout=timeout,
+                   message=f"{self.name} did not print {text!r} within {timeout} s", details=self.log)
+        if text not in self.log():
+            raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.log()[-3000:]}")
+
+
+def group_members(pgid: int) -> list[int]:
+    """The processes of a process group, from /proc, but zombies: orphans nobody reaps (PID 1 in a
+    container may not) stay in the group as zombies."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        state, _ppid, group = text[text.rindex(")") + 2:].split()[:3]
+        if int(group) == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def working_clusters() -> int:
+    """django-q2 clusters alive with their workers (the first status entry is written before the
+    workers exist)."""
+    from jobs.queue import alive_clusters
+
+    return sum(1 for cluster in alive_clusters() or [] if cluster.workers)
+
+
+def start_cluster(start: Callable[[], Process], *, timeout: float = 20) -> Process:
+    """Start a `manage.py qcluster` (`start` makes the Process) and wait until it reports itself
+    alive with its workers in the shared cache."""
+    before = working_clusters()
+    process = start()
+    wait_until(lambda: working_clusters() > before or not process.running(), timeout=timeout,
+               message="the cluster did not start", details=process.log)
+    assert process.running(), process.log()
+    return process
+
+
+def stop_cluster(process: Process, *, timeout: float = 30) -> None:
+    """Stop a cluster and wait until its status entry is gone, so the next one is not counted
+    alive through it."""
+    process.stop(timeout=timeout)
+    wait_until(lambda: working_clusters() == 0, timeout=10, message="the stopped cluster still reports itself")
 
 
 def free_port() -> int:
@@ -76,14 +178,17 @@ def create_database(url_template: str, name: str) -> str:
     return url_template.format(name=name)
 
 
-def wait_until(predicate, *, timeout: float, message: str, interval: float = 0.05):
+def wait_until(predicate, *, timeout: float, message: str, interval: float = 0.05,
+               details: Callable[[], str] | None = None):
+    """Poll until `predicate()` is true and return its value; AssertionError after `timeout` s, its
+    message followed by the end of `details()` (a process's log, say) as it is then."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(message)
+            raise AssertionError(f"{message}:\n{details()[-3000:]}" if details else message)
         time.sleep(interval)
 
 

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
-from tests.servers import wait_until
+from tests import servers
+from tests.servers import Process, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 UTC = dt.timezone.utc
 
 
@@ -29,63 +26,31 @@ def at(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class Process:
-    """A manage.py command in its own session (so its children can be stopped with it)."""
-
-    def __init__(self, name: str, args: list[str], *, env: dict, log_path: Path):
-        self.name, self.args, self.log_path = name, args, log_path
-        self._log = open(log_path, "ab")
-        self.popen = subprocess.Popen(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def running(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, timeout: float = 15) -> None:
-        """SIGTERM and wait (a graceful stop); then SIGKILL whatever is left of the process group."""
-        if self.running():
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)  # the group this process leads; its children
-        except ProcessLookupError:
-            pass
-        if self.running():
-            self.popen.wait(timeout=5)
-        self._log.close()
-
-    def log(self) -> str:
-        # The process writes to the file directly; nothing is buffered on this side.
-        return self.log_path.read_text(errors="replace")
-
-
 @pytest.fixture
 def live_db_path(transactional_db) -> str:
     return connection.settings_dict["NAME"]
 
 
 @pytest.fixture
-def start_process(live_db_path, tmp_path):
-    env = {
+def process_env(live_db_path) -> dict:
+    """The environment of the processes the tests start: the test settings and database."""
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.test_settings",
         "DATABASE_URL": f"sqlite:///{live_db_path}",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }
+
+
+@pytest.fixture
+def start_process(process_env, tmp_path):
+    """Start a command (`manage.py <args>` unless `program` is given); stopped in teardown."""
     started: list[Process] = []
 
-    def start(name: str, *args: str) -> Process:
-        process = Process(name, list(args), env=env, log_path=tmp_path / f"{name}-{len(started)}.log")
+    def start(name: str, *args: str, **options) -> Process:
+        process = Process(name, list(args), env=process_env, log_path=tmp_path / f"{name}-{len(started)}.log",
+                          **options)
         started.append(process)
         return process
 
@@ -100,21 +65,7 @@ def start_process(live_db_path, tmp_path):
 @pytest.fixture
 def start_cluster(start_process):
     """Start a qcluster and wait until it reports itself alive in the shared cache."""
-    from jobs.queue import alive_clusters
-
-    def working() -> int:
-        # The first status entry is written before the workers exist; wait for them.
-        return sum(1 for cluster in alive_clusters() or [] if cluster.workers)
-
-    def start() -> Process:
-        before = working()
-        process = start_process("qcluster", "qcluster")
-        wait_until(lambda: working() > before or not process.running(), timeout=20,
-                   message="the cluster did not start")
-        assert process.running(), process.log()
-        return process
-
-    return start
+    return lambda: servers.start_cluster(lambda: start_process("qcluster", "qcluster"))
 
 
 @pytest.fixture
@@ -163,4 +114,4 @@ def wait_for_job(job, predicate, *, timeout: float = 20, message: str = ""):
     return job
 
 
-__all__ = ["at", "attempts_in", "wait_for_job"]
+__all__ = ["Process", "at", "attempts_in", "wait_for_job"]
