@@ -160,15 +160,24 @@ def create(db: Database, *, directory: Path, file_name: str) -> Made:
 
 
 def decompress(path: Path, target: Path) -> None:
-    """Stream a published file back into an SQLite file (fsynced)."""
+    """Stream a published file back into an SQLite file (fsynced).
+
+    zstandard stops quietly at the end of a truncated file, so the size written is compared with
+    the size the frame header announces (compress() always records it).
+    """
     try:
         with open(path, "rb") as reader, open(target, "xb") as out:
-            zstandard.ZstdDecompressor().copy_stream(reader, out, read_size=files.CHUNK_BYTES,
-                                                     write_size=files.CHUNK_BYTES)
+            expected = zstandard.get_frame_parameters(reader.read(18)).content_size
+            reader.seek(0)
+            _, written = zstandard.ZstdDecompressor().copy_stream(reader, out, read_size=files.CHUNK_BYTES,
+                                                                  write_size=files.CHUNK_BYTES)
             out.flush()
             os.fsync(out.fileno())
     except zstandard.ZstdError as exc:
         raise BackupError(f"{path.name} cannot be decompressed: {exc}. The file is damaged.") from exc
+    if expected not in (zstandard.CONTENTSIZE_UNKNOWN, written):
+        raise BackupError(f"{path.name} cannot be decompressed in full: it holds {written} of the {expected} bytes "
+                          "it announces. The file is truncated.")
 
 
 def verify(path: Path, *, scratch: Path, server_major: int | None = None) -> list[str]:
