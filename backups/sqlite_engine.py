@@ -86,6 +86,11 @@ def copy_database(db: Database, copy_path: Path) -> None:
     try:
         target = sqlite3.connect(copy_path, isolation_level=None)
         try:
+            # The copy is scratch until it is checked and compressed (the compressed file is what is
+            # fsynced): no journal, and no fsync of hundreds of MB that would stall the live
+            # database's writers queued behind it on the same disk.
+            target.execute("PRAGMA synchronous=OFF")
+            target.execute("PRAGMA journal_mode=OFF")
             _online_copy(source, target, what="the copy")
             mode = target.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
             if mode.lower() != "delete":
