@@ -6,6 +6,8 @@ class BackupsConfig(AppConfig):
     verbose_name = "Backups"
 
     def ready(self) -> None:
-        from backups import tasks
+        from backups import handlers, tasks
+        from jobs import registry
 
         tasks.register()
+        registry.register(handlers.HANDLER)

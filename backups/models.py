@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -6,26 +7,87 @@ class BackupStatus(models.TextChoices):
     RUNNING = "running", "Running"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
+    # A job that found nothing to do (a verified backup of its window exists, or another backup
+    # was running): recorded so that the list says why no file came of it.
+    SKIPPED = "skipped", "Skipped"
+    # The file was deleted (retention, or by hand); the row stays as the record of it.
+    DELETED = "deleted", "Deleted"
+
+
+class BackupPurpose(models.TextChoices):
+    REGULAR = "regular", "Backup"
+    PRE_RESTORE = "pre_restore", "Taken before a restore"
+
+
+class BackupQuerySet(models.QuerySet):
+    def good(self):
+        """Backups whose file exists, was verified, and failed no later verification."""
+        return self.filter(status=BackupStatus.COMPLETED, verified_at__isnull=False, verify_error="")
 
 
 class Backup(models.Model):
-    """One backup file of the app's own database, and how it was made."""
+    """One backup of the app's own database: how it was made, and the file it made.
+
+    A manifest beside each file (`<file>.json`) holds the same, so a backup still describes itself
+    when the database it came from is lost.
+    """
 
     status = models.CharField(max_length=16, choices=BackupStatus.choices, default=BackupStatus.RUNNING)
+    purpose = models.CharField(max_length=16, choices=BackupPurpose.choices, default=BackupPurpose.REGULAR)
     backup_type = models.CharField(max_length=16, default="full")
     database_vendor = models.CharField(max_length=32, help_text="sqlite or postgresql")
+    database_version = models.CharField(max_length=100, blank=True, help_text="SQLite library or server version.")
+    tool = models.CharField(max_length=100, blank=True, help_text="What made the copy, e.g. pg_dump 15.10.")
     file_name = models.CharField(max_length=255, blank=True)
-    size_bytes = models.BigIntegerField(null=True, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True)
-    compression = models.CharField(max_length=16, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True, help_text="Size of the published file.")
+    database_size_bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the published file.")
+    compression = models.CharField(max_length=40, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    applied_migrations = models.JSONField(default=list, blank=True, help_text='["app.name", ...] in the copy.')
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
-    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True, help_text="Last successful verification.")
+    verify_error = models.TextField(blank=True, help_text="Why the last verification failed, if it did.")
     error = models.TextField(blank=True)
+    # Why it was skipped or deleted, in words.
+    note = models.TextField(blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
+    # host:pid of the process making it, so a backup whose process died can be told from one in progress.
+    worker = models.CharField(max_length=200, blank=True)
     job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="backups")
+
+    objects = BackupQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        constraints = [
+            # One backup at a time, by construction: a second running row cannot be inserted,
+            # whichever process or machine tries.
+            models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="one_running_backup"),
+        ]
+        indexes = [models.Index(fields=["status", "-started_at"], name="backup_status_started_idx")]
 
     def __str__(self) -> str:
         return self.file_name or f"Backup #{self.pk}"
+
+    @property
+    def ratio(self) -> float | None:
+        """Database size over file size: 4.0 means the file is a quarter of the database."""
+        if self.size_bytes and self.database_size_bytes:
+            return self.database_size_bytes / self.size_bytes
+        return None
+
+    @property
+    def is_good(self) -> bool:
+        return self.status == BackupStatus.COMPLETED and self.verified_at is not None and not self.verify_error
+
+    @property
+    def schedule_run(self):
+        """The schedule run whose job made this backup, if a schedule did."""
+        if self.job_id is None:
+            return None
+        from scheduling.models import ScheduleRun
+
+        return ScheduleRun.objects.filter(jobs=self.job_id).order_by("-id").first()

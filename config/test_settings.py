@@ -22,3 +22,6 @@ JOBS_REAP_MARGIN_SECONDS = 1
 JOBS_NEVER_SENT_GRACE_SECONDS = 1
 # A killed `schedule_tick --loop` shows in /healthz after this long (30 s in production).
 SCHEDULER_LOOP_MAX_AGE_SECONDS = 6  # above the idle loop's 5 s heartbeat
+
+# Backups the tests make (a real scheduler may cross 02:00 UTC) stay out of the app's own folder.
+BACKUP_DIR = VAR_DIR / "test-backups"

@@ -105,3 +105,29 @@ def grant(user, *codenames: str):
 
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     return type(user).objects.get(pk=user.pk)
+
+
+class BackupFactory(factory.django.DjangoModelFactory):
+    """A completed, verified SQLite backup row (no file: see tests/backups/conftest.py `with_file`)."""
+
+    class Meta:
+        model = "backups.Backup"
+        skip_postgeneration_save = True
+
+    status = "completed"
+    database_vendor = "sqlite"
+    started_at = dt.datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
+    finished_at = factory.LazyAttribute(lambda b: b.started_at + dt.timedelta(seconds=3))
+    verified_at = factory.LazyAttribute(lambda b: b.finished_at if b.status == "completed" else None)
+    size_bytes = 1000
+    database_size_bytes = 4000
+    sha256 = "0" * 64
+    compression = "zstd level 3"
+
+    @factory.post_generation
+    def name_file(obj, create, extracted, **kwargs):
+        if create and not obj.file_name and obj.status == "completed":
+            from backups.files import file_name_for
+
+            obj.file_name = file_name_for(vendor=obj.database_vendor, started_at=obj.started_at, backup_id=obj.pk)
+            obj.save(update_fields=["file_name"])

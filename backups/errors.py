@@ -1,0 +1,21 @@
+"""What can go wrong with a backup, each with a message a person understands."""
+
+
+class BackupError(Exception):
+    """A backup, verification or restore failed; the message says what happened and what to do."""
+
+
+class BackupConfigError(BackupError):
+    """The setup is wrong (folder not writable, pg_dump missing or too old): no retry can fix it."""
+
+
+class BackupBusy(BackupError):
+    """Another backup is running; backups never overlap."""
+
+
+class RestoreRefused(BackupError):
+    """A restore was refused before the live database was touched (checksum, migrations)."""
+
+
+class RestoredWithProblems(BackupError):
+    """The live database WAS replaced, but something after that failed; the message says what."""

@@ -1,0 +1,61 @@
+"""The DATABASE_BACKUP job handler: validate the job's params, then call the service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from backups import services, tasks
+from backups.errors import BackupConfigError
+from jobs.models import Job
+from jobs.registry import JobHandler, PermanentJobError
+from scheduling import registry
+
+# Set by the task type on scheduled runs (see backups.tasks.job_requests), not a schedule param.
+WINDOW_START = "window_start"
+
+
+def parse_params(params) -> services.BackupParams:
+    """The job's params, validated like a schedule's (the same form); PermanentJobError if bad.
+
+    Jobs can be created by hand or by an older version, so the handler checks again.
+    """
+    if not isinstance(params, dict):
+        raise PermanentJobError("Invalid parameters: they must be a JSON object.")
+    params = dict(params)
+    window_start = params.pop(WINDOW_START, None)
+    if window_start is not None:
+        try:
+            window_start = datetime.fromisoformat(window_start)
+        except (TypeError, ValueError):
+            raise PermanentJobError(f"Invalid parameters: {WINDOW_START}: {window_start!r} is not an ISO-8601 "
+                                    "instant.") from None
+        if timezone.is_naive(window_start):
+            raise PermanentJobError(f"Invalid parameters: {WINDOW_START}: {window_start.isoformat()} has no time "
+                                    "zone offset.")
+    try:
+        cleaned = registry.get(tasks.TASK_TYPE).clean_params(params)
+    except ValidationError as exc:
+        raise PermanentJobError("Invalid parameters: " + " ".join(exc.messages)) from None
+    return services.BackupParams(**cleaned, window_start=window_start)
+
+
+def run(job: Job) -> dict:
+    params = parse_params(job.params)
+    try:
+        return services.backup_job_run(job=job, params=params, now=timezone.now())
+    except BackupConfigError as exc:
+        # The folder, the disk or the PostgreSQL tools need a person; retrying changes nothing.
+        raise PermanentJobError(str(exc)) from exc
+
+
+HANDLER = JobHandler(
+    job_type=tasks.JOB_TYPE,
+    label="Database backup",
+    run=run,
+    # django-q2's own timeout (Q_TIMEOUT, an hour by default) is the outer bound.
+    time_limit_seconds=3600,
+    max_retries=2,
+)

@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from backups import services
+from backups.errors import BackupError
+from backups.models import Backup
+
+
+def get_backup(backup_id: int) -> Backup:
+    try:
+        return Backup.objects.get(pk=backup_id)
+    except Backup.DoesNotExist:
+        raise CommandError(f"There is no backup #{backup_id} (see manage.py list_backups).") from None
+
+
+class Command(BaseCommand):
+    help = "Check a backup again (checksum, then integrity) and record the result."
+
+    def add_arguments(self, parser):
+        parser.add_argument("backup_id", type=int)
+
+    def handle(self, *args, backup_id: int, **options):
+        backup = get_backup(backup_id)
+        try:
+            backup = services.backup_verify(backup=backup, now=timezone.now())
+        except BackupError as exc:
+            raise CommandError(f"Backup #{backup.pk} failed verification: {exc}") from exc
+        self.stdout.write(self.style.SUCCESS(
+            f"Backup #{backup.pk} ({backup.file_name}) is good: the checksum matches and the database inside "
+            f"passes its integrity check. Recorded as verified at {backup.verified_at:%Y-%m-%d %H:%M:%S} UTC."
+        ))

@@ -1,0 +1,252 @@
+"""PostgreSQL backups: `pg_dump --format=custom`, checked by reading the whole dump back.
+
+The password goes to pg_dump and pg_restore in the environment (PGPASSWORD), never on the command
+line, where any user of the machine could read it in the process list. `pg_restore --list` reads
+only the table of contents, which a truncated dump still has; `pg_restore -f /dev/null` reads every
+byte of the data too, so that is the check. A pg_dump older than the server refuses to run (or
+worse, misses what it does not know), so the tools are chosen by the server's major version.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from backups import conf, files
+from backups.engines import Made
+from backups.errors import BackupConfigError, BackupError
+from backups.sources import Database
+
+MAGIC = b"PGDMP"
+COMPRESSION = "pg_dump custom format (gzip)"
+_VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
+_OPTION_ENV = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT",
+               "sslkey": "PGSSLKEY", "connect_timeout": "PGCONNECT_TIMEOUT", "options": "PGOPTIONS"}
+
+
+@dataclass(frozen=True)
+class Tools:
+    pg_dump: Path
+    pg_restore: Path
+    version: str  # "15.10"
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+
+def _connect(db: Database):
+    params = {"dbname": db.name, "host": db.host or None, "port": db.port or None, "user": db.user or None,
+              "password": db.password or None, "connect_timeout": 10}
+    params.update({k: v for k, v in db.options.items() if k in _OPTION_ENV})
+    try:
+        return psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise BackupError(f"Cannot connect to {db.describe()}: {str(exc).strip()}") from exc
+
+
+def server_version(db: Database) -> tuple[int, str]:
+    """(major, "15.10") of the server."""
+    with _connect(db) as connection:
+        number = connection.info.server_version  # 150010, 90624
+    major = number // 10000
+    if number >= 100000:
+        return major, f"{major}.{number % 10000}"
+    return major, f"{major}.{number // 100 % 100}.{number % 100}"
+
+
+def database_size(db: Database) -> int:
+    with _connect(db) as connection:
+        return connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+
+
+def _tool_version(pg_dump: Path) -> str | None:
+    try:
+        output = subprocess.run([str(pg_dump), "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = _VERSION.search(output)
+    if not match:
+        return None
+    return f"{match[1]}.{match[2] or 0}"
+
+
+def _candidate_dirs() -> list[Path]:
+    configured = conf.get("BACKUP_PG_BIN_DIR")
+    if configured:
+        return [Path(configured)]
+    dirs = []
+    if found := shutil.which("pg_dump"):
+        dirs.append(Path(found).parent)
+    versioned = glob.glob("/usr/lib/postgresql/*/bin")
+    dirs += [Path(d) for d in sorted(versioned, key=lambda d: int(re.sub(r"\D", "", d) or 0), reverse=True)]
+    return dirs
+
+
+def find_tools(server_major: int) -> Tools:
+    """The pg_dump and pg_restore to use for a server of this major version, or a clear error."""
+    found = []
+    for directory in _candidate_dirs():
+        pg_dump, pg_restore = directory / "pg_dump", directory / "pg_restore"
+        if not (pg_dump.exists() and pg_restore.exists()):
+            continue
+        version = _tool_version(pg_dump)
+        if version is None:
+            continue
+        tools = Tools(pg_dump, pg_restore, version)
+        if tools.major >= server_major:
+            return tools
+        found.append(tools)
+    install = (f"Install the PostgreSQL {server_major} client tools (Debian/Ubuntu: apt-get install "
+               f"postgresql-client-{server_major}; elsewhere the postgresql{server_major} client package)")
+    where = f"BACKUP_PG_BIN_DIR={conf.get('BACKUP_PG_BIN_DIR')}" if conf.get("BACKUP_PG_BIN_DIR") else (
+        "PATH and /usr/lib/postgresql/*/bin")
+    if found:
+        seen = ", ".join(f"{t.version} ({t.pg_dump})" for t in found)
+        raise BackupConfigError(
+            f"pg_dump is older than the server: the server runs PostgreSQL {server_major}, the pg_dump found is "
+            f"{seen}, and an older pg_dump cannot back up a newer server. {install}, or set BACKUP_PG_BIN_DIR to "
+            "their folder."
+        )
+    raise BackupConfigError(f"pg_dump was not found (looked in {where}). {install}, or set BACKUP_PG_BIN_DIR to "
+                            "their folder.")
+
+
+def _env(db: Database) -> dict[str, str]:
+    env = {**os.environ, "PGDATABASE": db.name, "PGAPPNAME": "archive-backup", "PGCONNECT_TIMEOUT": "10"}
+    for key, value in (("PGHOST", db.host), ("PGPORT", db.port), ("PGUSER", db.user), ("PGPASSWORD", db.password)):
+        if value:
+            env[key] = value
+        else:
+            env.pop(key, None)
+    for option, variable in _OPTION_ENV.items():
+        if option in db.options:
+            env[variable] = str(db.options[option])
+    return env
+
+
+def dump_command(tools: Tools, db: Database, target: Path) -> tuple[list[str], dict[str, str]]:
+    """pg_dump's argv and environment; the connection (and the password) live in the environment."""
+    lock_ms = int(float(conf.get("BACKUP_LOCK_TIMEOUT_SECONDS")) * 1000)
+    argv = [str(tools.pg_dump), "--format=custom", "--no-password", f"--lock-wait-timeout={lock_ms}",
+            f"--file={target}"]
+    return argv, _env(db)
+
+
+def _run(argv: list[str], env: dict[str, str], *, what: str) -> subprocess.CompletedProcess:
+    timeout = float(conf.get("BACKUP_PG_TIMEOUT_SECONDS"))
+    try:
+        # subprocess.run kills the child when the timeout passes.
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise BackupError(f"{what} did not finish within {timeout:g} s and was stopped.") from None
+    except OSError as exc:
+        raise BackupConfigError(f"{what} could not be started ({argv[0]}): {exc.strerror or exc}.") from exc
+
+
+def _stderr(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in (result.stderr or "").strip().splitlines() if line.strip()]
+    return " ".join(lines[-3:]) or f"exit code {result.returncode}"
+
+
+def _explain_dump_failure(result: subprocess.CompletedProcess, db: Database, tools: Tools) -> BackupError:
+    text = result.stderr or ""
+    if "server version mismatch" in text:
+        return BackupConfigError(f"pg_dump {tools.version} is older than the server: {_stderr(result)} Install the "
+                                 "client tools of the server's version, or set BACKUP_PG_BIN_DIR.")
+    if "could not obtain lock" in text or "lock timeout" in text:
+        return BackupError(f"The database is locked: pg_dump waited {conf.get('BACKUP_LOCK_TIMEOUT_SECONDS'):g} s "
+                           f"for a table lock another session holds ({_stderr(result)}).")
+    if "connection to server" in text or "could not connect" in text:
+        return BackupError(f"pg_dump cannot connect to {db.describe()}: {_stderr(result)}")
+    if "No space left" in text:
+        return BackupError("The disk is full: pg_dump ran out of space writing the dump. Free some space or point "
+                           "BACKUP_DIR at a larger disk.")
+    return BackupError(f"pg_dump failed: {_stderr(result)}")
+
+
+def check_dump(tools: Tools, path: Path) -> list[str]:
+    """The dump starts with PGDMP and pg_restore can read all of it; return its applied migrations."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(MAGIC))
+    if head != MAGIC:
+        raise BackupError(f"{path.name} is not a pg_dump custom-format archive (it does not start with PGDMP).")
+    result = _run([str(tools.pg_restore), "--file=/dev/null", str(path)], _env(Database("postgresql", "")),
+                  what="pg_restore (reading the whole dump back)")
+    if result.returncode != 0:
+        raise BackupError(f"The dump cannot be read back in full, it is damaged or truncated: {_stderr(result)}")
+    result = _run([str(tools.pg_restore), "--data-only", "--table=django_migrations", "--file=-", str(path)],
+                  _env(Database("postgresql", "")), what="pg_restore (reading the applied migrations)")
+    migrations = _copied_rows(result.stdout, "django_migrations") if result.returncode == 0 else []
+    if not migrations:
+        raise BackupError("The dump has no applied migrations (django_migrations is empty or missing): it is not a "
+                          "database of this app.")
+    return [f"{row[1]}.{row[2]}" for row in migrations]
+
+
+def _copied_rows(sql: str, table: str) -> list[list[str]]:
+    """The rows of a table in pg_restore's plain output (`COPY ... FROM stdin;` up to `\\.`)."""
+    rows, inside = [], False
+    for line in sql.splitlines():
+        if inside:
+            if line == "\\.":
+                inside = False
+                continue
+            rows.append(line.split("\t"))
+        elif line.startswith("COPY ") and f"{table} (" in line and line.endswith("FROM stdin;"):
+            inside = True
+    return rows
+
+
+def versions(db: Database) -> tuple[str, str]:
+    major, version = server_version(db)
+    tools = find_tools(major)
+    return f"PostgreSQL {version}", f"pg_dump {tools.version}"
+
+
+def create(db: Database, *, directory: Path, file_name: str) -> Made:
+    major, _ = server_version(db)
+    tools = find_tools(major)
+    partial = files.partial_path(directory, file_name)
+    argv, env = dump_command(tools, db, partial)
+    result = _run(argv, env, what="pg_dump")
+    if result.returncode != 0:
+        raise _explain_dump_failure(result, db, tools)
+    migrations = check_dump(tools, partial)
+    files.fsync_file(partial)
+    return Made(partial=partial, size_bytes=partial.stat().st_size, sha256=files.sha256_of(partial),
+                compression=COMPRESSION, applied_migrations=migrations)
+
+
+def verify(path: Path, *, scratch: Path, server_major: int | None = None) -> list[str]:
+    """Read the whole dump back with a pg_restore at least as new as the server that made it."""
+    return check_dump(find_tools(server_major or 0), path)
+
+
+def restore(path: Path, target: Database) -> None:
+    """pg_restore in one transaction: it either replaces everything or, on the first error, nothing."""
+    major, _ = server_version(target)
+    tools = find_tools(major)
+    argv = [str(tools.pg_restore), "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
+            "--no-owner", "--no-password", f"--dbname={target.name}", str(path)]
+    result = _run(argv, _env(target), what="pg_restore")
+    if result.returncode != 0:
+        raise BackupError(f"pg_restore failed and rolled back; the database is as it was: {_stderr(result)}")
+
+
+def check_restored(target: Database) -> None:
+    """Nothing to add: pg_restore ran in one transaction with --exit-on-error, so it all committed."""
+
+
+def prepare_restore(path: Path, *, scratch: Path, server_major: int | None = None) -> tuple[Path, list[str]]:
+    """Read the whole dump back (pg_restore reads the file itself; `scratch` is not needed)."""
+    major = server_major or 0
+    return path, check_dump(find_tools(major), path)

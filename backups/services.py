@@ -1,0 +1,495 @@
+"""Writes: make, verify, restore and delete backups, and apply retention.
+
+The job handler, the commands and (soon) the /backups page and the API parse their input and call
+these. Every failure raises a BackupError whose message says what happened, and leaves no partial
+or temporary file behind; older backups are never touched by a failure.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from django.db import IntegrityError, connections, transaction
+from django.db.migrations.loader import MigrationLoader
+
+from backups import conf, files, selectors
+from backups.engines import engine_for
+from backups.errors import BackupBusy, BackupConfigError, BackupError, RestoredWithProblems, RestoreRefused
+from backups.models import Backup, BackupPurpose, BackupStatus
+from backups.sources import Database
+from jobs.models import Job, JobStatus
+from jobs.runner import process_name
+
+MANIFEST_FORMAT = 1
+# A backup made by a command (no job) still "running" after this long has lost its process.
+STALE_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class BackupParams:
+    """A DATABASE_BACKUP job's params, validated (see backups.handlers)."""
+
+    backup_type: str = "full"
+    retention_days: int = 30
+    cleanup_old: bool = False
+    force_backup: bool = False
+    # The scheduled window the job belongs to; None for jobs made by hand.
+    window_start: datetime | None = None
+
+
+# --- making a backup ---------------------------------------------------------------------------
+
+
+def backup_create(*, now: datetime, job: Job | None = None, purpose: str = BackupPurpose.REGULAR,
+                  database: Database | None = None) -> Backup:
+    """Make one verified backup of the database; raise BackupBusy if another one is running.
+
+    The row is claimed first (a partial unique index allows one running backup), so even a
+    failure in the preflight is on record. A failure marks the row failed with its message and
+    removes every file of this backup, then raises.
+    """
+    database = database or Database.default()
+    engine = engine_for(database.vendor)
+    directory = conf.backup_dir()
+    release_stale_backups(now=now, current_job=job)
+    backup = _claim(now=now, job=job, purpose=purpose, vendor=database.vendor)
+    started = time.monotonic()
+    try:
+        files.ensure_writable_dir(directory)
+        backup.database_version, backup.tool = engine.versions(database)
+        backup.database_size_bytes = engine.database_size(database)
+        _check_free_space(directory, needed=backup.database_size_bytes * float(conf.get("BACKUP_FREE_SPACE_FACTOR")))
+        made = engine.create(database, directory=directory, file_name=backup.file_name)
+        files.publish(made.partial, directory / backup.file_name)
+        duration = time.monotonic() - started
+        backup.status = BackupStatus.COMPLETED
+        backup.size_bytes, backup.sha256, backup.compression = made.size_bytes, made.sha256, made.compression
+        backup.applied_migrations = made.applied_migrations
+        backup.duration_seconds = duration
+        backup.finished_at = backup.verified_at = now + timedelta(seconds=duration)
+        files.write_manifest(directory, backup.file_name, manifest_of(backup))
+        files.fsync_dir(directory)
+        backup.save()
+    except BaseException as exc:
+        error = _as_backup_error(exc)
+        _fail(backup, error=error, directory=directory, now=now, duration=time.monotonic() - started)
+        if error is exc:
+            raise
+        raise error from exc
+    return backup
+
+
+def _claim(*, now: datetime, job: Job | None, purpose: str, vendor: str) -> Backup:
+    started_at = now.astimezone(timezone.utc)
+    try:
+        with transaction.atomic():
+            backup = Backup.objects.create(status=BackupStatus.RUNNING, purpose=purpose, database_vendor=vendor,
+                                           started_at=started_at, job=job, worker=process_name())
+            backup.file_name = files.file_name_for(vendor=vendor, started_at=started_at, backup_id=backup.pk)
+            backup.save(update_fields=["file_name"])
+    except IntegrityError:
+        running = Backup.objects.filter(status=BackupStatus.RUNNING).select_related("job").first()
+        if running is None:
+            raise
+        raise BackupBusy(f"Another backup is running: {_describe_running(running)}. Backups never overlap.") from None
+    return backup
+
+
+def _describe_running(backup: Backup) -> str:
+    by = f"job #{backup.job_id}" if backup.job_id else backup.get_purpose_display().lower()
+    return f"#{backup.pk} ({by}), started {backup.started_at:%Y-%m-%d %H:%M:%S} UTC on {backup.worker or 'a worker'}"
+
+
+def _check_free_space(directory: Path, *, needed: float) -> None:
+    free = files.folder_usage(directory)["free_bytes"]
+    if free is not None and free < needed:
+        raise BackupConfigError(
+            f"Not enough free space for a backup in {directory}: {files.human_size(free)} free, "
+            f"{files.human_size(int(needed))} needed ({conf.get('BACKUP_FREE_SPACE_FACTOR'):g}x the database). "
+            "Free some space, delete old backups, or point BACKUP_DIR at a larger disk."
+        )
+
+
+def _as_backup_error(exc: BaseException) -> BaseException:
+    """A BackupError with a message a person understands, where the exception allows one."""
+    if isinstance(exc, BackupError) or not isinstance(exc, Exception):
+        return exc
+    if isinstance(exc, OSError):
+        what = f"the backup in {conf.backup_dir()}"
+        error_class = BackupError if exc.errno == errno.ENOSPC else BackupConfigError
+        if exc.errno not in (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS):
+            error_class = BackupError
+        return error_class(files.describe_os_error(exc, what=what))
+    if isinstance(exc, sqlite3.Error):
+        return BackupError(f"SQLite failed while making the backup: {exc}.")
+    return BackupError(f"The backup failed unexpectedly: {exc.__class__.__name__}: {exc}")
+
+
+def _fail(backup: Backup, *, error: BaseException, directory: Path, now: datetime, duration: float) -> None:
+    _remove_files(directory, backup)
+    message = str(error) or error.__class__.__name__
+    Backup.objects.filter(pk=backup.pk, status=BackupStatus.RUNNING).update(
+        status=BackupStatus.FAILED, error=message, finished_at=now + timedelta(seconds=duration),
+        duration_seconds=duration, database_version=backup.database_version, tool=backup.tool,
+        database_size_bytes=backup.database_size_bytes,
+    )
+    backup.status, backup.error = BackupStatus.FAILED, message
+
+
+def _remove_files(directory: Path, backup: Backup) -> None:
+    """Every file of a backup that did not complete: its temporary files, and a file published just
+    before a later step failed (the row does not vouch for it, so it must not look like a backup)."""
+    if not backup.file_name or not directory.is_dir():
+        return
+    files.remove_partials(directory, backup.file_name)
+    if files.is_ours(backup.file_name, backup.pk):
+        for name in (backup.file_name, files.manifest_name(backup.file_name)):
+            (directory / name).unlink(missing_ok=True)
+
+
+def manifest_of(backup: Backup) -> dict:
+    run = backup.schedule_run
+    return {
+        "format": MANIFEST_FORMAT,
+        "id": backup.pk,
+        "file": backup.file_name,
+        "status": backup.status,
+        "purpose": backup.purpose,
+        "backup_type": backup.backup_type,
+        "database_vendor": backup.database_vendor,
+        "database_version": backup.database_version,
+        "tool": backup.tool,
+        "size_bytes": backup.size_bytes,
+        "database_size_bytes": backup.database_size_bytes,
+        "compression": backup.compression,
+        "sha256": backup.sha256,
+        "started_at": backup.started_at.isoformat(),
+        "finished_at": backup.finished_at.isoformat() if backup.finished_at else None,
+        "duration_seconds": backup.duration_seconds,
+        "verified_at": backup.verified_at.isoformat() if backup.verified_at else None,
+        "applied_migrations": backup.applied_migrations,
+        "job_id": backup.job_id,
+        "schedule_run_id": run.pk if run else None,
+        "schedule_name": run.schedule_name if run else None,
+        "worker": backup.worker,
+    }
+
+
+def release_stale_backups(*, now: datetime, current_job: Job | None = None) -> int:
+    """Mark backups whose process died while making them as failed, and remove their files.
+
+    Without this, one crashed worker would block every later backup (only one may run).
+    """
+    released = 0
+    directory = conf.backup_dir()
+    for backup in Backup.objects.filter(status=BackupStatus.RUNNING).select_related("job"):
+        reason = _why_stale(backup, current_job=current_job, now=now)
+        if reason and Backup.objects.filter(pk=backup.pk, status=BackupStatus.RUNNING).update(
+                status=BackupStatus.FAILED, error=reason, finished_at=now):
+            _remove_files(directory, backup)
+            released += 1
+    return released
+
+
+def _why_stale(backup: Backup, *, current_job: Job | None, now: datetime) -> str:
+    if backup.job_id is not None:
+        if current_job is not None and backup.job_id == current_job.pk:
+            # This job is starting an attempt, so the attempt that made this row has ended.
+            return (f"Interrupted: attempt {backup.job.attempts - 1 if backup.job else '?'} of job #{backup.job_id} "
+                    "stopped before the backup finished (its worker died or was stopped).")
+        if backup.job is not None and backup.job.status != JobStatus.RUNNING:
+            return (f"Interrupted: its job #{backup.job_id} is {backup.job.get_status_display().lower()} "
+                    "and the backup never finished.")
+        return ""
+    host, _, pid = backup.worker.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid)):
+        return f"Interrupted: the process that made it ({backup.worker}) is gone."
+    if now - backup.started_at > STALE_AFTER:
+        return f"Interrupted: still running after {STALE_AFTER.days} day(s); its process ({backup.worker}) is gone."
+    return ""
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- the job ------------------------------------------------------------------------------------
+
+
+def backup_job_run(*, job: Job, params: BackupParams, now: datetime) -> dict:
+    """What one DATABASE_BACKUP job does: skip, or back up and apply retention. Returns the job's result."""
+    if not params.force_backup and params.window_start is not None:
+        recent = Backup.objects.good().filter(started_at__gte=params.window_start).order_by("-started_at").first()
+        if recent is not None:
+            return _skip(job=job, now=now, reason=(
+                f"A verified backup of this window exists already: #{recent.pk} ({recent.file_name}, made "
+                f"{recent.started_at:%Y-%m-%d %H:%M:%S} UTC), and force_backup is off."))
+    try:
+        backup = backup_create(now=now, job=job)
+    except BackupBusy as exc:
+        return _skip(job=job, now=now, reason=str(exc))
+    retention = RetentionReport()
+    if params.cleanup_old:
+        retention = backup_apply_retention(retention_days=params.retention_days, now=backup.finished_at,
+                                           by=f"retention after backup #{backup.pk}")
+    return {
+        "status": "completed",
+        "backup_id": backup.pk,
+        "file": backup.file_name,
+        "size_bytes": backup.size_bytes,
+        "size": files.human_size(backup.size_bytes),
+        "database_size_bytes": backup.database_size_bytes,
+        "ratio": round(backup.ratio, 2) if backup.ratio else None,
+        "duration_seconds": round(backup.duration_seconds, 3),
+        "sha256": backup.sha256,
+        "deleted": [b.file_name for b in retention.deleted],
+        **({"retention_errors": retention.errors} if retention.errors else {}),
+    }
+
+
+def _skip(*, job: Job | None, now: datetime, reason: str) -> dict:
+    connection_vendor = Database.default().vendor
+    backup = Backup.objects.create(status=BackupStatus.SKIPPED, database_vendor=connection_vendor, started_at=now,
+                                   finished_at=now, job=job, note=reason, worker=process_name())
+    return {"status": "skipped", "skipped": True, "reason": reason, "backup_id": backup.pk}
+
+
+# --- retention and deletion ------------------------------------------------------------------------
+
+
+@dataclass
+class RetentionReport:
+    deleted: list[Backup] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def backup_apply_retention(*, retention_days: int, now: datetime, by: str) -> RetentionReport:
+    """Delete completed backups older than `retention_days`, never the newest good one.
+
+    Only rows of completed backups are candidates, so a failed run (which has no file) and files
+    the app did not make (which have no row) are never touched; the name must also be exactly
+    the one the app gives that row.
+    """
+    report = RetentionReport()
+    keep = selectors.newest_good_backup()
+    if keep is None:
+        return report  # nothing verified to fall back on: keep everything
+    cutoff = now - timedelta(days=retention_days)
+    for backup in Backup.objects.filter(status=BackupStatus.COMPLETED, started_at__lt=cutoff).exclude(pk=keep.pk):
+        if not files.is_ours(backup.file_name, backup.pk):
+            report.errors.append(f"#{backup.pk}: {backup.file_name!r} is not a name this app gives; left alone.")
+            continue
+        try:
+            report.deleted.append(backup_delete(
+                backup=backup, now=now, by=by, reason=f"older than the retention of {retention_days} days"))
+        except BackupError as exc:
+            report.errors.append(f"#{backup.pk}: {exc}")
+    return report
+
+
+def backup_delete(*, backup: Backup, now: datetime, by: str = "", reason: str = "") -> Backup:
+    """Delete a completed backup's file and manifest; the row stays, saying when, why and by whom."""
+    if backup.status != BackupStatus.COMPLETED:
+        raise BackupError(f"Backup #{backup.pk} is {backup.get_status_display().lower()}: only completed backups have "
+                          "a file to delete.")
+    if not files.is_ours(backup.file_name, backup.pk):
+        raise BackupError(f"{backup.file_name!r} is not a name this app gives backup #{backup.pk}; it is left alone.")
+    note = "Deleted" + (f" by {by}" if by else "") + (f": {reason}" if reason else "") + "."
+    # The row changes first: a file left behind by a failed unlink is harmless, a row claiming a
+    # file that is gone is not.
+    if not Backup.objects.filter(pk=backup.pk, status=BackupStatus.COMPLETED).update(
+            status=BackupStatus.DELETED, deleted_at=now, note=note):
+        backup.refresh_from_db()
+        raise BackupError(f"Backup #{backup.pk} is {backup.get_status_display().lower()} now; nothing was deleted.")
+    directory = conf.backup_dir()
+    problems = []
+    for name in (backup.file_name, files.manifest_name(backup.file_name)):
+        try:
+            (directory / name).unlink()
+        except FileNotFoundError:
+            if name == backup.file_name:
+                problems.append("the file was already gone")
+        except OSError as exc:
+            problems.append(f"{name} could not be deleted ({exc.strerror})")
+    if problems:
+        note += " Note: " + "; ".join(problems) + "."
+        Backup.objects.filter(pk=backup.pk).update(note=note)
+    if directory.is_dir():
+        files.fsync_dir(directory)
+    backup.refresh_from_db()
+    return backup
+
+
+# --- verifying and restoring ---------------------------------------------------------------------------
+
+
+def _server_major(backup: Backup) -> int | None:
+    version = backup.database_version.removeprefix("PostgreSQL ").split(".")[0]
+    return int(version) if version.isdigit() else None
+
+
+def _file_of(backup: Backup) -> Path:
+    if backup.status != BackupStatus.COMPLETED:
+        raise BackupError(f"Backup #{backup.pk} is {backup.get_status_display().lower()}; only completed backups have "
+                          "a file.")
+    path = conf.backup_dir() / backup.file_name
+    if not path.is_file():
+        raise BackupError(f"The file of backup #{backup.pk} is missing: {path}.")
+    return path
+
+
+def _checksum_problem(backup: Backup, path: Path) -> str:
+    actual = files.sha256_of(path)
+    if actual == backup.sha256:
+        return ""
+    return (f"The checksum of {path.name} does not match the one recorded when it was made (recorded "
+            f"{backup.sha256[:16]}…, the file now has {actual[:16]}…): the file is damaged or was replaced.")
+
+
+def _scratch(backup: Backup, purpose: str) -> Path:
+    return files.partial_path(conf.backup_dir(), backup.file_name, f".{purpose}-{uuid.uuid4().hex[:8]}.sqlite3")
+
+
+def backup_verify(*, backup: Backup, now: datetime) -> Backup:
+    """Check the file again (checksum, then integrity) and record the result; raise BackupError if bad."""
+    problem = ""
+    try:
+        path = _file_of(backup)
+        problem = _checksum_problem(backup, path)
+        if not problem:
+            scratch = _scratch(backup, "verify")
+            try:
+                engine_for(backup.database_vendor).verify(path, scratch=scratch, server_major=_server_major(backup))
+            finally:
+                scratch.unlink(missing_ok=True)
+    except BackupError as exc:
+        problem = str(exc)
+    except OSError as exc:
+        problem = files.describe_os_error(exc, what=f"the verification copy in {conf.backup_dir()}")
+    if problem:
+        Backup.objects.filter(pk=backup.pk).update(verify_error=problem)
+        backup.refresh_from_db()
+        raise BackupError(problem)
+    Backup.objects.filter(pk=backup.pk).update(verified_at=now, verify_error="")
+    backup.refresh_from_db()
+    return backup
+
+
+@dataclass
+class RestoreReport:
+    backup: Backup
+    pre_restore: Backup
+    warnings: list[str] = field(default_factory=list)
+
+
+def code_migrations() -> set[str]:
+    """The migrations the code on disk has, as "app.name"."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    return {f"{app}.{name}" for app, name in loader.graph.nodes}
+
+
+def migration_problem(applied: list[str]) -> str:
+    known = code_migrations()
+    backup_has = set(applied)
+    unknown, missing = sorted(backup_has - known), sorted(known - backup_has)
+    parts = []
+    if unknown:
+        parts.append(f"it has {len(unknown)} migration(s) this code does not know ({', '.join(unknown[:5])}"
+                     f"{', …' if len(unknown) > 5 else ''}): it was made by a newer version of the app")
+    if missing:
+        parts.append(f"it lacks {len(missing)} migration(s) of this code ({', '.join(missing[:5])}"
+                     f"{', …' if len(missing) > 5 else ''}): it was made by an older version of the app; restore "
+                     "it, then run `manage.py migrate`")
+    return ("The backup's migrations do not match the code: " + "; ".join(parts) + ".") if parts else ""
+
+
+def backup_restore(*, backup: Backup, now: datetime, force: bool = False,
+                   database: Database | None = None) -> RestoreReport:
+    """Replace the live database with a backup, after checking it and taking a pre_restore backup.
+
+    Refuses (RestoreRefused, nothing touched) on a checksum or migration mismatch unless forced; a
+    backup that fails its integrity check is never restored. Backups' own records are carried
+    over: the restored database gets the rows of every backup made since, pre_restore included.
+    """
+    database = database or Database.default()
+    is_own_database = database == Database.default()
+    if backup.database_vendor != database.vendor:
+        raise RestoreRefused(f"Backup #{backup.pk} is a {backup.database_vendor} backup; the database is "
+                             f"{database.vendor}.")
+    engine = engine_for(database.vendor)
+    warnings: list[str] = []
+    path = _file_of(backup)
+    if problem := _checksum_problem(backup, path):
+        if not force:
+            raise RestoreRefused(f"{problem} Refusing to restore it; use --force to restore it anyway (its integrity "
+                                 "is still checked).")
+        warnings.append(problem)
+    scratch = _scratch(backup, "restore")
+    try:
+        try:
+            restorable, applied = engine.prepare_restore(path, scratch=scratch, server_major=_server_major(backup))
+        except OSError as exc:
+            raise BackupError(files.describe_os_error(exc, what=f"the restore copy in {conf.backup_dir()}")) from exc
+        if problem := migration_problem(applied):
+            if not force:
+                raise RestoreRefused(f"{problem} Refusing to restore it; use --force to restore it anyway.")
+            warnings.append(problem)
+        pre_restore = backup_create(now=now, purpose=BackupPurpose.PRE_RESTORE, database=database)
+        records = list(Backup.objects.values()) if is_own_database else []
+        if is_own_database:
+            connections["default"].close()  # hold no snapshot of the old data while it is replaced
+        engine.restore(restorable, database)
+        try:
+            engine.check_restored(database)
+            if is_own_database:
+                connections["default"].close()
+                _carry_over_records(records, restored=backup, now=now)
+        except Exception as exc:
+            raise RestoredWithProblems(
+                f"Backup #{backup.pk} was restored, but then: {exc} The data from just before the restore is in "
+                f"backup #{pre_restore.pk} ({pre_restore.file_name})."
+            ) from exc
+    finally:
+        scratch.unlink(missing_ok=True)
+    if is_own_database:
+        backup.refresh_from_db()
+    return RestoreReport(backup=backup, pre_restore=pre_restore, warnings=warnings)
+
+
+def _carry_over_records(records: list[dict], *, restored: Backup, now: datetime) -> None:
+    """Put back the backup rows as they were just before the restore (they describe files on disk)."""
+    known_jobs = set(Job.objects.filter(pk__in={r["job_id"] for r in records if r["job_id"]}).values_list("pk",
+                                                                                                        flat=True))
+    running = {r["id"] for r in records if r["status"] == BackupStatus.RUNNING}
+    with transaction.atomic():
+        # The restored copy holds its own backup row as it was mid-backup ("running"): settle such
+        # rows first, so the one-running-backup constraint holds while the others are written.
+        Backup.objects.filter(status=BackupStatus.RUNNING).exclude(pk__in=running).update(
+            status=BackupStatus.FAILED, error="Interrupted: the database was restored from a backup made meanwhile.")
+        for record in sorted(records, key=lambda r: r["status"] == BackupStatus.RUNNING):
+            values = {**record, "job_id": record["job_id"] if record["job_id"] in known_jobs else None}
+            Backup.objects.update_or_create(pk=values.pop("id"), defaults=values)
+        Backup.objects.filter(pk=restored.pk).update(restored_at=now)
+        connection = connections["default"]
+        if connection.vendor == "postgresql":
+            from django.core.management.color import no_style
+
+            with connection.cursor() as cursor:
+                for sql in connection.ops.sequence_reset_sql(no_style(), [Backup]):
+                    cursor.execute(sql)

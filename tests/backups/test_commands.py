@@ -1,0 +1,89 @@
+"""list_backups and verify_backup (restore_backup: test_restore.py)."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from backups import services
+from backups.models import Backup
+from tests.backups.conftest import NOW, folder_names, sqlite_only
+from tests.factories import BackupFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def command(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_list_backups_says_when_there_are_none(backup_dir):
+    output = command("list_backups")
+
+    assert output.startswith("No backups yet.")
+    assert f"BACKUP_DIR {backup_dir}: 0 B in 0 file(s)" in output
+    assert "Newest good backup: none." in output
+
+
+def test_list_backups_shows_each_backup_and_why_a_run_made_no_file(backup_dir):
+    good = BackupFactory(size_bytes=2_500_000, database_size_bytes=10_000_000, duration_seconds=1.25)
+    BackupFactory(status="failed", error="The disk is full: no space left for the backup.\nmore")
+    BackupFactory(status="skipped", note="Another backup is running.")
+
+    output = command("list_backups")
+
+    assert f"{good.pk}   Completed  2026-11-01 02:00:00  2.5 MB  4.0x   1.2 s" in output
+    assert good.file_name in output
+    assert "The disk is full: no space left for the backup." in output
+    assert "more" not in output
+    assert "Another backup is running." in output
+    assert "Another backup is running." not in command("list_backups", "--no-skipped")
+    assert f"Newest good backup: #{good.pk}" in output
+
+
+@sqlite_only
+def test_verify_backup_checks_again_and_records_it(backup_dir):
+    backup = services.backup_create(now=NOW)
+
+    output = command("verify_backup", str(backup.pk))
+
+    assert f"Backup #{backup.pk} ({backup.file_name}) is good" in output
+    backup.refresh_from_db()
+    assert backup.verified_at > NOW
+
+
+@sqlite_only
+def test_verify_backup_fails_on_a_damaged_file_and_records_why(backup_dir):
+    backup = services.backup_create(now=NOW)
+    path = backup_dir / backup.file_name
+    path.write_bytes(path.read_bytes()[:-100])
+
+    with pytest.raises(CommandError, match=f"Backup #{backup.pk} failed verification: The checksum of"):
+        command("verify_backup", str(backup.pk))
+
+    backup.refresh_from_db()
+    assert backup.verify_error.startswith("The checksum of")
+    assert not backup.is_good
+    assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]  # no scratch copy left
+
+
+@sqlite_only
+def test_verify_backup_catches_a_damaged_database_whose_checksum_was_recorded_after_the_damage(backup_dir):
+    backup = services.backup_create(now=NOW)
+    path = backup_dir / backup.file_name
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    Backup.objects.filter(pk=backup.pk).update(sha256=services.files.sha256_of(path))
+
+    with pytest.raises(CommandError, match="truncated"):
+        command("verify_backup", str(backup.pk))
+
+
+def test_verify_backup_refuses_a_backup_without_a_file(backup_dir):
+    failed = BackupFactory(status="failed")
+
+    with pytest.raises(CommandError, match=f"Backup #{failed.pk} is failed; only completed backups have a file"):
+        command("verify_backup", str(failed.pk))
+    with pytest.raises(CommandError, match="There is no backup #999"):
+        command("verify_backup", "999")

@@ -1,0 +1,169 @@
+"""The DATABASE_BACKUP job through the real runner (jobs.runner.execute): params, skips, results, failures."""
+
+import datetime as dt
+import errno
+
+import pytest
+from django.utils import timezone
+
+from backups import files, handlers
+from backups.models import Backup, BackupStatus
+from jobs import registry, runner
+from jobs.models import JobStatus
+from jobs.services import job_enqueue
+from tests.backups.conftest import folder_names, sqlite_only, with_file
+from tests.factories import BackupFactory, JobFactory
+
+pytestmark = pytest.mark.django_db
+
+PARAMS = {"backup_type": "full", "retention_days": 30, "cleanup_old": False, "force_backup": False}
+
+
+def run_job(params: dict):
+    job = job_enqueue(job_type="DATABASE_BACKUP", params=params, now=timezone.now())
+    runner.execute(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def test_it_is_registered_with_a_time_limit_below_django_q2s_timeout(settings):
+    handler = registry.get("DATABASE_BACKUP")
+    assert handler is handlers.HANDLER
+    assert handler.time_limit_seconds <= settings.Q_CLUSTER["timeout"]
+
+
+@sqlite_only
+def test_it_backs_up_and_reports_file_size_ratio_and_duration(backup_dir):
+    job = run_job({**PARAMS, "force_backup": True})
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    backup = Backup.objects.get()
+    assert job.result["status"] == "completed"
+    assert job.result["file"] == backup.file_name
+    assert job.result["size_bytes"] == backup.size_bytes == (backup_dir / backup.file_name).stat().st_size
+    assert job.result["ratio"] == round(backup.database_size_bytes / backup.size_bytes, 2) > 1
+    assert 0 < job.result["duration_seconds"] < 30
+    assert backup.job == job
+
+
+@pytest.mark.parametrize("params, message", [
+    ({**PARAMS, "retention_days": 0}, "Retention (days): Ensure this value is greater than or equal to 1."),
+    ({**PARAMS, "backup_type": "incremental"}, "Backup type: Select a valid choice."),
+    ({**PARAMS, "cleanup_old": "yes"}, "Delete old backups: must be true or false (got 'yes')."),
+    ({**PARAMS, "compress": False}, "compress: unknown parameter"),
+    ({**PARAMS, "window_start": "last night"}, "window_start: 'last night' is not an ISO-8601 instant."),
+    ({**PARAMS, "window_start": "2026-12-01T02:00:00"}, "has no time zone offset"),
+])
+def test_it_fails_at_once_on_bad_params(params, message, backup_dir):
+    job = run_job(params)
+
+    assert job.status == JobStatus.FAILED
+    assert job.failed_permanently
+    assert job.error.startswith("Invalid parameters: ")
+    assert message in job.error
+    assert not Backup.objects.exists()
+
+
+def test_it_fills_in_defaults_for_missing_params():
+    assert handlers.parse_params({}) == handlers.services.BackupParams(
+        backup_type="full", retention_days=30, cleanup_old=False, force_backup=False, window_start=None)
+
+
+def test_it_skips_when_a_verified_backup_of_the_window_exists(backup_dir):
+    window = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.timezone.utc)
+    made = BackupFactory(started_at=window + dt.timedelta(seconds=3))
+
+    job = run_job({**PARAMS, "window_start": window.isoformat()})
+
+    assert job.status == JobStatus.COMPLETED
+    assert job.result["status"] == "skipped"
+    assert f"A verified backup of this window exists already: #{made.pk}" in job.result["reason"]
+    skipped = Backup.objects.get(status=BackupStatus.SKIPPED)
+    assert (skipped.job, skipped.note) == (job, job.result["reason"])
+    assert folder_names(backup_dir) == []
+
+
+@sqlite_only
+def test_it_backs_up_when_the_verified_backup_is_from_an_earlier_window(backup_dir):
+    window = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.timezone.utc)
+    BackupFactory(started_at=window - dt.timedelta(days=1))
+    BackupFactory(started_at=window + dt.timedelta(seconds=3), verified_at=None)  # never verified: not good
+
+    job = run_job({**PARAMS, "window_start": window.isoformat()})
+
+    assert job.result["status"] == "completed", job.result
+
+
+@sqlite_only
+def test_it_backs_up_despite_a_backup_of_the_window_when_forced(backup_dir):
+    window = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.timezone.utc)
+    BackupFactory(started_at=window + dt.timedelta(seconds=3))
+
+    job = run_job({**PARAMS, "window_start": window.isoformat(), "force_backup": True})
+
+    assert job.result["status"] == "completed"
+
+
+def test_it_skips_while_another_backup_runs(backup_dir):
+    other_job = JobFactory(status=JobStatus.RUNNING, attempts=1)
+    Backup.objects.create(status=BackupStatus.RUNNING, database_vendor="sqlite", job=other_job,
+                          started_at=timezone.now(), worker="elsewhere:1")
+
+    job = run_job({**PARAMS, "force_backup": True})
+
+    assert job.status == JobStatus.COMPLETED
+    assert job.result["status"] == "skipped"
+    assert "Another backup is running" in job.result["reason"]
+    assert Backup.objects.filter(status=BackupStatus.SKIPPED, job=job).exists()
+    assert Backup.objects.filter(status=BackupStatus.RUNNING).count() == 1
+
+
+def test_it_fails_at_once_with_a_message_when_the_folder_is_unusable(settings, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    settings.BACKUP_DIR = tmp_path / "a-file" / "backups"
+
+    job = run_job({**PARAMS, "force_backup": True})
+
+    assert job.status == JobStatus.FAILED
+    assert job.failed_permanently
+    assert job.error.startswith(f"The backup folder {settings.BACKUP_DIR} cannot be used")
+
+
+@sqlite_only
+def test_a_failed_run_prunes_nothing_and_is_retried_with_its_message(backup_dir, monkeypatch):
+    old = [with_file(BackupFactory(started_at=dt.datetime(2026, 1, d, tzinfo=dt.timezone.utc)), backup_dir)
+           for d in (1, 2)]
+
+    def disk_full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.HashingWriter, "write", disk_full)
+
+    job = run_job({**PARAMS, "force_backup": True, "cleanup_old": True, "retention_days": 1})
+
+    assert job.status == JobStatus.RETRY_WAIT
+    assert "The disk is full: no space left for the backup" in job.error.strip().splitlines()[-1]
+    assert set(Backup.objects.filter(status=BackupStatus.COMPLETED)) == set(old)
+    assert folder_names(backup_dir) == sorted([b.file_name for b in old] + [b.file_name + ".json" for b in old])
+
+
+@sqlite_only
+def test_a_successful_run_applies_retention_when_asked(backup_dir):
+    old = with_file(BackupFactory(started_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)), backup_dir)
+
+    job = run_job({**PARAMS, "force_backup": True, "cleanup_old": True, "retention_days": 30})
+
+    assert job.result["deleted"] == [old.file_name]
+    old.refresh_from_db()
+    assert old.status == BackupStatus.DELETED
+    assert old.note == f"Deleted by retention after backup #{job.result['backup_id']}: older than the retention of 30 days."
+
+
+@sqlite_only
+def test_a_successful_run_keeps_old_backups_without_cleanup(backup_dir):
+    with_file(BackupFactory(started_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)), backup_dir)
+
+    job = run_job({**PARAMS, "force_backup": True, "retention_days": 1})
+
+    assert job.result["deleted"] == []
+    assert Backup.objects.filter(status=BackupStatus.COMPLETED).count() == 2

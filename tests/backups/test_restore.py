@@ -1,0 +1,198 @@
+"""restore_backup on the live SQLite test database, and a backup taken under a concurrent writer.
+
+`transactional_db`: the restore needs the write lock, and the copy must see what the test wrote.
+"""
+
+import sqlite3
+import threading
+import time
+
+import pytest
+import zstandard
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from backups import services
+from backups.models import Backup, BackupPurpose, BackupStatus
+from channels.models import ChannelGroup
+from tests.backups.conftest import NOW, folder_names, live_db_path, rows_in_copy, sqlite_only
+from tests.factories import ChannelGroupFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), sqlite_only]
+
+
+def group_names() -> list[str]:
+    return sorted(ChannelGroup.objects.values_list("name", flat=True))
+
+
+def restore(backup_id: int, *flags: str) -> str:
+    from io import StringIO
+
+    out = StringIO()
+    call_command("restore_backup", str(backup_id), *flags, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def test_it_restores_the_rows_of_the_backup_through_the_command(backup_dir):
+    for name in ("News", "Lawyers", "Cooking"):
+        ChannelGroupFactory(name=name)
+    backup = services.backup_create(now=NOW)
+    before = group_names()
+    ChannelGroup.objects.filter(name="News").delete()
+    ChannelGroupFactory(name="Written after the backup")
+
+    output = restore(backup.pk, "--yes")
+
+    assert group_names() == before
+    pre_restore = Backup.objects.get(purpose=BackupPurpose.PRE_RESTORE)
+    assert f"The data from just before is in backup #{pre_restore.pk}" in output
+    assert pre_restore.status == BackupStatus.COMPLETED
+    # The backups' own records describe the files on disk: carried over, not rolled back.
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.COMPLETED and backup.restored_at is not None
+    assert set(folder_names(backup_dir)) == {backup.file_name, backup.file_name + ".json",
+                                             pre_restore.file_name, pre_restore.file_name + ".json"}
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA integrity_check")
+        assert cursor.fetchall() == [("ok",)]
+    # And the pre_restore backup puts the later data back.
+    restore(pre_restore.pk, "--yes")
+    assert group_names() == sorted(["Lawyers", "Cooking", "Written after the backup"])
+
+
+def test_an_open_connection_sees_the_restored_data(backup_dir):
+    ChannelGroupFactory(name="Kept")
+    backup = services.backup_create(now=NOW)
+    ChannelGroupFactory(name="Gone after the restore")
+    reader = sqlite3.connect(live_db_path())
+    try:
+        assert reader.execute("SELECT count(*) FROM channels_channelgroup").fetchone() == (2,)
+
+        restore(backup.pk, "--yes")
+
+        assert reader.execute("SELECT name FROM channels_channelgroup").fetchall() == [("Kept",)]
+    finally:
+        reader.close()
+
+
+def test_it_refuses_a_backup_whose_checksum_does_not_match_and_leaves_the_database_alone(backup_dir):
+    ChannelGroupFactory(name="In the backup")
+    backup = services.backup_create(now=NOW)
+    ChannelGroupFactory(name="Written later")
+    path = backup_dir / backup.file_name
+    damaged = bytearray(path.read_bytes())
+    damaged[-10] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+
+    with pytest.raises(CommandError, match="The checksum of .* does not match .* Refusing to restore it"):
+        restore(backup.pk, "--yes")
+
+    assert group_names() == ["In the backup", "Written later"]
+    assert not Backup.objects.filter(purpose=BackupPurpose.PRE_RESTORE).exists()
+
+
+def test_it_never_restores_a_damaged_file_even_when_forced(backup_dir):
+    backup = services.backup_create(now=NOW)
+    ChannelGroupFactory(name="Written later")
+    path = backup_dir / backup.file_name
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    with pytest.raises(CommandError, match="cannot be decompressed in full.*truncated.*The live database was not changed"):
+        restore(backup.pk, "--yes", "--force")
+
+    assert group_names() == ["Written later"]
+    assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]  # no scratch copy left
+
+
+@pytest.fixture
+def future_migration():
+    """A migration row the code does not have; removed again, as the forced restore brings it back."""
+    yield "9999_from_the_future"
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_migrations WHERE name = '9999_from_the_future'")
+
+
+def test_it_refuses_a_backup_whose_migrations_do_not_match_the_code_unless_forced(backup_dir, future_migration):
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('backups', '9999_from_the_future', "
+                       "'2026-12-01 00:00:00')")
+    backup = services.backup_create(now=NOW)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_migrations WHERE name = '9999_from_the_future'")
+    ChannelGroupFactory(name="Written later")
+
+    with pytest.raises(CommandError, match="1 migration\\(s\\) this code does not know \\(backups.9999_from_the_fut"):
+        restore(backup.pk, "--yes")
+    assert group_names() == ["Written later"]
+
+    output = restore(backup.pk, "--yes", "--force")
+    assert "Restored despite: The backup's migrations do not match the code" in output
+    assert group_names() == []
+
+
+def test_it_asks_before_restoring_and_refuses_without_a_terminal(backup_dir):
+    backup = services.backup_create(now=NOW)
+
+    with pytest.raises(CommandError, match="Not restoring without confirmation: run it in a terminal, or add --yes"):
+        restore(backup.pk)
+
+
+def test_it_says_which_backups_exist_for_an_unknown_id():
+    with pytest.raises(CommandError, match="There is no backup #404"):
+        restore(404, "--yes")
+
+
+class Writer(threading.Thread):
+    """Inserts one row per transaction through its own connection, as another process would,
+    and records the longest a commit took."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.path, self.stop, self.committed, self.longest = path, threading.Event(), 0, 0.0
+
+    def run(self):
+        db = sqlite3.connect(self.path, timeout=20, isolation_level=None)
+        try:
+            while not self.stop.is_set():
+                started = time.monotonic()
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT INTO channels_channelgroup (name, description, created_at) VALUES (?, '', "
+                           "'2026-12-01 00:00:00')", (f"row {self.committed + 1:06d}",))
+                db.execute("COMMIT")
+                self.longest = max(self.longest, time.monotonic() - started)
+                self.committed += 1
+        finally:
+            db.close()
+
+
+def test_a_backup_under_a_concurrent_writer_holds_a_consistent_moment_and_restores_to_it(backup_dir, tmp_path):
+    ChannelGroupFactory.create_batch(2000, description="x" * 500)  # enough pages for the copy to take a while
+    writer = Writer(live_db_path())
+    writer.start()
+    try:
+        while writer.committed < 20:
+            time.sleep(0.01)
+        committed_before = writer.committed
+        backup = services.backup_create(now=NOW)
+        committed_after = writer.committed
+        while writer.committed < committed_after + 20:  # the writer carries on after the backup too
+            time.sleep(0.01)
+    finally:
+        writer.stop.set()
+        writer.join()
+
+    copy = tmp_path / "copy.sqlite3"
+    with open(backup_dir / backup.file_name, "rb") as reader, open(copy, "wb") as out:
+        zstandard.ZstdDecompressor().copy_stream(reader, out)
+    assert rows_in_copy(copy, "PRAGMA integrity_check") == [("ok",)]
+    rows = [name for (name,) in rows_in_copy(copy, "SELECT name FROM channels_channelgroup WHERE name LIKE 'row %' "
+                                                   "ORDER BY name")]
+    # A snapshot: every row up to some moment during the backup, none after it, no gaps.
+    assert committed_before <= len(rows) <= committed_after
+    assert rows == [f"row {n:06d}" for n in range(1, len(rows) + 1)]
+    assert writer.longest < 1.0, f"a writer waited {writer.longest:.3f} s"
+
+    restore(backup.pk, "--yes")
+
+    assert ChannelGroup.objects.filter(name__startswith="row ").count() == len(rows)
+    assert ChannelGroup.objects.count() == 2000 + len(rows)

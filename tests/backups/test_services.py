@@ -1,0 +1,202 @@
+"""backup_create on the real SQLite test database: the published file, and every failure path."""
+
+import errno
+import hashlib
+import json
+import sqlite3
+
+import pytest
+import zstandard
+
+from backups import files, services, sqlite_engine
+from backups.errors import BackupBusy, BackupConfigError, BackupError
+from backups.models import Backup, BackupStatus
+from backups.sources import Database
+from jobs.models import JobStatus
+from tests.backups.conftest import NOW, folder_names, rows_in_copy, sqlite_only, with_file
+from tests.factories import BackupFactory, JobFactory
+
+pytestmark = [pytest.mark.django_db, sqlite_only]
+
+
+def decompressed(path, target):
+    with open(path, "rb") as reader, open(target, "wb") as out:
+        zstandard.ZstdDecompressor().copy_stream(reader, out)
+    return target
+
+
+def test_it_publishes_a_verified_compressed_copy_with_its_manifest(backup_dir, tmp_path):
+    backup = services.backup_create(now=NOW)
+
+    assert backup.status == BackupStatus.COMPLETED, backup.error
+    assert backup.file_name == f"db-sqlite-20261201T020005Z-{backup.pk}.sqlite3.zst"
+    published = backup_dir / backup.file_name
+    assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
+    assert backup.sha256 == hashlib.sha256(published.read_bytes()).hexdigest()
+    assert backup.size_bytes == published.stat().st_size
+    assert backup.database_size_bytes > backup.size_bytes
+    assert backup.compression == "zstd level 3"
+    assert backup.database_version == f"SQLite {sqlite3.sqlite_version}"
+    assert backup.verified_at == backup.finished_at > backup.started_at == NOW
+    assert "backups.0003_default_backup_schedule" in backup.applied_migrations
+
+    manifest = json.loads((backup_dir / (backup.file_name + ".json")).read_text())
+    assert (manifest["id"], manifest["sha256"], manifest["size_bytes"]) == (backup.pk, backup.sha256, backup.size_bytes)
+    assert manifest["applied_migrations"] == backup.applied_migrations
+
+    copy = decompressed(published, tmp_path / "copy.sqlite3")
+    assert rows_in_copy(copy, "PRAGMA integrity_check") == [("ok",)]
+    # journal_mode=DELETE in the header (bytes 18-19 are 2 for WAL): opening it leaves no side files
+    assert copy.read_bytes()[18:20] == b"\x01\x01"
+    assert rows_in_copy(copy, "SELECT count(*) FROM django_migrations")[0][0] == len(backup.applied_migrations)
+
+
+def test_it_records_the_job_and_through_it_the_schedule_run(backup_dir):
+    job = JobFactory(status=JobStatus.RUNNING, attempts=1)
+
+    backup = services.backup_create(now=NOW, job=job)
+
+    assert backup.job == job
+    assert backup.worker.endswith(f":{__import__('os').getpid()}")
+
+
+def test_it_fails_when_the_disk_fills_up_and_leaves_no_partial_file(backup_dir, monkeypatch):
+    older = with_file(BackupFactory(), backup_dir)
+    written = {"bytes": 0}
+    real_write = files.HashingWriter.write
+
+    def write_until_full(self, data):
+        if written["bytes"] > 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written["bytes"] += len(data)
+        return real_write(self, data)
+
+    monkeypatch.setattr(files.HashingWriter, "write", write_until_full)
+    monkeypatch.setattr(files, "CHUNK_BYTES", 4096)  # several writes even for the small test database
+
+    with pytest.raises(BackupError, match="The disk is full"):
+        services.backup_create(now=NOW)
+
+    failed = Backup.objects.exclude(pk=older.pk).get()
+    assert failed.status == BackupStatus.FAILED
+    assert "The disk is full" in failed.error
+    assert folder_names(backup_dir) == [older.file_name, older.file_name + ".json"]
+    assert (backup_dir / older.file_name).read_bytes() == b"backup bytes"
+
+
+def test_it_refuses_to_start_without_twice_the_database_size_free(backup_dir, monkeypatch):
+    real_usage = files.folder_usage
+    monkeypatch.setattr(files, "folder_usage", lambda d: {**real_usage(d), "free_bytes": 1000})
+
+    needed = r"Not enough free space .*: 1.0 KB free, [0-9.]+ MB needed \(2x the database\)"
+    with pytest.raises(BackupConfigError, match=needed):
+        services.backup_create(now=NOW)
+
+    assert Backup.objects.get().status == BackupStatus.FAILED
+    assert folder_names(backup_dir) == []
+
+
+def test_it_fails_clearly_when_the_folder_cannot_be_created(settings, tmp_path):
+    # CI runs as root, which may write anywhere: a path under a regular file fails for root too.
+    (tmp_path / "a-file").write_text("not a folder")
+    settings.BACKUP_DIR = tmp_path / "a-file" / "backups"
+
+    with pytest.raises(BackupConfigError, match="cannot be used: a part of the path is a file"):
+        services.backup_create(now=NOW)
+
+    assert "Set BACKUP_DIR to a folder this app can write to" in Backup.objects.get().error
+
+
+def test_it_fails_clearly_when_the_folder_is_read_only(backup_dir, monkeypatch):
+    backup_dir.mkdir()
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
+
+    with pytest.raises(BackupConfigError, match="Read-only file system"):
+        services.backup_create(now=NOW)
+    assert folder_names(backup_dir) == []
+
+
+def test_it_refuses_a_truncated_copy_and_removes_it(backup_dir, monkeypatch):
+    real_copy = sqlite_engine.copy_database
+
+    def truncated_copy(db, copy_path):
+        real_copy(db, copy_path)
+        with open(copy_path, "r+b") as fh:
+            fh.truncate(copy_path.stat().st_size // 2)
+
+    monkeypatch.setattr(sqlite_engine, "copy_database", truncated_copy)
+
+    with pytest.raises(BackupError, match="The copy (is damaged|failed SQLite's integrity check)"):
+        services.backup_create(now=NOW)
+
+    assert Backup.objects.get().status == BackupStatus.FAILED
+    assert folder_names(backup_dir) == []
+
+
+def test_it_gives_up_on_a_locked_database(backup_dir, tmp_path):
+    # A rollback-journal database (not WAL) whose writer holds the exclusive lock: readers must wait.
+    path = tmp_path / "locked.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN EXCLUSIVE")
+    writer.execute("INSERT INTO t VALUES (1)")
+    try:
+        with pytest.raises(BackupError, match="The database is locked: the copy waited 2 s"):
+            services.backup_create(now=NOW, database=Database.sqlite(path))
+    finally:
+        writer.close()
+    assert folder_names(backup_dir) == []
+
+
+def test_it_refuses_a_database_without_applied_migrations(backup_dir, tmp_path):
+    path = tmp_path / "other.sqlite3"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE django_migrations (id INTEGER PRIMARY KEY, app TEXT, name TEXT, applied TEXT)")
+    other.commit()
+    other.close()
+
+    with pytest.raises(BackupError, match="django_migrations is empty"):
+        services.backup_create(now=NOW, database=Database.sqlite(path))
+    assert folder_names(backup_dir) == []
+
+
+def test_it_never_overlaps_a_running_backup(backup_dir):
+    running_job = JobFactory(status=JobStatus.RUNNING, attempts=1)
+    running = Backup.objects.create(status=BackupStatus.RUNNING, database_vendor="sqlite", job=running_job,
+                                    started_at=NOW, worker="elsewhere:1")
+
+    with pytest.raises(BackupBusy, match=f"Another backup is running: #{running.pk} \\(job #{running_job.pk}\\)"):
+        services.backup_create(now=NOW, job=JobFactory(status=JobStatus.RUNNING, attempts=1))
+    assert Backup.objects.count() == 1
+
+
+def test_it_releases_a_backup_whose_job_ended_and_removes_its_leftovers(backup_dir):
+    dead_job = JobFactory(status=JobStatus.RETRY_WAIT, attempts=1)
+    stale = Backup.objects.create(status=BackupStatus.RUNNING, database_vendor="sqlite", job=dead_job,
+                                  started_at=NOW, worker="elsewhere:1")
+    stale.file_name = files.file_name_for(vendor="sqlite", started_at=NOW, backup_id=stale.pk)
+    stale.save()
+    backup_dir.mkdir()
+    files.partial_path(backup_dir, stale.file_name, ".copy.sqlite3").write_bytes(b"half a copy")
+
+    backup = services.backup_create(now=NOW)
+
+    stale.refresh_from_db()
+    assert stale.status == BackupStatus.FAILED
+    assert "Interrupted: its job" in stale.error
+    assert backup.status == BackupStatus.COMPLETED
+    assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
+
+
+def test_it_releases_the_backup_of_an_earlier_attempt_of_the_same_job(backup_dir):
+    job = JobFactory(status=JobStatus.RUNNING, attempts=2)
+    Backup.objects.create(status=BackupStatus.RUNNING, database_vendor="sqlite", job=job, started_at=NOW)
+
+    backup = services.backup_create(now=NOW, job=job)
+
+    assert backup.status == BackupStatus.COMPLETED
+    assert Backup.objects.filter(status=BackupStatus.FAILED, error__startswith="Interrupted: attempt 1").exists()
