@@ -3,8 +3,36 @@ import datetime as dt
 import pytest
 
 from scheduling import services
-from scheduling.models import ScheduledTask
+from scheduling.models import ScheduleAuditEntry, ScheduledTask
 from tests.factories import StaffFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def default_backup_schedule(request):
+    """The data migration's "Daily database backup" schedule, made deterministic for tests.
+
+    It is in the test database until the first transactional test flushes it, so whether a test saw
+    it would depend on the order. Tests start without it, counting schedules from zero; those about
+    it are marked `@pytest.mark.default_backup_schedule` and get it (created as the migration does).
+    """
+    marker = request.node.get_closest_marker("django_db")
+    wants_db = marker is not None or {"db", "transactional_db"} & set(request.fixturenames)
+    if not wants_db:
+        return None
+    transactional = "transactional_db" in request.fixturenames or (
+        marker is not None and marker.kwargs.get("transaction", False))
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("backups.migrations.0003_default_backup_schedule")
+    if request.node.get_closest_marker("default_backup_schedule"):
+        migration.create(apps, None)
+        return ScheduledTask.objects.get(name=migration.NAME)
+    migration.remove(apps, None)
+    ScheduleAuditEntry.objects.filter(schedule_name=migration.NAME, schedule=None).delete()
+    return None
 
 
 @pytest.fixture

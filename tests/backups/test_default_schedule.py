@@ -9,7 +9,7 @@ from django.apps import apps
 from scheduling import recurrence
 from scheduling.models import ScheduleAuditEntry, ScheduledTask
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.default_backup_schedule]
 
 migration = importlib.import_module("backups.migrations.0003_default_backup_schedule")
 UTC = dt.timezone.utc
