@@ -59,6 +59,10 @@ class ChannelGroupsForm(forms.Form):
 
     groups = _group_choices()
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["groups"].label = "Member of"
+
 
 class ChannelAdminForm(forms.ModelForm):
     """The admin's channel form: the YouTube id field also takes the channel or feed URL."""
