@@ -89,6 +89,7 @@ def test_it_walks_the_quick_sync_for_a_group_steps_of_the_manual_test_plan(logge
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("Name")).to_have_value("Quick sync: News")
     expect(dialog.get_by_label("Task")).to_have_count(0)  # limited to QUICK_SYNC_GROUP, the group fixed
+    expect(dialog.get_by_label("Channel group")).to_have_count(0)
 
     # 3. Choose "Daily at 05:30 UTC"; save.
     dialog.get_by_label("Daily at a time").check()
