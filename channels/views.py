@@ -46,6 +46,7 @@ CHANGE_SCHEDULE = "scheduling.change_scheduledtask"
 DELETE_SCHEDULE = "scheduling.delete_scheduledtask"
 
 NEW_VIDEOS_DAYS = 7
+POLL_FOR = timedelta(minutes=30)  # the list refreshes itself this long after a sync started
 PARAM = "quick_sync_group-group_id"
 NO_WORKER = " No worker is running, so the jobs wait until one starts (manage.py qcluster)."
 
@@ -131,8 +132,10 @@ def groups_page(*, now: datetime) -> dict:
         group.cooling = group.in_cooldown(now)
         _with_status(group.channel_rows, now=now)
     ungrouped = _with_status(list(_channel_rows().filter(groups=None)), now=now)
+    # A sync whose jobs wait for a worker that never comes stays unfinished: stop asking after a while.
+    polling = any(group.running_sync and group.running_sync.created_at > now - POLL_FOR for group in groups)
     return {"groups": groups, "ungrouped": ungrouped, "now": now, "new_videos_days": NEW_VIDEOS_DAYS,
-            "polling": any(group.running_sync for group in groups)}
+            "polling": polling}
 
 
 def editor_urls(group: ChannelGroup) -> dict:

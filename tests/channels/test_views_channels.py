@@ -138,6 +138,9 @@ def test_it_polls_while_a_sync_runs(manager):
     GroupSync.objects.create(group=group, group_name=group.name, created_at=timezone.now(), jobs_created=3)
     content = manager.get("/channels").content.decode()
     assert "every 5s" in content and "Running: 3 channels to check." in content
+    GroupSync.objects.update(created_at=timezone.now() - dt.timedelta(hours=1))  # no worker ever came
+    content = manager.get("/channels").content.decode()
+    assert "every 5s" not in content and "Running: 3 channels to check." in content
 
 
 def test_it_hides_what_the_user_may_not_do(viewer):
