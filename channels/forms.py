@@ -26,16 +26,42 @@ class ChannelReferenceField(forms.CharField):
 
 
 class ChannelGroupForm(forms.ModelForm):
+    """Create or rename a group; the model's own rules (a unique name) give the inline messages."""
+
     class Meta:
         model = ChannelGroup
         fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        help_texts = {"description": "Optional: what the group is for."}
+
+    def clean_name(self):
+        return self.cleaned_data["name"].strip()
+
+
+def _group_choices() -> forms.ModelMultipleChoiceField:
+    return forms.ModelMultipleChoiceField(queryset=ChannelGroup.objects.order_by("name"), required=False,
+                                          label="Groups", widget=forms.CheckboxSelectMultiple)
 
 
 class ChannelAddForm(forms.Form):
-    reference = ChannelReferenceField()
+    reference = ChannelReferenceField(label="Channel id or URL")
     title = forms.CharField(max_length=200, required=False,
                             help_text="Optional: the first sync fills in the channel's own title.")
-    groups = forms.ModelMultipleChoiceField(queryset=ChannelGroup.objects.order_by("name"), required=False)
+    groups = _group_choices()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["groups"].help_text = "A channel can be in several groups. A channel already in the archive joins them."
+
+
+class ChannelGroupsForm(forms.Form):
+    """Which groups one channel is in: the boxes ticked are joined, the others left."""
+
+    groups = _group_choices()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["groups"].label = "Member of"
 
 
 class ChannelAdminForm(forms.ModelForm):

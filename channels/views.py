@@ -1,0 +1,334 @@
+"""The /channels pages: groups with their channels, last syncs and quick-sync schedules, and one channel's
+videos. Thin views over the channels selectors and services; the schedule editor is the one /schedules
+uses (its dialog loads `/schedules/new` or `/schedules/<id>/edit`, limited to QUICK_SYNC_GROUP with the
+group fixed).
+
+Every action works as a plain form post (redirect and a message) and, when htmx sends it, answers with
+its toast and a `channels-changed` event that refreshes the page's lists.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from channels import selectors, services
+from channels.forms import ChannelAddForm, ChannelGroupForm, ChannelGroupsForm
+from channels.models import Channel, ChannelGroup, GroupSync, Video
+from jobs import queue
+from scheduling.audit import Actor
+from scheduling.models import AuditVia, ScheduledTask
+from scheduling.views import Toast
+
+VIEW = "channels.view_channelgroup"  # the pages: groups, their channels, a channel's videos
+ADD_GROUP = "channels.add_channelgroup"
+CHANGE_GROUP = "channels.change_channelgroup"
+DELETE_GROUP = "channels.delete_channelgroup"
+# Sync now starts the jobs a group's schedule would: the same right as changing the group.
+SYNC = CHANGE_GROUP
+ADD_CHANNEL = "channels.add_channel"
+CHANGE_CHANNEL = "channels.change_channel"  # enable/disable, groups it is in
+ADD_SCHEDULE = "scheduling.add_scheduledtask"
+CHANGE_SCHEDULE = "scheduling.change_scheduledtask"
+DELETE_SCHEDULE = "scheduling.delete_scheduledtask"
+
+NEW_VIDEOS_DAYS = 7
+POLL_FOR = timedelta(minutes=30)  # the list refreshes itself this long after a sync started
+PARAM = "quick_sync_group-group_id"
+NO_WORKER = " No worker is running, so the jobs wait until one starts (manage.py qcluster)."
+
+
+def _can(user) -> dict:
+    names = {"add_group": ADD_GROUP, "change_group": CHANGE_GROUP, "delete_group": DELETE_GROUP, "sync": SYNC,
+             "add_channel": ADD_CHANNEL, "change_channel": CHANGE_CHANNEL, "add_schedule": ADD_SCHEDULE,
+             "change_schedule": CHANGE_SCHEDULE, "delete_schedule": DELETE_SCHEDULE}
+    return {key: user.has_perm(perm) for key, perm in names.items()}
+
+
+def _actor(request) -> Actor:
+    return Actor(AuditVia.PAGE, request.user)
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+def _done(request, toast: Toast, *, redirect_to: str = "") -> HttpResponse:
+    """A finished action: with htmx its toast and the events that refresh the lists and close the dialog."""
+    if request.htmx:
+        body = render_to_string("includes/toasts_oob.html", {"toasts": [toast]}, request=request)
+        response = HttpResponse(body)
+        # Refresh first, then close: closing empties the dialog, and an event fired on an element
+        # that is no longer in the page never reaches the lists listening on <body>.
+        response["HX-Trigger"] = json.dumps({"channels-changed": True, "close-dialog": True})
+        response["HX-Reswap"] = "none"
+        return response
+    level = {"success": messages.SUCCESS, "info": messages.INFO, "warning": messages.WARNING,
+             "error": messages.ERROR}[toast.level]
+    messages.add_message(request, level, toast.message)
+    return redirect(redirect_to or reverse("channels"))
+
+
+def _form(request, template: str, context: dict, *, title: str) -> HttpResponse:
+    """A form's fragment for the dialog (htmx), or the same form on a page of its own."""
+    if request.htmx:
+        return render(request, template, context)
+    return render(request, "channels/form_page.html", {**context, "title": title, "fragment": template})
+
+
+# --- the list ---------------------------------------------------------------------------------
+
+def _channel_rows():
+    """Channels with `video_count`, `newest_video_title` and `newest_video_at`, as subqueries: one query
+    for every channel of every group, whatever their number."""
+    videos = Video.objects.filter(channel=OuterRef("pk"))
+    count = videos.order_by().values("channel").annotate(n=Count("pk")).values("n")
+    newest = videos.order_by("-published_at", "-pk")
+    return Channel.objects.annotate(
+        video_count=Coalesce(Subquery(count, output_field=IntegerField()), 0),
+        newest_video_title=Subquery(newest.values("title")[:1]),
+        newest_video_at=Subquery(newest.values("published_at")[:1]),
+    ).order_by("title", "pk")
+
+
+def _group_of(schedule: ScheduledTask) -> int | None:
+    try:
+        return int(schedule.params.get("group_id"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _with_status(channels, *, now: datetime):
+    for channel in channels:
+        channel.status_text = selectors.channel_status(channel, now=now)
+    return channels
+
+
+def groups_page(*, now: datetime) -> dict:
+    """Every group with its channels, schedules and syncs, in a fixed number of queries."""
+    since = now - timedelta(days=NEW_VIDEOS_DAYS)
+    groups = list(selectors.groups_overview(since=since)
+                  .prefetch_related(Prefetch("channels", queryset=_channel_rows(), to_attr="channel_rows")))
+    schedules: dict[int, list[ScheduledTask]] = {}
+    for schedule in ScheduledTask.objects.filter(task_type=selectors.TASK_TYPE).order_by("name", "pk"):
+        schedules.setdefault(_group_of(schedule), []).append(schedule)
+    running: dict[int, GroupSync] = {}
+    for group_sync in GroupSync.objects.filter(group__in=groups, finished_at__isnull=True).order_by("created_at", "pk"):
+        running[group_sync.group_id] = group_sync  # the newest one wins
+    for group in groups:
+        group.schedules = schedules.get(group.pk, [])
+        group.running_sync = running.get(group.pk)
+        group.cooling = group.in_cooldown(now)
+        _with_status(group.channel_rows, now=now)
+    ungrouped = _with_status(list(_channel_rows().filter(groups=None)), now=now)
+    # A sync whose jobs wait for a worker that never comes stays unfinished: stop asking after a while.
+    polling = any(group.running_sync and group.running_sync.created_at > now - POLL_FOR for group in groups)
+    return {"groups": groups, "ungrouped": ungrouped, "now": now, "new_videos_days": NEW_VIDEOS_DAYS,
+            "polling": polling}
+
+
+def editor_urls(group: ChannelGroup) -> dict:
+    """Where the group's "Schedule Quick Sync" opens the shared editor: a new schedule with the group fixed,
+    or its existing one, limited to QUICK_SYNC_GROUP."""
+    back = reverse("channels")
+    if group.schedules:
+        query = urlencode({"task_type": selectors.TASK_TYPE, "fixed": PARAM, "next": back})
+        return {"url": f"{reverse('schedule_edit', args=[group.schedules[0].pk])}?{query}", "creates": False}
+    query = urlencode({"task_type": selectors.TASK_TYPE, PARAM: group.pk, "fixed": PARAM,
+                       "name": f"Quick sync: {group.name}", "next": back})
+    return {"url": f"{reverse('schedule_new')}?{query}", "creates": True}
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def channel_list(request):
+    context = {**groups_page(now=timezone.now()), "title": "Channels", "can": _can(request.user)}
+    for group in context["groups"]:
+        group.editor = editor_urls(group)
+    if request.htmx and request.htmx.target == "group-list":
+        return render(request, "channels/_groups.html", context)
+    return render(request, "channels/list.html", context)
+
+
+# --- groups -----------------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+@permission_required(ADD_GROUP, raise_exception=True)
+def group_new(request):
+    form = ChannelGroupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = services.group_create(name=form.cleaned_data["name"],
+                                          description=form.cleaned_data["description"], now=timezone.now())
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return _done(request, Toast(f"Group “{group.name}” created. Add channels to it with “Add channel”."))
+    return _form(request, "channels/_group_form.html", {"form": form, "group": None}, title="New group")
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(CHANGE_GROUP, raise_exception=True)
+def group_edit(request, pk: int):
+    group = get_object_or_404(ChannelGroup, pk=pk)
+    old_name = group.name
+    # The form works on its own copy: a refused rename must not leave `group` half-changed.
+    form = ChannelGroupForm(request.POST or None, instance=get_object_or_404(ChannelGroup, pk=pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.group_update(group=group, name=form.cleaned_data["name"],
+                                  description=form.cleaned_data["description"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            text = (f"Group “{old_name}” renamed to “{group.name}”. Its schedules still sync it."
+                    if group.name != old_name else f"Group “{group.name}” saved.")
+            return _done(request, Toast(text))
+    return _form(request, "channels/_group_form.html", {"form": form, "group": group},
+                 title=f"Rename “{group.name}”")
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(DELETE_GROUP, raise_exception=True)
+def group_delete(request, pk: int):
+    group = get_object_or_404(ChannelGroup, pk=pk)
+    if request.method == "GET":  # says first what deleting does to its schedules and channels
+        return _form(request, "channels/_group_delete.html",
+                     {"group": group, "preview": selectors.group_delete_preview(group=group)},
+                     title=f"Delete “{group.name}”?")
+    name = group.name
+    disabled = services.group_delete(group=group, now=timezone.now(), actor=_actor(request))
+    text = f"Group “{name}” deleted. Its channels and their videos stay in the archive."
+    if disabled:
+        names = ", ".join(f"“{schedule.name}”" for schedule in disabled)
+        text += f" Disabled {'its schedule' if len(disabled) == 1 else 'its schedules'} {names}: nothing left to sync."
+    return _done(request, Toast(text, "warning" if disabled else "success"))
+
+
+def _sync_toast(group_sync: GroupSync) -> Toast:
+    text = services.sync_now_message(group_sync)
+    if not group_sync.jobs_created:
+        return Toast(text, "warning")
+    if queue.workers_alive() is False:
+        text += NO_WORKER
+    return Toast(text)
+
+
+@require_POST
+@permission_required(SYNC, raise_exception=True)
+def group_sync(request, pk: int):
+    group = get_object_or_404(ChannelGroup, pk=pk)
+    group_sync = services.group_sync_now(group=group, now=timezone.now(), user=request.user)
+    return _done(request, _sync_toast(group_sync))
+
+
+# --- channels ---------------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+@permission_required(ADD_CHANNEL, raise_exception=True)
+def channel_add(request):
+    initial = {"groups": [pk for pk in request.GET.getlist("group") if pk.isdigit()]}
+    form = ChannelAddForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        groups = list(form.cleaned_data["groups"])
+        try:
+            channel, created = services.channel_add(reference=form.cleaned_data["reference"], now=timezone.now(),
+                                                    title=form.cleaned_data["title"], groups=groups)
+        except ValidationError as exc:
+            for message in exc.message_dict.get("youtube_id", []):
+                form.add_error("reference", message)
+            for field, errors in exc.message_dict.items():
+                if field != "youtube_id":
+                    form.add_error(None, errors)
+        else:
+            names = ", ".join(f"“{group.name}”" for group in groups)
+            if created:
+                text = (f"Channel “{channel.title}” added" + (f" to {names}" if groups else " (in no group yet)")
+                        + ". Its videos appear after its first sync.")
+            else:
+                text = f"“{channel.title}” was already in the archive" + (f"; it is now in {names} too." if groups else ".")
+            return _done(request, Toast(text))
+    return _form(request, "channels/_channel_add.html", {"form": form}, title="Add a channel")
+
+
+def _channel_detail_context(request, channel: Channel) -> dict:
+    now = timezone.now()
+    channel.status_text = selectors.channel_status(channel, now=now)
+    groups = list(channel.groups.order_by("name"))
+    return {
+        "title": channel.title,
+        "channel": channel,
+        "groups": groups,
+        "groups_form": ChannelGroupsForm(initial={"groups": groups}),
+        "videos": list(selectors.channel_newest_videos(channel=channel)),
+        "video_count": channel.videos.count(),
+        "can": _can(request.user),
+        "now": now,
+    }
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def channel_detail(request, pk: int):
+    channel = get_object_or_404(Channel, pk=pk)
+    return render(request, "channels/detail.html", _channel_detail_context(request, channel))
+
+
+@require_POST
+@permission_required(CHANGE_CHANNEL, raise_exception=True)
+def channel_toggle(request, pk: int):
+    channel = get_object_or_404(Channel, pk=pk)
+    wanted = request.POST.get("enabled")
+    enabled = not channel.enabled if wanted not in ("true", "false") else wanted == "true"
+    services.channel_set_enabled(channel=channel, enabled=enabled)
+    text = (f"“{channel.title}” enabled: group syncs include it again." if enabled
+            else f"“{channel.title}” disabled: group syncs leave it out until it is enabled again.")
+    return _done(request, Toast(text), redirect_to=_back(request, channel))
+
+
+@require_POST
+@permission_required(SYNC, raise_exception=True)
+def channel_sync(request, pk: int):
+    channel = get_object_or_404(Channel, pk=pk)
+    group_sync = services.channel_sync_now(channel=channel, now=timezone.now(), user=request.user)
+    toast = _sync_toast(group_sync)
+    toast.message = f"{channel.title}: {toast.message}"
+    return _done(request, toast, redirect_to=_back(request, channel))
+
+
+@require_POST
+@permission_required(CHANGE_CHANNEL, raise_exception=True)
+def channel_groups(request, pk: int):
+    """Join the groups ticked, leave the others; the channel and its videos stay either way."""
+    channel = get_object_or_404(Channel, pk=pk)
+    form = ChannelGroupsForm(request.POST)
+    if not form.is_valid():
+        context = {**_channel_detail_context(request, channel), "groups_form": form}
+        if request.htmx:
+            return render(request, "channels/_channel_groups.html", context)
+        return render(request, "channels/detail.html", context)
+    wanted = set(form.cleaned_data["groups"])
+    current = set(channel.groups.all())
+    services.channel_add_to_groups(channel=channel, groups=wanted - current)
+    services.channel_remove_from_groups(channel=channel, groups=current - wanted)
+    names = ", ".join(f"“{g.name}”" for g in sorted(wanted, key=lambda g: g.name))
+    text = f"“{channel.title}” is now in {names}." if wanted else f"“{channel.title}” is now in no group (kept in the archive)."
+    return _done(request, Toast(text), redirect_to=reverse("channel_detail", args=[pk]))
+
+
+def _back(request, channel: Channel) -> str:
+    """Without JavaScript, back to the page the form was on (the list or the channel's page)."""
+    if request.POST.get("_from") == "detail":
+        return reverse("channel_detail", args=[channel.pk])
+    return reverse("channels")
