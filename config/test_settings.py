@@ -1,5 +1,7 @@
 """Settings for the test suite: the real ones, minus what only slows tests down."""
 
+import os
+
 from config.settings import *  # noqa: F403
 from config.settings import DATABASES, STATIC_ROOT, STORAGES, VAR_DIR
 
@@ -23,5 +25,7 @@ JOBS_NEVER_SENT_GRACE_SECONDS = 1
 # A killed `schedule_tick --loop` shows in /healthz after this long (30 s in production).
 SCHEDULER_LOOP_MAX_AGE_SECONDS = 6  # above the idle loop's 5 s heartbeat
 
-# Backups the tests make (a real scheduler may cross 02:00 UTC) stay out of the app's own folder.
-BACKUP_DIR = VAR_DIR / "test-backups"
+# Backups the tests make (a real scheduler may cross 02:00 UTC) stay out of the app's own folder,
+# unless a test gives the processes it starts a folder of its own.
+if "BACKUP_DIR" not in os.environ:
+    BACKUP_DIR = VAR_DIR / "test-backups"

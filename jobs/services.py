@@ -75,9 +75,10 @@ def job_enqueue(*, job_type: str, params: dict | None = None, now: datetime,
     return job
 
 
-def _announce(job_ids: list[int]) -> None:
-    """Tell listeners (schedule runs...) that these jobs finished or were queued again, once committed."""
-    transaction.on_commit(lambda: job_status_changed.send_robust(sender=Job, job_ids=job_ids))
+def _announce(job: Job) -> None:
+    """Tell listeners (schedule runs...) that the job finished or was queued again, once committed."""
+    job_ids, job_types = [job.pk], {job.job_type}
+    transaction.on_commit(lambda: job_status_changed.send_robust(sender=Job, job_ids=job_ids, job_types=job_types))
 
 
 # --- attempts: written by the runner and the reaper ----------------------------------------------
@@ -124,7 +125,7 @@ def job_attempt_succeeded(*, job: Job, result, now: datetime) -> bool:
         )
     )
     if succeeded:
-        _announce([job.pk])
+        _announce(job)
     return succeeded
 
 
@@ -148,7 +149,7 @@ def job_attempt_failed(*, job: Job, error: str, now: datetime, outcome: str = "f
     if not _this_attempt(job).update(**changes):
         return None
     if changes["status"] == JobStatus.FAILED:
-        _announce([job.pk])
+        _announce(job)
     return changes["status"]
 
 
@@ -182,7 +183,7 @@ def job_cancel(*, job: Job, now: datetime, by: str = "") -> Job:
             f"Job #{job.pk} is {job.get_status_display().lower()}; only queued jobs and jobs waiting "
             "to retry can be cancelled."
         )
-    _announce([job.pk])
+    _announce(job)
     return job
 
 
@@ -211,6 +212,6 @@ def job_retry(*, job: Job, now: datetime) -> Job:
                 "retried."
             )
         queue.send_with_commit([job], now=now)
-        _announce([job.pk])
+        _announce(job)
     job.refresh_from_db()
     return job

@@ -23,7 +23,7 @@ def test_it_reaches_every_page_by_keyboard_alone(logged_in_page):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.textContent.trim()"))
         assert len(order) < 10, order
-    assert order == ["Channel archive", "Schedules", "Backups", "Channels", "Jobs", "Log out"]
+    assert order == ["Channel archive", "Schedules", "Backups", "Channels", "Jobs", "API tokens", "Log out"]
 
     page.goto("/schedules")
     for _ in range(5):  # skip link, brand, Schedules, Backups, Channels
