@@ -24,7 +24,8 @@ def test_it_sends_anonymous_visitors_to_the_login_page(client, path):
 
 @pytest.fixture
 def viewer(db):
-    return UserFactory(permissions=["scheduling.view_scheduledtask"])
+    return UserFactory(permissions=["scheduling.view_scheduledtask", "channels.view_channelgroup",
+                                    "backups.view_backup"])
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -29,6 +29,7 @@ from scheduling.models import ScheduledTask, ScheduleRun  # noqa: E402
 def setup(count: int, created_at: str) -> dict:
     """Five-minute schedules that may overlap, so every window dispatches a job."""
     now = dt.datetime.fromisoformat(created_at)
+    ScheduledTask.objects.all().delete()  # the migrations' default backup schedule is not in the race
     template = ScheduledTask(name="race", task_type="DATABASE_BACKUP", schedule_kind="interval",
                              interval_minutes=5, overlap_policy="allow", params={}, created_at=now, anchor_at=now)
     template.full_clean()
