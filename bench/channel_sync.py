@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from bench import _harness
+from tests.servers import Process, start_cluster, stop_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "channels" / "feeds" / "channel.xml"
@@ -207,12 +206,12 @@ def _measure(*, channels: int, rounds: int) -> dict:
             server.set_version(server.version + 1)
         log = workdir / f"qcluster-{index}-{kind}-{workers}.log"
         logs.append(log)
-        cluster = _start_cluster(log, workers=workers)
+        cluster = start_cluster(lambda: Process("qcluster", ["qcluster"], env={**os.environ, "Q_WORKERS": str(workers)},
+                                                log_path=log), timeout=60)
         try:
-            _wait_for_cluster(cluster, workers=workers)
             result = _sync_group(group, channels=channels)
         finally:
-            _stop(cluster)
+            stop_cluster(cluster)
         _harness.progress("channel_sync", f"{kind}, {workers} workers: {result['seconds']:.2f} s, {channels / result['seconds']:.1f} "
                   f"channels/s (job median {result['job_run_ms_median']:.0f} ms, fetch {result['fetch_ms_median']} ms)")
         if kind == "warm-up":
@@ -286,44 +285,9 @@ def _cpu_of_unchanged_sync(channel_ids: list[str]) -> dict:
     OrmQ.objects.all().delete()
     assert all(c.last_outcome == "unchanged" for c in Channel.objects.filter(pk__in=[c.pk for c in channels]))
 
-    def p95(values):
-        return sorted(values)[int(len(values) * 0.95) - 1]
-
-    return {"samples": len(channels), "handler_ms_median": statistics.median(handler_ms),
-            "handler_ms_p95": p95(handler_ms), "job_ms_median": statistics.median(job_ms), "job_ms_p95": p95(job_ms)}
-
-
-def _start_cluster(log: Path, *, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "Q_WORKERS": str(workers)}
-    with open(log, "ab") as fh:
-        return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, stdout=fh,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-
-
-def _wait_for_cluster(cluster: subprocess.Popen, *, workers: int, timeout: float = 60) -> None:
-    from jobs.queue import alive_clusters
-
-    deadline = time.monotonic() + timeout
-    while not any(len(c.workers) == workers for c in alive_clusters() or []):
-        if cluster.poll() is not None:
-            raise RuntimeError(f"qcluster exited with {cluster.returncode}")
-        if time.monotonic() > deadline:
-            raise RuntimeError("qcluster did not start")
-        time.sleep(0.1)
-
-
-def _stop(cluster: subprocess.Popen) -> None:
-    cluster.send_signal(signal.SIGTERM)
-    try:
-        cluster.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        cluster.kill()
-        cluster.wait(timeout=10)
-    from jobs.queue import alive_clusters
-
-    deadline = time.monotonic() + 10
-    while alive_clusters() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    handler, job = _harness.summary(handler_ms), _harness.summary(job_ms)
+    return {"samples": len(channels), "handler_ms_median": handler["median"], "handler_ms_p95": handler["p95"],
+            "job_ms_median": job["median"], "job_ms_p95": job["p95"]}
 
 
 def main(argv: list[str] | None = None) -> int:
