@@ -47,13 +47,18 @@ def page(browser, live_server):
     context.close()
 
 
-@pytest.fixture
-def logged_in_page(page, user):
+def log_in(page, user) -> None:
+    """Log in through the login page, as a person does; it lands on /schedules."""
     page.goto("/login/")
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/schedules")
+
+
+@pytest.fixture
+def logged_in_page(page, user):
+    log_in(page, user)
     return page
 
 

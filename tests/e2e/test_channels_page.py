@@ -17,7 +17,7 @@ from jobs.models import Job
 from scheduling import services as scheduling_services
 from scheduling.models import RunTrigger, ScheduledTask, ScheduleRun
 from tests.channels.conftest import FEED_PATH, feed_for
-from tests.e2e.conftest import WIDTHS, axe_violations, screenshot
+from tests.e2e.conftest import WIDTHS, axe_violations, log_in, screenshot
 from tests.factories import ChannelFactory, ChannelGroupFactory, UserFactory, VideoFactory, grant
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -342,11 +342,7 @@ def archive(groups):
 def test_it_has_no_serious_accessibility_violations(browser, live_server, user, archive, width, scheme):
     context = browser.new_context(base_url=live_server.url, viewport=WIDTHS[width], color_scheme=scheme)
     page = context.new_page()
-    page.goto("/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/schedules")
+    log_in(page, user)
     news = ChannelGroup.objects.get(name="News")
     views = {
         "list": ("/channels", None),

@@ -3,7 +3,7 @@
 import pytest
 
 from jobs.models import JobStatus
-from tests.e2e.conftest import WIDTHS, axe_violations, screenshot
+from tests.e2e.conftest import WIDTHS, axe_violations, log_in, screenshot
 from tests.factories import JobFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -18,11 +18,7 @@ def test_it_fits_jobs_and_a_job_on_a_phone(browser, live_server, user):
     JobFactory.create_batch(3)
     context = browser.new_context(base_url=live_server.url, viewport=WIDTHS["phone"])
     page = context.new_page()
-    page.goto("/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/schedules")
+    log_in(page, user)
     for name, path in (("list", "/jobs"), ("detail", f"/jobs/{job.pk}")):
         page.goto(path)
         screenshot(page, f"jobs-{name}-phone")

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from scheduling import services
 from scheduling.models import ScheduledTask
-from tests.e2e.conftest import WIDTHS, axe_violations, screenshot
+from tests.e2e.conftest import WIDTHS, axe_violations, log_in, screenshot
 from tests.factories import ChannelFactory, ChannelGroupFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -51,11 +51,7 @@ def views(backup):
 def test_it_has_no_serious_accessibility_violations(browser, live_server, user, schedules, width, scheme):
     context = browser.new_context(base_url=live_server.url, viewport=WIDTHS[width], color_scheme=scheme)
     page = context.new_page()
-    page.goto("/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/schedules")
+    log_in(page, user)
     found = {}
     for name, (path, then) in views(schedules).items():
         page.goto(path)
