@@ -239,8 +239,12 @@ def runs_follow_jobs(*, job_ids: list[int], now: datetime) -> int:
     newest run that was not skipped (a skipped window says nothing new about how the work went).
     """
     changed = 0
-    runs = ScheduleRun.objects.filter(jobs__in=job_ids, outcome__in=FOLLOWING_OUTCOMES).distinct()
-    for run in runs:
+    # Most finished jobs belong to no run (Sync now, retries of old jobs...): one seek on the link
+    # table's job index answers that; a worker pays it after every job (bench/jobs_throughput.py).
+    run_ids = set(ScheduleRun.jobs.through.objects.filter(job_id__in=job_ids).values_list("schedulerun_id", flat=True))
+    if not run_ids:
+        return 0
+    for run in ScheduleRun.objects.filter(pk__in=run_ids, outcome__in=FOLLOWING_OUTCOMES):
         outcome = outcome_of_jobs(list(run.jobs.values_list("status", flat=True)))
         if outcome == run.outcome:
             continue
