@@ -68,6 +68,9 @@ class Backup(models.Model):
             models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="one_running_backup"),
         ]
         indexes = [models.Index(fields=["status", "-started_at"], name="backup_status_started_idx")]
+        # Downloading is stricter than seeing the list: a backup holds every user's data,
+        # password hashes and API tokens included.
+        permissions = [("download_backup", "Can download backup files")]
 
     def __str__(self) -> str:
         return self.file_name or f"Backup #{self.pk}"

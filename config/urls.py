@@ -9,7 +9,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/schedules", permanent=False)),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("backups", views.placeholder, {"title": "Backups"}, name="backups"),
+    path("", include("backups.urls")),
     path("", include("scheduling.urls")),
     path("", include("channels.urls")),
     path("", include("jobs.urls")),

@@ -1,0 +1,283 @@
+"""The /backups page: the backup schedule in words, the backups with Verify now, download and delete, the
+space BACKUP_DIR uses, and how to restore. Thin views over the backups selectors and services and the
+scheduling services; the schedule editor is the one /schedules uses (its dialog loads `/schedules/new` or
+`/schedules/<id>/edit`, limited to DATABASE_BACKUP).
+
+Every action works as a plain form post (redirect and a message) and, when htmx sends it, answers with
+its toast and a `backups-changed` event that refreshes the page's region.
+
+Permissions (Django model permissions, checked by each view and used to hide what a user may not do):
+seeing the page needs backups.view_backup; Verify now backups.change_backup (it records its result on
+the backup); delete backups.delete_backup; download its own backups.download_backup, not just view: a
+backup file holds every user's data, password hashes and API tokens included, so seeing that backups
+exist must not be enough to take one home. The schedule's buttons need scheduling.add_scheduledtask
+(creating it) or scheduling.change_scheduledtask (editing, enabling, Run now), as on /schedules.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from backups import conf, files, selectors, services
+from backups.errors import BackupError
+from backups.models import Backup, BackupStatus
+from backups.tasks import JOB_TYPE, TASK_TYPE, BackupParamsForm
+from jobs.models import ACTIVE_STATUSES, Job
+from scheduling import recurrence
+from scheduling import services as scheduling_services
+from scheduling.audit import Actor
+from scheduling.forms import params_prefix
+from scheduling.models import AuditVia, RunOutcome, ScheduledTask
+from scheduling.views import Toast
+
+VIEW = "backups.view_backup"
+VERIFY = "backups.change_backup"
+DELETE = "backups.delete_backup"
+DOWNLOAD = "backups.download_backup"
+ADD_SCHEDULE = "scheduling.add_scheduledtask"
+CHANGE_SCHEDULE = "scheduling.change_scheduledtask"
+
+PAGE_SIZE = 50
+# The warning: the newest good backup is older than this many of the schedule's intervals, i.e. at
+# least one scheduled backup in a row did not give a good one.
+STALE_INTERVALS = 2
+# The interval is the longest gap among this many coming runs: for "Mon and Fri" it is the 4 days
+# from Fri to Mon, not the 3 the next two runs may happen to be apart.
+INTERVAL_RUNS = 8
+POLL_FOR = timedelta(minutes=30)  # the page refreshes itself this long after a backup job was queued
+DEFAULT_NAME = "Daily database backup"
+
+
+def _can(user) -> dict:
+    names = {"verify": VERIFY, "delete": DELETE, "download": DOWNLOAD, "add_schedule": ADD_SCHEDULE,
+             "change_schedule": CHANGE_SCHEDULE}
+    return {key: user.has_perm(perm) for key, perm in names.items()}
+
+
+def _actor(request) -> Actor:
+    return Actor(AuditVia.PAGE, request.user)
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+def _done(request, toast: Toast) -> HttpResponse:
+    """A finished action: with htmx its toast and the events that refresh the page and close the dialog."""
+    if request.htmx:
+        body = render_to_string("includes/toasts_oob.html", {"toasts": [toast]}, request=request)
+        response = HttpResponse(body)
+        # Refresh first, then close (closing empties the dialog; see channels.views._done).
+        response["HX-Trigger"] = json.dumps({"backups-changed": True, "close-dialog": True})
+        response["HX-Reswap"] = "none"
+        return response
+    level = {"success": messages.SUCCESS, "info": messages.INFO, "warning": messages.WARNING,
+             "error": messages.ERROR}[toast.level]
+    messages.add_message(request, level, toast.message)
+    return redirect(reverse("backups"))
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+def schedule_interval(schedule: ScheduledTask, *, now: datetime) -> timedelta | None:
+    """The longest gap between the schedule's coming runs (None if its timing does not compute)."""
+    try:
+        runs = schedule.recurrence().next_runs(now, INTERVAL_RUNS)
+    except recurrence.RecurrenceError:
+        return None
+    return max((later - earlier for earlier, later in zip(runs, runs[1:])), default=None)
+
+
+def freshness(*, schedule: ScheduledTask | None, newest_good: Backup | None, now: datetime) -> dict:
+    """How old the newest good backup is, against the schedule's interval; `warning` says what is wrong."""
+    age = now - newest_good.started_at if newest_good else None
+    interval = schedule_interval(schedule, now=now) if schedule else None
+    limit = interval * STALE_INTERVALS if interval else None
+    warning = ""
+    if newest_good is None:
+        warning = "There is no good backup: none was made yet, or none passed its verification."
+    elif limit is not None and age > limit:
+        warning = (f"The newest good backup is older than {STALE_INTERVALS} of the schedule's intervals: "
+                   "at least one scheduled backup in a row gave no good backup. Check the last result below "
+                   "and /jobs.")
+    return {"age": age, "interval": interval, "limit": limit, "warning": warning}
+
+
+def editor_url(schedule: ScheduledTask | None) -> str:
+    """Where "Configure Schedule" opens the shared editor, limited to DATABASE_BACKUP: the backup schedule,
+    or a new one with the old nightly backup's settings (02:00 UTC, 30 days kept, clean-up on)."""
+    back = reverse("backups")
+    if schedule is not None:
+        query = urlencode({"task_type": TASK_TYPE, "next": back})
+        return f"{reverse('schedule_edit', args=[schedule.pk])}?{query}"
+    prefix = params_prefix(TASK_TYPE)
+    query = urlencode({"task_type": TASK_TYPE, "name": DEFAULT_NAME, "schedule_kind": "daily",
+                       "schedule_time": "02:00", "timezone": "UTC",
+                       f"{prefix}-retention_days": BackupParamsForm.base_fields["retention_days"].initial,
+                       f"{prefix}-cleanup_old": "on", "next": back})
+    return f"{reverse('schedule_new')}?{query}"
+
+
+def _polling(*, backups: list[Backup], now: datetime) -> bool:
+    """Refresh while a backup runs or a backup job waits (not forever: it may wait for a worker that never comes)."""
+    if any(backup.status == BackupStatus.RUNNING for backup in backups):
+        return True
+    return Job.objects.filter(job_type=JOB_TYPE, status__in=ACTIVE_STATUSES, created_at__gt=now - POLL_FOR).exists()
+
+
+def backups_page(*, now: datetime, page_number=None, show_skipped: bool = False) -> dict:
+    """Everything /backups shows, in a fixed number of queries whatever the number of backups."""
+    schedule = selectors.backup_schedule()
+    newest_good = selectors.newest_good_backup()
+    paginator = Paginator(selectors.backup_list(include_skipped=show_skipped), PAGE_SIZE)
+    page = paginator.get_page(page_number)
+    backups = list(page.object_list)
+    usage = selectors.backup_dir_usage()
+    # A backup needs this much free space (see backups.services._check_free_space): the last known size.
+    last_size = next((b.database_size_bytes for b in backups if b.database_size_bytes), None)
+    needed = int(last_size * float(conf.get("BACKUP_FREE_SPACE_FACTOR"))) if last_size else None
+    return {
+        "schedule": schedule,
+        "other_schedules": ScheduledTask.objects.filter(task_type=TASK_TYPE).exclude(
+            pk=schedule.pk if schedule else None).count(),
+        "editor_url": editor_url(schedule),
+        "last_attempt": selectors.last_backup_attempt(),
+        "newest_good": newest_good,
+        "freshness": freshness(schedule=schedule, newest_good=newest_good, now=now),
+        "page": page,
+        "backups": backups,
+        "show_skipped": show_skipped,
+        "usage": usage,
+        "space_needed": needed,
+        "space_short": needed is not None and usage["free_bytes"] is not None and usage["free_bytes"] < needed,
+        "polling": _polling(backups=backups, now=now),
+        "now": now,
+    }
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def backup_list(request):
+    show_skipped = request.GET.get("skipped") == "1"
+    context = {**backups_page(now=timezone.now(), page_number=request.GET.get("page"), show_skipped=show_skipped),
+               "title": "Backups", "can": _can(request.user)}
+    if request.htmx and request.htmx.target == "backups-region":
+        return render(request, "backups/_region.html", context)
+    return render(request, "backups/list.html", context)
+
+
+# --- the schedule: enable/disable, Run now ----------------------------------------------------
+
+def _backup_schedule_or_404(pk: int) -> ScheduledTask:
+    return get_object_or_404(ScheduledTask, pk=pk, task_type=TASK_TYPE)
+
+
+@require_POST
+@permission_required(CHANGE_SCHEDULE, raise_exception=True)
+def schedule_toggle(request, pk: int):
+    schedule = _backup_schedule_or_404(pk)
+    wanted = request.POST.get("enabled")
+    enabled = not schedule.enabled if wanted not in ("true", "false") else wanted == "true"
+    try:
+        scheduling_services.schedule_set_enabled(schedule=schedule, enabled=enabled, now=timezone.now(),
+                                                 actor=_actor(request))
+    except ValidationError as exc:  # its timing or params no longer validate
+        return _done(request, Toast(f"“{schedule.name}” was not enabled: {' '.join(exc.messages)} "
+                                    "Configure it to fix this.", "error"))
+    if enabled:
+        text = f"Backups on: “{schedule.name}” runs {schedule.describe()}."
+    else:
+        text = f"Backups off: “{schedule.name}” is disabled and makes no backups until it is enabled again."
+    return _done(request, Toast(text, "success" if enabled else "warning"))
+
+
+@require_POST
+@permission_required(CHANGE_SCHEDULE, raise_exception=True)
+def schedule_run_now(request, pk: int):
+    """Run now: the schedule's manual run, which always backs up (force_backup, see backups.tasks)."""
+    schedule = _backup_schedule_or_404(pk)
+    force = request.POST.get("force") in ("1", "true", "on")
+    try:
+        run = scheduling_services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force,
+                                                   actor=_actor(request))
+    except scheduling_services.RunActiveError as exc:
+        return _done(request, Toast(f"{exc} A second backup would be skipped anyway: backups never overlap.",
+                                    "error", run_anyway_url=reverse("backup_schedule_run_now", args=[pk])))
+    failed = run.outcome == RunOutcome.DISPATCH_FAILED
+    return _done(request, Toast(scheduling_services.run_now_message(run), "error" if failed else "success"))
+
+
+# --- one backup: verify, download, delete -----------------------------------------------------
+
+@require_POST
+@permission_required(VERIFY, raise_exception=True)
+def backup_verify(request, pk: int):
+    """Check the file again, here and now (checksum, then integrity) and record the result.
+
+    Done in the request, not as a job: it takes seconds (about 3 s for a 500 MB SQLite database,
+    see docs/benchmarks.md), the person who clicked waits for exactly that answer, and a job would
+    queue behind a running backup or wait for a worker that may not run.
+    """
+    backup = get_object_or_404(Backup, pk=pk)
+    if backup.status != BackupStatus.COMPLETED:
+        return _done(request, Toast(f"Backup #{backup.pk} is {backup.get_status_display().lower()}: only completed "
+                                    "backups have a file to verify.", "error"))
+    started = time.monotonic()
+    try:
+        services.backup_verify(backup=backup, now=timezone.now())
+    except BackupError as exc:
+        return _done(request, Toast(f"Backup #{backup.pk} failed its verification: {exc}", "error"))
+    return _done(request, Toast(f"Backup #{backup.pk} verified: its checksum matches and the copy passes its "
+                                f"integrity check ({time.monotonic() - started:.1f} s)."))
+
+
+def _file_of(backup: Backup):
+    """The backup's file, only if the app made it: a completed backup, its exact name, in BACKUP_DIR."""
+    if backup.status != BackupStatus.COMPLETED or not files.is_ours(backup.file_name, backup.pk):
+        raise Http404("This backup has no file the app made.")
+    path = conf.backup_dir() / backup.file_name  # the name pattern has no separators: stays in BACKUP_DIR
+    if not path.is_file():
+        raise Http404(f"The file of backup #{backup.pk} is missing from the backup folder.")
+    return path
+
+
+@require_GET
+@permission_required(DOWNLOAD, raise_exception=True)
+def backup_download(request, pk: int):
+    path = _file_of(get_object_or_404(Backup, pk=pk))
+    # Streamed in blocks by FileResponse (never read into memory), under its own name.
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,
+                        content_type="application/octet-stream")
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(DELETE, raise_exception=True)
+def backup_delete(request, pk: int):
+    backup = get_object_or_404(Backup, pk=pk)
+    if request.method == "GET":  # the confirmation says first whether this is the newest good backup
+        if backup.status != BackupStatus.COMPLETED:
+            raise Http404("Only completed backups have a file to delete.")
+        newest_good = selectors.newest_good_backup()
+        context = {"backup": backup, "is_newest_good": newest_good is not None and newest_good.pk == backup.pk,
+                   "other_good": Backup.objects.good().exclude(pk=backup.pk).count(),
+                   "title": f"Delete backup #{backup.pk}?", "now": timezone.now()}
+        template = "backups/_delete.html" if request.htmx else "backups/delete_page.html"
+        return render(request, template, context)
+    try:
+        services.backup_delete(backup=backup, now=timezone.now(), by=request.user.get_username(),
+                               reason="from /backups")
+    except BackupError as exc:
+        return _done(request, Toast(f"Not deleted: {exc}", "error"))
+    return _done(request, Toast(f"Backup #{backup.pk} deleted ({backup.file_name}). Its record stays in the list."))
