@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from backups import files, selectors
+from jobs.templatetags.jobs_extras import human_duration
 
 
 def _when(instant) -> str:
@@ -42,7 +43,7 @@ class Command(BaseCommand):
                 self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
         usage = selectors.backup_dir_usage()
         newest = selectors.newest_good_backup()
-        age = f"#{newest.pk}, {timezone.now() - newest.started_at} ago" if newest else "none"
+        age = f"#{newest.pk}, {human_duration(timezone.now() - newest.started_at)} ago" if newest else "none"
         self.stdout.write(
             f"\nBACKUP_DIR {usage['path']}: {files.human_size(usage['used_bytes'])} in {usage['files']} file(s), "
             f"{files.human_size(usage['free_bytes'])} free. Newest good backup: {age}."
