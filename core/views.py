@@ -9,11 +9,6 @@ from core.forms import ApiTokenForm
 from core.models import ApiToken
 
 
-def placeholder(request, title: str):
-    """Stand-in for a page whose real content comes with its own issue."""
-    return render(request, "placeholder.html", {"title": title})
-
-
 @never_cache
 @require_http_methods(["GET", "POST"])
 def api_tokens(request):
