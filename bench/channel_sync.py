@@ -131,6 +131,9 @@ class FeedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle's algorithm on, the body waits for the
+            # client's delayed ACK (~40 ms on Linux), which would be this server's delay, not ours.
+            disable_nagle_algorithm = True
 
             def do_GET(self):
                 channel_id = parse_qs(urlsplit(self.path).query).get("channel_id", [""])[0]
