@@ -296,7 +296,9 @@ def group_sync_finish(*, group_sync_id: int, now: datetime, job_id: int | None =
     if sync_jobs(group_sync_id).filter(status__in=ACTIVE_STATUSES).exists():
         return False
     with transaction.atomic():
-        group_sync = GroupSync.objects.select_for_update().select_related("group").filter(pk=group_sync_id).first()
+        # of=("self",): PostgreSQL locks no row of a nullable join (the group may be gone).
+        group_sync = (GroupSync.objects.select_for_update(of=("self",)).select_related("group")
+                      .filter(pk=group_sync_id).first())
         if group_sync is None:
             return False
         results = list(group_sync.results.all())
