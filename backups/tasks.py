@@ -33,7 +33,7 @@ class BackupParamsForm(registry.ParamsForm):
     )
 
 
-def job_requests(schedule, *, due_at, trigger) -> list[JobRequest]:
+def job_requests(schedule, *, due_at, trigger, now) -> list[JobRequest]:
     params = dict(schedule.params)
     if trigger == RunTrigger.MANUAL:
         params["force_backup"] = True  # Run now means now, whatever backups exist

@@ -1,7 +1,6 @@
 """The QUICK_SYNC_GROUP task type: one run creates a QUICK_SYNC job per enabled channel of a group."""
 
 from django import forms
-from django.utils import timezone
 
 from channels import services
 from channels.models import ChannelGroup
@@ -21,7 +20,7 @@ class QuickSyncGroupParamsForm(registry.ParamsForm):
     )
 
 
-def job_requests(schedule, *, due_at, trigger) -> list[JobRequest]:
+def job_requests(schedule, *, due_at, trigger, now) -> list[JobRequest]:
     """The run's jobs, recorded as a GroupSync in the scheduler's transaction (the channels skipped
     for backoff or cool-down are part of it). A run that would sync nothing says why instead."""
     group_id = schedule.params.get("group_id")
@@ -29,7 +28,7 @@ def job_requests(schedule, *, due_at, trigger) -> list[JobRequest]:
     if group is None:
         raise registry.CannotDispatch(f"The channel group (id {group_id}) no longer exists.")
     # The run's window may be a little in the past; backoffs and cool-downs end in real time.
-    group_sync, requests = services.group_sync_plan(group=group, now=timezone.now(), schedule_id=schedule.pk,
+    group_sync, requests = services.group_sync_plan(group=group, now=now, schedule_id=schedule.pk,
                                                     due_at=due_at, trigger=trigger)
     if not requests and group_sync.channels_total:
         raise registry.CannotDispatch(services.nothing_to_sync_message(group_sync, group))

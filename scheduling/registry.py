@@ -39,7 +39,8 @@ class TaskType:
     label: str
     params_form: type[ParamsForm]
     # Turns one run of a schedule into the jobs it creates (not yet saved), given the run: its
-    # window (`due_at`; now for Run now) and trigger ("scheduled" or "manual"). Raises
+    # window (`due_at`; now for Run now), trigger ("scheduled" or "manual") and the instant it is
+    # dispatched (`now`: a coalesced window may be older than that). Raises
     # CannotDispatch when the run cannot say (the schedule's channel group is gone...).
     job_requests: Callable[..., list["JobRequest"]]
     # A few words about each schedule's params for lists ("News"), in one query for all of them.
@@ -143,7 +144,8 @@ class CannotDispatch(Exception):
     """
 
 
-def job_requests_for(schedule: "ScheduledTask", *, due_at: datetime, trigger: str) -> list["JobRequest"]:
+def job_requests_for(schedule: "ScheduledTask", *, due_at: datetime, trigger: str,
+                     now: datetime) -> list["JobRequest"]:
     """The jobs one run of the schedule creates; the one place both the pass and "Run now" ask.
 
     Anything but CannotDispatch from a task type is a bug in it: logged with its traceback, and the
@@ -153,7 +155,7 @@ def job_requests_for(schedule: "ScheduledTask", *, due_at: datetime, trigger: st
     if task_type is None:
         raise CannotDispatch(f"The task type {schedule.task_type!r} is not installed.")
     try:
-        return task_type.job_requests(schedule, due_at=due_at, trigger=trigger)
+        return task_type.job_requests(schedule, due_at=due_at, trigger=trigger, now=now)
     except CannotDispatch:
         raise
     except Exception as exc:

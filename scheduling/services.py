@@ -193,17 +193,17 @@ class Plan:
         return self.failure or registry.jobs_created_message(len(self.requests))
 
 
-def plan_run(schedule: ScheduledTask, *, due_at: datetime, trigger: str) -> Plan:
+def plan_run(schedule: ScheduledTask, *, due_at: datetime, trigger: str, now: datetime) -> Plan:
     """The one place both the scheduler's pass and Run now ask what a run will do."""
     try:
-        return Plan(requests=registry.job_requests_for(schedule, due_at=due_at, trigger=trigger))
+        return Plan(requests=registry.job_requests_for(schedule, due_at=due_at, trigger=trigger, now=now))
     except registry.CannotDispatch as exc:
         return Plan(failure=str(exc))
 
 
 def dispatch_run(*, run: ScheduleRun, now: datetime, origin_label: str = "") -> list[Job]:
     """Create a run's jobs, each saying which run caused it; set the run's outcome and message (unsaved)."""
-    plan = plan_run(run.schedule, due_at=run.due_at, trigger=run.trigger)
+    plan = plan_run(run.schedule, due_at=run.due_at, trigger=run.trigger, now=now)
     jobs = job_create_many(requests=[with_origin(r, run, label=origin_label) for r in plan.requests], now=now)
     run.jobs.add(*jobs)
     run.outcome = plan.outcome

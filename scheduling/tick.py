@@ -123,7 +123,7 @@ def _process_batch(*, now: datetime, limit: int, report: PassReport, pk: int | N
             return 0
         decisions = [_decide_window(schedule, now=now) for schedule in schedules]
         _apply_overlap_policy(decisions)
-        requests = _job_requests(decisions)
+        requests = _job_requests(decisions, now=now)
         runs = ScheduleRun.objects.bulk_create(
             [
                 ScheduleRun(
@@ -275,13 +275,13 @@ def _save_schedule_state(schedules: list[ScheduledTask]) -> None:
         )
 
 
-def _job_requests(decisions: list[_Decision]) -> list[tuple[_Decision, JobRequest]]:
+def _job_requests(decisions: list[_Decision], *, now: datetime) -> list[tuple[_Decision, JobRequest]]:
     """The jobs every dispatched window asks for; a task type that cannot answer fails its run."""
     requests = []
     for d in decisions:
         if d.outcome != RunOutcome.DISPATCHED:
             continue
-        plan = services.plan_run(d.schedule, due_at=d.due_at, trigger=RunTrigger.SCHEDULED)
+        plan = services.plan_run(d.schedule, due_at=d.due_at, trigger=RunTrigger.SCHEDULED, now=now)
         d.outcome = plan.outcome
         d.message += plan.message
         requests.extend((d, request) for request in plan.requests)
