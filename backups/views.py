@@ -16,18 +16,15 @@ exist must not be enough to take one home. The schedule's buttons need schedulin
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -39,10 +36,9 @@ from backups.tasks import JOB_TYPE, TASK_TYPE, BackupParamsForm
 from jobs.models import ACTIVE_STATUSES, Job
 from scheduling import recurrence
 from scheduling import services as scheduling_services
-from scheduling.audit import Actor
 from scheduling.forms import params_prefix
-from scheduling.models import AuditVia, RunOutcome, ScheduledTask
-from scheduling.views import Toast
+from scheduling.models import RunOutcome, ScheduledTask
+from scheduling.views import Toast, action_done, page_actor
 
 VIEW = "backups.view_backup"
 VERIFY = "backups.change_backup"
@@ -68,25 +64,8 @@ def _can(user) -> dict:
     return {key: user.has_perm(perm) for key, perm in names.items()}
 
 
-def _actor(request) -> Actor:
-    return Actor(AuditVia.PAGE, request.user)
-
-
-# --- answers ----------------------------------------------------------------------------------
-
 def _done(request, toast: Toast) -> HttpResponse:
-    """A finished action: with htmx its toast and the events that refresh the page and close the dialog."""
-    if request.htmx:
-        body = render_to_string("includes/toasts_oob.html", {"toasts": [toast]}, request=request)
-        response = HttpResponse(body)
-        # Refresh first, then close (closing empties the dialog; see channels.views._done).
-        response["HX-Trigger"] = json.dumps({"backups-changed": True, "close-dialog": True})
-        response["HX-Reswap"] = "none"
-        return response
-    level = {"success": messages.SUCCESS, "info": messages.INFO, "warning": messages.WARNING,
-             "error": messages.ERROR}[toast.level]
-    messages.add_message(request, level, toast.message)
-    return redirect(reverse("backups"))
+    return action_done(request, toast, event="backups-changed", redirect_to=reverse("backups"))
 
 
 # --- the page ---------------------------------------------------------------------------------
@@ -192,7 +171,7 @@ def schedule_toggle(request, pk: int):
     enabled = not schedule.enabled if wanted not in ("true", "false") else wanted == "true"
     try:
         scheduling_services.schedule_set_enabled(schedule=schedule, enabled=enabled, now=timezone.now(),
-                                                 actor=_actor(request))
+                                                 actor=page_actor(request))
     except ValidationError as exc:  # its timing or params no longer validate
         return _done(request, Toast(f"“{schedule.name}” was not enabled: {' '.join(exc.messages)} "
                                     "Configure it to fix this.", "error"))
@@ -211,7 +190,7 @@ def schedule_run_now(request, pk: int):
     force = request.POST.get("force") in ("1", "true", "on")
     try:
         run = scheduling_services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force,
-                                                   actor=_actor(request))
+                                                   actor=page_actor(request))
     except scheduling_services.RunActiveError as exc:
         return _done(request, Toast(f"{exc} A second backup would be skipped anyway: backups never overlap.",
                                     "error", run_anyway_url=reverse("backup_schedule_run_now", args=[pk])))

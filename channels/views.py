@@ -9,18 +9,15 @@ its toast and a `channels-changed` event that refreshes the page's lists.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -29,9 +26,8 @@ from channels import selectors, services
 from channels.forms import ChannelAddForm, ChannelGroupForm, ChannelGroupsForm
 from channels.models import Channel, ChannelGroup, GroupSync, Video
 from jobs import queue
-from scheduling.audit import Actor
-from scheduling.models import AuditVia, ScheduledTask
-from scheduling.views import Toast
+from scheduling.models import ScheduledTask
+from scheduling.views import Toast, action_done, page_actor
 
 VIEW = "channels.view_channelgroup"  # the pages: groups, their channels, a channel's videos
 ADD_GROUP = "channels.add_channelgroup"
@@ -58,26 +54,8 @@ def _can(user) -> dict:
     return {key: user.has_perm(perm) for key, perm in names.items()}
 
 
-def _actor(request) -> Actor:
-    return Actor(AuditVia.PAGE, request.user)
-
-
-# --- answers ----------------------------------------------------------------------------------
-
 def _done(request, toast: Toast, *, redirect_to: str = "") -> HttpResponse:
-    """A finished action: with htmx its toast and the events that refresh the lists and close the dialog."""
-    if request.htmx:
-        body = render_to_string("includes/toasts_oob.html", {"toasts": [toast]}, request=request)
-        response = HttpResponse(body)
-        # Refresh first, then close: closing empties the dialog, and an event fired on an element
-        # that is no longer in the page never reaches the lists listening on <body>.
-        response["HX-Trigger"] = json.dumps({"channels-changed": True, "close-dialog": True})
-        response["HX-Reswap"] = "none"
-        return response
-    level = {"success": messages.SUCCESS, "info": messages.INFO, "warning": messages.WARNING,
-             "error": messages.ERROR}[toast.level]
-    messages.add_message(request, level, toast.message)
-    return redirect(redirect_to or reverse("channels"))
+    return action_done(request, toast, event="channels-changed", redirect_to=redirect_to or reverse("channels"))
 
 
 def _form(request, template: str, context: dict, *, title: str) -> HttpResponse:
@@ -208,7 +186,7 @@ def group_delete(request, pk: int):
                      {"group": group, "preview": selectors.group_delete_preview(group=group)},
                      title=f"Delete “{group.name}”?")
     name = group.name
-    disabled = services.group_delete(group=group, now=timezone.now(), actor=_actor(request))
+    disabled = services.group_delete(group=group, now=timezone.now(), actor=page_actor(request))
     text = f"Group “{name}” deleted. Its channels and their videos stay in the archive."
     if disabled:
         names = ", ".join(f"“{schedule.name}”" for schedule in disabled)

@@ -90,6 +90,20 @@ def _message(request, toast: Toast) -> None:
     messages.add_message(request, level, toast.message)
 
 
+def action_done(request, toast: Toast, *, event: str, redirect_to: str) -> HttpResponse:
+    """A finished page action, for /schedules, /channels and /backups alike.
+
+    With htmx: its toast, then the events that refresh the page's lists (`event`) and close the
+    dialog, in that order (closing empties the dialog, and an event fired on an element no longer in
+    the page never reaches the lists listening on <body>). Without JavaScript: the toast as a
+    message, and back to `redirect_to`.
+    """
+    if request.htmx:
+        return _htmx_response(request, toasts=[toast], events={event: True, "close-dialog": True}, reswap="none")
+    _message(request, toast)
+    return redirect(redirect_to)
+
+
 def _next_url(request, default: str) -> str:
     url = request.POST.get("_next") or request.GET.get("next") or ""
     if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
