@@ -43,8 +43,8 @@ UPCOMING_DAYS = 7
 # The timeline merges every schedule's runs lazily and stops here (a five-minute schedule alone has
 # 2,016 runs a week); a frequent schedule's runs of one day are shown as one line.
 UPCOMING_LIMIT = 5000
-TIMING_FIELDS = ("schedule_kind", "schedule_time", "schedule_days", "interval_minutes", "anchor_at", "cron_expr",
-                 "timezone")
+# The inputs whose errors the preview shows instead of runs: the kind, what any kind uses, the zone.
+TIMING_FIELDS = ("schedule_kind", *sorted(set().union(*ScheduledTask.KIND_FIELDS.values())), "timezone")
 FAILING_OUTCOMES = (RunOutcome.FAILED, RunOutcome.PARTLY_FAILED, RunOutcome.DISPATCH_FAILED)
 
 
@@ -300,8 +300,6 @@ def _preview(request, form: ScheduleForm, *, bound: bool, instance: ScheduledTas
         if timing_errors:
             return {"errors": timing_errors}
         candidate = form.instance
-    if candidate.schedule_kind == "interval" and candidate.anchor_at is None:
-        candidate.anchor_at = now.replace(second=0, microsecond=0)  # as schedule_save anchors it
     try:
         preview = selectors.schedule_preview(schedule=candidate, now=now)
     except recurrence.RecurrenceError as exc:
