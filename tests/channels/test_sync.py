@@ -302,6 +302,10 @@ def test_it_refuses_an_oversized_body(feeds, channel, run_jobs, settings, chunke
     assert not Video.objects.exists() and channel.feed_sha256 == ""
 
 
+def utf16_bomb(encoding: str) -> bytes:
+    return fixture("bomb.xml").decode().replace('encoding="UTF-8"', 'encoding="UTF-16"').encode(encoding)
+
+
 @pytest.mark.parametrize(("body", "content_type", "message"), [
     (fixture("malformed.xml"), "application/atom+xml", "not well-formed XML"),
     (feed_for()[:9000], "application/atom+xml", "not well-formed XML"),
@@ -309,8 +313,12 @@ def test_it_refuses_an_oversized_body(feeds, channel, run_jobs, settings, chunke
     (fixture("consent.html"), "application/atom+xml", "HTML page"),
     (fixture("bomb.xml"), "application/atom+xml", "refused as unsafe"),
     (fixture("external_entity.xml"), "application/atom+xml", "refused as unsafe"),
+    # expat would take these for UTF-16 by their first bytes, where "<!DOCTYPE" is not spelled in ASCII
+    (utf16_bomb("utf-16"), "application/atom+xml", "not UTF-8"),
+    (utf16_bomb("utf-16-le"), "application/atom+xml", "NUL character"),
     (b'<?xml version="1.0"?><rss version="2.0"><channel/></rss>', "application/xml", "not an Atom feed"),
-], ids=["malformed", "truncated", "html", "html-as-atom", "xml-bomb", "external-entity", "rss"])
+], ids=["malformed", "truncated", "html", "html-as-atom", "xml-bomb", "external-entity", "utf-16-bomb",
+        "utf-16-bomb-without-bom", "rss"])
 def test_it_fails_an_unreadable_feed_and_writes_nothing(feeds, channel, run_jobs, body, content_type, message):
     feeds.serve(FIXTURE_CHANNEL, body, content_type=content_type)
 
