@@ -15,10 +15,9 @@ class ChannelsConfig(AppConfig):
         tasks.register()
         handlers.register_handlers()
 
-        def follow_jobs(sender, job_ids, job_types=None, **kwargs):
+        def follow_jobs(sender, jobs, **kwargs):
             # Once a sync's last job is done: judge its failures (outage or not) and write its summary.
-            if job_types is None or sync.JOB_TYPE in job_types:
-                sync.group_syncs_follow_jobs(job_ids=job_ids, now=timezone.now())
+            sync.group_syncs_follow_jobs(jobs=jobs, now=timezone.now())
 
         # weak=False: a function defined here has no other reference and would be collected at once.
         job_status_changed.connect(follow_jobs, weak=False, dispatch_uid="channels.group_syncs_follow_jobs")

@@ -77,8 +77,8 @@ def job_enqueue(*, job_type: str, params: dict | None = None, now: datetime,
 
 def _announce(job: Job) -> None:
     """Tell listeners (schedule runs...) that the job finished or was queued again, once committed."""
-    job_ids, job_types = [job.pk], {job.job_type}
-    transaction.on_commit(lambda: job_status_changed.send_robust(sender=Job, job_ids=job_ids, job_types=job_types))
+    jobs = [job]
+    transaction.on_commit(lambda: job_status_changed.send_robust(sender=Job, jobs=jobs))
 
 
 # --- attempts: written by the runner and the reaper ----------------------------------------------

@@ -11,8 +11,8 @@ class SchedulingConfig(AppConfig):
         from jobs.signals import job_status_changed
         from scheduling import services
 
-        def follow_jobs(sender, job_ids, **kwargs):
-            services.runs_follow_jobs(job_ids=job_ids, now=timezone.now())
+        def follow_jobs(sender, jobs, **kwargs):
+            services.runs_follow_jobs(job_ids=[job.pk for job in jobs], now=timezone.now())
 
         # weak=False: the receiver is a local function, which a weak reference would let go at once.
         job_status_changed.connect(follow_jobs, weak=False, dispatch_uid="scheduling.runs_follow_jobs")
