@@ -60,19 +60,28 @@ def backoff_delay(failures: int) -> timedelta:
 # --------------------------------------------------------------------------- one channel
 
 
+CHANNEL_FIELDS = ("youtube_id", "title", "feed_etag", "feed_last_modified", "feed_sha256")
+
+
 def channel_sync(*, channel_id: int, group_sync_id: int | None, now: datetime) -> dict:
     """Fetch one channel's feed and upsert its videos; the job's result, or an exception.
 
     Raises PermanentJobError for what no retry fixes (404, 403/429, an unreadable feed) and
     FeedTemporaryError for a 5xx or a network failure, after recording the attempt.
     """
+    # Only the columns a sync reads, and get() (first() would order): these two reads are a good
+    # part of the CPU of an unchanged feed's sync.
     try:
-        channel = Channel.objects.get(pk=channel_id)
+        channel = Channel.objects.only(*CHANNEL_FIELDS).get(pk=channel_id)
     except Channel.DoesNotExist:
         raise PermanentJobError(f"Channel {channel_id} no longer exists.") from None
     group_sync = None
     if group_sync_id is not None:
-        group_sync = GroupSync.objects.select_related("group").filter(pk=group_sync_id).order_by().first()
+        try:
+            group_sync = (GroupSync.objects.select_related("group").only("group__name", "group__cooldown_until")
+                          .get(pk=group_sync_id))
+        except GroupSync.DoesNotExist:
+            pass  # deleted meanwhile: the channel is synced all the same
     cooling = _cooling_group(channel, group_sync, now)
     if cooling is not None:
         # A 403/429 earlier in this run (or another) stops the rest of it.
@@ -165,46 +174,53 @@ VIDEO_FIELDS = ("title", "description", "url", "thumbnail_url", "published_at", 
 def _store(channel: Channel, group_sync, parsed: feed.Feed, *, now: datetime, response) -> dict:
     """Upsert the feed's videos and the channel's record in one transaction: all of it or none.
 
-    Videos missing from the feed are left alone: it lists only the newest 15.
+    Videos missing from the feed are left alone: it lists only the newest 15. The videos are read
+    and compared before the transaction, so that SQLite's one write lock, which every worker's
+    every job needs a few times, is held only while writing (with 8 workers, waiting for it was a
+    large part of a job; bench/channel_sync.py).
     """
+    existing = {v.youtube_id: v for v in Video.objects.filter(youtube_id__in=[e.video_id for e in parsed.entries])}
+    new: list[Video] = []
+    changed: dict[tuple[str, ...], list[Video]] = {}  # by the fields that changed: mostly the view count
+    for entry in parsed.entries:
+        values = {"title": entry.title, "description": entry.description, "url": entry.url,
+                  "thumbnail_url": entry.thumbnail_url, "published_at": entry.published,
+                  "feed_updated_at": entry.updated, "view_count": entry.view_count}
+        video = existing.get(entry.video_id)
+        if video is None:
+            new.append(Video(channel=channel, youtube_id=entry.video_id, is_short=entry.is_short,
+                             first_seen_at=now, **values))
+            continue
+        differs = [name for name in VIDEO_FIELDS if getattr(video, name) != values[name]]
+        if entry.is_short and video.is_short is not True:  # a later feed without the link knows less, not more
+            differs.append("is_short")
+            video.is_short = True
+        if differs:
+            for name in differs:
+                if name != "is_short":
+                    setattr(video, name, values[name])
+            changed.setdefault(tuple(differs), []).append(video)
+    updated = sum(len(videos) for videos in changed.values())
+    if parsed.title and channel.title in ("", channel.youtube_id):
+        channel.title = parsed.title
     with transaction.atomic():
-        existing = {v.youtube_id: v for v in Video.objects.filter(youtube_id__in=[e.video_id for e in parsed.entries])}
-        new, changed = [], []
-        for entry in parsed.entries:
-            values = {"title": entry.title, "description": entry.description, "url": entry.url,
-                      "thumbnail_url": entry.thumbnail_url, "published_at": entry.published,
-                      "feed_updated_at": entry.updated, "view_count": entry.view_count}
-            video = existing.get(entry.video_id)
-            if video is None:
-                new.append(Video(channel=channel, youtube_id=entry.video_id, is_short=entry.is_short,
-                                 first_seen_at=now, **values))
-                continue
-            differs = [name for name in VIDEO_FIELDS if getattr(video, name) != values[name]]
-            if entry.is_short and video.is_short is not True:  # a later feed without the link knows less, not more
-                differs.append("is_short")
-                video.is_short = True
-            if differs:
-                for name in differs:
-                    if name != "is_short":
-                        setattr(video, name, values[name])
-                changed.append(video)
         if new:
-            Video.objects.bulk_create(new)
-        if changed:
-            _update_videos(changed)
-        if parsed.title and channel.title in ("", channel.youtube_id):
-            channel.title = parsed.title
+            # ignore_conflicts: the same channel synced by another group's run at the same moment
+            # may have inserted one of them since it was read.
+            Video.objects.bulk_create(new, ignore_conflicts=True)
+        for names, videos in changed.items():
+            _update_videos(videos, names)
         _succeed(channel, group_sync, now=now, outcome=SyncOutcome.SYNCED, http_status=response.status,
-                 validators=response, new=len(new), updated=len(changed), sha256=response.sha256)
+                 validators=response, new=len(new), updated=updated, sha256=response.sha256)
     return {"outcome": SyncOutcome.SYNCED.value, "http_status": response.status, "new": len(new),
-            "updated": len(changed), "entries": len(parsed.entries), "entries_skipped": parsed.skipped}
+            "updated": updated, "entries": len(parsed.entries), "entries_skipped": parsed.skipped}
 
 
-def _update_videos(videos: list[Video]) -> None:
-    """One UPDATE per changed video through executemany: Django's bulk_update builds a CASE WHEN per
-    field and row, which made a 15-video update cost ~60 ms of CPU (bench/channel_sync.py)."""
+def _update_videos(videos: list[Video], names: tuple[str, ...]) -> None:
+    """One UPDATE of these fields per video, through executemany: Django's bulk_update builds a CASE
+    WHEN per field and row, which made a 15-video update cost ~60 ms of CPU (bench/channel_sync.py)."""
     meta = Video._meta
-    fields = [meta.get_field(name) for name in (*VIDEO_FIELDS, "is_short")]
+    fields = [meta.get_field(name) for name in names]
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
@@ -276,12 +292,13 @@ def _count_failure(channel_id: int, *, checked_at: datetime) -> None:
 # --------------------------------------------------------------------------- the whole sync
 
 
-def group_syncs_follow_jobs(*, job_ids: list[int], now: datetime) -> int:
+def group_syncs_follow_jobs(*, jobs: list[Job], now: datetime) -> int:
     """Finish the syncs whose jobs are all done; called when jobs finish. Returns how many finished."""
     a_job_of: dict[int, int] = {}
-    for job_id, params in Job.objects.filter(pk__in=job_ids, job_type=JOB_TYPE).values_list("pk", "params"):
-        if isinstance(params, dict) and isinstance(params.get("group_sync_id"), int):
-            a_job_of.setdefault(params["group_sync_id"], job_id)
+    for job in jobs:
+        params = job.params
+        if job.job_type == JOB_TYPE and isinstance(params, dict) and isinstance(params.get("group_sync_id"), int):
+            a_job_of.setdefault(params["group_sync_id"], job.pk)
     return sum(group_sync_finish(group_sync_id=pk, now=now, job_id=job_id) for pk, job_id in sorted(a_job_of.items()))
 
 
