@@ -271,7 +271,7 @@ def _measure(*, channels: int, rounds: int) -> dict:
         first_syncs.append({"workers": workers, **first})
 
     server.set_delay(0)
-    cpu = _cpu_of_unchanged_sync(channel_ids)
+    cpu = _cpu_of_unchanged_sync(group)
     locked = sum(log.read_text(errors="replace").count("database is locked") for log in logs)
     server.shutdown()
     return {"channels": channels, "rounds": rounds, "delay_ms": DELAY_SECONDS * 1000, "workers": list(WORKER_COUNTS),
@@ -324,35 +324,37 @@ def _cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_of_unchanged_sync(channel_ids: list[str]) -> dict:
-    """Thread CPU of the handler, then of a whole job attempt, for channels whose feed has not changed."""
-    from django.db import transaction
+def _cpu_of_unchanged_sync(group) -> dict:
+    """Thread CPU of the handler, then of a whole job attempt, for the channels of a group sync
+    (what a schedule's run makes) whose feeds have not changed."""
     from django.utils import timezone
     from django_q.models import OrmQ
 
     from channels import services, sync
     from channels.models import Channel
     from jobs import runner
+    from jobs.models import Job, JobStatus
 
-    channels = list(Channel.objects.order_by("pk")[:CPU_SAMPLES])
     handler_ms, job_ms = [], []
-    for channel in channels:  # the handler alone: body fetched, hash equal, the channel's record written
-        group_sync = services.channel_sync_now(channel=channel, now=timezone.now())
+    group_sync = services.group_sync_now(group=group, now=timezone.now())
+    jobs = list(sync.sync_jobs(group_sync.pk).order_by("pk")[:CPU_SAMPLES])
+    for job in jobs:  # the handler alone: body fetched, hash equal, the channel's record written
         begin = time.thread_time()
-        sync.channel_sync(channel_id=channel.pk, group_sync_id=group_sync.pk, now=timezone.now())
+        sync.channel_sync(channel_id=job.params["channel_id"], group_sync_id=group_sync.pk, now=timezone.now())
         handler_ms.append((time.thread_time() - begin) * 1000)
-    for channel in channels:  # a whole attempt, as a worker runs it
-        group_sync = services.channel_sync_now(channel=channel, now=timezone.now())
-        [job_id] = sync.sync_jobs(group_sync.pk).values_list("pk", flat=True)
+    Job.objects.filter(pk__in=[job.pk for job in jobs]).update(status=JobStatus.CANCELLED)
+    group_sync = services.group_sync_now(group=group, now=timezone.now())
+    job_ids = list(sync.sync_jobs(group_sync.pk).order_by("pk").values_list("pk", flat=True)[:CPU_SAMPLES])
+    for job_id in job_ids:  # a whole attempt, as a worker runs it (autocommit: each write commits)
         begin = time.thread_time()
-        with transaction.atomic():  # on_commit runs the summary at its end, as after a worker's write
-            runner.execute(job_id)
+        runner.execute(job_id)
         job_ms.append((time.thread_time() - begin) * 1000)
     OrmQ.objects.all().delete()
-    assert all(c.last_outcome == "unchanged" for c in Channel.objects.filter(pk__in=[c.pk for c in channels]))
+    channel_ids = [job.params["channel_id"] for job in jobs]
+    assert all(c.last_outcome == "unchanged" for c in Channel.objects.filter(pk__in=channel_ids))
 
     handler, job = _harness.summary(handler_ms), _harness.summary(job_ms)
-    return {"samples": len(channels), "handler_ms_median": handler["median"], "handler_ms_p95": handler["p95"],
+    return {"samples": len(jobs), "handler_ms_median": handler["median"], "handler_ms_p95": handler["p95"],
             "job_ms_median": job["median"], "job_ms_p95": job["p95"]}
 
 
