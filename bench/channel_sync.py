@@ -1,16 +1,18 @@
 """Quick sync of a 200-channel group: wall time against the I/O bound, and the CPU of an unchanged feed.
 
-A local HTTP server answers every channel's feed after 50 ms (the 15-entry fixture of the tests,
-one version per channel). A real `manage.py qcluster` syncs the whole group (Sync now: one
-QUICK_SYNC job per channel), timed from the jobs' creation until the group sync's summary is
-written; with the default worker count (settings: Q_CLUSTER workers = 2) and with 8. The I/O
-bound is what the workers could do if a sync cost nothing but the 50 ms wait: workers / 50 ms
-channels per second. Every feed changes between rounds (its view counts), so each job writes its
-15 videos: the realistic case, as YouTube's view counts move all the time.
+A local HTTP server (a process of its own) answers every channel's feed after 50 ms (the tests'
+15-entry fixture, one version per channel). A real `manage.py qcluster` syncs the whole group
+(Sync now: one QUICK_SYNC job per channel), timed from the jobs' creation until the group sync's
+summary is written; with the default worker count (settings: Q_CLUSTER workers = 2) and with 8;
+with django-q2's ORM broker (the default) and with Redis, each in a measuring child of its own.
+The I/O bound is what the workers could do if a sync cost nothing but the 50 ms wait: workers /
+50 ms channels per second. The feeds either all changed since the last sync (their view counts:
+each job updates its 15 videos, the usual case, as YouTube's view counts move all the time) or
+none did.
 
-The CPU of one quick sync of an unchanged feed is measured in this process, on the thread that
-runs it (`time.thread_time`, so the server's threads are not counted): the handler alone, and a
-whole job attempt as a worker runs it (claim, handler, result, the sync's summary).
+The CPU of one quick sync of an unchanged feed is measured in the measuring process, on the thread
+that runs it (`time.thread_time`): the handler alone, and a whole job attempt as a worker runs it
+(claim, handler, result, the sync's follow-up).
 
     .venv/bin/python -m bench.channel_sync            print the markdown section
     .venv/bin/python -m bench.channel_sync --json     the raw measurements
@@ -22,6 +24,8 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import shutil
+import signal
 import socket
 import statistics
 import sys
@@ -30,7 +34,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from bench import _harness
-from tests.servers import Process, group_members, start_cluster, stop_cluster
+from tests.servers import Process, group_members, redis_server, start_cluster, stop_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "channels" / "feeds" / "channel.xml"
@@ -55,66 +59,85 @@ def run(*, channels: int = CHANNELS, rounds: int = ROUNDS) -> str:
 
 
 def measure_in_child(*, channels: int = CHANNELS, rounds: int = ROUNDS) -> dict:
-    return _harness.measure_in_child("bench.channel_sync", ["--channels", str(channels), "--rounds", str(rounds)],
-                                     timeout=MEASURE_TIMEOUT_SECONDS, prefix="bench-channels-")
+    """One measuring child per broker: the ORM broker (the default: the queue in SQLite too), then
+    Redis (REDIS_URL), if redis-server is installed."""
+    args = ["--channels", str(channels), "--rounds", str(rounds)]
+    results = {"orm": _harness.measure_in_child("bench.channel_sync", args, timeout=MEASURE_TIMEOUT_SECONDS,
+                                                prefix="bench-channels-")}
+    if shutil.which("redis-server"):
+        with redis_server() as url:
+            results["redis"] = _harness.measure_in_child("bench.channel_sync", args, timeout=MEASURE_TIMEOUT_SECONDS,
+                                                         prefix="bench-channels-", prepare=lambda _: {"REDIS_URL": url})
+    return results
+
+
+BROKER_LABELS = {"orm": "ORM (SQLite, the default)", "redis": "Redis"}
 
 
 # --------------------------------------------------------------------------- rendering
 
 
-def render(r: dict) -> str:
+def render(results: dict) -> str:
+    r = results["orm"]
     lines = [
         "## Channel quick sync (200-channel group, feeds answered after 50 ms)",
         "",
-        f"A group of {r['channels']} channels synced by a real `qcluster` (SQLite WAL, ORM broker), each feed "
+        f"A group of {r['channels']} channels synced by a real `qcluster` (SQLite WAL), each feed "
         f"answered by a local server after {r['delay_ms']:.0f} ms; timed from Sync now (the jobs' creation) until "
         f"the group sync's summary is written; with every feed changed since the previous sync (YouTube's view "
-        f"counts move all the time, so this is the usual case) and with none changed. Each round starts a fresh "
+        f"counts move all the time, so this is the usual case) and with none changed; with django-q2's ORM broker "
+        f"(its queue in the same SQLite database: the default) and with Redis. Each round starts a fresh "
         f"cluster and syncs the group once untimed (a new worker's first job sets up what the later ones reuse; "
         f"a worker lives for 500 jobs), then the timed sync. Median of {r['rounds']} rounds. "
         f"Measured {r['finished_at']}.",
         "",
-        "| feeds | workers | wall time, s | channels/s | I/O bound, channels/s | share of the bound | target "
+        "| broker | feeds | workers | wall time, s | channels/s | I/O bound, channels/s | share of the bound | target "
         "| CPU per channel: cluster / feed server, ms | rounds, s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
-    for kind in KINDS:
-        for workers in r["workers"]:
-            runs = r["runs"][f"{kind}/{workers}"]
-            seconds = statistics.median(m["seconds"] for m in runs)
-            rate = r["channels"] / seconds
-            bound = workers / (r["delay_ms"] / 1000)
-            share = rate / bound
-            met = "met" if share >= TARGET_SHARE else "**not met**"
-            label = f"{workers} (default)" if workers == r["default_workers"] else str(workers)
-            each = ", ".join(f"{m['seconds']:.2f}" for m in runs)
-            cluster_cpu = statistics.median(m["cluster_cpu_ms"] for m in runs)
-            server_cpu = statistics.median(m["server_cpu_ms"] for m in runs)
-            lines.append(f"| {KIND_LABELS[kind]} | {label} | {seconds:.2f} | {rate:.1f} | {bound:.0f} | {share:.0%} "
-                         f"| ≥ {TARGET_SHARE:.0%}: {met} | {cluster_cpu:.1f} / {server_cpu:.2f} | {each} |")
+    for broker, r in results.items():
+        for kind in KINDS:
+            for workers in r["workers"]:
+                runs = r["runs"][f"{kind}/{workers}"]
+                seconds = statistics.median(m["seconds"] for m in runs)
+                rate = r["channels"] / seconds
+                bound = workers / (r["delay_ms"] / 1000)
+                share = rate / bound
+                met = "met" if share >= TARGET_SHARE else "**not met**"
+                label = f"{workers} (default)" if workers == r["default_workers"] else str(workers)
+                each = ", ".join(f"{m['seconds']:.2f}" for m in runs)
+                cluster_cpu = statistics.median(m["cluster_cpu_ms"] for m in runs)
+                server_cpu = statistics.median(m["server_cpu_ms"] for m in runs)
+                lines.append(f"| {BROKER_LABELS[broker]} | {KIND_LABELS[kind]} | {label} | {seconds:.2f} | {rate:.1f} "
+                             f"| {bound:.0f} | {share:.0%} | ≥ {TARGET_SHARE:.0%}: {met} "
+                             f"| {cluster_cpu:.1f} / {server_cpu:.2f} | {each} |")
+    r = results["orm"]
     per_job = {key: statistics.median(m["job_run_ms_median"] for m in runs) for key, runs in r["runs"].items()}
     fetch = {key: statistics.median(m["fetch_ms_median"] for m in runs) for key, runs in r["runs"].items()}
     cpu = r["cpu"]
     handler_ok = "met" if cpu["handler_ms_median"] < CPU_TARGET_MS else "**not met**"
     lines += [
         "",
-        f"- Worker CPU of one quick sync of an unchanged feed (body hash equal: no video written), on the thread "
-        f"that runs it, median of {cpu['samples']}: the handler {cpu['handler_ms_median']:.2f} ms "
+        f"- Worker CPU of one quick sync of an unchanged feed (body hash equal: no video written) in a group sync, "
+        f"on the thread that runs it, median of {cpu['samples']}: the handler {cpu['handler_ms_median']:.2f} ms "
         f"(p95 {cpu['handler_ms_p95']:.2f} ms; target < {CPU_TARGET_MS:.0f} ms: {handler_ok}); a whole job attempt "
-        f"as a worker runs it (claim, handler, result, the one-channel sync's summary) {cpu['job_ms_median']:.2f} ms "
+        f"as a worker runs it (claim, handler, result, the sync's follow-up) {cpu['job_ms_median']:.2f} ms "
         f"(p95 {cpu['job_ms_p95']:.2f} ms).",
-        "- Inside a job (median over its attempts, from claim to result): "
+        "- Inside a job, ORM broker (median over its attempts, from claim to result): "
         + "; ".join(f"{KIND_LABELS[k.split('/')[0]].split(' (')[0]}, {k.split('/')[1]} workers: {per_job[k]:.0f} ms, "
                     f"of which the fetch {fetch[k]:.0f} ms" for k in per_job) + ".",
         "- The first, untimed sync of each fresh cluster (every feed changed): "
-        + "; ".join(f"{w} workers {statistics.median(f['seconds'] for f in r['first_syncs'] if f['workers'] == w):.2f} s"
-                    for w in r["workers"]) + " (medians).",
+        + "; ".join(f"{BROKER_LABELS[broker]}, {w} workers "
+                    f"{statistics.median(f['seconds'] for f in r['first_syncs'] if f['workers'] == w):.2f} s"
+                    for broker, r in results.items() for w in r["workers"]) + " (medians).",
         "- CPU per channel is the user and system time of all the cluster's processes (workers, pusher, monitor, "
-        "sentinel) over the timed sync, and of the feed server's thread, divided by the channels; 2 cores give at "
-        "most 2,000 ms of CPU a second.",
-        f"- Load average at start / end: {r['load_start']} / {r['load_end']}.",
-        f"- Every job completed and every summary said {r['channels']} synced: "
-        f"{'yes' if r['all_synced'] else '**no**'}. \"database is locked\" in the cluster logs: {r['locked']} lines.",
+        "sentinel) over the timed sync, and of the feed server's process, divided by the channels; 2 cores give at "
+        "most 2,000 ms of CPU a second, so at 8 workers the CPU, not the 50 ms wait, is the bound.",
+        "- Load average at start / end: " + "; ".join(f"{BROKER_LABELS[b]} {r['load_start']} / {r['load_end']}"
+                                                      for b, r in results.items()) + ".",
+        "- Every job completed and every summary said all channels synced: "
+        + ("yes" if all(r["all_synced"] for r in results.values()) else "**no**")
+        + ". \"database is locked\" in the cluster logs: " + str(sum(r["locked"] for r in results.values())) + " lines.",
         "- The machine has 2 cores shared with other work; with 8 workers, the cluster's processes, the server "
         "and SQLite's one writer at a time share them.",
         "- Reproduce: `.venv/bin/python -m bench.channel_sync`.",
@@ -175,6 +198,7 @@ NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 def _serve_feeds(listener: socket.socket, channel_ids: list[str], version, delay) -> None:
     """The server process: every channel's feed (the tests' fixture with the channel's ids), its
     view counts prefixed with the version."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the measuring child's clean-up: just end
     template = FIXTURE.read_bytes()
     base = {cid: template.replace(FIXTURE_CHANNEL.encode(), cid.encode())
             .replace(FIXTURE_CHANNEL[2:].encode(), cid[2:].encode())
