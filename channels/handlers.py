@@ -15,7 +15,8 @@ def run_quick_sync(job) -> dict:
         raise PermanentJobError(f"channel_id: expected a channel's numeric id, got {channel_id!r}.")
     if group_sync_id is not None and (not isinstance(group_sync_id, int) or isinstance(group_sync_id, bool)):
         raise PermanentJobError(f"group_sync_id: expected a number or nothing, got {group_sync_id!r}.")
-    return sync.channel_sync(channel_id=channel_id, group_sync_id=group_sync_id, now=timezone.now())
+    return sync.channel_sync(channel_id=channel_id, group_sync_id=group_sync_id, now=timezone.now(), job=job,
+                             clock=timezone.now)
 
 
 def register_handlers() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import httpx
@@ -34,6 +35,7 @@ from channels.models import (
 )
 from jobs.models import ACTIVE_STATUSES, Job
 from jobs.registry import PermanentJobError
+from jobs.services import job_attempt_succeeded
 from scheduling.models import ScheduleRun
 
 logger = logging.getLogger(__name__)
@@ -63,12 +65,19 @@ def backoff_delay(failures: int) -> timedelta:
 CHANNEL_FIELDS = ("youtube_id", "title", "feed_etag", "feed_last_modified", "feed_sha256")
 
 
-def channel_sync(*, channel_id: int, group_sync_id: int | None, now: datetime) -> dict:
+def channel_sync(*, channel_id: int, group_sync_id: int | None, now: datetime, job: Job | None = None,
+                 clock: Callable[[], datetime] | None = None) -> dict:
     """Fetch one channel's feed and upsert its videos; the job's result, or an exception.
 
     Raises PermanentJobError for what no retry fixes (404, 403/429, an unreadable feed) and
     FeedTemporaryError for a 5xx or a network failure, after recording the attempt.
+
+    Given the `job` whose attempt this is, a sync that succeeds records the job's success in the
+    transaction of its own last writes, at `clock()` (`now` is when the sync began): they commit
+    together, and SQLite's one write lock is taken once fewer per job (at 8 workers, 2-10 % more
+    channels a second, side by side; bench/channel_sync.py).
     """
+    finish = _Finish(job, clock)
     # Only the columns a sync reads, and get() (first() would order): these two reads are a good
     # part of the CPU of an unchanged feed's sync.
     try:
@@ -107,20 +116,19 @@ def channel_sync(*, channel_id: int, group_sync_id: int | None, now: datetime) -
         raise FeedTemporaryError(message) from None
 
     status = response.status
+    finish.result = {"fetch_ms": fetch_ms}
     if status == 304:
-        return {**_unchanged(channel, group_sync, now=now, response=response), "fetch_ms": fetch_ms}
+        return _unchanged(channel, group_sync, now=now, response=response, finish=finish)
     if status == 200:
         # The hash is of a body that parsed and was stored: the same bytes need neither again.
         if response.sha256 == channel.feed_sha256:
-            return {**_unchanged(channel, group_sync, now=now, response=response), "fetch_ms": fetch_ms}
+            return _unchanged(channel, group_sync, now=now, response=response, finish=finish)
         try:
             parsed = feed.parse(response.body, channel_id=channel.youtube_id, content_type=response.content_type)
         except feed.BadFeed as exc:
             _fail(channel, group_sync, now=now, outcome=SyncOutcome.BAD_FEED, error=str(exc), http_status=status)
             raise PermanentJobError(f"{channel.youtube_id}: {exc} Nothing was written.") from None
-        t0 = time.perf_counter()
-        stored = _store(channel, group_sync, parsed, now=now, response=response)
-        return {**stored, "fetch_ms": fetch_ms, "store_ms": round((time.perf_counter() - t0) * 1000, 1)}
+        return _store(channel, group_sync, parsed, now=now, response=response, finish=finish)
     if status == 404:
         message = (f"The feed answered 404 Not Found for {channel.youtube_id} (a deleted channel, a wrong id, "
                    "or YouTube's feed being down).")
@@ -161,17 +169,31 @@ def _set_cooldown(channel: Channel, group_sync: GroupSync | None, *, now: dateti
     return until
 
 
-def _unchanged(channel: Channel, group_sync, *, now: datetime, response) -> dict:
+class _Finish:
+    """The job's success, recorded with a sync's last writes (see channel_sync); its result so far."""
+
+    def __init__(self, job: Job | None, clock: Callable[[], datetime] | None):
+        self.job, self.clock, self.result = job, clock, {}
+
+    def __call__(self, result: dict) -> dict:
+        self.result = {**result, **self.result}
+        if self.job is not None and self.clock is not None:
+            job_attempt_succeeded(job=self.job, result=self.result, now=self.clock())
+        return self.result
+
+
+def _unchanged(channel: Channel, group_sync, *, now: datetime, response, finish: _Finish) -> dict:
     with transaction.atomic():
         _succeed(channel, group_sync, now=now, outcome=SyncOutcome.UNCHANGED, http_status=response.status,
                  validators=response, new=0, updated=0)
-    return {"outcome": SyncOutcome.UNCHANGED.value, "http_status": response.status, "new": 0, "updated": 0}
+        return finish({"outcome": SyncOutcome.UNCHANGED.value, "http_status": response.status, "new": 0,
+                       "updated": 0})
 
 
 VIDEO_FIELDS = ("title", "description", "url", "thumbnail_url", "published_at", "feed_updated_at", "view_count")
 
 
-def _store(channel: Channel, group_sync, parsed: feed.Feed, *, now: datetime, response) -> dict:
+def _store(channel: Channel, group_sync, parsed: feed.Feed, *, now: datetime, response, finish: _Finish) -> dict:
     """Upsert the feed's videos and the channel's record in one transaction: all of it or none.
 
     Videos missing from the feed are left alone: it lists only the newest 15. The videos are read
@@ -212,8 +234,8 @@ def _store(channel: Channel, group_sync, parsed: feed.Feed, *, now: datetime, re
             _update_videos(videos, names)
         _succeed(channel, group_sync, now=now, outcome=SyncOutcome.SYNCED, http_status=response.status,
                  validators=response, new=len(new), updated=updated, sha256=response.sha256)
-    return {"outcome": SyncOutcome.SYNCED.value, "http_status": response.status, "new": len(new),
-            "updated": updated, "entries": len(parsed.entries), "entries_skipped": parsed.skipped}
+        return finish({"outcome": SyncOutcome.SYNCED.value, "http_status": response.status, "new": len(new),
+                       "updated": updated, "entries": len(parsed.entries), "entries_skipped": parsed.skipped})
 
 
 def _update_videos(videos: list[Video], names: tuple[str, ...]) -> None:

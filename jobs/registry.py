@@ -4,6 +4,11 @@
 `AppConfig.ready()`. A handler is a plain function taking the Job and returning a JSON-able result
 (counts, a file name...) or raising to fail the attempt. Raising `PermanentJobError` fails the job at
 once: a retry cannot fix params the handler rejects, or a job type no worker knows.
+
+A handler whose work ends in a transaction of its own may record its success in that transaction
+(`jobs.services.job_attempt_succeeded`), so that its writes and the job's completion commit together:
+one commit fewer per job, and no moment where the work is done but the job still running. The
+runner then has nothing left to write.
 """
 
 from __future__ import annotations

@@ -189,6 +189,8 @@ def _execute(job_id: int, stop: _StopSignal) -> str:
                            job.pk, job.attempts)
         return f"attempt {job.attempts} failed"
 
+    if job.status == JobStatus.COMPLETED:
+        return "completed"  # the handler recorded it with its own last writes (see jobs.registry)
     if not services.job_attempt_succeeded(job=job, result=result, now=timezone.now()):
         logger.warning("Job %s attempt %s finished after it was taken over (reaped); its result was discarded.",
                        job.pk, job.attempts)

@@ -125,6 +125,7 @@ def job_attempt_succeeded(*, job: Job, result, now: datetime) -> bool:
         )
     )
     if succeeded:
+        job.status, job.finished_at, job.result = JobStatus.COMPLETED, now, result
         _announce(job)
     return succeeded
 

@@ -9,6 +9,7 @@ from werkzeug import Response
 
 from channels import services
 from channels.models import Channel, ChannelGroup, GroupSync, SyncOutcome, Video
+from jobs import runner
 from jobs.models import Job, JobStatus
 from tests.channels.conftest import FIXTURE_CHANNEL, feed_for, fixture, release_retries, video_ids, writes_to
 from tests.factories import ChannelFactory, ChannelGroupFactory
@@ -89,6 +90,24 @@ def test_it_writes_no_video_when_the_same_feed_comes_again(feeds, channel, run_j
         "outcome": "unchanged", "http_status": 200, "new": 0, "updated": 0}
     assert channel.last_outcome == SyncOutcome.UNCHANGED
     assert (group_sync.synced, group_sync.new_videos) == (1, 0)
+
+
+def test_a_sync_records_its_jobs_success_with_its_own_writes(feeds, channel, run_jobs, monkeypatch):
+    # The runner's own success write must not be needed: channels.sync calls the function it imported,
+    # this replaces the one the runner calls.
+    def runner_records_it(**kwargs):
+        raise AssertionError("the runner had to record the success: the sync's last transaction did not")
+
+    monkeypatch.setattr(runner.services, "job_attempt_succeeded", runner_records_it)
+    feeds.serve(FIXTURE_CHANNEL, feed_for())
+
+    _, first = sync_one(channel, run_jobs)
+    _, again = sync_one(channel, run_jobs)
+
+    assert (first.status, first.result["outcome"], first.result["new"]) == (JobStatus.COMPLETED, "synced", 15)
+    assert (again.status, again.result["outcome"]) == (JobStatus.COMPLETED, "unchanged")
+    assert first.started_at <= first.finished_at <= again.started_at <= again.finished_at
+    assert [entry["outcome"] for entry in again.attempt_log] == ["completed"]
 
 
 def test_it_updates_a_changed_entry_instead_of_duplicating_it(feeds, channel, run_jobs):
