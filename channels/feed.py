@@ -193,7 +193,7 @@ def _parse_xml(text: bytes) -> Element:
 
     This stands in for defusedxml, which refuses the same declarations from inside the parse but
     drives expat through ElementTree's pure-Python parser, whose elements are also slower to search:
-    reading a 15-entry feed took 2.0 to 2.8 times as much CPU with it (1.4-2.4 ms against 0.7-0.9 ms,
+    reading a 15-entry feed took 2.3 to 4 times as much CPU with it (about 2.4 ms against 0.6-1.1 ms,
     side by side), and every quick sync of a changed feed reads one (bench/channel_sync.py).
     """
     try:
