@@ -114,7 +114,11 @@ def _this_attempt(job: Job):
 
 
 def job_attempt_succeeded(*, job: Job, result, now: datetime) -> bool:
-    """Record the running attempt's result. False if the attempt was taken over meanwhile (reaped)."""
+    """Record the running attempt's result. False if the attempt was taken over meanwhile (reaped).
+
+    The runner calls this after the handler returns, unless the handler already did, inside the
+    transaction of its own last writes (see jobs.registry): on success the instance says completed.
+    """
     succeeded = bool(
         _this_attempt(job).update(
             status=JobStatus.COMPLETED,
