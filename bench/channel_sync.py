@@ -49,6 +49,7 @@ KINDS = ("changed", "unchanged")
 KIND_LABELS = {"changed": "every feed changed (15 videos updated per job)",
                "unchanged": "no feed changed (hash equal: no video written)"}
 CPU_TARGET_MS = 5.0
+CORES = os.cpu_count() or 1
 CPU_SAMPLES = 200
 MEASURE_TIMEOUT_SECONDS = 900
 SYNC_TIMEOUT_SECONDS = 300
@@ -92,8 +93,8 @@ def render(results: dict) -> str:
         f"Measured {r['finished_at']}.",
         "",
         "| broker | feeds | workers | wall time, s | channels/s | I/O bound, channels/s | share of the bound | target "
-        "| CPU per channel: cluster / feed server, ms | rounds, s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
+        "| CPU per channel: cluster / feed server, ms | cores busy | rounds, s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
     ]
     for broker, r in results.items():
         for kind in KINDS:
@@ -108,9 +109,10 @@ def render(results: dict) -> str:
                 each = ", ".join(f"{m['seconds']:.2f}" for m in runs)
                 cluster_cpu = statistics.median(m["cluster_cpu_ms"] for m in runs)
                 server_cpu = statistics.median(m["server_cpu_ms"] for m in runs)
+                busy = rate * (cluster_cpu + server_cpu) / 1000
                 lines.append(f"| {BROKER_LABELS[broker]} | {KIND_LABELS[kind]} | {label} | {seconds:.2f} | {rate:.1f} "
                              f"| {bound:.0f} | {share:.0%} | ≥ {TARGET_SHARE:.0%}: {met} "
-                             f"| {cluster_cpu:.1f} / {server_cpu:.2f} | {each} |")
+                             f"| {cluster_cpu:.1f} / {server_cpu:.2f} | {busy:.2f} of {CORES} | {each} |")
     r = results["orm"]
     per_job = {key: statistics.median(m["job_run_ms_median"] for m in runs) for key, runs in r["runs"].items()}
     fetch = {key: statistics.median(m["fetch_ms_median"] for m in runs) for key, runs in r["runs"].items()}
@@ -131,8 +133,9 @@ def render(results: dict) -> str:
                     f"{statistics.median(f['seconds'] for f in r['first_syncs'] if f['workers'] == w):.2f} s"
                     for broker, r in results.items() for w in r["workers"]) + " (medians).",
         "- CPU per channel is the user and system time of all the cluster's processes (workers, pusher, monitor, "
-        "sentinel) over the timed sync, and of the feed server's process, divided by the channels; 2 cores give at "
-        "most 2,000 ms of CPU a second, so at 8 workers the CPU, not the 50 ms wait, is the bound.",
+        "sentinel) over the timed sync, and of the feed server's process, divided by the channels; cores busy is "
+        f"that times channels per second. {CORES} cores give at most {CORES * 1000:,} ms of CPU a second: at 8 "
+        "workers the cores, not the 50 ms wait, are the bound, and the CPU per channel is what decides the rate.",
         "- Load average at start / end: " + "; ".join(f"{BROKER_LABELS[b]} {r['load_start']} / {r['load_end']}"
                                                       for b, r in results.items()) + ".",
         "- Every job completed and every summary said all channels synced: "

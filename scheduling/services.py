@@ -245,6 +245,8 @@ def runs_follow_jobs(*, job_ids: list[int], now: datetime) -> int:
     if not run_ids:
         return 0
     for run in ScheduleRun.objects.filter(pk__in=run_ids, outcome__in=FOLLOWING_OUTCOMES):
+        if run.outcome == RunOutcome.DISPATCHED and run.jobs.filter(status__in=ACTIVE_STATUSES).exists():
+            continue  # still dispatched: a group sync's 200 jobs would otherwise read 200 statuses each
         outcome = outcome_of_jobs(list(run.jobs.values_list("status", flat=True)))
         if outcome == run.outcome:
             continue
