@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
@@ -77,7 +78,6 @@ def channel_sync(*, channel_id: int, group_sync_id: int | None, now: datetime, j
     together, and SQLite's one write lock is taken once fewer per job (at 8 workers, 2-10 % more
     channels a second, side by side; bench/channel_sync.py).
     """
-    finish = _Finish(job, clock)
     # Only the columns a sync reads, and get() (first() would order): these two reads are a good
     # part of the CPU of an unchanged feed's sync.
     try:
@@ -116,7 +116,7 @@ def channel_sync(*, channel_id: int, group_sync_id: int | None, now: datetime, j
         raise FeedTemporaryError(message) from None
 
     status = response.status
-    finish.result = {"fetch_ms": fetch_ms}
+    finish = _Completion(job, clock, fetch_ms)
     if status == 304:
         return _unchanged(channel, group_sync, now=now, response=response, finish=finish)
     if status == 200:
@@ -169,20 +169,23 @@ def _set_cooldown(channel: Channel, group_sync: GroupSync | None, *, now: dateti
     return until
 
 
-class _Finish:
-    """The job's success, recorded with a sync's last writes (see channel_sync); its result so far."""
+@dataclass(frozen=True)
+class _Completion:
+    """How a successful sync ends: the job's result, recorded with the sync's last writes when the
+    sync runs as a job (see channel_sync)."""
 
-    def __init__(self, job: Job | None, clock: Callable[[], datetime] | None):
-        self.job, self.clock, self.result = job, clock, {}
+    job: Job | None
+    clock: Callable[[], datetime] | None
+    fetch_ms: float
 
     def __call__(self, result: dict) -> dict:
-        self.result = {**result, **self.result}
+        result = {**result, "fetch_ms": self.fetch_ms}
         if self.job is not None and self.clock is not None:
-            job_attempt_succeeded(job=self.job, result=self.result, now=self.clock())
-        return self.result
+            job_attempt_succeeded(job=self.job, result=result, now=self.clock())
+        return result
 
 
-def _unchanged(channel: Channel, group_sync, *, now: datetime, response, finish: _Finish) -> dict:
+def _unchanged(channel: Channel, group_sync, *, now: datetime, response, finish: _Completion) -> dict:
     with transaction.atomic():
         _succeed(channel, group_sync, now=now, outcome=SyncOutcome.UNCHANGED, http_status=response.status,
                  validators=response, new=0, updated=0)
@@ -193,7 +196,7 @@ def _unchanged(channel: Channel, group_sync, *, now: datetime, response, finish:
 VIDEO_FIELDS = ("title", "description", "url", "thumbnail_url", "published_at", "feed_updated_at", "view_count")
 
 
-def _store(channel: Channel, group_sync, parsed: feed.Feed, *, now: datetime, response, finish: _Finish) -> dict:
+def _store(channel: Channel, group_sync, parsed: feed.Feed, *, now: datetime, response, finish: _Completion) -> dict:
     """Upsert the feed's videos and the channel's record in one transaction: all of it or none.
 
     Videos missing from the feed are left alone: it lists only the newest 15. The videos are read
