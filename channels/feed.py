@@ -31,7 +31,9 @@ DEFAULTS = {
 
 # Tags in Clark notation ({namespace}name): a plain tag is found by a scan of the children in C,
 # where a prefixed path ("atom:entry" and a namespace map) goes through ElementPath in Python.
-ATOM, YT, MEDIA = "{http://www.w3.org/2005/Atom}", "{http://www.youtube.com/xml/schemas/2015}", "{http://search.yahoo.com/mrss/}"
+ATOM = "{http://www.w3.org/2005/Atom}"
+YT = "{http://www.youtube.com/xml/schemas/2015}"
+MEDIA = "{http://search.yahoo.com/mrss/}"
 VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 MAX_TITLE, MAX_URL = 500, 500
 
