@@ -158,8 +158,8 @@ class FeedServer:
 
     It stands in for YouTube, whose CPU is not on this machine, so it takes as little of the two
     shared cores as it can: one asyncio loop speaking just enough HTTP/1.1 for httpx (keep-alive,
-    Content-Length). http.server's thread per connection and header parsing cost about 2 ms of CPU
-    per request, a tenth of a sync's. Its own process keeps it off the GIL of this one, which
+    Content-Length). http.server's thread per connection and header parsing cost about 2.5 ms of
+    CPU per request, a tenth of a sync's. Its own process keeps it off the GIL of this one, which
     measures a handler's CPU; its CPU is measured too.
     """
 
@@ -293,7 +293,7 @@ def _measure(*, channels: int, rounds: int) -> dict:
                           f"{channels / result['seconds']:.1f} channels/s (first sync {first['seconds']:.2f} s; "
                           f"CPU per channel: cluster {result['cluster_cpu_ms']:.1f} ms, "
                           f"feed server {result['server_cpu_ms']:.2f} ms)")
-        all_synced &= result.pop("all_synced") and first.pop("all_synced")
+        all_synced &= first.pop("all_synced") & result.pop("all_synced")
         runs[f"{kind}/{workers}"].append(result)
         first_syncs.append({"workers": workers, **first})
 
