@@ -130,6 +130,9 @@ class ChannelSyncInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("channel")  # shown by name: one query, not one per row
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 

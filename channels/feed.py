@@ -230,7 +230,7 @@ def _entry(element: Element) -> Entry | None:
         community = group.find(f"{MEDIA}community")
         stats = community.find(f"{MEDIA}statistics") if community is not None else None
         raw_views = stats.get("views", "") if stats is not None else ""
-        views = int(raw_views) if raw_views.isdigit() else None
+        views = count(raw_views)
     return Entry(
         video_id=video_id,
         title=(_text(element, f"{ATOM}title") or video_id)[:MAX_TITLE],
@@ -267,6 +267,17 @@ def _datetime(value: str) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed is not None and parsed.tzinfo is not None else None
+
+
+MAX_COUNT = 10**15  # far past any view count; the column holds 64 bits
+
+
+def count(value: str) -> int | None:
+    """A non-negative decimal count, or None: str.isdigit() alone also accepts "²", which int() refuses."""
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_COUNT:
+        return None
+    return int(value)
 
 
 def _local_name(tag: str) -> str:

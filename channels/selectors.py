@@ -62,7 +62,8 @@ def group_delete_preview(*, group: ChannelGroup) -> dict:
     are left in no group (they stay in the archive)."""
     schedules = list(schedules_of_group(group).order_by("name"))
     enabled = [s for s in schedules if s.enabled]
-    alone = group.channels.annotate(n=Count("groups")).filter(n=1).count()
+    # Counted before the join to this group: annotating group.channels would count only that join.
+    alone = Channel.objects.annotate(n=Count("groups")).filter(groups=group, n=1).count()
     parts = []
     if enabled:
         names = ", ".join(f"“{s.name}”" for s in enabled)
@@ -70,8 +71,7 @@ def group_delete_preview(*, group: ChannelGroup) -> dict:
                      f"{names}, which would have nothing to sync.")
     if alone:
         parts.append(f"{alone} channel{'s' if alone != 1 else ''} will be in no group (kept, with {'its' if alone == 1 else 'their'} videos).")
-    return {"schedules": schedules, "schedules_disabled": enabled, "channels_left_alone": alone,
-            "message": " ".join(parts)}
+    return {"schedules": schedules, "schedules_disabled": enabled, "message": " ".join(parts)}
 
 
 def group_sync_of_run(run) -> GroupSync | None:
@@ -82,6 +82,3 @@ def group_sync_of_run(run) -> GroupSync | None:
                                          trigger=run.trigger).first()
     return found
 
-
-def group_recent_syncs(*, group: ChannelGroup, limit: int = 10) -> QuerySet[GroupSync]:
-    return group.syncs.order_by("-created_at", "-id")[:limit]

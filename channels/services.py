@@ -76,13 +76,6 @@ def channel_add(*, reference: str, now: datetime, title: str = "",
     return channel, created
 
 
-def channel_update(*, channel: Channel, title: str) -> Channel:
-    channel.title = title.strip() or channel.youtube_id
-    channel.full_clean()
-    channel.save(update_fields=["title"])
-    return channel
-
-
 def channel_add_to_groups(*, channel: Channel, groups: Iterable[ChannelGroup]) -> None:
     channel.groups.add(*groups)
 

@@ -157,8 +157,9 @@ def _cooling_group(channel: Channel, group_sync: GroupSync | None, now: datetime
 
 def _set_cooldown(channel: Channel, group_sync: GroupSync | None, *, now: datetime, response) -> datetime:
     delay = COOLDOWN_429 if response.status == 429 else COOLDOWN_403
-    if response.retry_after.strip().isdigit():
-        delay = timedelta(seconds=int(response.retry_after.strip()))
+    seconds = response.retry_after.strip()  # the form in seconds; an HTTP date keeps the default
+    if seconds.isascii() and seconds.isdigit():  # isdigit() alone also takes "²", which int() refuses
+        delay = timedelta(seconds=min(int(seconds), COOLDOWN_MAX.total_seconds()))
     until = now + min(max(delay, timedelta(minutes=1)), COOLDOWN_MAX)
     if group_sync is not None and group_sync.group_id:
         groups = ChannelGroup.objects.filter(pk=group_sync.group_id)

@@ -8,7 +8,6 @@ from jobs.services import JobRequest
 from scheduling import registry
 
 TASK_TYPE = services.TASK_TYPE
-JOB_TYPE = "QUICK_SYNC"
 
 
 class QuickSyncGroupParamsForm(registry.ParamsForm):

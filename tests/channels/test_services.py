@@ -84,6 +84,15 @@ def test_deleting_a_group_disables_its_schedules_with_the_reason(make_schedule, 
     assert Channel.objects.filter(pk=kept.pk).exists()  # channels outlive their group
 
 
+def test_the_delete_preview_counts_only_the_channels_in_no_other_group():
+    group, other = ChannelGroupFactory(name="News"), ChannelGroupFactory(name="Lawyers")
+    ChannelFactory(group=group)
+    in_both = ChannelFactory(group=group)
+    in_both.groups.add(other)
+
+    assert selectors.group_delete_preview(group=group)["message"] == "1 channel will be in no group (kept, with its videos)."
+
+
 def test_the_delete_preview_says_nothing_when_nothing_else_changes():
     group = ChannelGroupFactory(name="Empty")
     assert selectors.group_delete_preview(group=group)["message"] == ""

@@ -206,12 +206,13 @@ def test_it_fails_a_channel_whose_feed_is_404_and_backs_it_off(feeds, group, run
     assert group_sync.new_videos == 45
 
 
-def test_it_calls_most_of_a_group_getting_404_a_feed_outage_and_blames_no_channel(feeds, group, run_jobs,
-                                                                                    make_schedule):
+@pytest.mark.parametrize("status", [404, 503])
+def test_it_calls_most_of_a_group_failing_a_feed_outage_and_blames_no_channel(feeds, group, run_jobs, make_schedule,
+                                                                               status):
     channels = ids(5, group)
     feeds.serve(channels[0].youtube_id, feed_for(channels[0].youtube_id, prefix="Ch0aaaaaa"))
     for channel in channels[1:]:
-        feeds.serve(channel.youtube_id, b"", status=404)
+        feeds.serve(channel.youtube_id, b"", status=status)
     schedule = make_schedule(now=dt.datetime(2026, 5, 1, 12, 0, tzinfo=UTC), name="Sync News",
                              task_type="QUICK_SYNC_GROUP", params={"group_id": group.pk}, schedule_time="05:30")
     from scheduling import tick
@@ -219,6 +220,8 @@ def test_it_calls_most_of_a_group_getting_404_a_feed_outage_and_blames_no_channe
     tick.run_pass(now=dt.datetime(2026, 5, 2, 5, 30, tzinfo=UTC))
     run = schedule.runs.get()
     run_jobs(run.jobs.order_by("pk"))
+    while Job.objects.filter(status=JobStatus.RETRY_WAIT).exists():  # a 5xx is retried first
+        release_retries(run_jobs)
 
     group_sync = GroupSync.objects.get(group=group)
     assert group_sync.schedule_run == run
@@ -233,9 +236,10 @@ def test_it_calls_most_of_a_group_getting_404_a_feed_outage_and_blames_no_channe
     assert group.last_outage_at is not None and group.last_sync == group_sync
 
 
-def test_it_stops_the_group_run_and_cools_down_on_429(feeds, group, run_jobs):
+@pytest.mark.parametrize("status", [403, 429])
+def test_it_stops_the_group_run_and_cools_down_on_403_or_429(feeds, group, run_jobs, status):
     first, *rest = ids(3, group)
-    feeds.serve(first.youtube_id, b"slow down", status=429, headers={"Retry-After": "600"})
+    feeds.serve(first.youtube_id, b"slow down", status=status, headers={"Retry-After": "600"})
     for channel in rest:
         feeds.serve(channel.youtube_id, feed_for(channel.youtube_id))
     now = timezone.now()
@@ -248,7 +252,7 @@ def test_it_stops_the_group_run_and_cools_down_on_429(feeds, group, run_jobs):
     assert all(not feeds.requests_for(channel.youtube_id) for channel in rest)  # not asked at all
     group.refresh_from_db()
     assert dt.timedelta(seconds=590) < group.cooldown_until - now < dt.timedelta(seconds=700)
-    assert "429" in group.cooldown_reason
+    assert str(status) in group.cooldown_reason
     group_sync.refresh_from_db()
     assert (group_sync.failed, group_sync.skipped_cooldown, group_sync.synced) == (1, 2, 0)
     first.refresh_from_db()
@@ -257,6 +261,32 @@ def test_it_stops_the_group_run_and_cools_down_on_429(feeds, group, run_jobs):
     later = services.group_sync_now(group=group, now=now + dt.timedelta(minutes=5))
     assert later.jobs_created == 0 and later.skipped_cooldown == 3
     assert "cools down until" in services.sync_now_message(later)
+
+
+@pytest.mark.parametrize(("retry_after", "cooldown"), [
+    ("²", dt.timedelta(minutes=30)),  # str.isdigit() says yes, int() says no: the default for a 429
+    ("9" * 30, dt.timedelta(hours=6)),  # past any timedelta: the longest cool-down
+])
+def test_a_retry_after_that_is_no_number_of_seconds_still_cools_down(feeds, channel, run_jobs, retry_after, cooldown):
+    group = channel.groups.get()
+    feeds.serve(FIXTURE_CHANNEL, b"slow down", status=429, headers={"Retry-After": retry_after})
+    before = timezone.now()
+
+    _, job = sync_one(channel, run_jobs)
+
+    group.refresh_from_db()
+    assert job.status == JobStatus.FAILED and channel.last_outcome == SyncOutcome.THROTTLED
+    assert before + cooldown <= group.cooldown_until <= timezone.now() + cooldown
+
+
+def test_a_view_count_that_is_no_plain_number_is_stored_as_unknown(feeds, channel, run_jobs):
+    body = feed_for().replace(b'views="15000"', 'views="²"'.encode()).replace(b'views="14007"', b'views="' + b"9" * 25 + b'"')
+    feeds.serve(FIXTURE_CHANNEL, body)
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert Video.objects.filter(view_count__isnull=True).count() == 2 and Video.objects.count() == 15
 
 
 def test_it_retries_a_5xx_and_counts_the_failure_only_when_the_sync_is_done(feeds, channel, run_jobs):
