@@ -1,7 +1,7 @@
 """`/api/backup_config`: the old auto-backup settings, kept for scripts written against them.
 
 The old AutoBackupService (daily at HH:MM, a retention, an hourly check) is gone; its settings
-now map onto the default backup schedule, the oldest DATABASE_BACKUP schedule:
+now map onto the backup schedule the /backups page shows (`backups.selectors.backup_schedule`):
 
 - `enabled`        -> the schedule's enabled switch
 - `schedule_time`  -> its time: a daily or weekly schedule keeps its kind, days and time zone;
@@ -21,12 +21,11 @@ from django.utils import timezone
 from ninja import Field, Router, Schema
 from pydantic import ConfigDict, StrictBool, StrictInt
 
-from backups.tasks import TASK_TYPE, BackupParamsForm
+from backups.selectors import backup_schedule
+from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE, BackupParamsForm
 from scheduling.api import ApiError, Text, error_responses, require_permission, save_changes
 from scheduling.models import ScheduledTask, ScheduleKind
 
-DEFAULT_NAME = "Daily database backup"
-DEFAULT_TIME = "02:00"
 DEFAULT_CHECK_INTERVAL = 3600  # seconds: the old service checked hourly
 TIMED_KINDS = (ScheduleKind.DAILY, ScheduleKind.WEEKLY)
 # The model names the retention as a param; this endpoint calls it what the old settings did.
@@ -54,10 +53,6 @@ class BackupConfigOut(Schema):
     description: str
 
 
-def default_backup_schedule() -> ScheduledTask | None:
-    return ScheduledTask.objects.filter(task_type=TASK_TYPE).order_by("created_at", "id").first()
-
-
 def _config(schedule: ScheduledTask | None, check_interval: int | None) -> dict:
     if schedule is None:
         return {"enabled": False, "schedule_time": DEFAULT_TIME,
@@ -75,7 +70,7 @@ def _config(schedule: ScheduledTask | None, check_interval: int | None) -> dict:
 def backup_config(request):
     """The default backup schedule's settings, in the old auto-backup shape."""
     require_permission(request, "view")
-    return _config(default_backup_schedule(), None)
+    return _config(backup_schedule(), None)
 
 
 @router.post("/backup_config", response={200: BackupConfigOut, **error_responses(415)})
@@ -83,7 +78,7 @@ def backup_config_update(request, payload: BackupConfigIn):
     """Change the default backup schedule (created if there is none) from the old settings."""
     given = payload.model_dump(exclude_unset=True)
     check_interval = given.pop("check_interval", None)
-    schedule = default_backup_schedule()
+    schedule = backup_schedule()
     now = timezone.now()
     data: dict = {}
     if "enabled" in given:
@@ -95,7 +90,7 @@ def backup_config_update(request, payload: BackupConfigIn):
     if schedule is None:
         require_permission(request, "add")
         schedule = ScheduledTask(name=DEFAULT_NAME, task_type=TASK_TYPE, schedule_kind=ScheduleKind.DAILY,
-                                 schedule_time=DEFAULT_TIME, timezone="UTC", params={})
+                                 schedule_time=DEFAULT_TIME, timezone="UTC", params=dict(DEFAULT_PARAMS))
     else:
         require_permission(request, "change")
     if "retention_days" in given:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -151,13 +152,6 @@ def write_manifest(directory: Path, file_name: str, manifest: dict) -> Path:
     return final
 
 
-def read_manifest(directory: Path, file_name: str) -> dict | None:
-    try:
-        return json.loads((directory / manifest_name(file_name)).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return None
-
-
 def folder_usage(directory: Path) -> dict:
     """Bytes used by the files in the folder, and the total and free space of its disk."""
     used = files = 0
@@ -170,17 +164,25 @@ def folder_usage(directory: Path) -> dict:
     except FileNotFoundError:
         return {"path": str(directory), "exists": False, "used_bytes": 0, "files": 0,
                 "free_bytes": None, "total_bytes": None}
-    stats = os.statvfs(directory)
+    disk = shutil.disk_usage(directory)
     return {"path": str(directory), "exists": True, "used_bytes": used, "files": files,
-            "free_bytes": stats.f_bavail * stats.f_frsize, "total_bytes": stats.f_blocks * stats.f_frsize}
+            "free_bytes": disk.free, "total_bytes": disk.total}
+
+
+def free_bytes(directory: Path) -> int | None:
+    """Free space on the folder's disk, without reading the folder; None if it does not exist."""
+    try:
+        return shutil.disk_usage(directory).free
+    except FileNotFoundError:
+        return None
 
 
 def human_size(size: int | None) -> str:
     if size is None:
         return "—"
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
-    return f"{size} B"
+    return f"{value:.1f} TB"

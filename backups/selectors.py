@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from django.db.models import QuerySet
 
 from backups import conf, files
@@ -23,11 +21,6 @@ def backup_list(*, include_skipped: bool = True) -> QuerySet[Backup]:
 def newest_good_backup() -> Backup | None:
     """The newest completed backup that was verified and failed no later verification."""
     return Backup.objects.good().order_by("-started_at", "-id").first()
-
-
-def newest_good_backup_age(*, now: datetime) -> timedelta | None:
-    backup = newest_good_backup()
-    return now - backup.started_at if backup else None
 
 
 def last_backup_attempt() -> Backup | None:

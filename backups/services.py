@@ -109,7 +109,7 @@ def _describe_running(backup: Backup) -> str:
 
 
 def _check_free_space(directory: Path, *, needed: float) -> None:
-    free = files.folder_usage(directory)["free_bytes"]
+    free = files.free_bytes(directory)
     if free is not None and free < needed:
         raise BackupConfigError(
             f"Not enough free space for a backup in {directory}: {files.human_size(free)} free, "
@@ -124,9 +124,8 @@ def _as_backup_error(exc: BaseException) -> BaseException:
         return exc
     if isinstance(exc, OSError):
         what = f"the backup in {conf.backup_dir()}"
-        error_class = BackupError if exc.errno == errno.ENOSPC else BackupConfigError
-        if exc.errno not in (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS):
-            error_class = BackupError
+        # The folder's permissions are setup to fix; a full disk or anything else may pass.
+        error_class = BackupConfigError if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else BackupError
         return error_class(files.describe_os_error(exc, what=what))
     if isinstance(exc, sqlite3.Error):
         return BackupError(f"SQLite failed while making the backup: {exc}.")
@@ -344,11 +343,15 @@ def _server_major(backup: Backup) -> int | None:
     return int(version) if version.isdigit() else None
 
 
-def _file_of(backup: Backup) -> Path:
+def backup_file(backup: Backup) -> Path:
+    """The backup's file, only if the app made it: a completed backup, its exact name, in BACKUP_DIR."""
     if backup.status != BackupStatus.COMPLETED:
         raise BackupError(f"Backup #{backup.pk} is {backup.get_status_display().lower()}; only completed backups have "
                           "a file.")
-    path = conf.backup_dir() / backup.file_name
+    if not files.is_ours(backup.file_name, backup.pk):
+        raise BackupError(f"Backup #{backup.pk} names the file {backup.file_name!r}, which is not a name the app "
+                          "gives; it is not opened.")
+    path = conf.backup_dir() / backup.file_name  # the name pattern has no separators: stays in BACKUP_DIR
     if not path.is_file():
         raise BackupError(f"The file of backup #{backup.pk} is missing: {path}.")
     return path
@@ -368,9 +371,12 @@ def _scratch(backup: Backup, purpose: str) -> Path:
 
 def backup_verify(*, backup: Backup, now: datetime) -> Backup:
     """Check the file again (checksum, then integrity) and record the result; raise BackupError if bad."""
+    if backup.status != BackupStatus.COMPLETED:  # nothing to verify, and nothing to record
+        raise BackupError(f"Backup #{backup.pk} is {backup.get_status_display().lower()}; only completed backups have "
+                          "a file to verify.")
     problem = ""
     try:
-        path = _file_of(backup)
+        path = backup_file(backup)
         problem = _checksum_problem(backup, path)
         if not problem:
             scratch = _scratch(backup, "verify")
@@ -434,7 +440,7 @@ def backup_restore(*, backup: Backup, now: datetime, force: bool = False,
                              f"{database.vendor}.")
     engine = engine_for(database.vendor)
     warnings: list[str] = []
-    path = _file_of(backup)
+    path = backup_file(backup)
     if problem := _checksum_problem(backup, path):
         if not force:
             raise RestoreRefused(f"{problem} Refusing to restore it; use --force to restore it anyway (its integrity "

@@ -11,6 +11,13 @@ JOB_TYPE = "DATABASE_BACKUP"
 MAX_RETENTION_DAYS = 3650
 
 
+# A new backup schedule, when there is none: what the old fixed nightly backup did (the page's
+# "Configure Schedule" and POST /api/backup_config; migration 0003 keeps its own frozen copy).
+DEFAULT_NAME = "Daily database backup"
+DEFAULT_TIME = "02:00"
+DEFAULT_PARAMS = {"backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False}
+
+
 class BackupParamsForm(registry.ParamsForm):
     """The original plan's job data, with the defaults the old nightly AutoBackupService used."""
 

@@ -29,10 +29,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backups import conf, files, selectors, services
+from backups import conf, selectors, services
 from backups.errors import BackupError
 from backups.models import Backup, BackupStatus
-from backups.tasks import JOB_TYPE, TASK_TYPE, BackupParamsForm
+from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, JOB_TYPE, TASK_TYPE
 from jobs.models import ACTIVE_STATUSES, Job
 from scheduling import recurrence
 from scheduling import services as scheduling_services
@@ -55,7 +55,6 @@ STALE_INTERVALS = 2
 # from Fri to Mon, not the 3 the next two runs may happen to be apart.
 INTERVAL_RUNS = 8
 POLL_FOR = timedelta(minutes=30)  # the page refreshes itself this long after a backup job was queued
-DEFAULT_NAME = "Daily database backup"
 
 
 def _can(user) -> dict:
@@ -103,9 +102,9 @@ def editor_url(schedule: ScheduledTask | None) -> str:
         return f"{reverse('schedule_edit', args=[schedule.pk])}?{query}"
     prefix = params_prefix(TASK_TYPE)
     query = urlencode({"task_type": TASK_TYPE, "name": DEFAULT_NAME, "schedule_kind": "daily",
-                       "schedule_time": "02:00", "timezone": "UTC",
-                       f"{prefix}-retention_days": BackupParamsForm.base_fields["retention_days"].initial,
-                       f"{prefix}-cleanup_old": "on", "next": back})
+                       "schedule_time": DEFAULT_TIME, "timezone": "UTC",
+                       f"{prefix}-retention_days": DEFAULT_PARAMS["retention_days"],
+                       f"{prefix}-cleanup_old": "on" if DEFAULT_PARAMS["cleanup_old"] else "", "next": back})
     return f"{reverse('schedule_new')}?{query}"
 
 
@@ -223,13 +222,10 @@ def backup_verify(request, pk: int):
 
 
 def _file_of(backup: Backup):
-    """The backup's file, only if the app made it: a completed backup, its exact name, in BACKUP_DIR."""
-    if backup.status != BackupStatus.COMPLETED or not files.is_ours(backup.file_name, backup.pk):
-        raise Http404("This backup has no file the app made.")
-    path = conf.backup_dir() / backup.file_name  # the name pattern has no separators: stays in BACKUP_DIR
-    if not path.is_file():
-        raise Http404(f"The file of backup #{backup.pk} is missing from the backup folder.")
-    return path
+    try:
+        return services.backup_file(backup)
+    except BackupError as exc:
+        raise Http404(str(exc)) from None
 
 
 @require_GET

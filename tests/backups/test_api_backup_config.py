@@ -1,4 +1,4 @@
-"""/api/backup_config: the old auto-backup settings over the default (oldest) backup schedule."""
+"""/api/backup_config: the old auto-backup settings over the backup schedule the /backups page shows."""
 
 import datetime as dt
 
@@ -49,6 +49,13 @@ def test_it_reads_the_oldest_backup_schedule(api):
                     "schedule_id": oldest.pk, "timezone": "UTC", "description": "Every day at 03:00 (UTC)"}
 
 
+def test_it_reads_the_schedule_the_backups_page_shows(api):
+    backup_schedule(name="Old, off", enabled=False, now=NOW - dt.timedelta(days=2))
+    running = backup_schedule(name="Running", schedule_time="05:00", now=NOW - dt.timedelta(days=1))
+
+    assert api.get("/api/backup_config").json()["schedule_id"] == running.pk
+
+
 def test_it_creates_the_daily_backup_schedule_when_there_is_none(api):
     response = api.post("/api/backup_config", {"enabled": True, "schedule_time": "02:30", "retention_days": 14,
                                                "check_interval": 600})
@@ -58,6 +65,7 @@ def test_it_creates_the_daily_backup_schedule_when_there_is_none(api):
     assert (schedule.name, schedule.task_type, schedule.schedule_kind, schedule.schedule_time, schedule.timezone) == \
         ("Daily database backup", "DATABASE_BACKUP", "daily", "02:30", "UTC")
     assert schedule.params["retention_days"] == 14
+    assert schedule.params["cleanup_old"]  # as the page's "Configure Schedule" and the migration make it
     assert schedule.next_run_at == dt.datetime(2026, 5, 2, 2, 30, tzinfo=UTC)
     assert response.json() == {"enabled": True, "schedule_time": "02:30", "retention_days": 14, "check_interval": 600,
                                "schedule_id": schedule.pk, "timezone": "UTC",

@@ -85,5 +85,16 @@ def test_verify_backup_refuses_a_backup_without_a_file(backup_dir):
 
     with pytest.raises(CommandError, match=f"Backup #{failed.pk} is failed; only completed backups have a file"):
         command("verify_backup", str(failed.pk))
+    failed.refresh_from_db()
+    assert failed.verify_error == ""  # a failed backup did not fail a verification
     with pytest.raises(CommandError, match="There is no backup #999"):
         command("verify_backup", "999")
+
+
+def test_verify_backup_opens_no_file_whose_name_the_app_did_not_give(backup_dir):
+    (backup_dir.parent / "secret.txt").write_text("not a backup")
+    backup = services.backup_create(now=NOW)
+    Backup.objects.filter(pk=backup.pk).update(file_name="../secret.txt")
+
+    with pytest.raises(CommandError, match="not a name the app gives; it is not opened"):
+        command("verify_backup", str(backup.pk))

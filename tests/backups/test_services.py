@@ -85,8 +85,7 @@ def test_it_fails_when_the_disk_fills_up_and_leaves_no_partial_file(backup_dir, 
 
 
 def test_it_refuses_to_start_without_twice_the_database_size_free(backup_dir, monkeypatch):
-    real_usage = files.folder_usage
-    monkeypatch.setattr(files, "folder_usage", lambda d: {**real_usage(d), "free_bytes": 1000})
+    monkeypatch.setattr(files, "free_bytes", lambda directory: 1000)
 
     needed = r"Not enough free space .*: 1.0 KB free, [0-9.]+ MB needed \(2x the database\)"
     with pytest.raises(BackupConfigError, match=needed):
