@@ -130,7 +130,8 @@ _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 
 
 @functools.lru_cache(maxsize=1)
-def _known_zones() -> frozenset[str]:
+def known_zones() -> frozenset[str]:
+    """The IANA zone names a schedule may use (read from the tz database once per process)."""
     return frozenset(available_timezones()) - _NOT_ZONES
 
 
@@ -141,7 +142,7 @@ def parse_zone(name: str) -> ZoneInfo:
     )
     if not isinstance(name, str) or not name or name in _NOT_ZONES:
         raise error
-    known = _known_zones()
+    known = known_zones()
     if known and name not in known:  # also rejects wrong case and padded names
         raise error
     try:
@@ -545,7 +546,7 @@ class PreviewRun:
     note: str  # the two facts above in plain words, or ""
 
 
-def _day_change(zone: ZoneInfo, day: _dt.date) -> _dt.timedelta:
+def day_change(zone: ZoneInfo, day: _dt.date) -> _dt.timedelta:
     """How far the zone's clocks move during this local day (0 on ordinary days)."""
     start = _dt.datetime.combine(day, _dt.time(0), tzinfo=zone)
     end = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(0), tzinfo=zone)
@@ -570,7 +571,7 @@ def preview_runs(recurrence: Recurrence, instant: _dt.datetime, count: int) -> l
     runs = []
     for at in recurrence.next_runs(instant, count):
         local = at.astimezone(zone)
-        change = _day_change(zone, local.date())
+        change = day_change(zone, local.date())
         clock_change = None if not change else "forward" if change > _dt.timedelta(0) else "back"
         shifted_from = _wanted_wall_time(recurrence, local, change) if clock_change == "forward" else None
         runs.append(PreviewRun(at=at, local=local, clock_change=clock_change, shifted_from=shifted_from,

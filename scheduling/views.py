@@ -11,7 +11,7 @@ import itertools
 import json
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django import forms
 from django.contrib import messages
@@ -58,7 +58,7 @@ def _can(request) -> dict:
 
 
 def all_zones() -> list[str]:
-    return sorted(zoneinfo.available_timezones() - {"localtime", "posixrules", "Factory"})
+    return sorted(recurrence.known_zones())
 
 
 # --- toasts -----------------------------------------------------------------------------------
@@ -510,12 +510,6 @@ def upcoming_runs(*, now: datetime, days: int = UPCOMING_DAYS, limit: int = UPCO
     return runs[:limit], len(runs) > limit, until
 
 
-def _day_change(zone: zoneinfo.ZoneInfo, day: date) -> timedelta:
-    start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    return end.utcoffset() - start.utcoffset()
-
-
 class UpcomingForm(forms.Form):
     tz = forms.CharField(required=False, label="Show times in", initial="UTC",
                          widget=forms.TextInput(attrs={"list": "timezone-options", "autocomplete": "off",
@@ -544,7 +538,7 @@ def schedule_upcoming(request):
     for run, schedule in runs:
         local = run.at.astimezone(zone)
         if not days or days[-1]["date"] != local.date():
-            change = _day_change(zone, local.date())
+            change = recurrence.day_change(zone, local.date())
             days.append({"date": local.date(), "runs": [],
                          "clock_change": "" if not change else "forward" if change > timedelta(0) else "back",
                          "change_minutes": abs(int(change.total_seconds() // 60))})
