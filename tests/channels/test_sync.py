@@ -380,6 +380,23 @@ def test_it_fails_an_unreadable_feed_and_writes_nothing(feeds, channel, run_jobs
     assert channel.consecutive_failures == 1 and group_sync.failed == 1
 
 
+@pytest.mark.parametrize("body", [fixture("malformed.xml"), feed_for()[:9000], fixture("bomb.xml")],
+                         ids=["malformed", "truncated", "xml-bomb"])
+def test_an_unreadable_feed_after_a_good_one_changes_nothing_stored(feeds, channel, run_jobs, body):
+    feeds.serve(FIXTURE_CHANNEL, feed_for())
+    sync_one(channel, run_jobs)
+    stored = list(Video.objects.order_by("youtube_id").values())
+    good_hash = channel.feed_sha256
+    feeds.reset()
+    feeds.serve(FIXTURE_CHANNEL, body)
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.FAILED and "Nothing was written" in job.error
+    assert list(Video.objects.order_by("youtube_id").values()) == stored
+    assert (channel.feed_sha256, channel.last_outcome) == (good_hash, "bad_feed")
+
+
 def test_it_reads_a_feed_with_leading_whitespace_or_no_declaration(feeds, channel, run_jobs):
     body = feed_for()
     no_declaration = body.split(b"?>", 1)[1]
