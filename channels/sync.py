@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from django.db import connection, transaction
-from django.db.models import F, TextField, Value
+from django.db.models import Exists, F, OuterRef, TextField, Value
 from django.db.models.functions import Concat
 
 from channels import feed
@@ -348,19 +348,33 @@ def group_sync_finish(*, group_sync_id: int, now: datetime, job_id: int | None =
         checked = [r for r in results if r.outcome not in SKIPPED_OUTCOMES]
         down = [r for r in checked if r.outcome in OUTAGE_OUTCOMES or r.outcome == SyncOutcome.FEED_OUTAGE]
         outage = len(checked) >= OUTAGE_MIN_CHANNELS and 2 * len(down) > len(checked)
-        for result in results:
-            if result.settled or result.outcome in SUCCESS_OUTCOMES:
-                continue
-            if not ChannelSync.objects.filter(pk=result.pk, settled=False).update(settled=True):
-                continue  # another worker judged it a moment ago
-            if outage and result.outcome in OUTAGE_OUTCOMES:
-                ChannelSync.objects.filter(pk=result.pk).update(outcome=SyncOutcome.FEED_OUTAGE)
-                Channel.objects.filter(pk=result.channel_id, last_checked_at=result.checked_at).update(
-                    last_outcome=SyncOutcome.FEED_OUTAGE)
-            else:
-                _count_failure(result.channel_id, checked_at=result.checked_at)
+        _judge_failures([r for r in results if not r.settled and r.outcome not in SUCCESS_OUTCOMES], outage=outage)
         _summarise(group_sync, results, outage=outage, now=now, job_id=job_id)
     return True
+
+
+def _judge_failures(unsettled: list[ChannelSync], *, outage: bool) -> None:
+    """Settle the failures not judged yet: in an outage its 404s, 5xx and silences become
+    FEED_OUTAGE, any other failure backs its channel off.
+
+    The caller holds the group sync's row (and on SQLite the write lock), so one judge runs at a
+    time. The outage is written set-wise: it fails most of a group at once, and one statement per
+    channel would hold that lock for the whole group.
+    """
+    if not unsettled:
+        return
+    ChannelSync.objects.filter(pk__in=[r.pk for r in unsettled]).update(settled=True)
+    down = {r.pk: r.channel_id for r in unsettled if outage and r.outcome in OUTAGE_OUTCOMES}
+    if down:
+        ChannelSync.objects.filter(pk__in=list(down)).update(outcome=SyncOutcome.FEED_OUTAGE)
+        # Only a channel whose latest check is this one shows the outage: a newer check has its say.
+        this_check = ChannelSync.objects.filter(pk__in=list(down), channel=OuterRef("pk"),
+                                                checked_at=OuterRef("last_checked_at"))
+        Channel.objects.filter(pk__in=list(down.values())).filter(Exists(this_check)).update(
+            last_outcome=SyncOutcome.FEED_OUTAGE)
+    for result in unsettled:
+        if result.pk not in down:
+            _count_failure(result.channel_id, checked_at=result.checked_at)
 
 
 def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: bool, now: datetime,
