@@ -109,29 +109,27 @@ def group_sync_plan(*, group: ChannelGroup, now: datetime, origin_label: str = "
     """
     channels = list(group.channels.filter(enabled=True).order_by("pk"))
     cooling = group.in_cooldown(now)
-    group_sync = GroupSync.objects.create(
-        group=group, group_name=group.name, origin_label=origin_label, schedule_id_at_dispatch=schedule_id,
-        due_at=due_at, trigger=trigger, created_at=now, channels_total=len(channels),
-    )
     skipped, to_sync = [], []
     for channel in channels:
         if cooling:
-            skipped.append(ChannelSync(group_sync=group_sync, channel=channel, outcome=SyncOutcome.SKIPPED_COOLDOWN,
-                                       checked_at=now, settled=True, error=group.cooldown_reason))
+            skipped.append(ChannelSync(channel=channel, outcome=SyncOutcome.SKIPPED_COOLDOWN, checked_at=now,
+                                       settled=True, error=group.cooldown_reason))
         elif channel.in_backoff(now):
             skipped.append(ChannelSync(
-                group_sync=group_sync, channel=channel, outcome=SyncOutcome.SKIPPED_BACKOFF, checked_at=now,
-                settled=True, error=f"Waiting until {channel.next_attempt_at:%Y-%m-%d %H:%M} UTC after "
-                                    f"{channel.consecutive_failures} failure(s)."))
+                channel=channel, outcome=SyncOutcome.SKIPPED_BACKOFF, checked_at=now, settled=True,
+                error=f"Waiting until {channel.next_attempt_at:%Y-%m-%d %H:%M} UTC after "
+                      f"{channel.consecutive_failures} failure(s)."))
         else:
             to_sync.append(channel)
+    group_sync = GroupSync.objects.create(
+        group=group, group_name=group.name, origin_label=origin_label, schedule_id_at_dispatch=schedule_id,
+        due_at=due_at, trigger=trigger, created_at=now, channels_total=len(channels), jobs_created=len(to_sync),
+        skipped_backoff=sum(s.outcome == SyncOutcome.SKIPPED_BACKOFF for s in skipped),
+        skipped_cooldown=sum(s.outcome == SyncOutcome.SKIPPED_COOLDOWN for s in skipped),
+    )
+    for result in skipped:
+        result.group_sync = group_sync
     ChannelSync.objects.bulk_create(skipped)
-    counts = {"jobs_created": len(to_sync),
-              "skipped_backoff": sum(s.outcome == SyncOutcome.SKIPPED_BACKOFF for s in skipped),
-              "skipped_cooldown": sum(s.outcome == SyncOutcome.SKIPPED_COOLDOWN for s in skipped)}
-    GroupSync.objects.filter(pk=group_sync.pk).update(**counts)
-    for name, value in counts.items():
-        setattr(group_sync, name, value)
     if not to_sync:
         sync.group_sync_finish(group_sync_id=group_sync.pk, now=now)
     requests = [JobRequest(sync.JOB_TYPE, {"channel_id": c.pk, "group_id": group.pk, "group_sync_id": group_sync.pk},
