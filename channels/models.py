@@ -88,6 +88,11 @@ class Channel(models.Model):
     def in_backoff(self, now) -> bool:
         return self.next_attempt_at is not None and self.next_attempt_at > now
 
+    def group_in_cooldown(self, now) -> ChannelGroup | None:
+        """One of the channel's groups that YouTube's refusal (403/429) still cools down, if any:
+        a sync of the channel outside its group's run waits for it too."""
+        return self.groups.filter(cooldown_until__gt=now).first()
+
     @property
     def youtube_url(self) -> str:
         return f"https://www.youtube.com/channel/{self.youtube_id}"

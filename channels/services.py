@@ -166,15 +166,14 @@ def channel_sync_now(*, channel: Channel, now: datetime, user=None) -> GroupSync
     """Sync one channel now. A person asked, so its backoff is not waited for; a cool-down of one of its
     groups is (YouTube refused us; asking again only prolongs it)."""
     with transaction.atomic():
+        cooling = channel.group_in_cooldown(now)
         group_sync = GroupSync.objects.create(origin_label=_by(user), trigger="manual", created_at=now,
-                                              channels_total=1, group_name="")
-        cooling = channel.groups.filter(cooldown_until__gt=now).first()
+                                              channels_total=1, group_name="", jobs_created=0 if cooling else 1)
         if cooling is not None:
             ChannelSync.objects.create(group_sync=group_sync, channel=channel, outcome=SyncOutcome.SKIPPED_COOLDOWN,
                                        checked_at=now, settled=True, error=cooling.cooldown_reason)
             sync.group_sync_finish(group_sync_id=group_sync.pk, now=now)
         else:
-            GroupSync.objects.filter(pk=group_sync.pk).update(jobs_created=1)
             job_create_many(requests=[JobRequest(sync.JOB_TYPE, {"channel_id": channel.pk, "group_id": None,
                                                                  "group_sync_id": group_sync.pk},
                                                  origin_label=_by(user))], now=now)

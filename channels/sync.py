@@ -152,7 +152,7 @@ def channel_sync(*, channel_id: int, group_sync_id: int | None, now: datetime, j
 def _cooling_group(channel: Channel, group_sync: GroupSync | None, now: datetime) -> ChannelGroup | None:
     if group_sync is not None and group_sync.group is not None:
         return group_sync.group if group_sync.group.in_cooldown(now) else None
-    return channel.groups.filter(cooldown_until__gt=now).first()
+    return channel.group_in_cooldown(now)
 
 
 def _set_cooldown(channel: Channel, group_sync: GroupSync | None, *, now: datetime, response) -> datetime:

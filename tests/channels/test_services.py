@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from channels import selectors, services
-from channels.models import Channel, ChannelGroup
+from channels.models import Channel, ChannelGroup, GroupSync
+from jobs.models import Job
 from scheduling.audit import Actor
 from scheduling.models import AuditAction, AuditVia, ScheduleAuditEntry
 from tests.factories import ChannelFactory, ChannelGroupFactory
@@ -96,3 +97,19 @@ def test_the_delete_preview_counts_only_the_channels_in_no_other_group():
 def test_the_delete_preview_says_nothing_when_nothing_else_changes():
     group = ChannelGroupFactory(name="Empty")
     assert selectors.group_delete_preview(group=group)["message"] == ""
+
+
+def test_sync_now_of_one_channel_waits_for_its_groups_cool_down_but_not_for_its_backoff():
+    cooling = ChannelGroupFactory(name="News", cooldown_until=NOW + dt.timedelta(minutes=20),
+                                  cooldown_reason="YouTube answered HTTP 429.")
+    refused = ChannelFactory(groups=[cooling, ChannelGroupFactory(name="Lawyers")])
+    backed_off = ChannelFactory(consecutive_failures=3, next_attempt_at=NOW + dt.timedelta(hours=1))
+
+    skipped = services.channel_sync_now(channel=refused, now=NOW)
+    synced = services.channel_sync_now(channel=backed_off, now=NOW)
+
+    skipped, synced = GroupSync.objects.get(pk=skipped.pk), GroupSync.objects.get(pk=synced.pk)
+    assert (skipped.jobs_created, skipped.skipped_cooldown, skipped.finished_at) == (0, 1, NOW)
+    assert skipped.results.get().error == "YouTube answered HTTP 429."
+    assert (synced.jobs_created, synced.finished_at) == (1, None)
+    assert [job.params["channel_id"] for job in Job.objects.all()] == [backed_off.pk]
