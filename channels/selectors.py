@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from channels.models import Channel, ChannelGroup, GroupSync, SyncOutcome, Video
@@ -30,11 +30,18 @@ def groups_overview(*, since: datetime) -> QuerySet[ChannelGroup]:
             .order_by("name"))
 
 
-def group_channels(*, group: ChannelGroup) -> QuerySet[Channel]:
-    """The group's channels with `video_count` and `newest_video_at`; `channel_status(channel, now=...)`
-    puts each one's state in words."""
-    return (group.channels.annotate(video_count=Count("videos"), newest_video_at=Max("videos__published_at"))
-            .order_by("title"))
+def channel_rows() -> QuerySet[Channel]:
+    """Channels with `video_count`, `newest_video_title` and `newest_video_at`, as subqueries: one query
+    for every channel of every group, whatever their number (the page prefetches it per group).
+    `channel_status(channel, now=...)` puts each one's state in words."""
+    videos = Video.objects.filter(channel=OuterRef("pk"))
+    count = videos.order_by().values("channel").annotate(n=Count("pk")).values("n")
+    newest = videos.order_by("-published_at", "-pk")
+    return Channel.objects.annotate(
+        video_count=Coalesce(Subquery(count, output_field=IntegerField()), 0),
+        newest_video_title=Subquery(newest.values("title")[:1]),
+        newest_video_at=Subquery(newest.values("published_at")[:1]),
+    ).order_by("title", "pk")
 
 
 def channel_newest_videos(*, channel: Channel, limit: int = 30) -> QuerySet[Video]:

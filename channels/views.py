@@ -14,8 +14,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -24,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from channels import selectors, services
 from channels.forms import ChannelAddForm, ChannelGroupForm, ChannelGroupsForm
-from channels.models import Channel, ChannelGroup, GroupSync, Video
+from channels.models import Channel, ChannelGroup, GroupSync
 from jobs import queue
 from scheduling.models import ScheduledTask
 from scheduling.views import Toast, action_done, page_actor
@@ -67,19 +66,6 @@ def _form(request, template: str, context: dict, *, title: str) -> HttpResponse:
 
 # --- the list ---------------------------------------------------------------------------------
 
-def _channel_rows():
-    """Channels with `video_count`, `newest_video_title` and `newest_video_at`, as subqueries: one query
-    for every channel of every group, whatever their number."""
-    videos = Video.objects.filter(channel=OuterRef("pk"))
-    count = videos.order_by().values("channel").annotate(n=Count("pk")).values("n")
-    newest = videos.order_by("-published_at", "-pk")
-    return Channel.objects.annotate(
-        video_count=Coalesce(Subquery(count, output_field=IntegerField()), 0),
-        newest_video_title=Subquery(newest.values("title")[:1]),
-        newest_video_at=Subquery(newest.values("published_at")[:1]),
-    ).order_by("title", "pk")
-
-
 def _group_of(schedule: ScheduledTask) -> int | None:
     try:
         return int(schedule.params.get("group_id"))
@@ -97,7 +83,7 @@ def groups_page(*, now: datetime) -> dict:
     """Every group with its channels, schedules and syncs, in a fixed number of queries."""
     since = now - timedelta(days=NEW_VIDEOS_DAYS)
     groups = list(selectors.groups_overview(since=since)
-                  .prefetch_related(Prefetch("channels", queryset=_channel_rows(), to_attr="channel_rows")))
+                  .prefetch_related(Prefetch("channels", queryset=selectors.channel_rows(), to_attr="channel_rows")))
     schedules: dict[int, list[ScheduledTask]] = {}
     for schedule in ScheduledTask.objects.filter(task_type=selectors.TASK_TYPE).order_by("name", "pk"):
         schedules.setdefault(_group_of(schedule), []).append(schedule)
@@ -109,7 +95,7 @@ def groups_page(*, now: datetime) -> dict:
         group.running_sync = running.get(group.pk)
         group.cooling = group.in_cooldown(now)
         _with_status(group.channel_rows, now=now)
-    ungrouped = _with_status(list(_channel_rows().filter(groups=None)), now=now)
+    ungrouped = _with_status(list(selectors.channel_rows().filter(groups=None)), now=now)
     # A sync whose jobs wait for a worker that never comes stays unfinished: stop asking after a while.
     polling = any(group.running_sync and group.running_sync.created_at > now - POLL_FOR for group in groups)
     return {"groups": groups, "ungrouped": ungrouped, "now": now, "new_videos_days": NEW_VIDEOS_DAYS,

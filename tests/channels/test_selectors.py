@@ -33,18 +33,19 @@ def test_groups_overview_counts_channels_and_new_videos_once_per_group():
     assert rows["Lawyers"].last_sync is None
 
 
-def test_group_channels_have_video_counts_newest_video_and_status_in_words():
+def test_channel_rows_have_video_counts_newest_video_and_status_in_words():
     group = ChannelGroupFactory()
     channel = ChannelFactory(group=group, title="A", last_checked_at=NOW, last_outcome="not_found",
                              consecutive_failures=2, next_attempt_at=NOW + dt.timedelta(minutes=40),
                              last_error="The feed answered 404")
     VideoFactory(channel=channel, published_at=NOW - dt.timedelta(days=2))
-    VideoFactory(channel=channel, published_at=NOW - dt.timedelta(days=1))
+    VideoFactory(channel=channel, published_at=NOW - dt.timedelta(days=1), title="The newest")
     ChannelFactory(group=group, title="B")
+    ChannelFactory(title="In another group", group=ChannelGroupFactory())
 
-    a, b = selectors.group_channels(group=group)
+    a, b = selectors.channel_rows().filter(groups=group)
 
-    assert (a.video_count, a.newest_video_at) == (2, NOW - dt.timedelta(days=1))
+    assert (a.video_count, a.newest_video_at, a.newest_video_title) == (2, NOW - dt.timedelta(days=1), "The newest")
     assert selectors.channel_status(a, now=NOW) == ("Feed not found (HTTP 404); 2 failures in a row; next try after "
                                                     "2026-05-02 12:40 UTC")
     assert (b.video_count, selectors.channel_status(b, now=NOW)) == (0, "Not synced yet")
