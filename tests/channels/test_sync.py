@@ -351,6 +351,22 @@ def test_it_refuses_an_oversized_body(feeds, channel, run_jobs, settings, chunke
     assert not Video.objects.exists() and channel.feed_sha256 == ""
 
 
+def test_a_body_cut_off_in_transit_is_retried_and_writes_nothing(feeds, channel, run_jobs):
+    """The connection ends before the bytes its Content-Length promised: the network's fault, not the
+    feed's, so the job's retry policy tries again; what arrived is never parsed."""
+    body = feed_for()
+    feeds.serve_handler(FIXTURE_CHANNEL, lambda request: Response(
+        [body[:9000]], headers={"Content-Length": str(len(body))}, content_type="application/atom+xml"))
+
+    group_sync, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.RETRY_WAIT and "Could not reach the feed" in job.error
+    assert "will retry" in job.error
+    assert not Video.objects.exists()
+    assert (channel.last_outcome, channel.feed_sha256, channel.last_success_at) == ("unreachable", "", None)
+    assert group_sync.finished_at is None  # its job is still to be retried
+
+
 def utf16_bomb(encoding: str) -> bytes:
     return fixture("bomb.xml").decode().replace('encoding="UTF-8"', 'encoding="UTF-16"').encode(encoding)
 
