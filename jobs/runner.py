@@ -22,12 +22,11 @@ import traceback
 from contextlib import contextmanager
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
-from jobs import queue, registry, services
+from jobs import registry, services
 from jobs.models import Job, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ def claim(job_id: int, *, worker: str, now) -> Job | None:
 
 class WorkerStopping(SystemExit):
     """Raised in a job's handler when its worker process gets SIGTERM: the worker ends after handing
-    the job back to the queue.
+    the job back to the queue (`services.job_attempt_handed_back`).
 
     django-q2 leaves SIGTERM at its default in the cluster's processes, so a SIGTERM sent to the
     whole process group (honcho on Ctrl-C, systemd once the stop's grace has passed, `docker stop`)
@@ -108,31 +107,6 @@ def _stop_signal():
             signal.signal(signal.SIGTERM, previous)
 
 
-def hand_back(job: Job, *, now) -> bool:
-    """Put a job whose worker was stopped mid-attempt back in the queue, and send it again.
-
-    The attempt does not count (`attempts` goes back down), so a stop never uses up a retry; the
-    attempt log still says what happened. Conditional on the row still being this attempt, like
-    every write after the claim. False if it was taken over meanwhile (reaped).
-    """
-    entry = services._log_entry(job, outcome="handed back", now=now,
-                                error="Its worker was stopped; back in the queue, not counted as an attempt.")
-    with transaction.atomic():
-        handed_back = services._this_attempt(job).update(
-            status=JobStatus.QUEUED,
-            attempts=F("attempts") - 1,
-            started_at=None,
-            worker="",
-            available_at=now,
-            enqueued_at=None,
-            attempt_log=[*job.attempt_log, entry],
-        )
-        if handed_back:
-            # A fresh message: the one being worked on dies unacknowledged with its worker.
-            queue.send_with_commit([job], now=now)
-    return bool(handed_back)
-
-
 def execute(job_id: int) -> str:
     with _stop_signal() as stop:
         outcome = _execute(job_id, stop)
@@ -164,7 +138,7 @@ def _execute(job_id: int, stop: _StopSignal) -> str:
         with stop.interruptible():
             result = as_json(handler.run(job))
     except WorkerStopping:
-        if not hand_back(job, now=timezone.now()):
+        if not services.job_attempt_handed_back(job=job, now=timezone.now()):
             logger.warning("Job %s attempt %s was stopped after it was taken over (reaped).", job.pk, job.attempts)
             return "stopped after it was taken over"
         return "handed back to the queue"

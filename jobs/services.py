@@ -158,6 +158,34 @@ def job_attempt_failed(*, job: Job, error: str, now: datetime, outcome: str = "f
     return changes["status"]
 
 
+def job_attempt_handed_back(*, job: Job, now: datetime) -> bool:
+    """Put a job whose worker was stopped mid-attempt back in the queue, and send it again.
+
+    The attempt does not count (`attempts` goes back down), so a stop never uses up a retry; the
+    attempt log still says what happened. False if the attempt was taken over meanwhile (reaped).
+    Not announced: the job goes from one active state to another, so a run it belongs to stays
+    dispatched (as with a retry that waits).
+    """
+    entry = _log_entry(job, outcome="handed back", now=now,
+                       error="Its worker was stopped; back in the queue, not counted as an attempt.")
+    with transaction.atomic():
+        handed_back = bool(
+            _this_attempt(job).update(
+                status=JobStatus.QUEUED,
+                attempts=F("attempts") - 1,
+                started_at=None,
+                worker="",
+                available_at=now,
+                enqueued_at=None,
+                attempt_log=[*job.attempt_log, entry],
+            )
+        )
+        if handed_back:
+            # A fresh message: the one being worked on dies unacknowledged with its worker.
+            queue.send_with_commit([job], now=now)
+    return handed_back
+
+
 # --- user actions: the pages, the admin --------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from jobs import registry, runner, services
-from jobs.models import Job, JobStatus
+from jobs.models import JobStatus
 from jobs.services import job_enqueue
 from tests import servers
 from tests.jobs.conftest import attempts_in, wait_for_job
@@ -120,17 +120,6 @@ def test_it_records_the_result_before_stopping_when_sigterm_comes_after_the_hand
 
     job.refresh_from_db()
     assert (job.status, job.attempts, job.result) == (JobStatus.COMPLETED, 1, "done")
-
-
-@pytest.mark.django_db
-def test_it_does_not_hand_back_an_attempt_taken_over_meanwhile():
-    job = job_enqueue(job_type="TEST_OK", now=timezone.now())
-    job = runner.claim(job.pk, worker="host:1", now=timezone.now())
-    Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED)  # the reaper came first
-
-    assert runner.hand_back(job, now=timezone.now()) is False
-    job.refresh_from_db()
-    assert (job.status, job.attempts) == (JobStatus.FAILED, 1)
 
 
 @pytest.mark.integration

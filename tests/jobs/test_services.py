@@ -6,9 +6,11 @@ import pytest
 from django.db import transaction
 from django_q.models import OrmQ
 
-from jobs import services
+from jobs import queue, runner, services
+from jobs.maintenance import reap_lost_jobs, release_due_retries
 from jobs.models import Job, JobPriority, JobStatus
 from jobs.services import JobRequest, JobStateError, job_cancel, job_create_many, job_enqueue, job_retry
+from jobs.signals import job_status_changed
 from tests.factories import JobFactory
 from tests.jobs.conftest import at
 
@@ -60,6 +62,87 @@ def test_it_ignores_a_failed_attempt_that_was_taken_over():
 
     assert services.job_attempt_failed(job=stale, error="boom", now=NOW) is None
     assert Job.objects.get(pk=job.pk).error == ""
+
+
+# --- hand-back: a worker stopped mid-attempt ---------------------------------------------------------
+
+
+def stopped_attempt(*, max_retries: int = 1) -> Job:
+    """Attempt 2 of a job, running on host-a since NOW, as its runner holds it."""
+    log = [{"attempt": 1, "outcome": "failed"}]
+    job = JobFactory(status=JobStatus.RUNNING, attempts=2, max_retries=max_retries, started_at=NOW, worker="host-a:1",
+                     time_limit_seconds=60, available_at=NOW, enqueued_at=NOW, attempt_log=log)
+    return Job.objects.get(pk=job.pk)
+
+
+def test_it_hands_a_stopped_attempt_back_uncounted_and_sends_it_again():
+    job = stopped_attempt()
+
+    assert services.job_attempt_handed_back(job=job, now=LATER) is True
+
+    job.refresh_from_db()
+    # Its last retry, yet queued rather than failed: the stopped attempt did not count.
+    assert (job.status, job.attempts, job.worker, job.started_at) == (JobStatus.QUEUED, 1, "", None)
+    assert job.available_at == job.enqueued_at == LATER
+    assert job.attempt_log[0] == {"attempt": 1, "outcome": "failed"}
+    assert job.attempt_log[1] == {
+        "attempt": 2, "worker": "host-a:1", "started_at": NOW.isoformat(), "finished_at": LATER.isoformat(),
+        "outcome": "handed back", "error": "Its worker was stopped; back in the queue, not counted as an attempt.",
+    }
+    assert OrmQ.objects.count() == 1
+
+
+def test_it_hands_nothing_back_when_the_new_message_cannot_be_written(monkeypatch):
+    """The row and its fresh message commit together: no queued job is left without one."""
+    def broker_down(*args, **kwargs):
+        raise RuntimeError("the message could not be written")
+
+    monkeypatch.setattr(queue, "async_task", broker_down)
+    job = stopped_attempt()
+
+    with pytest.raises(RuntimeError):
+        services.job_attempt_handed_back(job=job, now=LATER)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.worker, len(job.attempt_log)) == (JobStatus.RUNNING, 2, "host-a:1", 1)
+
+
+def test_a_hand_back_tells_no_listener(django_capture_on_commit_callbacks):
+    """The job stays active (running, then queued), so a schedule run it belongs to stays dispatched."""
+    heard = []
+
+    def listener(sender, jobs, **kwargs):
+        heard.extend(job.pk for job in jobs)
+
+    job_status_changed.connect(listener, weak=False, dispatch_uid="test-hand-back")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.job_attempt_handed_back(job=stopped_attempt(), now=LATER)
+    finally:
+        job_status_changed.disconnect(dispatch_uid="test-hand-back")
+
+    assert Job.objects.get().status == JobStatus.QUEUED
+    assert heard == []
+
+
+@pytest.mark.parametrize("then_run_again", [False, True])
+def test_it_does_not_hand_back_an_attempt_the_reaper_took_over(then_run_again):
+    job = stopped_attempt(max_retries=2 if then_run_again else 1)
+    # The worker took too long to stop: attempt 2 is recorded lost, the job failed...
+    assert reap_lost_jobs(now=LATER) == 1
+    if then_run_again:  # ...or, with a retry left, run again on another worker as attempt 3
+        release_due_retries(now=LATER + dt.timedelta(minutes=5))
+        runner.claim(job.pk, worker="host-b:1", now=LATER + dt.timedelta(minutes=5))
+    taken_over = Job.objects.get(pk=job.pk)
+    OrmQ.objects.all().delete()
+
+    assert services.job_attempt_handed_back(job=job, now=LATER + dt.timedelta(minutes=6)) is False
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.worker, job.attempt_log) == (
+        taken_over.status, taken_over.attempts, taken_over.worker, taken_over.attempt_log)
+    assert (job.status, job.attempts) == ((JobStatus.RUNNING, 3) if then_run_again else (JobStatus.FAILED, 2))
+    assert OrmQ.objects.count() == 0
 
 
 # --- cancel ---------------------------------------------------------------------------------------
