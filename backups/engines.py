@@ -1,4 +1,9 @@
-"""What each database engine's backup code hands back, and which engine serves a database."""
+"""What each database engine's backup code hands back, and which engine serves a database.
+
+Each engine module has the same functions: `prepare_backup(database) -> Source`, then
+`create(source, directory=, file_name=) -> Made`; `verify`, `prepare_restore`, `restore` and
+`check_restored` for the way back.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backups.errors import BackupConfigError
+from backups.sources import Database
+
+
+@dataclass(frozen=True)
+class Source:
+    """The database a backup copies, as its engine found it just before the copy.
+
+    Looked up once per backup and handed to `create`, so the record names the versions of what
+    really made the file (PostgreSQL's engine adds the pg_dump it chose for the server).
+    """
+
+    database: Database
+    database_version: str  # "SQLite 3.46.1", "PostgreSQL 15.10"
+    tool: str  # what makes the copy: "pg_dump 15.10"
+    size_bytes: int  # of the live database, for the free-space check and the compression ratio
 
 
 @dataclass

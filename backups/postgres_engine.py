@@ -4,7 +4,8 @@ The password goes to pg_dump and pg_restore in the environment (PGPASSWORD), nev
 line, where any user of the machine could read it in the process list. `pg_restore --list` reads
 only the table of contents, which a truncated dump still has; `pg_restore -f /dev/null` reads every
 byte of the data too, so that is the check. A pg_dump older than the server refuses to run (or
-worse, misses what it does not know), so the tools are chosen by the server's major version.
+worse, misses what it does not know), so the tools are chosen by the server's major version:
+once per backup (`prepare_backup`), and `create` dumps with the very tools the record names.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import psycopg
 
 from backups import conf, files
-from backups.engines import Made
+from backups.engines import Made, Source
 from backups.errors import BackupConfigError, BackupError
 from backups.sources import Database
 
@@ -42,6 +43,13 @@ class Tools:
         return int(self.version.split(".")[0])
 
 
+@dataclass(frozen=True)
+class Server(Source):
+    """A PostgreSQL database to dump, with the pg_dump and pg_restore chosen for its server."""
+
+    tools: Tools
+
+
 def _connect(db: Database):
     params = {"dbname": db.name, "host": db.host or None, "port": db.port or None, "user": db.user or None,
               "password": db.password or None, "connect_timeout": 10}
@@ -55,16 +63,15 @@ def _connect(db: Database):
 def server_version(db: Database) -> tuple[int, str]:
     """(major, "15.10") of the server."""
     with _connect(db) as connection:
-        number = connection.info.server_version  # 150010, 90624
+        return _version_of(connection)
+
+
+def _version_of(connection) -> tuple[int, str]:
+    number = connection.info.server_version  # 150010, 90624
     major = number // 10000
     if number >= 100000:
         return major, f"{major}.{number % 10000}"
     return major, f"{major}.{number // 100 % 100}.{number % 100}"
-
-
-def database_size(db: Database) -> int:
-    with _connect(db) as connection:
-        return connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
 
 def _tool_version(pg_dump: Path) -> str | None:
@@ -206,21 +213,23 @@ def _copied_rows(sql: str, table: str) -> list[list[str]]:
     return rows
 
 
-def versions(db: Database) -> tuple[str, str]:
-    major, version = server_version(db)
+def prepare_backup(db: Database) -> Server:
+    """The server's version and size (over one connection), and the pg_dump and pg_restore for it."""
+    with _connect(db) as connection:
+        major, version = _version_of(connection)
+        size = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]
     tools = find_tools(major)
-    return f"PostgreSQL {version}", f"pg_dump {tools.version}"
+    return Server(database=db, database_version=f"PostgreSQL {version}", tool=f"pg_dump {tools.version}",
+                  size_bytes=size, tools=tools)
 
 
-def create(db: Database, *, directory: Path, file_name: str) -> Made:
-    major, _ = server_version(db)
-    tools = find_tools(major)
+def create(server: Server, *, directory: Path, file_name: str) -> Made:
     partial = files.partial_path(directory, file_name)
-    argv, env = dump_command(tools, db, partial)
+    argv, env = dump_command(server.tools, server.database, partial)
     result = _run(argv, env, what="pg_dump")
     if result.returncode != 0:
-        raise _explain_dump_failure(result, db, tools)
-    migrations = check_dump(tools, partial)
+        raise _explain_dump_failure(result, server.database, server.tools)
+    migrations = check_dump(server.tools, partial)
     files.fsync_file(partial)
     return Made(partial=partial, size_bytes=partial.stat().st_size, sha256=files.sha256_of(partial),
                 compression=COMPRESSION, applied_migrations=migrations)

@@ -64,10 +64,11 @@ def backup_create(*, now: datetime, job: Job | None = None, purpose: str = Backu
     started = time.monotonic()
     try:
         files.ensure_writable_dir(directory)
-        backup.database_version, backup.tool = engine.versions(database)
-        backup.database_size_bytes = engine.database_size(database)
-        _check_free_space(directory, needed=backup.database_size_bytes * float(conf.get("BACKUP_FREE_SPACE_FACTOR")))
-        made = engine.create(database, directory=directory, file_name=backup.file_name)
+        source = engine.prepare_backup(database)
+        backup.database_version, backup.tool = source.database_version, source.tool
+        backup.database_size_bytes = source.size_bytes
+        _check_free_space(directory, needed=source.size_bytes * float(conf.get("BACKUP_FREE_SPACE_FACTOR")))
+        made = engine.create(source, directory=directory, file_name=backup.file_name)
         files.publish(made.partial, directory / backup.file_name)
         duration = time.monotonic() - started
         backup.status = BackupStatus.COMPLETED

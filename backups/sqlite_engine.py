@@ -22,7 +22,7 @@ from pathlib import Path
 import zstandard
 
 from backups import conf, files
-from backups.engines import Made
+from backups.engines import Made, Source
 from backups.errors import BackupError
 from backups.sources import Database
 
@@ -41,8 +41,9 @@ def database_size(db: Database) -> int:
     return size + (wal.stat().st_size if wal.exists() else 0)
 
 
-def versions(db: Database) -> tuple[str, str]:
-    return f"SQLite {sqlite3.sqlite_version}", f"SQLite online backup API, zstandard {zstandard.__version__}"
+def prepare_backup(db: Database) -> Source:
+    return Source(database=db, database_version=f"SQLite {sqlite3.sqlite_version}",
+                  tool=f"SQLite online backup API, zstandard {zstandard.__version__}", size_bytes=database_size(db))
 
 
 def _read_only_uri(path: Path) -> str:
@@ -137,10 +138,10 @@ def compression_label() -> str:
     return f"zstd level {conf.get('BACKUP_ZSTD_LEVEL')}"
 
 
-def create(db: Database, *, directory: Path, file_name: str) -> Made:
+def create(source: Source, *, directory: Path, file_name: str) -> Made:
     copy_path = files.partial_path(directory, file_name, ".copy.sqlite3")
     published = files.partial_path(directory, file_name)
-    copy_database(db, copy_path)
+    copy_database(source.database, copy_path)
     # The check and the compression both only read the copy, and both release the GIL while they
     # work, so they overlap; a copy that fails the check is never published.
     checked: dict = {}

@@ -2,6 +2,7 @@
 records stay in the test database: a database of its own per test, with this code's
 django_migrations rows and a table of data."""
 
+import json
 import os
 import stat
 import uuid
@@ -83,6 +84,26 @@ def test_it_dumps_checks_and_restores_a_real_server(pg, backup_dir):
     # pg_restore --single-transaction: the pre_restore dump puts the later state back just as well.
     services.backup_restore(backup=report.pre_restore, now=NOW, database=pg)
     assert titles(pg)[-1] == "written after the backup" and len(titles(pg)) == 11
+
+
+def test_a_backup_asks_the_server_and_pg_dump_for_their_versions_once(pg, backup_dir, tmp_path, settings,
+                                                                      monkeypatch):
+    calls = tmp_path / "pg_dump-calls"
+    settings.BACKUP_PG_BIN_DIR = str(fake_bin(tmp_path, f'echo "$1" >> "{calls}"\nexec {_pg_bindir()}/pg_dump "$@"\n'))
+    connected = []
+    real_connect = postgres_engine._connect
+    monkeypatch.setattr(postgres_engine, "_connect", lambda db: connected.append(db) or real_connect(db))
+
+    backup = services.backup_create(now=NOW, database=pg)
+
+    assert backup.status == BackupStatus.COMPLETED, backup.error
+    # The real pg_dump ran twice: once to tell its version, once to dump.
+    assert calls.read_text().splitlines() == ["--version", "--format=custom"]
+    # One connection of the app's own (the server's version and size); pg_dump makes its own.
+    assert connected == [pg]
+    assert backup.database_version == f"PostgreSQL {postgres_engine.server_version(pg)[1]}"
+    manifest = json.loads((backup_dir / (backup.file_name + ".json")).read_text())
+    assert manifest["tool"] == backup.tool == f"pg_dump {postgres_engine._tool_version(_pg_bindir() / 'pg_dump')}"
 
 
 def test_the_password_goes_in_the_environment_never_on_the_command_line(backup_dir, tmp_path):
