@@ -2,15 +2,18 @@
 
 import datetime as dt
 import errno
+import hashlib
 
 import pytest
 from django.utils import timezone
 
 from backups import files, handlers
 from backups.models import Backup, BackupStatus
-from jobs import registry, runner
+from jobs import maintenance, registry, runner
 from jobs.models import JobStatus
 from jobs.services import job_enqueue
+from scheduling import tick
+from scheduling.models import RunOutcome
 from tests.backups.conftest import folder_names, sqlite_only, with_file
 from tests.factories import BackupFactory, JobFactory
 
@@ -81,6 +84,49 @@ def test_it_skips_when_a_verified_backup_of_the_window_exists(backup_dir):
     skipped = Backup.objects.get(status=BackupStatus.SKIPPED)
     assert (skipped.job, skipped.note) == (job, job.result["reason"])
     assert folder_names(backup_dir) == []
+
+
+@sqlite_only
+def test_a_retried_window_whose_first_attempt_made_the_backup_makes_no_second(
+        backup_dir, make_schedule, time_machine, django_capture_on_commit_callbacks):
+    # The case the window check is for: attempt 1 made a real backup, then its worker died before
+    # the job recorded it, so the job is reaped and retried.
+    window = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.timezone.utc)
+    schedule = make_schedule(now=window - dt.timedelta(days=1), params=PARAMS)
+    time_machine.move_to(window + dt.timedelta(seconds=5), tick=False)
+    tick.run_pass(now=timezone.now())
+    run = schedule.runs.get()
+    job = run.jobs.get()
+    assert job.params["window_start"] == window.isoformat()
+
+    handlers.run(runner.claim(job.pk, worker="lost-worker:1", now=timezone.now()))  # and nothing recorded after
+    first = Backup.objects.get()
+    assert first.status == BackupStatus.COMPLETED, first.error
+    made = (backup_dir / first.file_name).read_bytes()
+
+    time_machine.move_to(window + dt.timedelta(hours=2), tick=False)
+    assert maintenance.reap_lost_jobs(now=timezone.now()) == 1
+    time_machine.move_to(window + dt.timedelta(hours=3), tick=False)
+    assert maintenance.release_due_retries(now=timezone.now()) == 1
+    with django_capture_on_commit_callbacks(execute=True):  # the run follows its job on commit
+        assert runner.execute(job.pk) == "completed"
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.result["status"]) == (JobStatus.COMPLETED, 2, "skipped")
+    assert job.result["reason"] == (
+        f"A verified backup of this window exists already: #{first.pk} ({first.file_name}, made 2026-12-01 "
+        "02:00:05 UTC), and force_backup is off.")
+    skipped = Backup.objects.exclude(pk=first.pk).get()
+    assert (skipped.status, skipped.job, skipped.note, skipped.file_name) == (
+        BackupStatus.SKIPPED, job, job.result["reason"], "")
+    assert folder_names(backup_dir) == [first.file_name, first.file_name + ".json"]
+    assert (backup_dir / first.file_name).read_bytes() == made
+    assert hashlib.sha256(made).hexdigest() == first.sha256
+    first.refresh_from_db()
+    assert first.is_good
+    # The run follows its job, which did its work: the skip is on record on the backup row and the result.
+    run.refresh_from_db()
+    assert run.outcome == RunOutcome.SUCCEEDED
 
 
 @sqlite_only
