@@ -7,8 +7,11 @@ committed: tests whose data must be in the copy, and every restore (which needs 
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import os
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,3 +55,62 @@ def rows_in_copy(path: Path, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
     finally:
         connection.close()
+
+
+@contextmanager
+def read_only_folder(folder: Path):
+    """Make `folder` one this process really cannot write in: the kernel refuses, nothing is patched.
+
+    Its permission bits become r-x. They do not stop root (CI runs as root), who writes anywhere
+    through the CAP_DAC_OVERRIDE capability; so as root the calling thread drops it from its
+    effective set until the block ends (capset(2) acts on one thread, and the permitted set keeps
+    it to take back). It is still root otherwise, so it still writes the database files it owns.
+    """
+    mode = folder.stat().st_mode
+    folder.chmod(0o555)
+    take_back = _drop_dac_override() if os.geteuid() == 0 else None
+    try:
+        try:
+            (folder / ".write-probe").touch()
+        except PermissionError:
+            pass
+        else:
+            raise AssertionError(f"{folder} could still be written to; the test would prove nothing")
+        yield folder
+    finally:
+        if take_back:
+            take_back()
+        folder.chmod(mode)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+_CAPABILITY_VERSION_3 = 0x20080522  # linux/capability.h: two _CapData, for capabilities 0-31 and 32-63
+CAP_DAC_OVERRIDE = 1
+
+
+def _drop_dac_override():
+    """Drop CAP_DAC_OVERRIDE from this thread's effective capabilities; return what puts it back."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def capabilities():
+        header, data = _CapHeader(_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+        if libc.capget(ctypes.byref(header), data) != 0:
+            raise OSError(ctypes.get_errno(), "capget failed")
+        return header, data
+
+    def set_effective(effective: int) -> None:
+        header, data = capabilities()
+        data[0].effective = effective
+        if libc.capset(ctypes.byref(header), data) != 0:
+            raise OSError(ctypes.get_errno(), "capset failed")
+
+    before = capabilities()[1][0].effective
+    set_effective(before & ~(1 << CAP_DAC_OVERRIDE))
+    return lambda: set_effective(before)

@@ -14,7 +14,7 @@ from jobs.models import JobStatus
 from jobs.services import job_enqueue
 from scheduling import tick
 from scheduling.models import RunOutcome
-from tests.backups.conftest import folder_names, sqlite_only, with_file
+from tests.backups.conftest import folder_names, read_only_folder, sqlite_only, with_file
 from tests.factories import BackupFactory, JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -173,6 +173,20 @@ def test_it_fails_at_once_with_a_message_when_the_folder_is_unusable(settings, t
     assert job.status == JobStatus.FAILED
     assert job.failed_permanently
     assert job.error.startswith(f"The backup folder {settings.BACKUP_DIR} cannot be used")
+
+
+def test_a_read_only_folder_fails_at_once_naming_it_and_writes_nothing(backup_dir):
+    older = with_file(BackupFactory(), backup_dir)
+
+    with read_only_folder(backup_dir):
+        job = run_job({**PARAMS, "force_backup": True})
+
+    assert (job.status, job.failed_permanently, job.attempts) == (JobStatus.FAILED, True, 1)
+    assert job.error == (f"The backup folder {backup_dir} cannot be used: Permission denied. Set BACKUP_DIR to a "
+                         "folder this app can write to.")
+    assert Backup.objects.get(job=job).status == BackupStatus.FAILED
+    assert list(Backup.objects.filter(status=BackupStatus.COMPLETED)) == [older]
+    assert folder_names(backup_dir) == [older.file_name, older.file_name + ".json"]
 
 
 @sqlite_only

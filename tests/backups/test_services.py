@@ -13,7 +13,7 @@ from backups.errors import BackupBusy, BackupConfigError, BackupError
 from backups.models import Backup, BackupStatus
 from backups.sources import Database
 from jobs.models import JobStatus
-from tests.backups.conftest import NOW, folder_names, rows_in_copy, sqlite_only, with_file
+from tests.backups.conftest import NOW, folder_names, read_only_folder, rows_in_copy, sqlite_only, with_file
 from tests.factories import BackupFactory, JobFactory
 
 pytestmark = [pytest.mark.django_db, sqlite_only]
@@ -106,17 +106,20 @@ def test_it_fails_clearly_when_the_folder_cannot_be_created(settings, tmp_path):
     assert "Set BACKUP_DIR to a folder this app can write to" in Backup.objects.get().error
 
 
-def test_it_fails_clearly_when_the_folder_is_read_only(backup_dir, monkeypatch):
-    backup_dir.mkdir()
+def test_it_fails_clearly_when_the_folder_is_read_only(backup_dir):
+    older = with_file(BackupFactory(), backup_dir)
+    message = (f"The backup folder {backup_dir} cannot be used: Permission denied. Set BACKUP_DIR to a folder this "
+               "app can write to.")
 
-    def read_only(*args, **kwargs):
-        raise OSError(errno.EROFS, "Read-only file system")
+    with read_only_folder(backup_dir):
+        with pytest.raises(BackupConfigError) as raised:
+            services.backup_create(now=NOW)
 
-    monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
-
-    with pytest.raises(BackupConfigError, match="Read-only file system"):
-        services.backup_create(now=NOW)
-    assert folder_names(backup_dir) == []
+    assert str(raised.value) == message
+    failed = Backup.objects.exclude(pk=older.pk).get()
+    assert (failed.status, failed.error, failed.size_bytes, failed.sha256) == (BackupStatus.FAILED, message, None, "")
+    assert folder_names(backup_dir) == [older.file_name, older.file_name + ".json"]
+    assert (backup_dir / older.file_name).read_bytes() == b"backup bytes"
 
 
 def test_it_refuses_a_truncated_copy_and_removes_it(backup_dir, monkeypatch):
