@@ -69,15 +69,8 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        # One query for every row's params summary ("News"), not one per row.
-        by_type: dict[str, list[ScheduledTask]] = {}
-        for schedule in changelist.result_list:
-            by_type.setdefault(schedule.task_type, []).append(schedule)
-        for name, schedules in by_type.items():
-            task_type = registry.find(name)
-            summaries = task_type.summarize_params([s.params for s in schedules]) if task_type else []
-            for schedule, text in zip(schedules, summaries):
-                schedule.params_summary = text
+        for schedule, summary in zip(changelist.result_list, registry.params_summaries(changelist.result_list)):
+            schedule.params_summary = summary
         return changelist
 
     @admin.display(description="Task", ordering="task_type")

@@ -263,17 +263,9 @@ def schedule_out(schedule: ScheduledTask, params_summary: str = "") -> dict:
 
 
 def schedules_out(schedules: list[ScheduledTask]) -> list[dict]:
-    """Many schedules, with their params summaries in one query per task type."""
-    summaries: dict[int, str] = {}
-    by_type: dict[str, list[ScheduledTask]] = {}
-    for schedule in schedules:
-        by_type.setdefault(schedule.task_type, []).append(schedule)
-    for name, group in by_type.items():
-        task_type = registry.find(name)
-        if task_type is not None:
-            texts = task_type.summarize_params([schedule.params for schedule in group])
-            summaries.update((schedule.pk, text) for schedule, text in zip(group, texts))
-    return [schedule_out(schedule, summaries.get(schedule.pk, "")) for schedule in schedules]
+    """Many schedules, with their params summaries (one query per task type at most)."""
+    return [schedule_out(schedule, summary)
+            for schedule, summary in zip(schedules, registry.params_summaries(schedules))]
 
 
 # --- input ----------------------------------------------------------------------------------------

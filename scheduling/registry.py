@@ -129,6 +129,28 @@ def label(name: str) -> str:
     return task_type.label if task_type else name
 
 
+def params_summaries(schedules: Sequence["ScheduledTask"]) -> list[str]:
+    """Each schedule's params summary ("News"), in the order given: what every list of schedules shows.
+
+    One `summarize_params` call per task type, not per row, so a list costs at most one query per
+    task type whatever its length. A task type no app registers any more (its params mean nothing
+    now) and a row its task type gave no text for summarise as "".
+    """
+    summaries: list[str] = []
+    rows_of: dict[str, list[int]] = {}
+    params_of: dict[str, list[dict]] = {}
+    for row, schedule in enumerate(schedules):
+        summaries.append("")
+        rows_of.setdefault(schedule.task_type, []).append(row)
+        params_of.setdefault(schedule.task_type, []).append(schedule.params)
+    for name, rows in rows_of.items():
+        task_type = find(name)
+        if task_type is not None:
+            for row, text in zip(rows, task_type.summarize_params(params_of[name])):
+                summaries[row] = text
+    return summaries
+
+
 def names() -> list[str]:
     return sorted(_task_types)
 

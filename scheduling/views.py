@@ -115,16 +115,10 @@ def _next_url(request, default: str) -> str:
 # --- the list ---------------------------------------------------------------------------------
 
 def _with_summaries(schedules: list[ScheduledTask]) -> list[ScheduledTask]:
-    """Each schedule's task label and params summary ("News"): one query per task type, not per row."""
-    by_type: dict[str, list[ScheduledTask]] = {}
-    for schedule in schedules:
-        by_type.setdefault(schedule.task_type, []).append(schedule)
-    for name, group in by_type.items():
-        task_type = registry.find(name)
-        summaries = task_type.summarize_params([s.params for s in group]) if task_type else ["" for _ in group]
-        for schedule, summary in zip(group, summaries):
-            schedule.task_label = registry.label(name)
-            schedule.params_summary = summary
+    """Each schedule's task label and params summary ("News"), for the templates."""
+    for schedule, summary in zip(schedules, registry.params_summaries(schedules)):
+        schedule.task_label = registry.label(schedule.task_type)
+        schedule.params_summary = summary
     return schedules
 
 

@@ -96,6 +96,20 @@ def test_it_labels_task_types_and_names_the_group_in_the_list(staff_client, make
     assert "QUICK_SYNC_GROUP</td>" not in content
 
 
+def test_it_names_a_deleted_group_and_an_uninstalled_task_type_in_the_list(staff_client, make_schedule):
+    group = ChannelGroupFactory(name="Gone")
+    make_schedule(now=at("2026-05-01 12:00"), name="Orphan sync", task_type="QUICK_SYNC_GROUP",
+                  params={"group_id": group.pk})
+    group.delete()
+    leftover = make_schedule(now=at("2026-05-01 12:00"), name="Leftover")
+    ScheduledTask.objects.filter(pk=leftover.pk).update(task_type="NO_LONGER_INSTALLED")
+
+    content = staff_client.get(CHANGELIST).content.decode()
+
+    assert "Quick sync of a channel group: a deleted group</td>" in content
+    assert ">NO_LONGER_INSTALLED</td>" in content
+
+
 def test_it_lists_schedules_with_their_description(staff_client, make_schedule):
     make_schedule(now=at("2026-05-01 12:00"), schedule_kind="interval", interval_minutes=15, name="Often")
     content = staff_client.get(CHANGELIST).content.decode()

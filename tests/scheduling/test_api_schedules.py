@@ -130,6 +130,18 @@ def test_it_lists_schedules_with_filters(api, news):
     assert ids("?task_type=NOPE") == []
 
 
+def test_it_names_a_deleted_group_and_an_uninstalled_task_type_in_the_list(api, news):
+    create(api, name="Orphan sync", task_type="QUICK_SYNC_GROUP", params={"group_id": news.pk})
+    leftover = create(api, name="Leftover")
+    news.delete()
+    ScheduledTask.objects.filter(pk=leftover["id"]).update(task_type="NO_LONGER_INSTALLED")
+
+    items = api.get("/api/schedules").json()["items"]
+
+    assert [(item["task_type_label"], item["params_summary"]) for item in items] == [
+        ("Quick sync of a channel group", "a deleted group"), ("NO_LONGER_INSTALLED", "")]
+
+
 def test_it_pages_by_keyset_without_counting(api, editor):
     for number in range(5):
         create(api, name=f"Backup {number}")

@@ -45,6 +45,19 @@ def test_it_lists_schedules_with_task_summary_zone_and_next_run(manager, make_sc
     assert re.search(r'<span class="muted">in [0-9.]+ (min|h|d)</span>', content)  # relative: "in 3 h"
 
 
+def test_it_names_a_deleted_group_and_an_uninstalled_task_type_in_the_list(manager, make_schedule):
+    group = ChannelGroupFactory(name="Gone")
+    make(make_schedule, name="Orphan sync", task_type="QUICK_SYNC_GROUP", params={"group_id": group.pk})
+    group.delete()
+    leftover = make(make_schedule, name="Leftover")
+    ScheduledTask.objects.filter(pk=leftover.pk).update(task_type="NO_LONGER_INSTALLED")
+
+    content = manager.get("/schedules").content.decode()
+
+    assert 'Quick sync of a channel group<span class="muted">: a deleted group</span>' in content
+    assert '<td data-label="Task">NO_LONGER_INSTALLED</td>' in content
+
+
 def test_it_filters_by_task_type_and_state(manager, make_schedule):
     group = ChannelGroupFactory()
     make(make_schedule, name="Backup on")
