@@ -25,12 +25,10 @@ from ninja.security import SessionAuth as NinjaSessionAuth
 
 from backups.api import router as backups_router
 from core.services import api_token_use
-from scheduling.api import ApiError, errors_of
+from scheduling.api import READ_ONLY_FIELDS, ApiError, errors_of
 from scheduling.api import router as schedules_router
 
 JSON_TYPES = ("application/json",)
-READ_ONLY_FIELDS = {"id", "task_type_label", "description", "params_summary", "last_run_at", "last_outcome",
-                    "next_run_at", "created_at", "updated_at"}
 CSRF_FAILED = "CSRF check Failed"  # ninja's message, recognised to say it better
 
 

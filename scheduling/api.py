@@ -175,6 +175,11 @@ class ScheduleOut(Schema):
     updated_at: dt.datetime
 
 
+# What a schedule shows but no payload may set (the id, the server's own bookkeeping, the words it
+# adds): a client that sends one is told it is read-only rather than that no such field exists.
+READ_ONLY_FIELDS = frozenset(ScheduleOut.model_fields) - frozenset(ScheduleFields.model_fields)
+
+
 class SchedulePage(Schema):
     items: list[ScheduleOut]
     next: str | None = Field(description="The next page's URL; null on the last page.")

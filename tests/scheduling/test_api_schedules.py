@@ -421,6 +421,25 @@ def test_it_rejects_invalid_fields_naming_them_and_writes_nothing(api, fields, f
     assert not ScheduledTask.objects.exists() and not ScheduleAuditEntry.objects.exists()
 
 
+# Every field a schedule shows that no payload may set.
+READ_ONLY = {"id", "last_run_at", "last_outcome", "next_run_at", "created_at", "updated_at"} | EXTRAS
+
+
+@pytest.mark.parametrize("field", sorted(READ_ONLY))
+def test_it_tells_a_client_that_sends_a_read_only_field_to_leave_it_out(api, field):
+    created = create(api)
+
+    assert errors_of(api.post("/api/schedules", {**BACKUP, field: created[field]})) == {
+        field: ["Read-only: leave it out."]}
+    assert errors_of(api.patch(f"/api/schedules/{created['id']}", {field: created[field]})) == {
+        field: ["Read-only: leave it out."]}
+
+
+def test_it_tells_a_client_that_sends_an_unknown_field_that_there_is_none(api):
+    assert errors_of(api.post("/api/schedules", {**BACKUP, "schedule_time_zone": "UTC"})) == {
+        "schedule_time_zone": ["Unknown field."]}
+
+
 def test_it_says_what_is_wrong_in_the_models_words(api):
     errors = errors_of(api.post("/api/schedules", {**BACKUP, "schedule_time": "25:00"}))
 
