@@ -382,10 +382,8 @@ def schedule_detail(request, schedule_id: ScheduleId):
 def schedule_update(request, schedule_id: ScheduleId, payload: ScheduleFields):
     """Change the fields sent, and only those (`params` as a whole)."""
     require_permission(request, "change")
-    schedule = get_schedule(schedule_id)
-    save_changes(schedule=schedule, data=payload.model_dump(exclude_unset=True), request=request,
-                 now=timezone.now())
-    schedule.refresh_from_db()
+    schedule = save_changes(schedule=get_schedule(schedule_id), data=payload.model_dump(exclude_unset=True),
+                            request=request, now=timezone.now())
     return schedules_out([schedule])[0]
 
 
@@ -404,11 +402,10 @@ def schedule_toggle(request, schedule_id: ScheduleId, payload: ToggleIn | None =
     schedule = get_schedule(schedule_id)
     enabled = payload.enabled if payload is not None and payload.enabled is not None else not schedule.enabled
     try:
-        services.schedule_set_enabled(schedule=schedule, enabled=enabled, now=timezone.now(),
-                                      actor=api_actor(request))
+        schedule = services.schedule_set_enabled(schedule=schedule, enabled=enabled, now=timezone.now(),
+                                                 actor=api_actor(request))
     except ValidationError as exc:
         raise errors_of(exc) from exc
-    schedule.refresh_from_db()
     return schedules_out([schedule])[0]
 
 

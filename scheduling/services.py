@@ -63,6 +63,9 @@ def schedule_save(*, schedule: ScheduledTask, now: datetime, actor: Actor = audi
             fields.append("next_run_at")
         else:
             schedule.next_run_at = stored.next_run_at
+        # The save leaves a run's bookkeeping alone; the locked row has it as it is committed, so
+        # the schedule handed back is the row as saved, with nothing to re-read.
+        schedule.last_run_at, schedule.last_outcome = stored.last_run_at, stored.last_outcome
         changes = audit.diff(audit.snapshot(stored), audit.snapshot(schedule))
         schedule.save(update_fields=[*fields, "updated_at"])
         if changes:
@@ -88,6 +91,7 @@ def schedule_set_enabled(*, schedule: ScheduledTask, enabled: bool, now: datetim
             enabled=False, next_run_at=None, updated_at=now)
         schedule.enabled, schedule.next_run_at = False, None
         if changed:
+            schedule.updated_at = now
             changes = {"enabled": [True, False]}
             if reason:
                 changes["reason"] = reason

@@ -6,6 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from jobs.models import Job, JobStatus
+from scheduling import api as scheduling_api
 from scheduling import services
 from scheduling.models import AuditVia, ScheduleAuditEntry, ScheduledTask, ScheduleRun
 from tests.api_clients import ALL_ACTIONS, token_client, user_with
@@ -261,6 +262,38 @@ def test_it_toggles_a_schedule(api):
     assert again["enabled"] is True
     assert [(entry.action, entry.changes) for entry in api_audit()][1:] == [
         ("disable", {"enabled": [True, False]}), ("enable", {"enabled": [False, True]})]
+
+
+@pytest.mark.parametrize("method, suffix, body", [
+    ("patch", "", {"enabled": False}), ("post", "/toggle", None), ("post", "/toggle", {"enabled": False})])
+def test_it_answers_a_disable_with_the_time_it_was_saved(api, time_machine, method, suffix, body):
+    created = create(api)
+    time_machine.move_to(at("2026-03-26 13:00"), tick=False)
+
+    answer = getattr(api, method)(f"/api/schedules/{created['id']}{suffix}", body).json()
+
+    assert (answer["enabled"], answer["next_run_at"], answer["updated_at"]) == (False, None, "2026-03-26T13:00:00Z")
+    assert api.get(f"/api/schedules/{created['id']}").json() == answer
+
+
+@pytest.mark.parametrize("method, suffix, body, enabled", [
+    ("patch", "", {"name": "Renamed"}, True), ("post", "/toggle", {"enabled": True}, False)])
+def test_it_answers_a_write_with_a_run_recorded_while_it_was_saved(api, monkeypatch, method, suffix, body, enabled):
+    created = create(api, enabled=enabled)
+    read = scheduling_api.get_schedule
+
+    def read_then_a_run_finishes(schedule_id):
+        schedule = read(schedule_id)
+        ScheduledTask.objects.filter(pk=schedule_id).update(last_run_at=at("2026-03-26 11:59"),
+                                                            last_outcome="succeeded")
+        return schedule
+
+    monkeypatch.setattr(scheduling_api, "get_schedule", read_then_a_run_finishes)
+
+    answer = getattr(api, method)(f"/api/schedules/{created['id']}{suffix}", body).json()
+
+    assert (answer["last_run_at"], answer["last_outcome"]) == ("2026-03-26T11:59:00Z", "succeeded")
+    assert api.get(f"/api/schedules/{created['id']}").json() == answer
 
 
 def test_it_refuses_to_enable_an_invalid_schedule_by_toggle(api, news):
