@@ -97,10 +97,9 @@ def backup_config_update(request, payload: BackupConfigIn):
         data["params"] = {**schedule.params, "retention_days": given["retention_days"]}
     if data or schedule.pk is None:
         try:
-            save_changes(schedule=schedule, data=data, request=request, now=now)
+            schedule = save_changes(schedule=schedule, data=data, request=request, now=now)
         except ApiError as exc:
             raise ApiError(exc.status, {RENAMED.get(field, field): messages
                                         for field, messages in exc.errors.items()}) from exc
-        schedule.refresh_from_db()
     return _config(schedule, check_interval)
 
