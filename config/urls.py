@@ -19,3 +19,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
+
+# The API's 400 for what Django refuses before any view (a bad Host header) is JSON too.
+handler400 = "core.views.bad_request"

@@ -123,8 +123,6 @@ def _answer(request, status: int, errors: dict[str, list[str]]):
     return api.create_response(request, {"errors": errors}, status=status)
 
 
-
-
 @api.exception_handler(ApiError)
 def _api_error(request, exc: ApiError):
     return _answer(request, exc.status, exc.errors)

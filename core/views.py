@@ -1,6 +1,9 @@
 from django.contrib import messages
+from django.core.exceptions import DisallowedHost
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -37,3 +40,13 @@ def api_token_revoke(request, pk: int):
     else:
         messages.info(request, f"Token “{token.name}” was already revoked.")
     return redirect("api_tokens")
+
+
+def bad_request(request, exception):
+    """A request Django refuses before any view runs (a Host header it does not serve, say): the API
+    answers in its own JSON, which its OpenAPI document promises for every 400; a page as Django does."""
+    if request.path.startswith("/api/"):
+        message = ("The Host header names a server this one does not answer for (ALLOWED_HOSTS)."
+                   if isinstance(exception, DisallowedHost) else "Bad request.")
+        return JsonResponse({"errors": {"__all__": [message]}}, status=400)
+    return defaults.bad_request(request, exception)
