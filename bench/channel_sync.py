@@ -111,7 +111,7 @@ def render(results: dict) -> str:
                 server_cpu = statistics.median(m["server_cpu_ms"] for m in runs)
                 busy = rate * (cluster_cpu + server_cpu) / 1000
                 lines.append(f"| {BROKER_LABELS[broker]} | {KIND_LABELS[kind]} | {label} | {seconds:.2f} | {rate:.1f} "
-                             f"| {bound:.0f} | {share:.0%} | ≥ {TARGET_SHARE:.0%}: {met} "
+                             f"| {bound:.0f} | {share:.1%} | ≥ {TARGET_SHARE:.0%}: {met} "
                              f"| {cluster_cpu:.1f} / {server_cpu:.2f} | {busy:.2f} of {CORES} | {each} |")
     r = results["orm"]
     per_job = {key: statistics.median(m["job_run_ms_median"] for m in runs) for key, runs in r["runs"].items()}
