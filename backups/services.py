@@ -31,6 +31,8 @@ from jobs.runner import process_name
 MANIFEST_FORMAT = 1
 # A backup made by a command (no job) still "running" after this long has lost its process.
 STALE_AFTER = timedelta(days=1)
+# What a folder's setup causes (permissions, a read-only mount): no retry fixes it.
+SETUP_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,25 @@ def backup_create(*, now: datetime, job: Job | None = None, purpose: str = Backu
         backup.save()
     except BaseException as exc:
         error = _as_backup_error(exc)
+        if type(error) is BackupError:  # no more precise reason known: was it the folder, after all?
+            error = _unusable_folder(directory) or error
         _fail(backup, error=error, directory=directory, now=now, duration=time.monotonic() - started)
         if error is exc:
             raise
         raise error from exc
     return backup
+
+
+def _unusable_folder(directory: Path) -> BackupConfigError | None:
+    """The folder's own error if it has stopped taking files: a folder that turned read-only during
+    a backup makes SQLite say only "unable to open database file", and pg_dump the like. (A full
+    disk is not the folder's setup: that error stands, and the job's retries may find room.)"""
+    try:
+        files.ensure_writable_dir(directory)
+    except BackupConfigError as exc:
+        cause = exc.__cause__
+        return exc if isinstance(cause, OSError) and cause.errno in SETUP_ERRNOS else None
+    return None
 
 
 def _claim(*, now: datetime, job: Job | None, purpose: str, vendor: str) -> Backup:
@@ -126,7 +142,7 @@ def _as_backup_error(exc: BaseException) -> BaseException:
     if isinstance(exc, OSError):
         what = f"the backup in {conf.backup_dir()}"
         # The folder's permissions are setup to fix; a full disk or anything else may pass.
-        error_class = BackupConfigError if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else BackupError
+        error_class = BackupConfigError if exc.errno in SETUP_ERRNOS else BackupError
         return error_class(files.describe_os_error(exc, what=what))
     if isinstance(exc, sqlite3.Error):
         return BackupError(f"SQLite failed while making the backup: {exc}.")

@@ -4,6 +4,7 @@ import errno
 import hashlib
 import json
 import sqlite3
+from contextlib import ExitStack
 
 import pytest
 import zstandard
@@ -120,6 +121,67 @@ def test_it_fails_clearly_when_the_folder_is_read_only(backup_dir):
     assert (failed.status, failed.error, failed.size_bytes, failed.sha256) == (BackupStatus.FAILED, message, None, "")
     assert folder_names(backup_dir) == [older.file_name, older.file_name + ".json"]
     assert (backup_dir / older.file_name).read_bytes() == b"backup bytes"
+
+
+def test_a_folder_that_turns_read_only_during_the_backup_is_named_as_the_cause(backup_dir, monkeypatch):
+    """SQLite itself says only "unable to open database file" when the copy cannot be created."""
+    real_copy = sqlite_engine.copy_database
+    folder_turns_read_only = ExitStack()
+
+    def copy_once_the_folder_is_read_only(db, copy_path):
+        folder_turns_read_only.enter_context(read_only_folder(copy_path.parent))
+        real_copy(db, copy_path)
+
+    monkeypatch.setattr(sqlite_engine, "copy_database", copy_once_the_folder_is_read_only)
+
+    with folder_turns_read_only, pytest.raises(BackupConfigError) as raised:
+        services.backup_create(now=NOW)
+
+    assert str(raised.value) == (f"The backup folder {backup_dir} cannot be used: Permission denied. Set BACKUP_DIR "
+                                 "to a folder this app can write to.")
+    assert Backup.objects.get().error == str(raised.value)
+    assert folder_names(backup_dir) == []
+
+
+def test_a_copy_that_fails_in_a_usable_folder_keeps_sqlites_words(backup_dir, monkeypatch):
+    def copy_that_fails(db, copy_path):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(sqlite_engine, "copy_database", copy_that_fails)
+
+    with pytest.raises(BackupError) as raised:
+        services.backup_create(now=NOW)
+
+    assert not isinstance(raised.value, BackupConfigError)  # the job's retries may do better
+    assert str(raised.value) == "SQLite failed while making the backup: disk I/O error."
+
+
+def test_a_disk_that_fills_up_during_the_backup_is_no_setup_error(backup_dir, monkeypatch):
+    """A full disk is not the folder's setup: the error stays one the job's retries may get past.
+    (The disk cannot be filled here: the copy fails as SQLite does on a full disk, and the folder's
+    second check, after it, finds no room.)"""
+    real_check = files.ensure_writable_dir
+    checks = []
+
+    def check_then_find_the_disk_full(directory):
+        checks.append(directory)
+        if len(checks) == 1:  # the preflight, before the copy
+            return real_check(directory)
+        raise BackupConfigError(f"The backup folder {directory} cannot be used: No space left on device.") from (
+            OSError(errno.ENOSPC, "No space left on device"))
+
+    def copy_onto_a_full_disk(db, copy_path):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(files, "ensure_writable_dir", check_then_find_the_disk_full)
+    monkeypatch.setattr(sqlite_engine, "copy_database", copy_onto_a_full_disk)
+
+    with pytest.raises(BackupError) as raised:
+        services.backup_create(now=NOW)
+
+    assert len(checks) == 2
+    assert not isinstance(raised.value, BackupConfigError)
+    assert str(raised.value) == "SQLite failed while making the backup: database or disk is full."
 
 
 def test_it_refuses_a_truncated_copy_and_removes_it(backup_dir, monkeypatch):
