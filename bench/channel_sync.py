@@ -135,7 +135,8 @@ def render(results: dict) -> str:
         "- CPU per channel is the user and system time of all the cluster's processes (workers, pusher, monitor, "
         "sentinel) over the timed sync, and of the feed server's process, divided by the channels; cores busy is "
         f"that times channels per second. {CORES} cores give at most {CORES * 1000:,} ms of CPU a second: at 8 "
-        "workers the cores, not the 50 ms wait, are the bound, and the CPU per channel is what decides the rate.",
+        "workers the cores, not the 50 ms wait, are the bound: the workers wait for a core, and for SQLite's "
+        "one write lock, whose holder may be waiting for a core itself.",
         "- Load average at start / end: " + "; ".join(f"{BROKER_LABELS[b]} {r['load_start']} / {r['load_end']}"
                                                       for b, r in results.items()) + ".",
         "- Every job completed and every summary said all channels synced: "
