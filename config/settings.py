@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "django_q",
     # Only for its Swagger page template and assets: served from here, so the docs work offline.
     "ninja",
+    "common",
     "core",
     "jobs",
     "scheduling",
