@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from backups.models import Backup
-from jobs.admin import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin
 
 
 @admin.register(Backup)

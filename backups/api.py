@@ -23,7 +23,8 @@ from pydantic import ConfigDict, StrictBool, StrictInt
 
 from backups.selectors import backup_schedule
 from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE, BackupParamsForm
-from scheduling.api import ApiError, Text, error_responses, require_permission, save_changes
+from common.api import ApiError, Text, error_responses, require_permission
+from scheduling.api import ADD, CHANGE, VIEW, save_changes
 from scheduling.models import ScheduledTask, ScheduleKind
 
 DEFAULT_CHECK_INTERVAL = 3600  # seconds: the old service checked hourly
@@ -69,7 +70,7 @@ def _config(schedule: ScheduledTask | None, check_interval: int | None) -> dict:
 @router.get("/backup_config", response={200: BackupConfigOut, **error_responses()})
 def backup_config(request):
     """The default backup schedule's settings, in the old auto-backup shape."""
-    require_permission(request, "view")
+    require_permission(request, VIEW)
     return _config(backup_schedule(), None)
 
 
@@ -88,11 +89,11 @@ def backup_config_update(request, payload: BackupConfigIn):
         if schedule is not None and schedule.schedule_kind not in TIMED_KINDS:
             data["schedule_kind"] = ScheduleKind.DAILY
     if schedule is None:
-        require_permission(request, "add")
+        require_permission(request, ADD)
         schedule = ScheduledTask(name=DEFAULT_NAME, task_type=TASK_TYPE, schedule_kind=ScheduleKind.DAILY,
                                  schedule_time=DEFAULT_TIME, timezone="UTC", params=dict(DEFAULT_PARAMS))
     else:
-        require_permission(request, "change")
+        require_permission(request, CHANGE)
     if "retention_days" in given:
         data["params"] = {**schedule.params, "retention_days": given["retention_days"]}
     if data or schedule.pk is None:

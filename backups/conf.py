@@ -6,7 +6,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-DEFAULTS = {
+from common.conf import AppSettings
+
+SETTINGS = AppSettings({
     # How long a backup or restore waits for a lock (an SQLite writer, a PostgreSQL table lock)
     # before it fails with "the database is locked".
     "BACKUP_LOCK_TIMEOUT_SECONDS": 60.0,
@@ -20,11 +22,8 @@ DEFAULTS = {
     # Free space needed on BACKUP_DIR's disk, as a multiple of the database size (the uncompressed
     # copy and the compressed file exist side by side for a moment).
     "BACKUP_FREE_SPACE_FACTOR": 2.0,
-}
-
-
-def get(name: str):
-    return getattr(settings, name, DEFAULTS[name])
+})
+get = SETTINGS.get
 
 
 def backup_dir() -> Path:

@@ -25,8 +25,8 @@ from backups.engines import engine_for
 from backups.errors import BackupBusy, BackupConfigError, BackupError, RestoredWithProblems, RestoreRefused
 from backups.models import Backup, BackupPurpose, BackupStatus
 from backups.sources import Database
+from common.processes import process_name
 from jobs.models import Job, JobStatus
-from jobs.runner import process_name
 
 MANIFEST_FORMAT = 1
 # A backup made by a command (no job) still "running" after this long has lost its process.

@@ -33,12 +33,14 @@ from backups import conf, selectors, services
 from backups.errors import BackupError
 from backups.models import Backup, BackupStatus
 from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, JOB_TYPE, TASK_TYPE
+from common.actors import page_actor
+from common.forms import parse_toggle
+from common.pages import Toast, action_done
 from jobs.models import ACTIVE_STATUSES, Job
 from scheduling import recurrence
 from scheduling import services as scheduling_services
 from scheduling.forms import params_prefix
 from scheduling.models import RunOutcome, ScheduledTask
-from scheduling.views import Toast, action_done, page_actor
 
 VIEW = "backups.view_backup"
 VERIFY = "backups.change_backup"
@@ -56,11 +58,6 @@ STALE_INTERVALS = 2
 INTERVAL_RUNS = 8
 POLL_FOR = timedelta(minutes=30)  # the page refreshes itself this long after a backup job was queued
 
-
-def _can(user) -> dict:
-    names = {"verify": VERIFY, "delete": DELETE, "download": DOWNLOAD, "add_schedule": ADD_SCHEDULE,
-             "change_schedule": CHANGE_SCHEDULE}
-    return {key: user.has_perm(perm) for key, perm in names.items()}
 
 
 def _done(request, toast: Toast) -> HttpResponse:
@@ -150,7 +147,7 @@ def backups_page(*, now: datetime, page_number=None, show_skipped: bool = False)
 def backup_list(request):
     show_skipped = request.GET.get("skipped") == "1"
     context = {**backups_page(now=timezone.now(), page_number=request.GET.get("page"), show_skipped=show_skipped),
-               "title": "Backups", "can": _can(request.user)}
+               "title": "Backups"}
     if request.htmx and request.htmx.target == "backups-region":
         return render(request, "backups/_region.html", context)
     return render(request, "backups/list.html", context)
@@ -166,8 +163,7 @@ def _backup_schedule_or_404(pk: int) -> ScheduledTask:
 @permission_required(CHANGE_SCHEDULE, raise_exception=True)
 def schedule_toggle(request, pk: int):
     schedule = _backup_schedule_or_404(pk)
-    wanted = request.POST.get("enabled")
-    enabled = not schedule.enabled if wanted not in ("true", "false") else wanted == "true"
+    enabled = parse_toggle(request.POST.get("enabled"), current=schedule.enabled)
     try:
         scheduling_services.schedule_set_enabled(schedule=schedule, enabled=enabled, now=timezone.now(),
                                                  actor=page_actor(request))

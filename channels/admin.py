@@ -6,8 +6,8 @@ from django.utils.translation import ngettext
 from channels import selectors, services
 from channels.forms import ChannelAdminForm, ChannelGroupAdminForm
 from channels.models import Channel, ChannelGroup, ChannelSync, GroupSync, Video
-from scheduling.audit import Actor
-from scheduling.models import AuditVia
+from common.actors import admin_actor
+from common.admin import ReadOnlyAdmin, ReadOnlyInline
 
 
 @admin.register(ChannelGroup)
@@ -57,7 +57,7 @@ class ChannelGroupAdmin(admin.ModelAdmin):
         self._delete(request, list(queryset))
 
     def _delete(self, request, groups):
-        actor = Actor(AuditVia.ADMIN, request.user)
+        actor = admin_actor(request)
         for group in groups:
             name = group.name
             for schedule in services.group_delete(group=group, now=timezone.now(), actor=actor):
@@ -123,31 +123,20 @@ class VideoAdmin(admin.ModelAdmin):
     raw_id_fields = ("channel",)
 
 
-class ChannelSyncInline(admin.TabularInline):
+class ChannelSyncInline(ReadOnlyInline):
     model = ChannelSync
     fields = ("channel", "outcome", "http_status", "new_videos", "updated_videos", "error", "checked_at", "settled")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("channel")  # shown by name: one query, not one per row
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(GroupSync)
-class GroupSyncAdmin(admin.ModelAdmin):
+class GroupSyncAdmin(ReadOnlyAdmin):
     """Read-only history: what each sync did."""
 
     list_display = ("__str__", "origin_label", "created_at", "finished_at", "summary", "outage")
     list_filter = ("outage", "group")
     list_select_related = ("group",)
     inlines = [ChannelSyncInline]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

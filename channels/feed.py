@@ -21,13 +21,15 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from common.conf import AppSettings
+
 USER_AGENT = "archive-scheduler/1.0 (self-hosted YouTube archive; quick sync of channel feeds)"
-DEFAULTS = {
+SETTINGS = AppSettings({
     "CHANNEL_FEED_CONNECT_TIMEOUT_SECONDS": 5.0,
     "CHANNEL_FEED_READ_TIMEOUT_SECONDS": 15.0,
     # YouTube's feeds are 30-60 KB; anything near this is not a feed.
     "CHANNEL_FEED_MAX_BYTES": 4 * 1024 * 1024,
-}
+})
 
 # Tags in Clark notation ({namespace}name): a plain tag is found by a scan of the children in C,
 # where a prefixed path ("atom:entry" and a namespace map) goes through ElementPath in Python.
@@ -36,10 +38,6 @@ YT = "{http://www.youtube.com/xml/schemas/2015}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
 VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 MAX_TITLE, MAX_URL = 500, 500
-
-
-def conf(name: str):
-    return getattr(settings, name, DEFAULTS[name])
 
 
 class FeedError(Exception):
@@ -100,9 +98,9 @@ def fetch(url: str, *, etag: str = "", last_modified: str = "") -> Response:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    limit = int(conf("CHANNEL_FEED_MAX_BYTES"))
-    timeout = httpx.Timeout(float(conf("CHANNEL_FEED_READ_TIMEOUT_SECONDS")),
-                            connect=float(conf("CHANNEL_FEED_CONNECT_TIMEOUT_SECONDS")))
+    limit = int(SETTINGS.get("CHANNEL_FEED_MAX_BYTES"))
+    timeout = httpx.Timeout(float(SETTINGS.get("CHANNEL_FEED_READ_TIMEOUT_SECONDS")),
+                            connect=float(SETTINGS.get("CHANNEL_FEED_CONNECT_TIMEOUT_SECONDS")))
     with _client().stream("GET", url, headers=headers, timeout=timeout) as response:
         result = Response(
             status=response.status_code,

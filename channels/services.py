@@ -12,9 +12,8 @@ from channels import selectors, sync
 from channels.identity import parse_channel_reference
 from channels.models import Channel, ChannelGroup, ChannelSync, GroupSync, SyncOutcome
 from channels.selectors import schedules_of_group
+from common.actors import SYSTEM, Actor
 from jobs.services import JobRequest, job_create_many
-from scheduling import audit
-from scheduling.audit import Actor
 from scheduling.models import ScheduledTask
 from scheduling.services import schedule_set_enabled
 
@@ -41,7 +40,7 @@ def group_update(*, group: ChannelGroup, name: str, description: str | None = No
     return group
 
 
-def group_delete(*, group: ChannelGroup, now: datetime, actor: Actor = audit.SYSTEM) -> list[ScheduledTask]:
+def group_delete(*, group: ChannelGroup, now: datetime, actor: Actor = SYSTEM) -> list[ScheduledTask]:
     """Delete a group; its channels stay. Each enabled schedule that synced it is disabled, with the reason
     in its audit trail, rather than left failing at every window. Returns those schedules."""
     reason = f"Its channel group “{group.name}” (id {group.pk}) was deleted."

@@ -24,9 +24,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from channels import selectors, services
 from channels.forms import ChannelAddForm, ChannelGroupForm, ChannelGroupsForm
 from channels.models import Channel, ChannelGroup, GroupSync
-from jobs import queue
+from common.actors import page_actor
+from common.forms import parse_toggle
+from common.pages import Toast, action_done
+from jobs.selectors import no_worker_note
 from scheduling.models import ScheduledTask
-from scheduling.views import Toast, action_done, page_actor
 
 VIEW = "channels.view_channelgroup"  # the pages: groups, their channels, a channel's videos
 ADD_GROUP = "channels.add_channelgroup"
@@ -43,14 +45,7 @@ DELETE_SCHEDULE = "scheduling.delete_scheduledtask"
 NEW_VIDEOS_DAYS = 7
 POLL_FOR = timedelta(minutes=30)  # the list refreshes itself this long after a sync started
 PARAM = "quick_sync_group-group_id"
-NO_WORKER = " No worker is running, so the jobs wait until one starts (manage.py qcluster)."
 
-
-def _can(user) -> dict:
-    names = {"add_group": ADD_GROUP, "change_group": CHANGE_GROUP, "delete_group": DELETE_GROUP, "sync": SYNC,
-             "add_channel": ADD_CHANNEL, "change_channel": CHANGE_CHANNEL, "add_schedule": ADD_SCHEDULE,
-             "change_schedule": CHANGE_SCHEDULE, "delete_schedule": DELETE_SCHEDULE}
-    return {key: user.has_perm(perm) for key, perm in names.items()}
 
 
 def _done(request, toast: Toast, *, redirect_to: str = "") -> HttpResponse:
@@ -117,7 +112,7 @@ def editor_urls(group: ChannelGroup) -> dict:
 @require_GET
 @permission_required(VIEW, raise_exception=True)
 def channel_list(request):
-    context = {**groups_page(now=timezone.now()), "title": "Channels", "can": _can(request.user)}
+    context = {**groups_page(now=timezone.now()), "title": "Channels"}
     for group in context["groups"]:
         group.editor = editor_urls(group)
     if request.htmx and request.htmx.target == "group-list":
@@ -184,9 +179,7 @@ def _sync_toast(group_sync: GroupSync) -> Toast:
     text = services.sync_now_message(group_sync)
     if not group_sync.jobs_created:
         return Toast(text, "warning")
-    if queue.workers_alive() is False:
-        text += NO_WORKER
-    return Toast(text)
+    return Toast(" ".join(filter(None, [text, no_worker_note()])))
 
 
 @require_POST
@@ -237,7 +230,6 @@ def _channel_detail_context(request, channel: Channel) -> dict:
         "groups_form": ChannelGroupsForm(initial={"groups": groups}),
         "videos": list(selectors.channel_newest_videos(channel=channel)),
         "video_count": channel.videos.count(),
-        "can": _can(request.user),
         "now": now,
     }
 
@@ -253,8 +245,7 @@ def channel_detail(request, pk: int):
 @permission_required(CHANGE_CHANNEL, raise_exception=True)
 def channel_toggle(request, pk: int):
     channel = get_object_or_404(Channel, pk=pk)
-    wanted = request.POST.get("enabled")
-    enabled = not channel.enabled if wanted not in ("true", "false") else wanted == "true"
+    enabled = parse_toggle(request.POST.get("enabled"), current=channel.enabled)
     services.channel_set_enabled(channel=channel, enabled=enabled)
     text = (f"“{channel.title}” enabled: group syncs include it again." if enabled
             else f"“{channel.title}” disabled: group syncs leave it out until it is enabled again.")

@@ -6,8 +6,10 @@ migration) are not for editing, and our Job table is the history of what ran.
 
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.translation import ngettext
 from django_q import models as q_models
 
+from common.admin import ReadOnlyAdmin
 from core.models import ApiToken
 from core.services import api_token_revoke
 
@@ -23,7 +25,7 @@ for model in (q_models.Schedule, q_models.Success, q_models.Failure, q_models.Or
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin):
     """Tokens are created by their users (/account/tokens) or `manage.py create_api_token`, where the
     token is shown once; here they can only be looked at and revoked. Only the hash is stored."""
 
@@ -32,14 +34,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     search_fields = ("name", "prefix", "user__username")
     fields = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = fields
     actions = ("revoke",)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    @admin.action(description="Revoke selected tokens", permissions=["operate"])
     def revoke(self, request, queryset):
         now = timezone.now()
         count = sum(api_token_revoke(token=token, now=now) for token in queryset)
-        self.message_user(request, f"{count} token{'s' if count != 1 else ''} revoked.", messages.SUCCESS)
+        self.message_user(request, ngettext("%d token revoked.", "%d tokens revoked.", count) % count, messages.SUCCESS)

@@ -24,8 +24,9 @@ from ninja.security import HttpBearer
 from ninja.security import SessionAuth as NinjaSessionAuth
 
 from backups.api import router as backups_router
+from common.api import ApiError, errors_of
 from core.services import api_token_use
-from scheduling.api import READ_ONLY_FIELDS, ApiError, errors_of
+from scheduling.api import READ_ONLY_FIELDS
 from scheduling.api import router as schedules_router
 
 JSON_TYPES = ("application/json",)
@@ -148,7 +149,7 @@ def _schema_error(request, exc: SchemaValidationError):
         field, message = _describe(loc, error)
         errors.setdefault(field, []).append(message)
     if path_errors:  # no such resource, whatever else is wrong
-        return _answer(request, 404, {"id": ["Not a schedule id: ids are whole numbers from 1."]})
+        return _answer(request, 404, {"id": ["Not an id: ids are whole numbers from 1."]})
     return _answer(request, 400, errors)
 
 

@@ -5,21 +5,9 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
+from common.admin import ReadOnlyAdmin
 from jobs import services
 from jobs.models import Job
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records the system writes (jobs, runs, backups, audit entries): shown, never edited by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, *(f.name for f in self.model._meta.fields if f.name not in self.readonly_fields)]
 
 
 class CappedCountPaginator(Paginator):
@@ -61,13 +49,6 @@ class JobAdmin(ReadOnlyAdmin):
         if job.origin_url:
             return format_html('<a href="{}">{}</a>', job.origin_url, job.origin_label or job.origin_url)
         return job.origin_label or "-"
-
-    def has_operate_permission(self, request):
-        # has_change_permission is False only to keep the form read-only; whether someone may
-        # cancel or retry still follows the change permission. Without this check every staff
-        # user who can view the list could run the actions. Django asks it both when it lists
-        # the actions and when a POST names one, so a forged POST is refused too.
-        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
 
     @admin.action(description="Cancel selected jobs (queued or waiting to retry)", permissions=["operate"])
     def cancel_jobs(self, request, queryset):

@@ -6,11 +6,9 @@ against a real cluster finish in seconds.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from common.conf import AppSettings
 
-from django.conf import settings
-
-DEFAULTS = {
+SETTINGS = AppSettings({
     # First retry waits this long; each further retry doubles it, up to the cap.
     "JOBS_RETRY_BACKOFF_SECONDS": 30.0,
     "JOBS_RETRY_BACKOFF_MAX_SECONDS": 3600.0,
@@ -28,12 +26,5 @@ DEFAULTS = {
     "JOBS_MAINTENANCE_BATCH_SIZE": 200,
     # Modules imported when the app is ready, for job handlers that no app registers (tests).
     "JOB_HANDLER_MODULES": [],
-}
-
-
-def get(name: str):
-    return getattr(settings, name, DEFAULTS[name])
-
-
-def seconds(name: str) -> timedelta:
-    return timedelta(seconds=float(get(name)))
+})
+get, seconds = SETTINGS.get, SETTINGS.seconds

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import socket
 import threading
 import traceback
 from contextlib import contextmanager
@@ -26,15 +24,11 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
+from common.processes import process_name
 from jobs import registry, services
 from jobs.models import Job, JobStatus
 
 logger = logging.getLogger(__name__)
-
-
-def process_name() -> str:
-    """host:pid, how workers and schedulers name themselves in job rows and heartbeats."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def claim(job_id: int, *, worker: str, now) -> Job | None:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django.db.models import Min, Q
 
+from jobs import queue
 from jobs.models import Job, JobStatus
 
 # ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and other scripts' digits.
@@ -81,3 +82,12 @@ def queue_stats(*, now: datetime) -> dict:
         "running": Job.objects.filter(status=JobStatus.RUNNING).count(),
         "oldest_queued_age_seconds": round(max((now - oldest).total_seconds(), 0.0), 1) if oldest else None,
     }
+
+
+NO_WORKER_NOTE = "No worker is running, so the jobs wait until one starts (manage.py qcluster)."
+
+
+def no_worker_note() -> str:
+    """What to add after "jobs queued" when no worker cluster runs: they wait. Empty otherwise
+    (a worker runs, or the clusters' status cannot be read)."""
+    return NO_WORKER_NOTE if queue.workers_alive() is False else ""

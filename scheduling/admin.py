@@ -5,15 +5,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 
-from jobs.admin import ReadOnlyAdmin
+from common.actors import admin_actor
+from common.admin import ReadOnlyAdmin
 from scheduling import registry, services
-from scheduling.audit import Actor
 from scheduling.forms import ScheduleForm
-from scheduling.models import AuditVia, RunOutcome, ScheduleAuditEntry, ScheduledTask, SchedulerHeartbeat, ScheduleRun
-
-
-def admin_actor(request) -> Actor:
-    return Actor(AuditVia.ADMIN, request.user)
+from scheduling.models import RunOutcome, ScheduleAuditEntry, ScheduledTask, SchedulerHeartbeat, ScheduleRun
 
 
 class TaskTypeFilter(admin.SimpleListFilter):

@@ -4,9 +4,6 @@ Views parse input, check the user's model permission and call scheduling.service
 model's clean() and the task type's params form validate the API like every other entrance.
 The schemas check JSON types only (a string is a string); every rule about values is the
 model's, with the same message everywhere.
-
-Also the pieces other apps' API routers share (they must not import core): the error shape,
-`ApiError`, `require_permission`, `api_actor`, the `Text` type.
 """
 
 from __future__ import annotations
@@ -18,90 +15,25 @@ from urllib.parse import urlencode
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema, Status
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import AwareDatetime, ConfigDict, StrictBool, StrictInt
 
+from common.actors import api_actor
+from common.api import MAX_ID, ApiError, JsonObject, Text, error_responses, errors_of, require_permission
+from common.forms import errors_by_field
 from scheduling import registry, services
-from scheduling.audit import Actor
-from scheduling.models import AuditVia, OverlapPolicy, ScheduledTask, ScheduleKind, ScheduleRun
+from scheduling.models import OverlapPolicy, ScheduledTask, ScheduleKind, ScheduleRun
 from scheduling.recurrence import WEEKDAYS
 from scheduling.selectors import schedule_preview
 
 UTC = dt.timezone.utc
-MAX_ID = 2**63 - 1
 PREVIEW_MAX_RUNS = 50
 
 router = Router(tags=["schedules"])
 
-
-# --- shared by every API router ---------------------------------------------------------------
-
-class ApiError(Exception):
-    """An answer other than success: its HTTP status and `{"field": ["message", ...]}`."""
-
-    def __init__(self, status: int, errors: dict[str, list[str]]):
-        super().__init__(status, errors)
-        self.status = status
-        self.errors = errors
-
-
-class ErrorsOut(Schema):
-    """Every error the API gives: the field (or `__all__`, `body`, `id`) and what is wrong with it."""
-
-    errors: dict[str, list[str]] = Field(examples=[{"schedule_time": ["Use HH:MM (24-hour), e.g. 05:30."]}])
-
-
-def error_responses(*statuses: int) -> dict[int, type[ErrorsOut]]:
-    """The error statuses an operation can answer with; every operation can answer 400, 401 and 403."""
-    return {status: ErrorsOut for status in sorted({400, 401, 403, *statuses})}
-
-
-def require_permission(request, action: str, model: str = "scheduledtask", app: str = "scheduling") -> None:
-    """The API's access rule: Django's model permissions (view / add / change / delete)."""
-    perm = f"{app}.{action}_{model}"
-    if not request.auth.has_perm(perm):
-        raise ApiError(403, {"__all__": [f"You do not have the permission “{perm}” this needs; "
-                                         "ask an administrator to grant it."]})
-
-
-def api_actor(request) -> Actor:
-    return Actor(AuditVia.API, request.auth)
-
-
-def _storable(value: str) -> str:
-    # PostgreSQL refuses NUL in text and jsonb, and a lone surrogate (valid in JSON's \ud800
-    # escapes) cannot be encoded for any database: both would be a 500 when saved.
-    if "\x00" in value:
-        raise ValueError("Text must not contain NUL characters.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("Text must be valid Unicode (no lone surrogates).") from None
-    return value
-
-
-def _storable_json(value: Any) -> Any:
-    if isinstance(value, str):
-        _storable(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _storable(key)
-            _storable_json(item)
-    elif isinstance(value, list):
-        for item in value:
-            _storable_json(item)
-    return value
-
-
-Text = Annotated[StrictStr, AfterValidator(_storable)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
-
-
-def errors_of(exc: ValidationError, rename: dict[str, str] | None = None) -> ApiError:
-    """A model ValidationError as the API's 400, fields named as the API names them."""
-    errors: dict[str, list[str]] = {}
-    for field, messages in registry.errors_by_field(exc).items():
-        errors.setdefault((rename or {}).get(field, field), []).extend(messages)
-    return ApiError(400, errors)
+VIEW = "scheduling.view_scheduledtask"
+ADD = "scheduling.add_scheduledtask"
+CHANGE = "scheduling.change_scheduledtask"
+DELETE = "scheduling.delete_scheduledtask"
 
 
 # --- schemas ------------------------------------------------------------------------------------
@@ -320,14 +252,14 @@ def schedule_preview_view(request, payload: ScheduleFields,
     The payload is a schedule as for create; the fields it sends are validated (a complete
     payload is a dry run of create), the ones it leaves out are not required.
     """
-    require_permission(request, "view")
+    require_permission(request, VIEW)
     now = timezone.now()
     data = payload.model_dump(exclude_unset=True)
     schedule = apply_fields(ScheduledTask(created_at=now), data)
     try:
         schedule.full_clean()
     except ValidationError as exc:
-        errors = {field: messages for field, messages in registry.errors_by_field(exc).items()
+        errors = {field: messages for field, messages in errors_by_field(exc).items()
                   if field.split(".")[0] in data or field.split(".")[0] not in ("name", "task_type", "params")}
         if "task_type" not in data:
             errors = {field: messages for field, messages in errors.items() if not field.startswith("params")}
@@ -346,7 +278,7 @@ def schedule_preview_view(request, payload: ScheduleFields,
 @router.get("", response={200: SchedulePage, **error_responses()})
 def schedule_list(request, filters: Query[ScheduleFilters]):
     """Schedules by id, a page at a time (keyset: `after` the last id; no full count)."""
-    require_permission(request, "view")
+    require_permission(request, VIEW)
     schedules = ScheduledTask.objects.order_by("id")
     if filters.task_type is not None:
         schedules = schedules.filter(task_type=filters.task_type)
@@ -366,7 +298,7 @@ def schedule_list(request, filters: Query[ScheduleFilters]):
 
 @router.post("", response={201: ScheduleOut, **error_responses(415)})
 def schedule_create(request, payload: ScheduleCreate):
-    require_permission(request, "add")
+    require_permission(request, ADD)
     schedule = save_changes(schedule=ScheduledTask(), data=payload.model_dump(exclude_unset=True),
                             request=request, now=timezone.now())
     return Status(201, schedules_out([schedule])[0])
@@ -374,14 +306,14 @@ def schedule_create(request, payload: ScheduleCreate):
 
 @router.get("/{schedule_id}", response={200: ScheduleOut, **error_responses(404)})
 def schedule_detail(request, schedule_id: ScheduleId):
-    require_permission(request, "view")
+    require_permission(request, VIEW)
     return schedules_out([get_schedule(schedule_id)])[0]
 
 
 @router.patch("/{schedule_id}", response={200: ScheduleOut, **error_responses(404, 415)})
 def schedule_update(request, schedule_id: ScheduleId, payload: ScheduleFields):
     """Change the fields sent, and only those (`params` as a whole)."""
-    require_permission(request, "change")
+    require_permission(request, CHANGE)
     schedule = save_changes(schedule=get_schedule(schedule_id), data=payload.model_dump(exclude_unset=True),
                             request=request, now=timezone.now())
     return schedules_out([schedule])[0]
@@ -390,7 +322,7 @@ def schedule_update(request, schedule_id: ScheduleId, payload: ScheduleFields):
 @router.delete("/{schedule_id}", response={204: None, **error_responses(404)})
 def schedule_delete(request, schedule_id: ScheduleId):
     """Delete a schedule; its runs and audit trail stay."""
-    require_permission(request, "delete")
+    require_permission(request, DELETE)
     services.schedule_delete(schedule=get_schedule(schedule_id), now=timezone.now(), actor=api_actor(request))
     return Status(204, None)
 
@@ -398,7 +330,7 @@ def schedule_delete(request, schedule_id: ScheduleId):
 @router.post("/{schedule_id}/toggle", response={200: ScheduleOut, **error_responses(404, 415)})
 def schedule_toggle(request, schedule_id: ScheduleId, payload: ToggleIn | None = None):
     """Enable or disable: to `{"enabled": ...}` if sent, else the opposite of now."""
-    require_permission(request, "change")
+    require_permission(request, CHANGE)
     schedule = get_schedule(schedule_id)
     enabled = payload.enabled if payload is not None and payload.enabled is not None else not schedule.enabled
     try:
@@ -412,7 +344,7 @@ def schedule_toggle(request, schedule_id: ScheduleId, payload: ToggleIn | None =
 @router.post("/{schedule_id}/run_now", response={200: RunNowOut, **error_responses(404, 409, 415)})
 def schedule_run_now(request, schedule_id: ScheduleId, payload: RunNowIn | None = None):
     """Run the schedule's task now; 409 while a run of it is still active, unless `{"force": true}`."""
-    require_permission(request, "change")
+    require_permission(request, CHANGE)
     schedule = get_schedule(schedule_id)
     force = payload.force if payload is not None else False
     try:

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from scheduling.models import AuditAction, AuditVia, ScheduleAuditEntry, ScheduledTask
+from common.actors import Actor
+from scheduling.models import AuditAction, ScheduleAuditEntry, ScheduledTask
 
 # What a person edits, in the order a diff lists it.
 AUDITED_FIELDS = ("name", "task_type", "params", "enabled", "schedule_kind", "schedule_time", "schedule_days",
                   "interval_minutes", "anchor_at", "cron_expr", "timezone", "grace_minutes", "overlap_policy")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, and through which entrance (admin, pages, API, command line, the system)."""
-
-    via: str
-    user: object | None = None  # a User; None for the system and for commands run without --user
-
-    @property
-    def name(self) -> str:
-        return self.user.get_username() if self.user is not None else ""
-
-
-SYSTEM = Actor(AuditVia.SYSTEM)
-COMMAND = Actor(AuditVia.COMMAND)
 
 
 def _json(value):

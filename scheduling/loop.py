@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from common.processes import process_name
 from jobs.maintenance import run_maintenance
-from jobs.runner import process_name
 from scheduling import tick
 from scheduling.models import HeartbeatSource, ScheduledTask, SchedulerHeartbeat
 

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.timezone import now
 
+from common.actors import Via
 from scheduling import recurrence, registry
 
 MIN_GRACE_MINUTES = 5
@@ -250,14 +251,6 @@ class AuditAction(models.TextChoices):
     RUN_NOW = "run_now", "Run now"
 
 
-class AuditVia(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    PAGE = "page", "Pages"
-    API = "api", "API"
-    COMMAND = "command", "Command line"
-    SYSTEM = "system", "The system"
-
-
 class ScheduleAuditEntry(models.Model):
     """Who changed a schedule, when, through which entrance, and what changed (field: [old, new]).
 
@@ -271,7 +264,7 @@ class ScheduleAuditEntry(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="+")
     actor_name = models.CharField(max_length=150, blank=True, help_text="The user's name at the time.")
-    via = models.CharField(max_length=16, choices=AuditVia.choices)
+    via = models.CharField(max_length=16, choices=Via.choices)
     changes = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(default=now)
 

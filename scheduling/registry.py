@@ -75,32 +75,11 @@ class TaskType:
             raise ValidationError(errors)
         return form.to_params()
 
-    def bound_form(self, data=None, *, params: dict | None = None, prefix: str | None = None) -> ParamsForm:
-        """The params form for an HTML editor: bound to posted `data`, or showing stored `params`."""
-        return self.params_form(data=data, initial=params or None, prefix=prefix)
-
 
 def _param_error(key: str | None, message: str) -> ValidationError:
     error = ValidationError(message, code="invalid_param")
     error.param = key
     return error
-
-
-def errors_by_field(exc: ValidationError) -> dict[str, list[str]]:
-    """A model ValidationError as `{"field": [messages]}`; params errors as `params.<key>`.
-
-    What the JSON API answers with HTTP 400, and what a page can put under each input.
-    """
-    if not hasattr(exc, "error_dict"):
-        return {"__all__": exc.messages}
-    result: dict[str, list[str]] = {}
-    for field, errors in exc.error_dict.items():
-        for error in errors:
-            key = field
-            if field == "params" and getattr(error, "param", None):
-                key = f"params.{error.param}"
-            result.setdefault(key, []).extend(error.messages)
-    return result
 
 
 _task_types: dict[str, TaskType] = {}

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
-
-from scheduling import recurrence
+from scheduling import conf, recurrence
 from scheduling.models import HeartbeatSource, SchedulerHeartbeat
 
 # A one-shot `schedule_tick` from cron, and the cluster's safety net, pass about once a minute; the
@@ -21,8 +19,7 @@ HEARTBEAT_CLOCK_TOLERANCE = timedelta(seconds=5)
 
 def _max_age(source: str) -> timedelta:
     if source == HeartbeatSource.LOOP:
-        # `schedule_tick --loop` writes a heartbeat at least every 5 s: silent this long, it is not running.
-        return timedelta(seconds=getattr(settings, "SCHEDULER_LOOP_MAX_AGE_SECONDS", 30))
+        return conf.seconds("SCHEDULER_LOOP_MAX_AGE_SECONDS")
     return MINUTELY_MAX_AGE
 
 

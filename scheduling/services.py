@@ -12,11 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
-from jobs import queue
+from common.actors import SYSTEM, Actor
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from jobs.selectors import no_worker_note
 from jobs.services import job_create_many
 from scheduling import audit, recurrence, registry
-from scheduling.audit import Actor
 from scheduling.models import AuditAction, RunOutcome, RunTrigger, ScheduledTask, ScheduleKind, ScheduleRun
 
 # What a person edits. A save never writes last_run_at or last_outcome, which a scheduler may be
@@ -37,7 +37,7 @@ def _timing(schedule: ScheduledTask):
         return None
 
 
-def schedule_save(*, schedule: ScheduledTask, now: datetime, actor: Actor = audit.SYSTEM) -> ScheduledTask:
+def schedule_save(*, schedule: ScheduledTask, now: datetime, actor: Actor = SYSTEM) -> ScheduledTask:
     """Validate and save a new or edited schedule, keeping next_run_at true to its timing.
 
     A disabled schedule has no next run. Enabling one, or changing its timing, points next_run_at
@@ -77,7 +77,7 @@ def schedule_save(*, schedule: ScheduledTask, now: datetime, actor: Actor = audi
 
 
 def schedule_set_enabled(*, schedule: ScheduledTask, enabled: bool, now: datetime,
-                         actor: Actor = audit.SYSTEM, reason: str = "") -> ScheduledTask:
+                         actor: Actor = SYSTEM, reason: str = "") -> ScheduledTask:
     """Enable (validating, like any save) or disable a schedule.
 
     Disabling never asks the schedule to be valid: it is how one whose channel group was deleted,
@@ -100,7 +100,7 @@ def schedule_set_enabled(*, schedule: ScheduledTask, enabled: bool, now: datetim
 
 
 def schedule_set_enabled_many(
-    *, schedules: QuerySet[ScheduledTask], enabled: bool, now: datetime, actor: Actor = audit.SYSTEM
+    *, schedules: QuerySet[ScheduledTask], enabled: bool, now: datetime, actor: Actor = SYSTEM
 ) -> tuple[int, dict[ScheduledTask, ValidationError]]:
     """Enable or disable each schedule; return how many changed and the ones that could not be enabled.
 
@@ -117,7 +117,7 @@ def schedule_set_enabled_many(
     return changed, refused
 
 
-def schedule_delete(*, schedule: ScheduledTask, now: datetime, actor: Actor = audit.SYSTEM) -> None:
+def schedule_delete(*, schedule: ScheduledTask, now: datetime, actor: Actor = SYSTEM) -> None:
     """Delete a schedule. Its runs and audit entries stay, under its name; its jobs keep their origin."""
     with transaction.atomic():
         audit.record(schedule=schedule, action=AuditAction.DELETE, actor=actor, now=now,
@@ -144,7 +144,7 @@ def _active_run_message(schedule: ScheduledTask) -> str:
 
 
 def schedule_run_now(*, schedule: ScheduledTask, now: datetime, force: bool = False,
-                     actor: Actor = audit.SYSTEM) -> ScheduleRun:
+                     actor: Actor = SYSTEM) -> ScheduleRun:
     """Run a schedule's task now ("Run now"): a manual run in the ledger; next_run_at stays.
 
     Refuses with RunActiveError while a run of the schedule is still active, unless forced.
@@ -173,8 +173,8 @@ def run_now_message(run: ScheduleRun) -> str:
     if run.outcome == RunOutcome.DISPATCH_FAILED:
         return f"“{run.schedule_name}” could not run: {run.message}"
     text = f"“{run.schedule_name}” started: {run.message}"
-    if run.outcome == RunOutcome.DISPATCHED and queue.workers_alive() is False:
-        text += " No worker is running, so the jobs wait until one starts (manage.py qcluster)."
+    if run.outcome == RunOutcome.DISPATCHED and (note := no_worker_note()):
+        text += f" {note}"
     return text
 
 

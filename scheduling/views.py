@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -23,13 +22,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from common.actors import page_actor
+from common.forms import errors_by_field, parse_toggle
+from common.pages import Toast, htmx_response, message, next_url
 from scheduling import recurrence, registry, selectors, services
-from scheduling.audit import Actor
 from scheduling.forms import KIND_INPUTS, ScheduleFilterForm, ScheduleForm
-from scheduling.models import AuditVia, RunOutcome, RunTrigger, ScheduleAuditEntry, ScheduledTask, ScheduleRun
+from scheduling.models import RunOutcome, RunTrigger, ScheduleAuditEntry, ScheduledTask, ScheduleRun
 
 VIEW = "scheduling.view_scheduledtask"
 ADD = "scheduling.add_scheduledtask"
@@ -48,68 +48,8 @@ TIMING_FIELDS = ("schedule_kind", *sorted(set().union(*ScheduledTask.KIND_FIELDS
 FAILING_OUTCOMES = (RunOutcome.FAILED, RunOutcome.PARTLY_FAILED, RunOutcome.DISPATCH_FAILED)
 
 
-def page_actor(request) -> Actor:
-    return Actor(AuditVia.PAGE, request.user)
-
-
-def _can(request) -> dict:
-    user = request.user
-    return {"add": user.has_perm(ADD), "change": user.has_perm(CHANGE), "delete": user.has_perm(DELETE)}
-
-
 def all_zones() -> list[str]:
     return sorted(recurrence.known_zones())
-
-
-# --- toasts -----------------------------------------------------------------------------------
-
-@dataclass
-class Toast:
-    message: str
-    level: str = "success"  # success / info / warning / error; errors stay until dismissed
-    run_anyway_url: str = ""  # a refused Run now offers to force it
-
-
-def _toasts_html(request, toasts: list[Toast]) -> str:
-    return render_to_string("includes/toasts_oob.html", {"toasts": toasts}, request=request)
-
-
-def _htmx_response(request, body: str = "", *, toasts: list[Toast] = (), events: dict | None = None,
-                   status: int = 200, reswap: str | None = None) -> HttpResponse:
-    response = HttpResponse(body + _toasts_html(request, list(toasts)), status=status)
-    if events:
-        response["HX-Trigger"] = json.dumps(events)
-    if reswap:
-        response["HX-Reswap"] = reswap
-    return response
-
-
-def _message(request, toast: Toast) -> None:
-    level = {"success": messages.SUCCESS, "info": messages.INFO, "warning": messages.WARNING,
-             "error": messages.ERROR}[toast.level]
-    messages.add_message(request, level, toast.message)
-
-
-def action_done(request, toast: Toast, *, event: str, redirect_to: str) -> HttpResponse:
-    """A finished page action, for /schedules, /channels and /backups alike.
-
-    With htmx: its toast, then the events that refresh the page's lists (`event`) and close the
-    dialog, in that order (closing empties the dialog, and an event fired on an element no longer in
-    the page never reaches the lists listening on <body>). Without JavaScript: the toast as a
-    message, and back to `redirect_to`.
-    """
-    if request.htmx:
-        return _htmx_response(request, toasts=[toast], events={event: True, "close-dialog": True}, reswap="none")
-    _message(request, toast)
-    return redirect(redirect_to)
-
-
-def _next_url(request, default: str) -> str:
-    url = request.POST.get("_next") or request.GET.get("next") or ""
-    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
-                                               require_https=request.is_secure()):
-        return url
-    return default
 
 
 # --- the list ---------------------------------------------------------------------------------
@@ -150,7 +90,6 @@ def schedule_list(request):
         "schedules": _with_summaries(list(page.object_list)),
         "filtered": bool(keep),
         "keep": keep,
-        "can": _can(request),
         "now": timezone.now(),
     }
     if request.htmx and request.htmx.target == "schedule-list":
@@ -160,9 +99,9 @@ def schedule_list(request):
 
 def _row_response(request, schedule: ScheduledTask, toast: Toast) -> HttpResponse:
     body = render_to_string("scheduling/_row.html", {
-        "schedule": _with_summaries([schedule])[0], "can": _can(request), "now": timezone.now(),
+        "schedule": _with_summaries([schedule])[0], "now": timezone.now(),
     }, request=request)
-    return _htmx_response(request, body, toasts=[toast])
+    return htmx_response(request, body, toasts=[toast])
 
 
 # --- the editor -------------------------------------------------------------------------------
@@ -229,7 +168,7 @@ def _editor_from_request(request, *, schedule=None, data=None) -> ScheduleForm:
 
 def _render_editor(request, form, *, schedule=None, status: int = 200) -> HttpResponse:
     context = editor_context(request, form, schedule=schedule,
-                             next_url=_next_url(request, "") if request.method == "POST" else request.GET.get("next", ""))
+                             next_url=next_url(request, "") if request.method == "POST" else request.GET.get("next", ""))
     if request.htmx:
         return render(request, "scheduling/_editor.html", context, status=status)
     title = f"Edit “{schedule.name}”" if schedule else "New schedule"
@@ -242,17 +181,17 @@ def _save(request, form: ScheduleForm, *, schedule: ScheduledTask | None) -> Htt
     try:
         saved = services.schedule_save(schedule=form.instance, now=timezone.now(), actor=page_actor(request))
     except ValidationError as exc:  # changed meanwhile (e.g. its group deleted): the same inline messages
-        for field, errors in registry.errors_by_field(exc).items():
+        for field, errors in errors_by_field(exc).items():
             form.add_error(field if field in form.fields else None, errors)
         return _render_editor(request, form, schedule=schedule)
     toast = Toast(f"Schedule “{saved.name}” {'saved' if schedule else 'created'}. "
                   + (f"Next run: {_local(saved.next_run_at, saved.timezone)}." if saved.next_run_at else
                      "It is disabled, so it has no next run."))
     if request.htmx:
-        return _htmx_response(request, toasts=[toast], reswap="none",
-                              events={"schedules-changed": {"id": saved.pk}, "close-dialog": True})
-    _message(request, toast)
-    return redirect(_next_url(request, reverse("schedules")))
+        return htmx_response(request, toasts=[toast], swap=False,
+                              events={"schedules-changed": {"id": saved.pk}, "close-dialog": {}})
+    message(request, toast)
+    return redirect(next_url(request, reverse("schedules")))
 
 
 def _local(instant: datetime, zone: str) -> str:
@@ -317,8 +256,7 @@ def schedule_preview(request):
 @permission_required(CHANGE, raise_exception=True)
 def schedule_toggle(request, pk: int):
     schedule = get_object_or_404(ScheduledTask, pk=pk)
-    wanted = request.POST.get("enabled")
-    enabled = not schedule.enabled if wanted not in ("true", "false") else wanted == "true"
+    enabled = parse_toggle(request.POST.get("enabled"), current=schedule.enabled)
     try:
         services.schedule_set_enabled(schedule=schedule, enabled=enabled, now=timezone.now(),
                                       actor=page_actor(request))
@@ -331,8 +269,8 @@ def schedule_toggle(request, pk: int):
                          else ""))
     if request.htmx:
         return _row_response(request, schedule, toast)
-    _message(request, toast)
-    return redirect(_next_url(request, reverse("schedules")))
+    message(request, toast)
+    return redirect(next_url(request, reverse("schedules")))
 
 
 @require_POST
@@ -346,15 +284,15 @@ def schedule_run_now(request, pk: int):
     except services.RunActiveError as exc:
         toast = Toast(str(exc), "error", run_anyway_url=reverse("schedule_run_now", args=[pk]))
         if request.htmx:
-            return _htmx_response(request, toasts=[toast], status=409, reswap="none")
-        _message(request, toast)
-        return redirect(_next_url(request, reverse("schedule_detail", args=[pk])))
+            return htmx_response(request, toasts=[toast], status=409, swap=False)
+        message(request, toast)
+        return redirect(next_url(request, reverse("schedule_detail", args=[pk])))
     failed = run.outcome == RunOutcome.DISPATCH_FAILED
     toast = Toast(services.run_now_message(run), "error" if failed else "success")
     if request.htmx:
-        return _htmx_response(request, toasts=[toast], reswap="none", events={"schedules-changed": {"id": pk}})
-    _message(request, toast)
-    return redirect(_next_url(request, reverse("schedules")))
+        return htmx_response(request, toasts=[toast], swap=False, events={"schedules-changed": {"id": pk}})
+    message(request, toast)
+    return redirect(next_url(request, reverse("schedules")))
 
 
 @require_http_methods(["GET", "POST"])
@@ -369,15 +307,15 @@ def schedule_delete(request, pk: int):
     services.schedule_delete(schedule=schedule, now=timezone.now(), actor=page_actor(request))
     toast = Toast(f"Schedule “{name}” deleted. Its run history and audit trail are kept.")
     if request.htmx and request.POST.get("_next"):  # deleted from its own page: that page is gone
-        _message(request, toast)
+        message(request, toast)
         response = HttpResponse(status=200)
-        response["HX-Redirect"] = _next_url(request, reverse("schedules"))
+        response["HX-Redirect"] = next_url(request, reverse("schedules"))
         return response
     if request.htmx:
-        return _htmx_response(request, toasts=[toast], reswap="none",
-                              events={"schedules-changed": {"id": pk, "deleted": True}, "close-dialog": True})
-    _message(request, toast)
-    return redirect(_next_url(request, reverse("schedules")))
+        return htmx_response(request, toasts=[toast], swap=False,
+                              events={"schedules-changed": {"id": pk, "deleted": True}, "close-dialog": {}})
+    message(request, toast)
+    return redirect(next_url(request, reverse("schedules")))
 
 
 # --- history ----------------------------------------------------------------------------------
@@ -398,7 +336,6 @@ def schedule_detail(request, pk: int):
         "schedule": _with_summaries([schedule])[0],
         "runs": runs,
         "entries": entries,
-        "can": _can(request),
         "now": timezone.now(),
     })
 

@@ -1,6 +1,6 @@
 from django import template
 
-from channels.models import SKIPPED_OUTCOMES, SUCCESS_OUTCOMES, SyncOutcome
+from common.formatting import badge_class
 
 register = template.Library()
 
@@ -10,13 +10,7 @@ def channel_badge(channel) -> str:
     """The badge class for a channel's status; the status itself is always written out beside it."""
     if not channel.enabled:
         return "badge-muted"
-    if not channel.last_outcome:
-        return "badge-neutral"
-    if channel.last_outcome in SUCCESS_OUTCOMES:
-        return "badge-ok"
-    if channel.last_outcome in SKIPPED_OUTCOMES or channel.last_outcome == SyncOutcome.FEED_OUTAGE:
-        return "badge-warn"
-    return "badge-error"
+    return badge_class(channel.last_outcome)
 
 
 @register.filter

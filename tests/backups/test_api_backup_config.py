@@ -4,8 +4,9 @@ import datetime as dt
 
 import pytest
 
+from common.actors import Via
 from scheduling import services
-from scheduling.models import AuditVia, ScheduleAuditEntry, ScheduledTask
+from scheduling.models import ScheduleAuditEntry, ScheduledTask
 from tests.api_clients import ALL_ACTIONS, token_client, user_with
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +72,7 @@ def test_it_creates_the_daily_backup_schedule_when_there_is_none(api):
                                "schedule_id": schedule.pk, "timezone": "UTC",
                                "description": "Every day at 02:30 (UTC)"}
     [entry] = ScheduleAuditEntry.objects.all()
-    assert (entry.action, entry.via) == ("create", AuditVia.API)
+    assert (entry.action, entry.via) == ("create", Via.API)
 
 
 def test_it_changes_only_what_is_sent_and_keeps_a_weekly_schedule_weekly(api):
@@ -85,7 +86,7 @@ def test_it_changes_only_what_is_sent_and_keeps_a_weekly_schedule_weekly(api):
         ("weekly", ["mon", "thu"], "04:15", "Europe/Berlin")
     assert schedule.params == {"backup_type": "full", "retention_days": 10, "cleanup_old": True, "force_backup": False}
     assert body["description"] == "Every Mon, Thu at 04:15 (Europe/Berlin)"
-    entry = ScheduleAuditEntry.objects.filter(via=AuditVia.API).get()
+    entry = ScheduleAuditEntry.objects.filter(via=Via.API).get()
     assert entry.changes == {"schedule_time": ["03:00", "04:15"]}
 
 
@@ -128,7 +129,7 @@ def test_it_rejects_invalid_settings_naming_the_field(api, payload, field, exist
     assert response.status_code == 400
     assert list(response.json()["errors"]) == [field]
     assert ScheduledTask.objects.count() == int(existing)
-    assert not ScheduleAuditEntry.objects.filter(via=AuditVia.API).exists()
+    assert not ScheduleAuditEntry.objects.filter(via=Via.API).exists()
 
 
 def test_it_answers_malformed_bodies_like_the_schedules_api(api):

@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from channels import selectors, services
 from channels.models import Channel, ChannelGroup, GroupSync
+from common.actors import Actor, Via
 from jobs.models import Job
-from scheduling.audit import Actor
-from scheduling.models import AuditAction, AuditVia, ScheduleAuditEntry
+from scheduling.models import AuditAction, ScheduleAuditEntry
 from tests.factories import ChannelFactory, ChannelGroupFactory
 
 pytestmark = pytest.mark.django_db
@@ -73,7 +73,7 @@ def test_deleting_a_group_disables_its_schedules_with_the_reason(make_schedule, 
                                   "sync. 1 channel will be in no group (kept, with its videos).")
 
     group_id = group.pk
-    disabled = services.group_delete(group=group, now=timezone.now(), actor=Actor(AuditVia.PAGE, staff))
+    disabled = services.group_delete(group=group, now=timezone.now(), actor=Actor(Via.PAGE, staff))
 
     assert disabled == [schedule]
     schedule.refresh_from_db()
@@ -81,7 +81,7 @@ def test_deleting_a_group_disables_its_schedules_with_the_reason(make_schedule, 
     assert (schedule.enabled, schedule.next_run_at, unrelated.enabled) == (False, None, True)
     entry = ScheduleAuditEntry.objects.get(schedule=schedule, action=AuditAction.DISABLE)
     assert entry.changes["reason"] == f"Its channel group “News” (id {group_id}) was deleted."
-    assert (entry.actor, entry.via) == (staff, AuditVia.PAGE)
+    assert (entry.actor, entry.via) == (staff, Via.PAGE)
     assert Channel.objects.filter(pk=kept.pk).exists()  # channels outlive their group
 
 

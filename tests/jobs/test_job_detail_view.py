@@ -4,10 +4,9 @@ import datetime as dt
 
 import pytest
 
+from common.actors import Actor, Via
 from jobs.models import JobPriority, JobStatus
 from scheduling import services
-from scheduling.audit import Actor
-from scheduling.models import AuditVia
 from tests.factories import JobFactory, ScheduledTaskFactory
 from tests.jobs.conftest import at
 
@@ -100,7 +99,7 @@ def test_it_says_when_a_waiting_job_tries_again(user_client):
 def test_it_links_to_the_schedule_run_that_caused_it_even_after_the_schedule_is_deleted(user_client, user):
     schedule = services.schedule_save(schedule=ScheduledTaskFactory.build(name="Nightly backup"),
                                       now=at("2026-05-01 01:00"))
-    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 01:30"), actor=Actor(AuditVia.PAGE, user))
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 01:30"), actor=Actor(Via.PAGE, user))
     services.schedule_delete(schedule=schedule, now=at("2026-05-01 01:31"))
 
     html = page(user_client, run.jobs.get())

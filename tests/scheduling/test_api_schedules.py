@@ -5,10 +5,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from common.actors import Via
 from jobs.models import Job, JobStatus
 from scheduling import api as scheduling_api
 from scheduling import services
-from scheduling.models import AuditVia, ScheduleAuditEntry, ScheduledTask, ScheduleRun
+from scheduling.models import ScheduleAuditEntry, ScheduledTask, ScheduleRun
 from tests.api_clients import ALL_ACTIONS, token_client, user_with
 from tests.factories import ChannelFactory, ChannelGroupFactory
 from tests.scheduling.conftest import at
@@ -58,7 +59,7 @@ def errors_of(response, status=400) -> dict:
 
 
 def api_audit() -> list[ScheduleAuditEntry]:
-    return list(ScheduleAuditEntry.objects.filter(via=AuditVia.API).order_by("id"))
+    return list(ScheduleAuditEntry.objects.filter(via=Via.API).order_by("id"))
 
 
 # --- success paths --------------------------------------------------------------------------------
@@ -584,7 +585,7 @@ def test_it_needs_the_model_permission_of_each_operation(method, path, body, nee
 
     errors = errors_of(refused, status=403)
     assert f"scheduling.{needed}_scheduledtask" in errors["__all__"][0]
-    assert ScheduleAuditEntry.objects.filter(via=AuditVia.API).count() == 0
+    assert ScheduleAuditEntry.objects.filter(via=Via.API).count() == 0
 
     allowed = call(token_client(user_with(needed)), method, path, body, schedule)
     assert allowed.status_code in (200, 201, 204), allowed.content

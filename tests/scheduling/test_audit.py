@@ -2,9 +2,9 @@
 
 import pytest
 
+from common.actors import Actor, Via
 from scheduling import services
-from scheduling.audit import Actor
-from scheduling.models import AuditVia, ScheduleAuditEntry, ScheduledTask
+from scheduling.models import ScheduleAuditEntry, ScheduledTask
 from tests.factories import UserFactory
 from tests.scheduling.conftest import at
 
@@ -22,7 +22,7 @@ def entries():
 
 def test_it_records_a_creation_with_every_field(alice):
     services.schedule_save(schedule=ScheduledTask(name="Nightly", task_type="DATABASE_BACKUP", schedule_time="02:00"),
-                           now=at("2026-05-01 12:00"), actor=Actor(AuditVia.PAGE, alice))
+                           now=at("2026-05-01 12:00"), actor=Actor(Via.PAGE, alice))
 
     [(action, via, who, changes)] = entries()
     assert (action, via, who) == ("create", "page", "alice")
@@ -35,7 +35,7 @@ def test_it_records_an_edit_as_the_fields_that_changed(make_schedule, alice):
     schedule = make_schedule(now=at("2026-05-01 12:00"))
     schedule.schedule_kind, schedule.schedule_days, schedule.schedule_time = "weekly", ["mon", "wed", "fri"], "04:00"
 
-    services.schedule_save(schedule=schedule, now=at("2026-05-01 12:05"), actor=Actor(AuditVia.API, alice))
+    services.schedule_save(schedule=schedule, now=at("2026-05-01 12:05"), actor=Actor(Via.API, alice))
 
     entry = schedule.audit_entries.get(action="update")
     assert (entry.via, entry.actor, entry.at) == ("api", alice, at("2026-05-01 12:05"))
@@ -51,7 +51,7 @@ def test_a_save_that_changes_nothing_records_nothing(make_schedule):
 
 def test_it_records_disable_and_enable(make_schedule, alice):
     schedule = make_schedule(now=at("2026-05-01 12:00"))
-    admin = Actor(AuditVia.ADMIN, alice)
+    admin = Actor(Via.ADMIN, alice)
     services.schedule_set_enabled(schedule=schedule, enabled=False, now=at("2026-05-01 12:01"), actor=admin)
     services.schedule_set_enabled(schedule=schedule, enabled=False, now=at("2026-05-01 12:02"), actor=admin)
     services.schedule_set_enabled(schedule=schedule, enabled=True, now=at("2026-05-01 12:03"), actor=admin)
@@ -70,7 +70,7 @@ def test_a_system_disable_says_why(make_schedule):
 
 def test_it_keeps_the_entries_of_a_deleted_schedule_with_its_name(make_schedule, alice):
     schedule = make_schedule(now=at("2026-05-01 12:00"), name="Nightly")
-    services.schedule_delete(schedule=schedule, now=at("2026-05-01 13:00"), actor=Actor(AuditVia.PAGE, alice))
+    services.schedule_delete(schedule=schedule, now=at("2026-05-01 13:00"), actor=Actor(Via.PAGE, alice))
 
     assert ScheduleAuditEntry.objects.count() == 2
     deleted = ScheduleAuditEntry.objects.get(action="delete")
@@ -81,5 +81,5 @@ def test_it_keeps_the_entries_of_a_deleted_schedule_with_its_name(make_schedule,
 
 def test_it_records_run_now(make_schedule, alice):
     schedule = make_schedule(now=at("2026-05-01 12:00"))
-    services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"), actor=Actor(AuditVia.PAGE, alice))
+    services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"), actor=Actor(Via.PAGE, alice))
     assert entries()[-1] == ("run_now", "page", "alice", {})

@@ -127,7 +127,7 @@ def test_it_requires_an_existing_group():
 
 
 def test_param_errors_name_their_param_for_the_api():
-    from scheduling.registry import errors_by_field
+    from common.forms import errors_by_field
 
     with pytest.raises(ValidationError) as exc_info:
         ScheduledTask(name="Sync", task_type="QUICK_SYNC_GROUP", schedule_kind="daily", schedule_time="25:00",

@@ -6,7 +6,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from scheduling.models import AuditVia, ScheduleAuditEntry, ScheduledTask
+from common.actors import Via
+from scheduling.models import ScheduleAuditEntry, ScheduledTask
 from tests.factories import ChannelFactory, ChannelGroupFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +47,7 @@ def test_it_creates_a_schedule_through_the_service(manager):
     assert schedule.next_run_at is not None
     assert schedule.params["retention_days"] == 30
     entry = ScheduleAuditEntry.objects.get(schedule=schedule)
-    assert (entry.action, entry.via) == ("create", AuditVia.PAGE)
+    assert (entry.action, entry.via) == ("create", Via.PAGE)
 
 
 def test_it_creates_a_quick_sync_with_the_group_chosen_by_name(manager):

@@ -7,7 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from scheduling.models import AuditVia, ScheduleAuditEntry, ScheduledTask, ScheduleRun
+from common.actors import Via
+from scheduling.models import ScheduleAuditEntry, ScheduledTask, ScheduleRun
 from tests.factories import ChannelGroupFactory, ScheduledTaskFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +130,7 @@ def test_it_toggles_through_the_service_with_an_audit_entry(manager, make_schedu
     schedule.refresh_from_db()
     assert not schedule.enabled and schedule.next_run_at is None
     entry = ScheduleAuditEntry.objects.get(schedule=schedule, action="disable")
-    assert entry.via == AuditVia.PAGE and entry.actor_name
+    assert entry.via == Via.PAGE and entry.actor_name
     manager.post(f"/schedules/{schedule.pk}/toggle", {"enabled": "true"}, **HTMX)
     schedule.refresh_from_db()
     assert schedule.enabled and schedule.next_run_at is not None
@@ -165,7 +166,7 @@ def test_it_runs_now_and_refuses_with_409_while_a_run_is_active(manager, make_sc
     response = manager.post(f"/schedules/{schedule.pk}/run_now", {"force": "1"}, **HTMX)
     assert response.status_code == 200
     assert ScheduleRun.objects.filter(schedule=schedule).count() == 2
-    assert ScheduleAuditEntry.objects.filter(schedule=schedule, action="run_now", via=AuditVia.PAGE).count() == 2
+    assert ScheduleAuditEntry.objects.filter(schedule=schedule, action="run_now", via=Via.PAGE).count() == 2
 
 
 def test_it_confirms_then_deletes_and_keeps_history(manager, make_schedule):

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from backups import files, selectors
-from jobs.templatetags.jobs_extras import human_duration
+from common.formatting import human_duration
 
 
 def _when(instant) -> str:

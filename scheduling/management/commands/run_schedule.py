@@ -3,7 +3,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from scheduling import audit, services
+from common.actors import COMMAND
+from scheduling import services
 from scheduling.models import RunOutcome, ScheduledTask
 
 
@@ -21,7 +22,7 @@ class Command(BaseCommand):
             self.stderr.write(f"schedule_id: no schedule with id {schedule_id!r}.")
             sys.exit(2)
         try:
-            run = services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force, actor=audit.COMMAND)
+            run = services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force, actor=COMMAND)
         except services.RunActiveError as exc:
             raise CommandError(f"{exc} (use --force to run anyway)", returncode=1)
         jobs = list(run.jobs.order_by("pk").values_list("pk", flat=True))

@@ -1,0 +1,90 @@
+"""The frame every API router shares: the error shape, the access rule, text types, error mapping.
+
+Routers raise `ApiError` (or let a model `ValidationError` through); `core.api` turns both into
+`{"errors": {"field": ["message", ...]}}` with the status. The schemas check JSON types only; every
+rule about values is the model's, with the message every entrance gives.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
+from ninja import Field, Schema
+from pydantic import AfterValidator, StrictStr
+
+from common.forms import errors_by_field
+
+# The largest id a client may send: the databases' bigint. A larger one is a 404, not a 500.
+MAX_ID = 2**63 - 1
+
+
+class ApiError(Exception):
+    """An answer other than success: its HTTP status and `{"field": ["message", ...]}`."""
+
+    def __init__(self, status: int, errors: dict[str, list[str]]):
+        super().__init__(status, errors)
+        self.status = status
+        self.errors = errors
+
+
+class ErrorsOut(Schema):
+    """Every error the API gives: the field (or `__all__`, `body`, `id`) and what is wrong with it."""
+
+    errors: dict[str, list[str]] = Field(examples=[{"schedule_time": ["Use HH:MM (24-hour), e.g. 05:30."]}])
+
+
+def error_responses(*statuses: int) -> dict[int, type[ErrorsOut]]:
+    """The error statuses an operation can answer with; every operation can answer 400, 401 and 403."""
+    return {status: ErrorsOut for status in sorted({400, 401, 403, *statuses})}
+
+
+def require_permission(request, perm: str) -> None:
+    """The API's access rule: Django's model permissions, e.g. `scheduling.change_scheduledtask`."""
+    if not request.auth.has_perm(perm):
+        raise ApiError(403, {"__all__": [f"You do not have the permission “{perm}” this needs; "
+                                         "ask an administrator to grant it."]})
+
+
+def errors_of(exc: ValidationError, rename: dict[str, str] | None = None) -> ApiError:
+    """A model ValidationError as the API's 400, fields named as the API names them."""
+    errors: dict[str, list[str]] = {}
+    for field, messages in errors_by_field(exc).items():
+        errors.setdefault((rename or {}).get(field, field), []).extend(messages)
+    return ApiError(400, errors)
+
+
+_no_nul = ProhibitNullCharactersValidator(message="Text must not contain NUL characters.")
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL refuses NUL in text and jsonb, and a lone surrogate (valid in JSON's \ud800
+    # escapes) cannot be encoded for any database: both would be a 500 when saved.
+    try:
+        _no_nul(value)
+    except ValidationError as exc:
+        raise ValueError(exc.messages[0]) from None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Text must be valid Unicode (no lone surrogates).") from None
+    return value
+
+
+def _storable_json(value: Any) -> Any:
+    if isinstance(value, str):
+        _storable(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable_json(item)
+    return value
+
+
+# A JSON string any database can store; a JSON object whose keys and strings all are.
+Text = Annotated[StrictStr, AfterValidator(_storable)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
