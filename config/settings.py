@@ -170,9 +170,10 @@ else:
     }
 
 # --- Job queue (django-q2) ------------------------------------------------------------------
-# Our Job table is the history, so django-q2 keeps little of its own. A job's own time limit
-# is enforced by our reaper; django-q2's timeout is the outer bound, and it must stay below
-# `retry`, or the ORM broker hands a still-running task to a second worker.
+# Our Job table is the history, so django-q2 keeps little of its own. django-q2 stops a job at its
+# own time limit (each message carries it: jobs.queue.message_timeout), never later than this
+# timeout, which must stay below `retry`, or the ORM broker hands a still-running task to a second
+# worker. Our reaper only cleans up after a worker that died: a job still `running` past its limit.
 Q_TIMEOUT = env_int("Q_TIMEOUT", default=3600, minimum=1)
 Q_CLUSTER = {
     "name": "archive",
