@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from channels.models import Channel, ChannelGroup, GroupSync, SyncOutcome, Video
 from scheduling.models import ScheduledTask
 
 TASK_TYPE = "QUICK_SYNC_GROUP"
+# The pages count a group's videos first seen this many days back as new.
+NEW_VIDEOS_DAYS = 7
+# A running sync keeps the page refreshing itself this long: one whose jobs wait for a worker
+# that never comes stays unfinished, and the page stops asking after a while.
+POLL_FOR = timedelta(minutes=30)
 
 
 def schedules_of_group(group: ChannelGroup):
@@ -62,6 +67,43 @@ def channel_status(channel: Channel, *, now: datetime) -> str:
     if channel.in_backoff(now):
         text += f"; next try after {channel.next_attempt_at:%Y-%m-%d %H:%M} UTC"
     return text
+
+
+def group_id_of(schedule: ScheduledTask) -> int | None:
+    """The group a quick-sync schedule syncs, as stored in its params (None if they hold no id)."""
+    try:
+        return int(schedule.params.get("group_id"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _with_status(channels, *, now: datetime):
+    for channel in channels:
+        channel.status_text = channel_status(channel, now=now)
+    return channels
+
+
+def groups_page(*, now: datetime) -> dict:
+    """Every group with its channels, schedules and syncs, in a fixed number of queries."""
+    since = now - timedelta(days=NEW_VIDEOS_DAYS)
+    groups = list(groups_overview(since=since)
+                  .prefetch_related(Prefetch("channels", queryset=channel_rows(), to_attr="channel_rows")))
+    schedules: dict[int, list[ScheduledTask]] = {}
+    for schedule in ScheduledTask.objects.filter(task_type=TASK_TYPE).order_by("name", "pk"):
+        schedules.setdefault(group_id_of(schedule), []).append(schedule)
+    running: dict[int, GroupSync] = {}
+    for group_sync in GroupSync.objects.filter(group__in=groups, finished_at__isnull=True).order_by("created_at", "pk"):
+        running[group_sync.group_id] = group_sync  # the newest one wins
+    for group in groups:
+        group.schedules = schedules.get(group.pk, [])
+        group.running_sync = running.get(group.pk)
+        group.cooling = group.in_cooldown(now)
+        _with_status(group.channel_rows, now=now)
+    ungrouped = _with_status(list(channel_rows().filter(groups=None)), now=now)
+    # A sync whose jobs wait for a worker that never comes stays unfinished: stop asking after a while.
+    polling = any(group.running_sync and group.running_sync.created_at > now - POLL_FOR for group in groups)
+    return {"groups": groups, "ungrouped": ungrouped, "now": now, "new_videos_days": NEW_VIDEOS_DAYS,
+            "polling": polling}
 
 
 def group_delete_preview(*, group: ChannelGroup) -> dict:

@@ -9,12 +9,10 @@ its toast and a `channels-changed` event that refreshes the page's lists.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -28,7 +26,6 @@ from common.actors import page_actor
 from common.forms import parse_toggle
 from common.pages import Toast, action_done
 from jobs.selectors import no_worker_note
-from scheduling.models import ScheduledTask
 
 VIEW = "channels.view_channelgroup"  # the pages: groups, their channels, a channel's videos
 ADD_GROUP = "channels.add_channelgroup"
@@ -42,8 +39,6 @@ ADD_SCHEDULE = "scheduling.add_scheduledtask"
 CHANGE_SCHEDULE = "scheduling.change_scheduledtask"
 DELETE_SCHEDULE = "scheduling.delete_scheduledtask"
 
-NEW_VIDEOS_DAYS = 7
-POLL_FOR = timedelta(minutes=30)  # the list refreshes itself this long after a sync started
 PARAM = "quick_sync_group-group_id"
 
 
@@ -61,42 +56,6 @@ def _form(request, template: str, context: dict, *, title: str) -> HttpResponse:
 
 # --- the list ---------------------------------------------------------------------------------
 
-def _group_of(schedule: ScheduledTask) -> int | None:
-    try:
-        return int(schedule.params.get("group_id"))
-    except (TypeError, ValueError):
-        return None
-
-
-def _with_status(channels, *, now: datetime):
-    for channel in channels:
-        channel.status_text = selectors.channel_status(channel, now=now)
-    return channels
-
-
-def groups_page(*, now: datetime) -> dict:
-    """Every group with its channels, schedules and syncs, in a fixed number of queries."""
-    since = now - timedelta(days=NEW_VIDEOS_DAYS)
-    groups = list(selectors.groups_overview(since=since)
-                  .prefetch_related(Prefetch("channels", queryset=selectors.channel_rows(), to_attr="channel_rows")))
-    schedules: dict[int, list[ScheduledTask]] = {}
-    for schedule in ScheduledTask.objects.filter(task_type=selectors.TASK_TYPE).order_by("name", "pk"):
-        schedules.setdefault(_group_of(schedule), []).append(schedule)
-    running: dict[int, GroupSync] = {}
-    for group_sync in GroupSync.objects.filter(group__in=groups, finished_at__isnull=True).order_by("created_at", "pk"):
-        running[group_sync.group_id] = group_sync  # the newest one wins
-    for group in groups:
-        group.schedules = schedules.get(group.pk, [])
-        group.running_sync = running.get(group.pk)
-        group.cooling = group.in_cooldown(now)
-        _with_status(group.channel_rows, now=now)
-    ungrouped = _with_status(list(selectors.channel_rows().filter(groups=None)), now=now)
-    # A sync whose jobs wait for a worker that never comes stays unfinished: stop asking after a while.
-    polling = any(group.running_sync and group.running_sync.created_at > now - POLL_FOR for group in groups)
-    return {"groups": groups, "ungrouped": ungrouped, "now": now, "new_videos_days": NEW_VIDEOS_DAYS,
-            "polling": polling}
-
-
 def editor_urls(group: ChannelGroup) -> dict:
     """Where the group's "Schedule Quick Sync" opens the shared editor: a new schedule with the group fixed,
     or its existing one, limited to QUICK_SYNC_GROUP."""
@@ -112,7 +71,7 @@ def editor_urls(group: ChannelGroup) -> dict:
 @require_GET
 @permission_required(VIEW, raise_exception=True)
 def channel_list(request):
-    context = {**groups_page(now=timezone.now()), "title": "Channels"}
+    context = {**selectors.groups_page(now=timezone.now()), "title": "Channels"}
     for group in context["groups"]:
         group.editor = editor_urls(group)
     if request.htmx and request.htmx.target == "group-list":

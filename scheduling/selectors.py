@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from datetime import datetime, timedelta
 
+from django.db.models import QuerySet
+
 from scheduling import conf, recurrence
-from scheduling.models import HeartbeatSource, SchedulerHeartbeat
+from scheduling.models import HeartbeatSource, RunOutcome, ScheduledTask, SchedulerHeartbeat
 
 # A one-shot `schedule_tick` from cron, and the cluster's safety net, pass about once a minute; the
 # safety net rides on django-q2's scheduler, which looks for due tasks only every ~30 s, so gaps of
@@ -15,6 +19,12 @@ MINUTELY_MAX_AGE = timedelta(seconds=120)
 # now (`schedule_tick --now <future>`, or a host whose clock runs ahead): trusted, it would keep the
 # scheduler looking alive until that moment. A few seconds cover ordinary skew between hosts.
 HEARTBEAT_CLOCK_TOLERANCE = timedelta(seconds=5)
+
+FAILING_OUTCOMES = (RunOutcome.FAILED, RunOutcome.PARTLY_FAILED, RunOutcome.DISPATCH_FAILED)
+UPCOMING_DAYS = 7
+# The timeline merges every schedule's runs lazily and stops here (a five-minute schedule alone has
+# 2,016 runs a week); the page shows a frequent schedule's runs of one day as one line.
+UPCOMING_LIMIT = 5000
 
 
 def _max_age(source: str) -> timedelta:
@@ -65,3 +75,50 @@ def schedule_preview(*, schedule, now: datetime, count: int = 5) -> dict:
         "timezone": timing.timezone,
         "runs": recurrence.preview_runs(timing, now, count),
     }
+
+
+def schedule_list(*, task_type: str = "", state: str = "") -> QuerySet[ScheduledTask]:
+    """Schedules by name, filtered as the /schedules page offers: by task type, and enabled, disabled
+    or failing (the last run failed, partly failed or could not dispatch)."""
+    schedules = ScheduledTask.objects.order_by("name", "pk")
+    if task_type:
+        schedules = schedules.filter(task_type=task_type)
+    if state == "enabled":
+        schedules = schedules.filter(enabled=True)
+    elif state == "disabled":
+        schedules = schedules.filter(enabled=False)
+    elif state == "failing":
+        schedules = schedules.filter(last_outcome__in=FAILING_OUTCOMES)
+    return schedules
+
+
+def _runs_of(schedule: ScheduledTask, *, start: datetime, until: datetime):
+    """One schedule's (run, schedule) pairs from `start` until `until`, computed one at a time as the
+    merge asks for them."""
+    try:
+        timing = schedule.recurrence()
+    except recurrence.RecurrenceError:
+        return
+    cursor = start
+    while True:
+        runs = recurrence.preview_runs(timing, cursor, 1)
+        if not runs or runs[0].at >= until:
+            return
+        yield runs[0], schedule
+        cursor = runs[0].at
+
+
+def upcoming_runs(*, now: datetime, days: int = UPCOMING_DAYS, limit: int = UPCOMING_LIMIT):
+    """Every enabled schedule's runs over the next `days`, in time order, at most `limit`.
+
+    Only the `limit` schedules due first can contribute to the first `limit` runs (each of them
+    has a run before any later schedule's first one), so that many rows are read, along the
+    due-schedules index.
+    """
+    until = now + timedelta(days=days)
+    schedules = list(ScheduledTask.objects.filter(enabled=True, next_run_at__lt=until)
+                     .order_by("next_run_at", "pk")[:limit])
+    streams = [_runs_of(schedule, start=now, until=until) for schedule in schedules]
+    merged = heapq.merge(*streams, key=lambda item: (item[0].at, item[1].pk))
+    runs = list(itertools.islice(merged, limit + 1))
+    return runs[:limit], len(runs) > limit, until

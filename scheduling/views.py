@@ -6,8 +6,6 @@ with the fragment to swap and its toast, so the pages also work without JavaScri
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import zoneinfo
 from dataclasses import dataclass
@@ -39,13 +37,8 @@ DELETE = "scheduling.delete_scheduledtask"
 PAGE_SIZE = 50
 HISTORY_RUNS = 50
 HISTORY_AUDIT = 50
-UPCOMING_DAYS = 7
-# The timeline merges every schedule's runs lazily and stops here (a five-minute schedule alone has
-# 2,016 runs a week); a frequent schedule's runs of one day are shown as one line.
-UPCOMING_LIMIT = 5000
 # The inputs whose errors the preview shows instead of runs: the kind, what any kind uses, the zone.
 TIMING_FIELDS = ("schedule_kind", *sorted(set().union(*ScheduledTask.KIND_FIELDS.values())), "timezone")
-FAILING_OUTCOMES = (RunOutcome.FAILED, RunOutcome.PARTLY_FAILED, RunOutcome.DISPATCH_FAILED)
 
 
 def all_zones() -> list[str]:
@@ -62,25 +55,12 @@ def _with_summaries(schedules: list[ScheduledTask]) -> list[ScheduledTask]:
     return schedules
 
 
-def schedule_list_queryset(*, task_type: str = "", state: str = ""):
-    schedules = ScheduledTask.objects.order_by("name", "pk")
-    if task_type:
-        schedules = schedules.filter(task_type=task_type)
-    if state == "enabled":
-        schedules = schedules.filter(enabled=True)
-    elif state == "disabled":
-        schedules = schedules.filter(enabled=False)
-    elif state == "failing":
-        schedules = schedules.filter(last_outcome__in=FAILING_OUTCOMES)
-    return schedules
-
-
 @require_GET
 @permission_required(VIEW, raise_exception=True)
 def schedule_list(request):
     form = ScheduleFilterForm(request.GET)
     filters = form.filters()
-    paginator = Paginator(schedule_list_queryset(**filters), PAGE_SIZE)
+    paginator = Paginator(selectors.schedule_list(**filters), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     keep = {key: value for key, value in (("type", filters["task_type"]), ("state", filters["state"])) if value}
     context = {
@@ -409,38 +389,6 @@ def _collapsed(items: list[UpcomingRun]) -> list[UpcomingRun]:
     return lines
 
 
-def _runs_of(schedule: ScheduledTask, *, start: datetime, until: datetime):
-    """One schedule's (run, schedule) pairs from `start` until `until`, computed one at a time as the
-    merge asks for them."""
-    try:
-        timing = schedule.recurrence()
-    except recurrence.RecurrenceError:
-        return
-    cursor = start
-    while True:
-        runs = recurrence.preview_runs(timing, cursor, 1)
-        if not runs or runs[0].at >= until:
-            return
-        yield runs[0], schedule
-        cursor = runs[0].at
-
-
-def upcoming_runs(*, now: datetime, days: int = UPCOMING_DAYS, limit: int = UPCOMING_LIMIT):
-    """Every enabled schedule's runs over the next `days`, in time order, at most `limit`.
-
-    Only the `limit` schedules due first can contribute to the first `limit` runs (each of them
-    has a run before any later schedule's first one), so that many rows are read, along the
-    due-schedules index.
-    """
-    until = now + timedelta(days=days)
-    schedules = list(ScheduledTask.objects.filter(enabled=True, next_run_at__lt=until)
-                     .order_by("next_run_at", "pk")[:limit])
-    streams = [_runs_of(schedule, start=now, until=until) for schedule in schedules]
-    merged = heapq.merge(*streams, key=lambda item: (item[0].at, item[1].pk))
-    runs = list(itertools.islice(merged, limit + 1))
-    return runs[:limit], len(runs) > limit, until
-
-
 class UpcomingForm(forms.Form):
     tz = forms.CharField(required=False, label="Show times in", initial="UTC",
                          widget=forms.TextInput(attrs={"list": "timezone-options", "autocomplete": "off",
@@ -463,7 +411,7 @@ def schedule_upcoming(request):
     zone_name = form.cleaned_data["tz"] if form.is_valid() else "UTC"
     zone = zoneinfo.ZoneInfo(zone_name)
     now = timezone.now()
-    runs, truncated, until = upcoming_runs(now=now)
+    runs, truncated, until = selectors.upcoming_runs(now=now)
     _with_summaries(list({schedule.pk: schedule for _, schedule in runs}.values()))
     days: list[dict] = []
     for run, schedule in runs:
