@@ -7,22 +7,18 @@ from datetime import datetime
 from common.actors import Actor
 from scheduling.models import AuditAction, ScheduleAuditEntry, ScheduledTask
 
-# What a person edits, in the order a diff lists it.
-AUDITED_FIELDS = ("name", "task_type", "params", "enabled", "schedule_kind", "schedule_time", "schedule_days",
-                  "interval_minutes", "anchor_at", "cron_expr", "timezone", "grace_minutes", "overlap_policy")
-
 
 def _json(value):
     return value.isoformat() if isinstance(value, datetime) else value
 
 
 def snapshot(schedule: ScheduledTask) -> dict:
-    return {field: _json(getattr(schedule, field)) for field in AUDITED_FIELDS}
+    return {field: _json(getattr(schedule, field)) for field in ScheduledTask.EDITABLE_FIELDS}
 
 
 def diff(before: dict, after: dict) -> dict:
     """{field: [old, new]} for the fields that differ."""
-    return {field: [before.get(field), after[field]] for field in AUDITED_FIELDS
+    return {field: [before.get(field), after[field]] for field in ScheduledTask.EDITABLE_FIELDS
             if before.get(field) != after[field]}
 
 

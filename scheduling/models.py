@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, ProhibitNullCharactersValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -56,7 +56,8 @@ class ScheduledTask(models.Model):
     services and indexed for enabled rows, so the scheduler's pass reads only what is due.
     """
 
-    name = models.CharField(max_length=200)
+    # NUL: PostgreSQL cannot store it, and the forms refuse it; the model says so for every entrance.
+    name = models.CharField(max_length=200, validators=[ProhibitNullCharactersValidator()])
     task_type = models.CharField(max_length=64)
     enabled = models.BooleanField(default=True)
 
@@ -96,6 +97,11 @@ class ScheduledTask(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    # What a person edits, in the order an audit diff lists it. A save writes only these (never
+    # last_run_at or last_outcome, which a scheduler may be updating at the same moment).
+    EDITABLE_FIELDS = ("name", "task_type", "params", "enabled", "schedule_kind", "schedule_time", "schedule_days",
+                       "interval_minutes", "anchor_at", "cron_expr", "timezone", "grace_minutes", "overlap_policy")
 
     # --- validation: the one place every entrance (admin, pages, API, commands) goes through ---
 

@@ -57,6 +57,8 @@ __all__ = [
     "Recurrence",
     "RecurrenceError",
     "PreviewRun",
+    "day_change",
+    "known_zones",
     "parse_days",
     "preview_runs",
     "whole_minute",
@@ -360,19 +362,11 @@ class Recurrence:
 
     def _checked_days(self) -> tuple[int, ...]:
         values = self.days
-        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-            raise RecurrenceError("schedule_days", f"Choose the weekdays as a list of mon..sun (got {values!r}).")
-        days = set()
-        for value in values:
-            if isinstance(value, str):
-                days.update(parse_days([value]))
-            elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
-                days.add(value)
-            else:
-                raise RecurrenceError("schedule_days", f"Unknown weekday {value!r}; use {', '.join(WEEKDAYS)}.")
-        if not days:
-            raise RecurrenceError("schedule_days", "Choose at least one weekday.")
-        return tuple(sorted(days))
+        if isinstance(values, Iterable) and not isinstance(values, (str, bytes)):
+            # Weekday ints (0 = Monday) become their names, so that parse_days checks both.
+            values = [WEEKDAYS[value] if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6
+                      else value for value in values]
+        return parse_days(values)
 
     def _check_interval(self) -> None:
         minutes = self.interval_minutes

@@ -19,11 +19,6 @@ from jobs.services import job_create_many
 from scheduling import audit, recurrence, registry
 from scheduling.models import AuditAction, RunOutcome, RunTrigger, ScheduledTask, ScheduleKind, ScheduleRun
 
-# What a person edits. A save never writes last_run_at or last_outcome, which a scheduler may be
-# updating at the same moment.
-EDITABLE_FIELDS = ("name", "task_type", "params", "grace_minutes", "overlap_policy", "enabled", "schedule_kind",
-                   "schedule_time", "schedule_days", "interval_minutes", "cron_expr", "timezone", "anchor_at")
-
 
 class RunActiveError(Exception):
     """Run now refused: a run of the schedule is still active. The message says which and how far it got."""
@@ -57,7 +52,7 @@ def schedule_save(*, schedule: ScheduledTask, now: datetime, actor: Actor = SYST
                          changes=audit.diff({}, audit.snapshot(schedule)))
             return schedule
         stored = ScheduledTask.objects.select_for_update().get(pk=schedule.pk)
-        fields = list(EDITABLE_FIELDS)
+        fields = list(ScheduledTask.EDITABLE_FIELDS)
         if _timing(stored) != _timing(schedule) or (schedule.enabled and stored.next_run_at is None):
             schedule.next_run_at = schedule.next_after(now) if schedule.enabled else None
             fields.append("next_run_at")
@@ -121,7 +116,7 @@ def schedule_delete(*, schedule: ScheduledTask, now: datetime, actor: Actor = SY
     """Delete a schedule. Its runs and audit entries stay, under its name; its jobs keep their origin."""
     with transaction.atomic():
         audit.record(schedule=schedule, action=AuditAction.DELETE, actor=actor, now=now,
-                     changes=audit.diff(audit.snapshot(schedule), {field: None for field in audit.AUDITED_FIELDS}))
+                     changes=audit.diff(audit.snapshot(schedule), {field: None for field in ScheduledTask.EDITABLE_FIELDS}))
         schedule.delete()
 
 

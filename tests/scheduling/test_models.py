@@ -37,6 +37,11 @@ def test_it_accepts_a_daily_backup_and_fills_default_params():
     assert schedule.params == {"backup_type": "full", "retention_days": 30, "cleanup_old": False, "force_backup": False}
 
 
+def test_it_rejects_a_name_with_a_nul_character():
+    """PostgreSQL cannot store NUL: the model refuses it, whatever the entrance (a command, an import)."""
+    assert errors_of(name="Nightly\x00backup")["name"] == ["Null characters are not allowed."]
+
+
 def test_it_rejects_an_unknown_kind():
     errors = errors_of(schedule_kind="hourly")
     assert "schedule_kind" in errors

@@ -67,10 +67,33 @@ def test_it_runs_while_active_with_force(make_schedule):
     assert ScheduleRun.objects.count() == 2
 
 
-@pytest.mark.parametrize("bad_id", ["999", "abc"])
-def test_it_exits_2_for_an_unknown_id(bad_id, capsys):
-    err = StringIO()
-    with pytest.raises(SystemExit) as exc_info:
-        call_command("run_schedule", bad_id, stderr=err)
-    assert exc_info.value.code == 2
-    assert err.getvalue().strip() == f"schedule_id: no schedule with id {bad_id!r}."
+def test_it_exits_2_for_an_unknown_id():
+    with pytest.raises(CommandError) as exc_info:
+        run_schedule("999")
+    assert exc_info.value.returncode == 2
+    assert str(exc_info.value) == "schedule_id: no schedule with id 999."
+
+
+def test_it_refuses_an_id_that_is_not_a_number():
+    with pytest.raises(CommandError) as exc_info:
+        run_schedule("abc")
+    assert "argument schedule_id: invalid int value: 'abc'" in str(exc_info.value)
+    assert ScheduleRun.objects.count() == 0
+
+
+def test_it_exits_1_when_the_run_cannot_dispatch(make_schedule):
+    """A quick sync of a deleted group: the run is recorded as failed to dispatch, and cron sees a failure."""
+    from channels.models import ChannelGroup
+    from tests.factories import ChannelFactory, ChannelGroupFactory
+
+    group = ChannelGroupFactory(name="News")
+    ChannelFactory(group=group)
+    schedule = make_schedule(now=timezone.now(), task_type="QUICK_SYNC_GROUP", params={"group_id": group.pk})
+    ChannelGroup.objects.filter(pk=group.pk).delete()
+
+    with pytest.raises(CommandError) as exc_info:
+        run_schedule(str(schedule.pk))
+
+    assert exc_info.value.returncode == 1
+    assert "could not run" in str(exc_info.value)
+    assert ScheduleRun.objects.get().outcome == "dispatch_failed"
