@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils.translation import ngettext
 
 from channels.models import Channel, ChannelGroup, GroupSync, SyncOutcome, Video
 from scheduling.models import ScheduledTask
@@ -63,7 +64,8 @@ def channel_status(channel: Channel, *, now: datetime) -> str:
     if channel.last_outcome == SyncOutcome.SYNCED:
         text = f"Synced: {channel.last_new_count} new, {channel.last_updated_count} updated"
     if channel.consecutive_failures:
-        text += f"; {channel.consecutive_failures} failure{'s' if channel.consecutive_failures != 1 else ''} in a row"
+        failures = channel.consecutive_failures
+        text += "; " + ngettext("%d failure in a row", "%d failures in a row", failures) % failures
     if channel.in_backoff(now):
         text += f"; next try after {channel.next_attempt_at:%Y-%m-%d %H:%M} UTC"
     return text
@@ -116,10 +118,11 @@ def group_delete_preview(*, group: ChannelGroup) -> dict:
     parts = []
     if enabled:
         names = ", ".join(f"“{s.name}”" for s in enabled)
-        parts.append(f"Deleting “{group.name}” disables {'its schedule' if len(enabled) == 1 else 'its schedules'} "
-                     f"{names}, which would have nothing to sync.")
+        its = ngettext("its schedule", "its schedules", len(enabled))
+        parts.append(f"Deleting “{group.name}” disables {its} {names}, which would have nothing to sync.")
     if alone:
-        parts.append(f"{alone} channel{'s' if alone != 1 else ''} will be in no group (kept, with {'its' if alone == 1 else 'their'} videos).")
+        parts.append(ngettext("%d channel will be in no group (kept, with its videos).",
+                              "%d channels will be in no group (kept, with their videos).", alone) % alone)
     return {"schedules": schedules, "schedules_disabled": enabled, "message": " ".join(parts)}
 
 

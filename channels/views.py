@@ -17,6 +17,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels import selectors, services
@@ -130,7 +131,8 @@ def group_delete(request, pk: int):
     text = f"Group “{name}” deleted. Its channels and their videos stay in the archive."
     if disabled:
         names = ", ".join(f"“{schedule.name}”" for schedule in disabled)
-        text += f" Disabled {'its schedule' if len(disabled) == 1 else 'its schedules'} {names}: nothing left to sync."
+        its = ngettext("its schedule", "its schedules", len(disabled))
+        text += f" Disabled {its} {names}: nothing left to sync."
     return _done(request, Toast(text, "warning" if disabled else "success"))
 
 

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import ngettext
 
 from scheduling import loop, tick
 from scheduling.models import HeartbeatSource
@@ -31,7 +32,8 @@ def describe(report: tick.PassReport) -> str:
     if not report.windows:
         return f"{report.now.isoformat()}: nothing due."
     parts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes.items()))
-    text = f"{report.now.isoformat()}: {report.windows} window{'s' if report.windows != 1 else ''}: {parts}"
+    windows = ngettext("%d window", "%d windows", report.windows) % report.windows
+    text = f"{report.now.isoformat()}: {windows}: {parts}"
     if report.max_lateness is not None:
         text += f"; dispatched up to {report.max_lateness.total_seconds():.3f} s after the window"
     return text + "."
