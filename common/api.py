@@ -11,8 +11,12 @@ from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
+from django.db.models import QuerySet
 from ninja import Field, Schema
-from pydantic import AfterValidator, StrictStr
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.pagination import CursorPagination
+from pydantic import AfterValidator, StrictStr, field_validator
+from pydantic import ValidationError as PydanticValidationError
 
 from common.forms import errors_by_field
 
@@ -88,3 +92,49 @@ def _storable_json(value: Any) -> Any:
 # A JSON string any database can store; a JSON object whose keys and strings all are.
 Text = Annotated[StrictStr, AfterValidator(_storable)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+
+
+# --- keyset pagination ------------------------------------------------------------------------
+
+class PageQuery(Schema):
+    """The query of every list: where the page starts and how long it is; filters extend it."""
+
+    cursor: Text | None = Field(None, description="Where the page starts: copy it from the previous page's `next` "
+                                "or `previous` link (or just follow the link). Leave it out for the first page.")
+    limit: int = Field(50, ge=1, le=200, description="Items per page.")
+
+
+class IdCursorPagination(CursorPagination):
+    """ninja's cursor pagination, by id: no count, no offset scan, stable while rows are added.
+
+    Its cursors are opaque to clients, so one not made by this API (edited, truncated, from another
+    list) is a 400 naming `cursor`, never a 500: ninja would pass the position on to the query as it is.
+    """
+
+    items_attribute = "items"
+
+    class Cursor(CursorPagination.Cursor):
+        @field_validator("p")
+        @classmethod
+        def _an_id(cls, value: str | None) -> str | None:
+            if value is not None and not (value.isascii() and value.isdigit() and int(value) <= MAX_ID):
+                raise ValueError("not an id")
+            return value
+
+        @classmethod
+        def from_encoded_param(cls, encoded_param, context=None):
+            try:
+                return super().from_encoded_param(encoded_param, context)
+            except (NinjaValidationError, PydanticValidationError, UnicodeError):
+                raise ApiError(400, {"cursor": ["Not a cursor of this list: follow the `next` or `previous` "
+                                                "link as given, or leave `cursor` out for the first page."]}) from None
+
+
+def paginate(request, queryset: QuerySet, page: PageQuery) -> dict:
+    """One page of `queryset` by id: `{"items": [...], "next": url or None, "previous": url or None}`.
+
+    The links keep the request's other query parameters (its filters).
+    """
+    pagination = IdCursorPagination(ordering=("id",), page_size=page.limit, max_page_size=page.limit)
+    return pagination.paginate_queryset(queryset, pagination.Input(cursor=page.cursor, page_size=page.limit),
+                                        request=request)

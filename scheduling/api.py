@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -18,12 +17,21 @@ from ninja import Field, Path, Query, Router, Schema, Status
 from pydantic import AwareDatetime, ConfigDict, StrictBool, StrictInt
 
 from common.actors import api_actor
-from common.api import MAX_ID, ApiError, JsonObject, Text, error_responses, errors_of, require_permission
+from common.api import (
+    MAX_ID,
+    ApiError,
+    JsonObject,
+    PageQuery,
+    Text,
+    error_responses,
+    errors_of,
+    paginate,
+    require_permission,
+)
 from common.forms import errors_by_field
-from scheduling import registry, services
+from scheduling import registry, selectors, services
 from scheduling.models import OverlapPolicy, ScheduledTask, ScheduleKind, ScheduleRun
 from scheduling.recurrence import WEEKDAYS
-from scheduling.selectors import schedule_preview
 
 UTC = dt.timezone.utc
 PREVIEW_MAX_RUNS = 50
@@ -115,14 +123,12 @@ READ_ONLY_FIELDS = frozenset(ScheduleOut.model_fields) - frozenset(ScheduleField
 class SchedulePage(Schema):
     items: list[ScheduleOut]
     next: str | None = Field(description="The next page's URL; null on the last page.")
+    previous: str | None = Field(description="The previous page's URL; null on the first page.")
 
 
-class ScheduleFilters(Schema):
+class ScheduleFilters(PageQuery):
     task_type: Text | None = None
     enabled: bool | None = None
-    after: int | None = Field(None, ge=0, le=MAX_ID, description="Only schedules with a greater id (the "
-                              "previous page's last id; `next` has it).")
-    limit: int = Field(50, ge=1, le=200)
 
 
 class ToggleIn(Schema):
@@ -265,7 +271,7 @@ def schedule_preview_view(request, payload: ScheduleFields,
             errors = {field: messages for field, messages in errors.items() if not field.startswith("params")}
         if errors:
             raise ApiError(400, errors) from exc
-    preview = schedule_preview(schedule=schedule, now=now, count=count)
+    preview = selectors.schedule_preview(schedule=schedule, now=now, count=count)
     return {
         "description": preview["description"],
         "timezone": preview["timezone"],
@@ -277,23 +283,11 @@ def schedule_preview_view(request, payload: ScheduleFields,
 
 @router.get("", response={200: SchedulePage, **error_responses()})
 def schedule_list(request, filters: Query[ScheduleFilters]):
-    """Schedules by id, a page at a time (keyset: `after` the last id; no full count)."""
+    """Schedules by id, a page at a time (keyset: no count, no offset; follow `next`)."""
     require_permission(request, VIEW)
-    schedules = ScheduledTask.objects.order_by("id")
-    if filters.task_type is not None:
-        schedules = schedules.filter(task_type=filters.task_type)
-    if filters.enabled is not None:
-        schedules = schedules.filter(enabled=filters.enabled)
-    if filters.after is not None:
-        schedules = schedules.filter(id__gt=filters.after)
-    rows = list(schedules[:filters.limit + 1])
-    next_url = None
-    if len(rows) > filters.limit:
-        rows = rows[:filters.limit]
-        query = {"task_type": filters.task_type, "after": rows[-1].pk, "limit": filters.limit,
-                 "enabled": None if filters.enabled is None else str(filters.enabled).lower()}
-        next_url = f"{request.path}?{urlencode({k: v for k, v in query.items() if v is not None})}"
-    return {"items": schedules_out(rows), "next": next_url}
+    schedules = selectors.schedule_api_list(task_type=filters.task_type, enabled=filters.enabled)
+    page = paginate(request, schedules, filters)
+    return {**page, "items": schedules_out(page["items"])}
 
 
 @router.post("", response={201: ScheduleOut, **error_responses(415)})

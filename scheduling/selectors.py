@@ -92,6 +92,16 @@ def schedule_list(*, task_type: str = "", state: str = "") -> QuerySet[Scheduled
     return schedules
 
 
+def schedule_api_list(*, task_type: str | None = None, enabled: bool | None = None) -> QuerySet[ScheduledTask]:
+    """Schedules as the API lists them (by id, a page at a time), filtered by task type and state."""
+    schedules = ScheduledTask.objects.all()
+    if task_type is not None:
+        schedules = schedules.filter(task_type=task_type)
+    if enabled is not None:
+        schedules = schedules.filter(enabled=enabled)
+    return schedules
+
+
 def _runs_of(schedule: ScheduledTask, *, start: datetime, until: datetime):
     """One schedule's (run, schedule) pairs from `start` until `until`, computed one at a time as the
     merge asks for them."""

@@ -149,16 +149,41 @@ def test_it_pages_by_keyset_without_counting(api, editor):
         create(api, name=f"Backup {number}")
     api.post(f"/api/schedules/{ScheduledTask.objects.order_by('id')[1].pk}/toggle")
 
-    seen, url, pages = [], "/api/schedules?limit=2&enabled=true", 0
+    seen, url, pages, last = [], "/api/schedules?limit=2&enabled=true", 0, None
     while url:
         with CaptureQueriesContext(connection) as queries:
-            body = api.get(url).json()
+            last = api.get(url).json()
         assert not any("COUNT(" in query["sql"].upper() for query in queries.captured_queries)
-        seen += [item["name"] for item in body["items"]]
-        url, pages = body["next"], pages + 1
+        seen += [item["name"] for item in last["items"]]
+        url, pages = last["next"], pages + 1
 
     assert seen == ["Backup 0", "Backup 2", "Backup 3", "Backup 4"]
     assert pages == 2
+    back = api.get(last["previous"]).json()  # the filter stays in the links
+    assert [item["name"] for item in back["items"]] == ["Backup 0", "Backup 2"]
+
+
+def test_it_keeps_its_place_while_schedules_are_added(api, editor):
+    for number in range(3):
+        create(api, name=f"Backup {number}")
+    first = api.get("/api/schedules?limit=2").json()
+    create(api, name="Added meanwhile")
+
+    second = api.get(first["next"]).json()
+
+    assert [item["name"] for item in second["items"]] == ["Backup 2", "Added meanwhile"]
+
+
+@pytest.mark.parametrize("cursor", ["not-base64!", "cD1hYmM=", "cD0tMQ==", "cD05OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ==",
+                                    "bz05OTk5OTk5OTk5", "w6k="])
+def test_it_answers_400_for_a_cursor_it_did_not_make(api, cursor):
+    """p=abc, p=-1, p=10^22, o=10^10, non-ASCII: a cursor edited by hand names `cursor`, not a 500."""
+    create(api)
+
+    response = api.get(f"/api/schedules?cursor={cursor}")
+
+    assert response.status_code == 400
+    assert list(errors_of(response)) == ["cursor"]
 
 
 def test_it_lists_in_a_constant_number_of_queries(api, news):
@@ -529,7 +554,7 @@ def test_it_answers_400_for_a_body_that_is_not_an_object_on_patch_and_toggle(api
 
 
 @pytest.mark.parametrize("query, field", [("enabled=maybe", "enabled"), ("limit=0", "limit"), ("limit=201", "limit"),
-                                          ("after=-1", "after"), ("task_type=%00", "task_type")])
+                                          ("cursor=%00", "cursor"), ("task_type=%00", "task_type")])
 def test_it_names_a_bad_query_parameter(api, query, field):
     assert list(errors_of(api.get(f"/api/schedules?{query}"))) == [field]
 
