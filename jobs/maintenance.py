@@ -21,11 +21,11 @@ from jobs.models import Job, JobStatus
 logger = logging.getLogger(__name__)
 
 
-def run_maintenance(*, now: datetime) -> dict[str, int]:
+def jobs_maintain(*, now: datetime) -> dict[str, int]:
     report = {
-        "released": release_due_retries(now=now),
-        "reaped": reap_lost_jobs(now=now),
-        "resent": resend_unsent_jobs(now=now),
+        "released": jobs_release_due_retries(now=now),
+        "reaped": jobs_reap_lost(now=now),
+        "resent": jobs_resend_unsent(now=now),
     }
     if any(report.values()):
         logger.info("Job maintenance: %s", ", ".join(f"{n} {what}" for what, n in report.items()))
@@ -36,7 +36,7 @@ def _batch_size() -> int:
     return int(conf.get("JOBS_MAINTENANCE_BATCH_SIZE"))
 
 
-def release_due_retries(*, now: datetime) -> int:
+def jobs_release_due_retries(*, now: datetime) -> int:
     """Queue and send every job whose retry is due; return how many."""
     due = Job.objects.filter(status=JobStatus.RETRY_WAIT, available_at__lte=now)
     released = 0
@@ -58,7 +58,7 @@ def release_due_retries(*, now: datetime) -> int:
     return released
 
 
-def reap_lost_jobs(*, now: datetime) -> int:
+def jobs_reap_lost(*, now: datetime) -> int:
     """Fail (or retry) attempts still `running` well past their time limit; return how many."""
     margin = conf.seconds("JOBS_REAP_MARGIN_SECONDS")
     reaped = 0
@@ -80,7 +80,7 @@ def reap_lost_jobs(*, now: datetime) -> int:
     return reaped
 
 
-def resend_unsent_jobs(*, now: datetime) -> int:
+def jobs_resend_unsent(*, now: datetime) -> int:
     """The outbox: send queued jobs that were never sent, or sent long ago and still not picked up.
 
     A message is lost when the process died between commit and send (Redis), or when a worker

@@ -17,7 +17,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from common.processes import process_name
-from jobs.maintenance import run_maintenance
+from jobs.maintenance import jobs_maintain
 from scheduling import tick
 from scheduling.models import HeartbeatSource, ScheduledTask, SchedulerHeartbeat
 
@@ -46,13 +46,13 @@ def scheduler_step(*, now: datetime, source: str, name: str | None = None,
                    heartbeat: bool = True) -> tick.PassReport:
     """One step of the scheduler at `now`; the heartbeat is written if asked or if windows ran."""
     report = tick.run_pass(now=now)
-    run_maintenance(now=now)
+    jobs_maintain(now=now)
     if heartbeat or report.windows:
-        write_heartbeat(now=now, report=report, source=source, name=name)
+        heartbeat_write(now=now, report=report, source=source, name=name)
     return report
 
 
-def write_heartbeat(*, now: datetime, report: tick.PassReport, source: str, name: str | None = None) -> None:
+def heartbeat_write(*, now: datetime, report: tick.PassReport, source: str, name: str | None = None) -> None:
     """Say this scheduler is alive; forget schedulers that have not said so for a day."""
     defaults = {"last_pass_at": now, "source": source}
     if report.max_lateness is not None:

@@ -105,9 +105,9 @@ def test_a_retried_window_whose_first_attempt_made_the_backup_makes_no_second(
     made = (backup_dir / first.file_name).read_bytes()
 
     time_machine.move_to(window + dt.timedelta(hours=2), tick=False)
-    assert maintenance.reap_lost_jobs(now=timezone.now()) == 1
+    assert maintenance.jobs_reap_lost(now=timezone.now()) == 1
     time_machine.move_to(window + dt.timedelta(hours=3), tick=False)
-    assert maintenance.release_due_retries(now=timezone.now()) == 1
+    assert maintenance.jobs_release_due_retries(now=timezone.now()) == 1
     with django_capture_on_commit_callbacks(execute=True):  # the run follows its job on commit
         assert runner.execute(job.pk) == "completed"
 

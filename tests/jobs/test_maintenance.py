@@ -6,7 +6,7 @@ import threading
 import pytest
 from django_q.models import OrmQ
 
-from jobs.maintenance import run_maintenance
+from jobs.maintenance import jobs_maintain
 from jobs.models import Job, JobStatus
 from jobs.services import job_enqueue
 from tests.factories import JobFactory
@@ -25,7 +25,7 @@ def test_it_does_nothing_and_writes_nothing_when_idle(django_assert_max_num_quer
     JobFactory(status=JobStatus.COMPLETED)
 
     with django_assert_max_num_queries(4) as captured:
-        assert run_maintenance(now=NOW) == {"released": 0, "reaped": 0, "resent": 0}
+        assert jobs_maintain(now=NOW) == {"released": 0, "reaped": 0, "resent": 0}
 
     assert not [q for q in captured.captured_queries if not q["sql"].startswith("SELECT")]
 
@@ -34,7 +34,7 @@ def test_it_queues_and_sends_retries_whose_backoff_has_passed():
     due = JobFactory(status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW - seconds(1))
     waiting = JobFactory(status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW + seconds(1))
 
-    assert run_maintenance(now=NOW)["released"] == 1
+    assert jobs_maintain(now=NOW)["released"] == 1
 
     due.refresh_from_db()
     assert (due.status, due.enqueued_at) == (JobStatus.QUEUED, NOW)
@@ -46,7 +46,7 @@ def test_it_releases_more_retries_than_one_batch(settings):
     settings.JOBS_MAINTENANCE_BATCH_SIZE = 3
     JobFactory.create_batch(7, status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW)
 
-    assert run_maintenance(now=NOW)["released"] == 7
+    assert jobs_maintain(now=NOW)["released"] == 7
     assert OrmQ.objects.count() == 7
 
 
@@ -59,7 +59,7 @@ def test_it_retries_a_job_still_running_past_its_time_limit():
     # Time limit 60 s plus the test settings' 1 s margin.
     job = running_job(started=NOW - seconds(61))
 
-    assert run_maintenance(now=NOW)["reaped"] == 1
+    assert jobs_maintain(now=NOW)["reaped"] == 1
 
     job.refresh_from_db()
     assert job.status == JobStatus.RETRY_WAIT
@@ -74,7 +74,7 @@ def test_it_retries_a_job_still_running_past_its_time_limit():
 def test_it_fails_a_lost_job_with_no_retries_left():
     job = running_job(started=NOW - seconds(100), attempts=4, max_retries=3)
 
-    run_maintenance(now=NOW)
+    jobs_maintain(now=NOW)
 
     job.refresh_from_db()
     assert (job.status, job.finished_at) == (JobStatus.FAILED, NOW)
@@ -84,7 +84,7 @@ def test_it_fails_a_lost_job_with_no_retries_left():
 def test_it_leaves_a_job_within_its_time_limit_alone():
     job = running_job(started=NOW - seconds(60))
 
-    assert run_maintenance(now=NOW)["reaped"] == 0
+    assert jobs_maintain(now=NOW)["reaped"] == 0
     assert Job.objects.get(pk=job.pk).status == JobStatus.RUNNING
 
 
@@ -93,7 +93,7 @@ def test_it_sends_a_job_whose_message_never_went_out():
     never = JobFactory(status=JobStatus.QUEUED, enqueued_at=None, available_at=NOW - seconds(30))
     just_created = JobFactory(status=JobStatus.QUEUED, enqueued_at=None, available_at=NOW)
 
-    assert run_maintenance(now=NOW)["resent"] == 1
+    assert jobs_maintain(now=NOW)["resent"] == 1
 
     assert Job.objects.get(pk=never.pk).enqueued_at == NOW
     assert Job.objects.get(pk=just_created.pk).enqueued_at is None
@@ -105,7 +105,7 @@ def test_it_sends_again_a_job_sent_long_ago_when_the_queue_is_empty():
     lost = JobFactory(status=JobStatus.QUEUED, enqueued_at=NOW - dt.timedelta(minutes=6))
     recent = JobFactory(status=JobStatus.QUEUED, enqueued_at=NOW - dt.timedelta(minutes=4))
 
-    assert run_maintenance(now=NOW)["resent"] == 1
+    assert jobs_maintain(now=NOW)["resent"] == 1
 
     assert Job.objects.get(pk=lost.pk).enqueued_at == NOW
     assert Job.objects.get(pk=recent.pk).enqueued_at == NOW - dt.timedelta(minutes=4)
@@ -115,7 +115,7 @@ def test_it_does_not_resend_while_the_queue_still_has_a_backlog():
     JobFactory(status=JobStatus.QUEUED, enqueued_at=NOW - dt.timedelta(minutes=6))
     job_enqueue(job_type="TEST_OK", now=NOW)  # a message waiting for a worker
 
-    assert run_maintenance(now=NOW)["resent"] == 0
+    assert jobs_maintain(now=NOW)["resent"] == 0
     assert OrmQ.objects.count() == 1
 
 

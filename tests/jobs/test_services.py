@@ -7,7 +7,7 @@ from django.db import transaction
 from django_q.models import OrmQ
 
 from jobs import queue, runner, services
-from jobs.maintenance import reap_lost_jobs, release_due_retries
+from jobs.maintenance import jobs_reap_lost, jobs_release_due_retries
 from jobs.models import Job, JobPriority, JobStatus
 from jobs.services import JobRequest, JobStateError, job_cancel, job_create_many, job_enqueue, job_retry
 from jobs.signals import job_status_changed
@@ -129,9 +129,9 @@ def test_a_hand_back_tells_no_listener(django_capture_on_commit_callbacks):
 def test_it_does_not_hand_back_an_attempt_the_reaper_took_over(then_run_again):
     job = stopped_attempt(max_retries=2 if then_run_again else 1)
     # The worker took too long to stop: attempt 2 is recorded lost, the job failed...
-    assert reap_lost_jobs(now=LATER) == 1
+    assert jobs_reap_lost(now=LATER) == 1
     if then_run_again:  # ...or, with a retry left, run again on another worker as attempt 3
-        release_due_retries(now=LATER + dt.timedelta(minutes=5))
+        jobs_release_due_retries(now=LATER + dt.timedelta(minutes=5))
         runner.claim(job.pk, worker="host-b:1", now=LATER + dt.timedelta(minutes=5))
     taken_over = Job.objects.get(pk=job.pk)
     OrmQ.objects.all().delete()

@@ -98,6 +98,6 @@ def test_heartbeats_of_schedulers_silent_for_a_day_are_forgotten():
 
     SchedulerHeartbeat.objects.create(name="old-box:1", last_pass_at=at("2026-04-29 12:00"))
     SchedulerHeartbeat.objects.create(name="box:2", last_pass_at=at("2026-04-30 13:00"))
-    loop.write_heartbeat(now=at("2026-05-01 12:00"), report=tick.PassReport(now=at("2026-05-01 12:00")),
+    loop.heartbeat_write(now=at("2026-05-01 12:00"), report=tick.PassReport(now=at("2026-05-01 12:00")),
                          source="loop", name="box:3")
     assert sorted(SchedulerHeartbeat.objects.values_list("name", flat=True)) == ["box:2", "box:3"]
