@@ -265,3 +265,17 @@ def test_it_lists_and_revokes_tokens_in_the_admin_without_showing_them(staff_cli
 
     assert "1 token revoked." in response.content.decode()
     assert ApiToken.objects.get().revoked_at is not None
+
+
+def test_it_lets_only_who_may_change_tokens_revoke_them_in_the_admin(client):
+    """The admin's token list is read-only; revoking still needs core.change_apitoken (a view-only
+    staff user sees no action, and a forged POST of it changes nothing)."""
+    token, _ = api_token_create(user=UserFactory(username="bob"), name="script of bob", now=NOW)
+    viewer = UserFactory(is_staff=True, permissions=["core.view_apitoken"])
+    client.force_login(viewer)
+
+    listing = client.get("/admin/core/apitoken/").content.decode()
+    client.post("/admin/core/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+
+    assert "script of bob" in listing and "Revoke selected tokens" not in listing
+    assert ApiToken.objects.get().revoked_at is None
