@@ -1,5 +1,6 @@
 """list_backups and verify_backup (restore_backup: test_restore.py)."""
 
+import shutil
 from io import StringIO
 
 import pytest
@@ -91,10 +92,13 @@ def test_verify_backup_refuses_a_backup_without_a_file(backup_dir):
         command("verify_backup", "999")
 
 
-def test_verify_backup_opens_no_file_whose_name_the_app_did_not_give(backup_dir):
+@pytest.mark.parametrize("file_name", ["../secret.txt", "{own}.bak"])
+def test_verify_backup_opens_no_file_whose_name_the_app_did_not_give(backup_dir, file_name):
     (backup_dir.parent / "secret.txt").write_text("not a backup")
     backup = services.backup_create(now=NOW)
-    Backup.objects.filter(pk=backup.pk).update(file_name="../secret.txt")
+    file_name = file_name.format(own=backup.file_name)
+    shutil.copy(backup_dir / backup.file_name, backup_dir / f"{backup.file_name}.bak")  # a person's copy, say
+    Backup.objects.filter(pk=backup.pk).update(file_name=file_name)
 
     with pytest.raises(CommandError, match="not a name the app gives; it is not opened"):
         command("verify_backup", str(backup.pk))

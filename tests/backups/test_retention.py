@@ -89,6 +89,24 @@ def test_it_never_touches_files_the_app_did_not_make(backup_dir):
     assert renamed.status == BackupStatus.COMPLETED
 
 
+@pytest.mark.parametrize("suffix", [".bak", "~", ".sqlite3.zst"])
+def test_it_never_deletes_a_file_whose_name_only_begins_like_the_rows_own(backup_dir, suffix):
+    with_file(BackupFactory(started_at=day(1)), backup_dir)
+    # A row pointed at a person's copy of its file (edited by hand, say): the copy is not the app's.
+    copied = BackupFactory(started_at=day(60))
+    copied.file_name += suffix
+    copied.save()
+    with_file(copied, backup_dir, b"a person's copy")
+
+    report = retention(1)
+
+    assert report.deleted == []
+    assert report.errors == [f"#{copied.pk}: {copied.file_name!r} is not a name this app gives; left alone."]
+    assert (backup_dir / copied.file_name).read_bytes() == b"a person's copy"
+    copied.refresh_from_db()
+    assert copied.status == BackupStatus.COMPLETED
+
+
 def test_it_never_touches_rows_or_files_of_failed_runs(backup_dir):
     with_file(BackupFactory(started_at=day(1)), backup_dir)
     failed = BackupFactory(status=BackupStatus.FAILED, started_at=day(60), error="disk full")

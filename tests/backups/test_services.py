@@ -1,9 +1,13 @@
 """backup_create on the real SQLite test database: the published file, and every failure path."""
 
+import datetime as dt
 import errno
 import hashlib
 import json
+import os
+import socket
 import sqlite3
+import subprocess
 from contextlib import ExitStack
 
 import pytest
@@ -11,7 +15,7 @@ import zstandard
 
 from backups import files, services, sqlite_engine
 from backups.errors import BackupBusy, BackupConfigError, BackupError
-from backups.models import Backup, BackupStatus
+from backups.models import Backup, BackupPurpose, BackupStatus
 from backups.sources import Database
 from jobs.models import JobStatus
 from tests.backups.conftest import NOW, folder_names, read_only_folder, rows_in_copy, sqlite_only, with_file
@@ -58,11 +62,10 @@ def test_it_records_the_job_and_through_it_the_schedule_run(backup_dir):
     backup = services.backup_create(now=NOW, job=job)
 
     assert backup.job == job
-    assert backup.worker.endswith(f":{__import__('os').getpid()}")
+    assert backup.worker.endswith(f":{os.getpid()}")
 
 
-def test_it_fails_when_the_disk_fills_up_and_leaves_no_partial_file(backup_dir, monkeypatch):
-    older = with_file(BackupFactory(), backup_dir)
+def fill_the_disk_after_the_first_write(monkeypatch):
     written = {"bytes": 0}
     real_write = files.HashingWriter.write
 
@@ -75,6 +78,11 @@ def test_it_fails_when_the_disk_fills_up_and_leaves_no_partial_file(backup_dir, 
     monkeypatch.setattr(files.HashingWriter, "write", write_until_full)
     monkeypatch.setattr(files, "CHUNK_BYTES", 4096)  # several writes even for the small test database
 
+
+def test_it_fails_when_the_disk_fills_up_and_leaves_no_partial_file(backup_dir, monkeypatch):
+    older = with_file(BackupFactory(), backup_dir)
+    fill_the_disk_after_the_first_write(monkeypatch)
+
     with pytest.raises(BackupError, match="The disk is full"):
         services.backup_create(now=NOW)
 
@@ -83,6 +91,22 @@ def test_it_fails_when_the_disk_fills_up_and_leaves_no_partial_file(backup_dir, 
     assert "The disk is full" in failed.error
     assert folder_names(backup_dir) == [older.file_name, older.file_name + ".json"]
     assert (backup_dir / older.file_name).read_bytes() == b"backup bytes"
+
+
+def test_a_failed_backup_leaves_the_scratch_files_of_other_operations_alone(backup_dir, monkeypatch):
+    # Verifying and restoring work on scratch copies beside the backups; one may run while a backup fails.
+    older = with_file(BackupFactory(), backup_dir)
+    others = [files.partial_path(backup_dir, older.file_name, ".verify-0a1b2c3d.sqlite3"),
+              files.partial_path(backup_dir, older.file_name, ".restore-4e5f6a7b.sqlite3")]
+    for scratch in others:
+        scratch.write_bytes(b"another operation's copy")
+    fill_the_disk_after_the_first_write(monkeypatch)
+
+    with pytest.raises(BackupError, match="The disk is full"):
+        services.backup_create(now=NOW)
+
+    assert folder_names(backup_dir) == sorted([older.file_name, older.file_name + ".json", *(p.name for p in others)])
+    assert all(scratch.read_bytes() == b"another operation's copy" for scratch in others)
 
 
 def test_it_refuses_to_start_without_twice_the_database_size_free(backup_dir, monkeypatch):
@@ -253,6 +277,59 @@ def test_it_releases_a_backup_whose_job_ended_and_removes_its_leftovers(backup_d
     assert stale.status == BackupStatus.FAILED
     assert "Interrupted: its job" in stale.error
     assert backup.status == BackupStatus.COMPLETED
+    assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
+
+
+def a_commands_backup(*, worker: str, started_at: dt.datetime, directory) -> Backup:
+    """A backup made without a job (restore_backup's backup before a restore), still running, with
+    its copy under way; `worker` names its process as host:pid."""
+    backup = Backup.objects.create(status=BackupStatus.RUNNING, purpose=BackupPurpose.PRE_RESTORE,
+                                   database_vendor="sqlite", started_at=started_at, worker=worker)
+    backup.file_name = files.file_name_for(vendor="sqlite", started_at=started_at, backup_id=backup.pk)
+    backup.save()
+    directory.mkdir(exist_ok=True)
+    files.partial_path(directory, backup.file_name, ".copy.sqlite3").write_bytes(b"half a copy")
+    return backup
+
+
+@pytest.mark.parametrize("worker", [
+    f"{socket.gethostname()}:{os.getpid()}",  # alive on this machine
+    "another-machine:4242",  # whose process cannot be asked: only its age tells
+], ids=["on-this-machine", "on-another-machine"])
+def test_it_leaves_a_live_commands_backup_running_and_says_it_is_busy(backup_dir, worker):
+    live = a_commands_backup(worker=worker, started_at=NOW - dt.timedelta(hours=1), directory=backup_dir)
+
+    with pytest.raises(BackupBusy, match=f"Another backup is running: #{live.pk} \\(taken before a restore\\)"):
+        services.backup_create(now=NOW, job=JobFactory(status=JobStatus.RUNNING, attempts=1))
+
+    live.refresh_from_db()
+    assert (live.status, live.error) == (BackupStatus.RUNNING, "")
+    assert folder_names(backup_dir) == [files.partial_path(backup_dir, live.file_name, ".copy.sqlite3").name]
+
+
+def test_it_releases_a_commands_backup_whose_process_on_this_machine_is_gone(backup_dir):
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    dead = a_commands_backup(worker=f"{socket.gethostname()}:{ended.pid}", started_at=NOW - dt.timedelta(minutes=5),
+                             directory=backup_dir)
+
+    backup = services.backup_create(now=NOW)
+
+    dead.refresh_from_db()
+    assert (dead.status, dead.error) == (BackupStatus.FAILED,
+                                         f"Interrupted: the process that made it ({dead.worker}) is gone.")
+    assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
+
+
+def test_it_releases_a_commands_backup_from_another_machine_after_a_day(backup_dir):
+    old = a_commands_backup(worker="another-machine:4242", started_at=NOW - dt.timedelta(days=1, minutes=1),
+                            directory=backup_dir)
+
+    backup = services.backup_create(now=NOW)
+
+    old.refresh_from_db()
+    assert old.status == BackupStatus.FAILED
+    assert old.error == "Interrupted: still running after 1 day(s); its process (another-machine:4242) is gone."
     assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
 
 
