@@ -43,3 +43,16 @@ def test_it_refuses_what_names_no_channel_id(text, expected):
     with pytest.raises(ValidationError) as exc:
         parse_channel_reference(text)
     assert expected in exc.value.messages[0]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (f"https://notyoutube.com/channel/{ID}", "is not a YouTube address"),
+    (f"https://www.youtube.com.example.net/channel/{ID}", "is not a YouTube address"),
+    (f"https://www.youtube.com@example.net/channel/{ID}", "is not a YouTube address"),  # the host is example.net
+    (f"notyoutube.com/channel/{ID}", "is not a YouTube channel id or URL"),
+    (f"www.youtube.com.example.net/channel/{ID}", "is not a YouTube channel id or URL"),
+])
+def test_it_refuses_a_host_that_only_looks_like_youtube(text, expected):
+    with pytest.raises(ValidationError) as exc:
+        parse_channel_reference(text)
+    assert expected in exc.value.messages[0]

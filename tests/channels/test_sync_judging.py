@@ -81,3 +81,16 @@ def test_failures_that_are_no_outage_back_off_each_channel():
     assert not ChannelSync.objects.filter(group_sync=group_sync, settled=False).exists()
     group_sync.refresh_from_db()
     assert (group_sync.synced, group_sync.failed, group_sync.outage) == (4, 2, False)
+
+
+def test_failures_of_exactly_half_the_group_are_no_outage():
+    # An outage is most of the group: half of it failing is each channel's own failure.
+    group_sync, channels = a_finished_run(6, name="Courts", down=3)
+
+    sync.group_sync_finish(group_sync_id=group_sync.pk, now=LATER)
+
+    for channel in Channel.objects.filter(pk__in=[c.pk for c in channels[:3]]):
+        assert channel.consecutive_failures == 1 and channel.next_attempt_at == CHECKED + sync.BACKOFF_BASE
+        assert channel.last_outcome == SyncOutcome.NOT_FOUND
+    group_sync.refresh_from_db()
+    assert (group_sync.synced, group_sync.failed, group_sync.outage, group_sync.note) == (3, 3, False, "")

@@ -229,6 +229,15 @@ def test_it_explains_that_a_handle_is_not_a_channel_id(manager):
     assert not Channel.objects.exists()
 
 
+def test_it_refuses_a_channel_url_of_a_lookalike_host(manager):
+    reference = f"https://notyoutube.com/channel/{CHANNEL_ID}"
+    response = manager.post("/channels/add", {"reference": reference}, **HTMX)
+    content = response.content.decode()
+    assert response.status_code == 200 and 'aria-invalid="true"' in content
+    assert "is not a YouTube address" in content
+    assert not Channel.objects.exists()
+
+
 def test_it_lets_an_existing_channel_join_more_groups(manager):
     news, lawyers = ChannelGroupFactory(name="News"), ChannelGroupFactory(name="Lawyers")
     channel = ChannelFactory(youtube_id=CHANNEL_ID, title="Both", group=news)
