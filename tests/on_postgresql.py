@@ -4,7 +4,9 @@
 
 Starts a throwaway cluster (tests/servers.py), points DATABASE_URL at it and runs pytest. The
 integration and browser tests are left to the SQLite run: they start processes and a browser,
-and the race and crash tests already run on both databases themselves.
+and the race and crash tests already run on both databases themselves. Tests marked feed_server
+run here: their feed server is a thread of the test process, and the syncs they drive write
+through the database like any other test.
 """
 
 import os

@@ -14,7 +14,7 @@ from jobs.models import Job, JobStatus
 from tests.channels.conftest import FIXTURE_CHANNEL, feed_for, fixture, release_retries, video_ids, writes_to
 from tests.factories import ChannelFactory, ChannelGroupFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+pytestmark = [pytest.mark.django_db, pytest.mark.feed_server]
 
 UTC = dt.timezone.utc
 

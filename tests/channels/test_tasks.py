@@ -24,7 +24,7 @@ def quick_sync(make_schedule, group, **fields):
                          params={"group_id": group.pk}, schedule_time="05:30", **fields)
 
 
-@pytest.mark.integration
+@pytest.mark.feed_server
 def test_a_channel_in_two_groups_is_synced_by_both_groups_schedules(make_schedule, feeds, run_jobs):
     news, lawyers = ChannelGroupFactory(name="News"), ChannelGroupFactory(name="Lawyers")
     both = ChannelFactory(youtube_id="UCboth0000000000000000aa", groups=[news, lawyers])
