@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 import bench
+from bench._harness import progress
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -74,12 +75,12 @@ def main(argv: list[str]) -> int:
         return 2
     report = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
     for name in names:
-        print(f"Running bench.{name} ...", file=sys.stderr, flush=True)
+        progress(name, "running")
         text = importlib.import_module(f"bench.{name}").run()
         print(text)
         report = update(report, name, text)
     REPORT.write_text(update(report, "machine", machine()))
-    print(f"Updated {REPORT.relative_to(ROOT)}", file=sys.stderr)
+    progress("", f"updated {REPORT.relative_to(ROOT)}")
     return 0
 
 

@@ -16,11 +16,11 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.servers import ROOT, group_members, wait_until
@@ -93,16 +93,48 @@ def workdir() -> Path:
 
 
 def progress(module: str, text: str) -> None:
-    print(f"[bench.{module}] {text}", file=sys.stderr, flush=True)
+    """A line on stderr, for whoever waits for a benchmark (`module` "" for `python -m bench` itself)."""
+    print(f"[{'.'.join(filter(None, ('bench', module)))}] {text}", file=sys.stderr, flush=True)
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The q-quantile (0 ≤ q ≤ 1), interpolated between the two nearest values (as `statistics`'
+    "inclusive" method)."""
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def summary(values: list[float]) -> dict:
     """Median, p95, p99, min and max (None for an empty list)."""
     if not values:
         return dict.fromkeys(("median", "p95", "p99", "min", "max"))
-    cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else [values[0]] * 99
-    return {"median": statistics.median(values), "p95": cuts[94], "p99": cuts[98], "min": min(values),
-            "max": max(values)}
+    return {"median": quantile(values, 0.5), "p95": quantile(values, 0.95), "p99": quantile(values, 0.99),
+            "min": min(values), "max": max(values)}
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    parent: int
+    cpu_seconds: float  # user + system, so far
+
+
+def proc_stat(pid: int) -> ProcStat | None:
+    """A process's parent and CPU time from /proc/<pid>/stat; None once it has ended. (A cluster's
+    workers are its children: this process's own rusage does not see them until they end.)"""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # the name before it, in parentheses, may hold anything
+    return ProcStat(parent=int(fields[1]), cpu_seconds=(int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU of these processes so far (those that have ended count nothing)."""
+    return sum(stat.cpu_seconds for stat in map(proc_stat, pids) if stat is not None)
 
 
 def main_for(parser: argparse.ArgumentParser, argv: list[str] | None, *, measure: Callable[..., dict],

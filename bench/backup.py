@@ -222,14 +222,9 @@ def _with_writer(workdir: Path, name: str, work) -> dict:
 
     return {"seconds": done["wall_end"] - done["wall_start"], "gave_up_after": done.get("gave_up_after"),
             "commits_during": len(during),
-            "max_during_ms": max(during) * 1000, "p99_during_ms": _quantile(during, 0.99) * 1000,
+            "max_during_ms": max(during) * 1000, "p99_during_ms": _harness.quantile(during, 0.99) * 1000,
             "max_outside_ms": max(outside) * 1000, "commits_outside": len(outside),
             "worst_at_s": worst[0] - done["wall_start"], "worst_phase": phase_at(worst[0])}
-
-
-def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
 def _measure(*, size_mb: int, rounds: int) -> dict:

@@ -185,7 +185,7 @@ class FeedServer:
         self._delay.value = seconds
 
     def cpu_seconds(self) -> float:
-        return _cpu_seconds([self._process.pid])
+        return _harness.cpu_seconds([self._process.pid])
 
     def shutdown(self) -> None:
         self._process.terminate()
@@ -317,7 +317,7 @@ def _sync_group(group, *, channels: int, cluster: Process, server: FeedServer) -
     from channels.models import GroupSync
     from jobs.models import Job, JobStatus
 
-    cluster_cpu, server_cpu = _cpu_seconds(group_members(cluster.pid)), server.cpu_seconds()
+    cluster_cpu, server_cpu = _harness.cpu_seconds(group_members(cluster.pid)), server.cpu_seconds()
     started = timezone.now()
     group_sync = services.group_sync_now(group=group, now=started)
     deadline = time.monotonic() + SYNC_TIMEOUT_SECONDS
@@ -325,7 +325,8 @@ def _sync_group(group, *, channels: int, cluster: Process, server: FeedServer) -
         if time.monotonic() > deadline:
             raise RuntimeError(f"the group sync did not finish in {SYNC_TIMEOUT_SECONDS} s")
         time.sleep(0.05)
-    cluster_cpu, server_cpu = _cpu_seconds(group_members(cluster.pid)) - cluster_cpu, server.cpu_seconds() - server_cpu
+    cluster_cpu = _harness.cpu_seconds(group_members(cluster.pid)) - cluster_cpu
+    server_cpu = server.cpu_seconds() - server_cpu
     group_sync.refresh_from_db()
     jobs = list(Job.objects.filter(params__group_sync_id=group_sync.pk))
     spans = [(j.finished_at - j.started_at).total_seconds() for j in jobs if j.started_at and j.finished_at]
@@ -337,19 +338,6 @@ def _sync_group(group, *, channels: int, cluster: Process, server: FeedServer) -
             "updated_videos": group_sync.updated_videos,
             "all_synced": group_sync.synced == channels
             and sum(j.status == JobStatus.COMPLETED for j in jobs) == channels}
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU of these processes so far, from /proc (the workers are the cluster's
-    children, so this process's own rusage does not see them until they end)."""
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_of_unchanged_sync(group) -> dict:

@@ -178,10 +178,6 @@ def measure(*, schedules: int) -> dict:
     return result
 
 
-def _progress(text: str) -> None:
-    _harness.progress("scheduler", text)
-
-
 def _loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -245,7 +241,7 @@ def _populate(schedules: int) -> dict:
     due = min(DUE, max(schedules // 10, 1))
     step = schedules // due
 
-    _progress(f"creating {schedules:,} schedules of ours")
+    _harness.progress("scheduler", f"creating {schedules:,} schedules of ours")
     cache: dict = {}
     rows, due_rows = [], []
     for n in range(schedules):
@@ -262,7 +258,7 @@ def _populate(schedules: int) -> dict:
         ScheduledTask.objects.bulk_create(rows, batch_size=2000)
     assert ScheduledTask.objects.filter(enabled=True, next_run_at__lte=pass_at).count() == len(due_rows)
 
-    _progress(f"creating {schedules:,} django-q2 schedules")
+    _harness.progress("scheduler", f"creating {schedules:,} django-q2 schedules")
     q2_rows = []
     for n in range(schedules):
         kind = rng.choices(Q2_TYPES, KIND_WEIGHTS)[0]
@@ -369,7 +365,7 @@ def _measure_idle() -> dict:
 
     from scheduling import tick
 
-    _progress("timing passes with nothing due")
+    _harness.progress("scheduler", "timing passes with nothing due")
     broker = get_broker()
 
     def ours():
@@ -410,7 +406,7 @@ def _measure_due(data: dict) -> dict:
     from scheduling.models import ScheduledTask, ScheduleRun
 
     due = len(data["due"])
-    _progress(f"timing passes with {due:,} due")
+    _harness.progress("scheduler", f"timing passes with {due:,} due")
     broker = get_broker()
     Link = ScheduleRun.jobs.through
 
@@ -497,16 +493,6 @@ def _measure_due(data: dict) -> dict:
 # ----------------------------------------------------------------- processes
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process, from /proc."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _start(name: str, args: list[str], **env: str) -> Process:
     return Process(name, args, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
                    log_path=_harness.workdir() / f"{name}.log")
@@ -521,14 +507,15 @@ def _measure_loop() -> dict:
 
     from scheduling.models import ScheduledTask, ScheduleRun
 
-    _progress(f"running schedule_tick --loop: {LOOP_IDLE_SECONDS} s idle, then lateness")
+    _harness.progress("scheduler", f"running schedule_tick --loop: {LOOP_IDLE_SECONDS} s idle, then lateness")
     loop = _start("loop", ["schedule_tick", "--loop"])
     try:
         loop.wait_for_output("Scheduler running", timeout=60)
         time.sleep(2)  # its first passes and heartbeat
-        runs_before, cpu_before, wall_before = ScheduleRun.objects.count(), _cpu_seconds(loop.pid), time.monotonic()
+        runs_before, wall_before = ScheduleRun.objects.count(), time.monotonic()
+        cpu_before = _harness.cpu_seconds([loop.pid])
         time.sleep(LOOP_IDLE_SECONDS)
-        idle_cpu = (_cpu_seconds(loop.pid) - cpu_before) / (time.monotonic() - wall_before)
+        idle_cpu = (_harness.cpu_seconds([loop.pid]) - cpu_before) / (time.monotonic() - wall_before)
         idle_seconds, idle_runs = time.monotonic() - wall_before, ScheduleRun.objects.count() - runs_before
 
         now = timezone.now()
@@ -585,13 +572,14 @@ def _measure_q2_cluster() -> dict:
     # Our loop's jobs must not run in the cluster (they would back up the benchmark database).
     OrmQ.objects.all().delete()
     Job.objects.all().delete()
-    _progress(f"running django-q2's qcluster for up to {Q2_DEADLINE_SECONDS} s")
+    _harness.progress("scheduler", f"running django-q2's qcluster for up to {Q2_DEADLINE_SECONDS} s")
     cluster = start_cluster(lambda: _start("qcluster", ["qcluster"]), timeout=90)
     try:
         ready, wall_start = timezone.now(), time.monotonic()
         family = group_members(cluster.pid)
-        cpu_before = {pid: _cpu_seconds(pid) for pid in family}
-        sentinel = next(pid for pid in family if pid != cluster.pid and _parent(pid) == cluster.pid)
+        before = {pid: _harness.proc_stat(pid) for pid in family}
+        sentinel = next(pid for pid, stat in before.items()
+                        if pid != cluster.pid and stat and stat.parent == cluster.pid)
         probes = Schedule.objects.bulk_create([
             Schedule(name=f"{Q2_PROBE_GROUP}-{i:02d}", func="bench.scheduler.q2_probe", schedule_type=Schedule.MINUTES,
                      minutes=60, repeats=-1, intended_date_kwarg="intended",
@@ -603,8 +591,8 @@ def _measure_q2_cluster() -> dict:
                    timeout=Q2_DEADLINE_SECONDS + 30, interval=0.25, message="")
         assert cluster.running(), cluster.log()[-3000:]
         wall = time.monotonic() - wall_start
-        used = {pid: _cpu_seconds(pid) - before for pid, before in cpu_before.items()
-                if before is not None and _cpu_seconds(pid) is not None}
+        after = {pid: _harness.proc_stat(pid) for pid in before}
+        used = {pid: after[pid].cpu_seconds - stat.cpu_seconds for pid, stat in before.items() if stat and after[pid]}
     finally:
         cluster.stop(timeout=30)
 
@@ -621,16 +609,8 @@ def _measure_q2_cluster() -> dict:
                                      + [(deadline - p.next_run).total_seconds() for p in undispatched]),
         "executed": _harness.summary([(t.stopped - intended[t.group]).total_seconds() for t in tasks]),
         "cpu": {"sentinel": used.get(sentinel, 0) / wall, "cluster": sum(used.values()) / wall,
-                "processes": len(cpu_before), "seconds": wall},
+                "processes": len(before), "seconds": wall},
     }
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(text[text.rindex(")") + 2:].split()[1])
 
 
 def main(argv: list[str] | None = None) -> int:
