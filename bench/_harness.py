@@ -4,7 +4,11 @@ A module's `run()` never measures in the calling process: it starts `python -m b
 --measure ...` in a session of its own, in a temporary directory with a fresh SQLite database,
 reads the one result line the child prints, and ends whatever is left of the child's process
 group and removes the directory, also on failure or timeout. `main_for()` is the module's
-command line (`--json`, and the hidden `--measure` of the child's side).
+command line (`--raw`, and the hidden `--measure` of the child's side).
+
+A module's `figures(measured)` turns what its child measured into the numbers `python -m bench`
+keeps in docs/benchmarks.json: named values and `tables`, lists of rows (a dict per row, its keys
+the column headings), which the document shows as they are.
 
 The leading underscore keeps this module out of `python -m bench`'s list of benchmarks.
 """
@@ -138,13 +142,13 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def main_for(parser: argparse.ArgumentParser, argv: list[str] | None, *, measure: Callable[..., dict],
-             measure_in_child: Callable[..., dict], render: Callable[[dict], str]) -> int:
+             measure_in_child: Callable[..., dict], figures: Callable[[dict], dict]) -> int:
     """A module's `main()`: its parser's options go as keyword arguments to `measure_in_child`
-    (here, then `render` or `--json`) or, with the hidden `--measure`, to `measure` (the child)."""
-    parser.add_argument("--json", action="store_true", help="print the raw measurements as JSON")
+    (here, then `figures`, printed as JSON) or, with the hidden `--measure`, to `measure` (the child)."""
+    parser.add_argument("--raw", action="store_true", help="print the raw measurements, not the figures")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    options = {name: value for name, value in vars(args).items() if name not in ("json", "measure")}
+    options = {name: value for name, value in vars(args).items() if name not in ("raw", "measure")}
     if args.measure:
         if WORKDIR_ENV not in os.environ:
             parser.error("--measure runs in the child that run() starts; use no flag instead")
@@ -152,5 +156,5 @@ def main_for(parser: argparse.ArgumentParser, argv: list[str] | None, *, measure
         print(RESULT_PREFIX + json.dumps(measure(**options), default=str), flush=True)
         return 0
     result = measure_in_child(**options)
-    print(json.dumps(result, indent=2) if args.json else render(result))
+    print(json.dumps(result if args.raw else figures(result), indent=2, ensure_ascii=False))
     return 0

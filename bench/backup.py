@@ -14,9 +14,9 @@ One more backup runs while a writer process commits one small row per transactio
 sqlite3 connection, BEGIN IMMEDIATE, synchronous=NORMAL as the app): the longest commit during
 the backup is the pause a writer sees.
 
-    .venv/bin/python -m bench.backup               print the markdown section
+    .venv/bin/python -m bench.backup               the figures, as JSON
     .venv/bin/python -m bench.backup --size-mb 100 a quicker run
-    .venv/bin/python -m bench.backup --json        print the raw measurements
+    .venv/bin/python -m bench.backup --raw         the raw measurements
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ TARGET_MEMORY_MB = 100
 MEASURE_TIMEOUT_SECONDS = 1800
 
 
-def run(*, size_mb: int = SIZE_MB, rounds: int = ROUNDS) -> str:
-    return render(measure_in_child(size_mb=size_mb, rounds=rounds))
+def run(*, size_mb: int = SIZE_MB, rounds: int = ROUNDS) -> dict:
+    return figures(measure_in_child(size_mb=size_mb, rounds=rounds))
 
 
 def measure_in_child(*, size_mb: int = SIZE_MB, rounds: int = ROUNDS) -> dict:
@@ -241,8 +241,7 @@ def _measure(*, size_mb: int, rounds: int) -> dict:
     generated = _generate(_db_path(), size_mb)
     versions = {
         "sqlite3_cli": subprocess.run(["sqlite3", "--version"], capture_output=True, text=True).stdout.split()[0],
-        "zstd_cli": subprocess.run(["zstd", "-V"], capture_output=True, text=True).stdout.strip(),
-        "load_before": os.getloadavg(),
+        "zstd_cli": subprocess.run(["zstd", "-V"], capture_output=True, text=True).stdout.strip().strip("* "),
     }
     tools, ours = [], []
     for _ in range(rounds):
@@ -254,86 +253,63 @@ def _measure(*, size_mb: int, rounds: int) -> dict:
     patience = max(30.0, 3 * max(t["backup"] for t in tools))
     writer_tools = _with_writer(workdir, "tools", lambda: _tools_round(_db_path(), workdir, backup_timeout=patience))
     writer_tools["gave_up_after"] = writer_tools.get("gave_up_after")
-    versions["load_after"] = os.getloadavg()
     return {"size_mb": size_mb, "rounds": rounds, "generated": generated, "tools": tools, "ours": ours,
             "writer": writer, "writer_tools": writer_tools, **versions}
 
 
-def render(r: dict) -> str:
-    tools_sum = statistics.median(t["sum"] for t in r["tools"])
-    ours = statistics.median(o["seconds"] for o in r["ours"])
-    ratio = ours / tools_sum
-    tools_cpu = statistics.median(t["cpu_seconds"] for t in r["tools"])
-    ours_cpu = statistics.median(o["cpu_seconds"] for o in r["ours"])
+def row(measurement: str, value, target: str | None = None, met: bool | None = None) -> dict:
+    return {"measurement": measurement, "value": value, "target": target, "met?": met}
+
+
+def figures(r: dict) -> dict:
+    def median(rounds: list[dict], key: str) -> float:
+        return statistics.median(m[key] for m in rounds)
+
+    tools, ours = median(r["tools"], "sum"), median(r["ours"], "seconds")
     memory = max(o["max_rss_mb"] for o in r["ours"])
-    db_bytes = r["ours"][0]["database_size_bytes"]
-    our_ratio = db_bytes / r["ours"][0]["size_bytes"]
-    tools_ratio = r["generated"]["bytes"] / r["tools"][0]["compressed_bytes"]
-    w, wt = r["writer"], r["writer_tools"]
-    ours_rounds = ", ".join(f"{o['seconds']:.2f} s" for o in r["ours"])
-    tools_rounds = ", ".join(f"{t['sum']:.2f} s" for t in r["tools"])
-    tools_under_writer = (
-        f"gave up after {wt['gave_up_after']:.0f} s: it restarts on every write" if wt["gave_up_after"]
-        else f"{wt['seconds']:.2f} s for the three tools") + f"; ours with the writer: {w['seconds']:.2f} s"
+    tools_cpu, ours_cpu = median(r["tools"], "cpu_seconds"), median(r["ours"], "cpu_seconds")
     phases: dict[str, list[float]] = {}
     for o in r["ours"]:
         for name, start, end in o["phases"]:
             phases.setdefault(name, []).append(end - start)
-    phase_text = ", ".join(f"{name} {statistics.median(v):.2f} s" for name, v in phases.items())
-
-    def met(ok: bool) -> str:
-        return "yes" if ok else "**no**"
-
-    def med(key: str) -> float:
-        return statistics.median(t[key] for t in r["tools"])
-
-    lines = [
-        f"## Backup (SQLite, {db_bytes / 1e6:.0f} MB, WAL)",
-        "",
-        "`backups.services.backup_create()` end to end (copy in one step, journal_mode=DELETE, integrity check, "
-        "streamed zstd level 3, SHA-256 of the published bytes, fsync, rename, manifest, fsync of the folder, the "
-        "Backup row) in a fresh Django worker process, against the best separate tools run in the same benchmark, "
-        f"interleaved, {r['rounds']} rounds, medians.",
-        "",
-        "| measurement | value | target | met? |",
-        "| --- | ---: | --- | --- |",
-        f"| `sqlite3 .backup` | {med('backup'):.2f} s |  |  |",
-        f"| `zstd -3` of the copy | {med('zstd'):.2f} s |  |  |",
-        f"| `sqlite3 copy 'PRAGMA integrity_check'` | {med('integrity_check'):.2f} s |  |  |",
-        f"| the tools, sum | {tools_sum:.2f} s |  |  |",
-        f"| ours, end to end | {ours:.2f} s |  |  |",
-        f"| ours / the tools, wall time | {ratio:.2f}x | ≤ {TARGET_RATIO}x | {met(ratio <= TARGET_RATIO)} |",
-        f"| ours / the tools, CPU time (user + system) | {ours_cpu:.2f} s / {tools_cpu:.2f} s = "
-        f"{ours_cpu / tools_cpu:.2f}x |  |  |",
-        f"| compression ratio (database / file) | {our_ratio:.2f} (`zstd -3`: {tools_ratio:.2f}) |  |  |",
-        f"| longest commit of a concurrent writer during our backup | {w['max_during_ms']:.1f} ms "
-        f"(p99 {w['p99_during_ms']:.1f} ms, {w['commits_during']} commits) | < {TARGET_PAUSE_MS} ms | "
-        f"{met(w['max_during_ms'] < TARGET_PAUSE_MS)} |",
-        f"| the same writer during the tools' run | {wt['max_during_ms']:.1f} ms "
-        f"(p99 {wt['p99_during_ms']:.1f} ms, {wt['commits_during']} commits) |  |  |",
-        f"| `sqlite3 .backup` with that writer running | {tools_under_writer} |  |  |",
-        f"| the same writer with no backup running | {max(w['max_outside_ms'], wt['max_outside_ms']):.1f} ms |  |  |",
-        f"| peak memory of the worker (ru_maxrss, Django included) | {memory:.0f} MB "
-        f"(before the backup: {max(o['rss_before_mb'] for o in r['ours']):.0f} MB) | < {TARGET_MEMORY_MB} MB | "
-        f"{met(memory < TARGET_MEMORY_MB)} |",
-        "",
-        f"- Rounds, ours: {ours_rounds}; the tools' sums: {tools_rounds}. Our phases (medians): {phase_text} "
-        "(the integrity check runs in a second thread during the compression).",
-        f"- The writer's longest commit during our backup came {w['worst_at_s']:.1f} s into it, in "
-        f"{w['worst_phase']}; during the tools' run {wt['worst_at_s']:.1f} s in. In WAL mode the backup's read "
-        "snapshot never blocks a writer: what a writer waits for here is most likely the disk (its WAL checkpoint's fsync "
-        "queued behind the copy's writes) and the CPU, as the tools' row shows.",
-        f"- Data: the app's migrated schema plus {r['generated']['rows']:,} video-like rows (titles and "
-        "descriptions drawn from a vocabulary, ids, URLs, dates), written with `executemany` in one transaction in "
-        f"{r['generated']['seconds']:.1f} s.",
-        "- Writer: another process committing one row per `BEGIN IMMEDIATE` transaction with its own sqlite3 "
-        "connection (synchronous=NORMAL, as the app), 2 ms apart, during and around one more backup of each kind.",
-        f"- Tools: SQLite CLI {r['sqlite3_cli']}, {r['zstd_cli'].strip('* ')}. Load average at start / end: "
-        f"{' '.join(f'{x:.2f}' for x in r['load_before'])} / {' '.join(f'{x:.2f}' for x in r['load_after'])} "
-        f"on {os.cpu_count()} cores shared with other work: wall times are noisy, the CPU-time ratio less so. "
-        "Reproduce: `.venv/bin/python -m bench.backup`.",
+    w, wt, first = r["writer"], r["writer_tools"], r["ours"][0]
+    rows = [
+        row("`sqlite3 .backup`, s", median(r["tools"], "backup")),
+        row("`zstd -3` of the copy, s", median(r["tools"], "zstd")),
+        row("`sqlite3 copy 'PRAGMA integrity_check'`, s", median(r["tools"], "integrity_check")),
+        row("the tools, sum, s", tools),
+        row("ours, end to end, s", ours),
+        row("ours / the tools, wall time", ours / tools, f"≤ {TARGET_RATIO}", ours / tools <= TARGET_RATIO),
+        row("CPU time (user + system): the tools, s", tools_cpu),
+        row("CPU time (user + system): ours, s", ours_cpu),
+        row("ours / the tools, CPU time", ours_cpu / tools_cpu),
+        row("compression ratio (database / file): ours", first["database_size_bytes"] / first["size_bytes"]),
+        row("compression ratio (database / file): `zstd -3`",
+            r["generated"]["bytes"] / r["tools"][0]["compressed_bytes"]),
+        row("longest commit of a concurrent writer during our backup, ms", w["max_during_ms"], f"< {TARGET_PAUSE_MS}",
+            w["max_during_ms"] < TARGET_PAUSE_MS),
+        row("… its p99, ms", w["p99_during_ms"]),
+        row("… its commits", w["commits_during"]),
+        row(f"… the longest came after, s (in {w['worst_phase']})", w["worst_at_s"]),
+        row("the same writer during the tools' run: longest commit, ms", wt["max_during_ms"]),
+        row("… its p99, ms", wt["p99_during_ms"]),
+        row("… its commits", wt["commits_during"]),
+        row("… the longest came after, s", wt["worst_at_s"]),
+        row("`sqlite3 .backup` with that writer running, s", wt["seconds"] if not wt["gave_up_after"] else None),
+        row("… gave up after (it restarts on every write), s", wt["gave_up_after"]),
+        row("ours with the writer running, s", w["seconds"]),
+        row("the same writer with no backup running: longest commit, ms",
+            max(w["max_outside_ms"], wt["max_outside_ms"])),
+        row("peak memory of the worker (ru_maxrss, Django included), MB", memory, f"< {TARGET_MEMORY_MB}",
+            memory < TARGET_MEMORY_MB),
+        row("… before the backup, MB", max(o["rss_before_mb"] for o in r["ours"])),
+        row("rounds, ours, s", [o["seconds"] for o in r["ours"]]),
+        row("rounds, the tools' sums, s", [t["sum"] for t in r["tools"]]),
+        *(row(f"our phase {name} (median), s", statistics.median(v)) for name, v in phases.items()),
     ]
-    return "\n".join(lines) + "\n"
+    return {"database, MB": first["database_size_bytes"] / 1e6, "video-like rows": r["generated"]["rows"],
+            "rows written in, s": r["generated"]["seconds"], "rounds": r["rounds"], "SQLite CLI": r["sqlite3_cli"],
+            "zstd CLI": r["zstd_cli"], "tables": {"backup": rows}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=SIZE_MB)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    return _harness.main_for(parser, argv, measure=_measure, measure_in_child=measure_in_child, render=render)
+    return _harness.main_for(parser, argv, measure=_measure, measure_in_child=measure_in_child, figures=figures)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ The CPU of one quick sync of an unchanged feed is measured in the measuring proc
 that runs it (`time.thread_time`): the handler alone, and a whole job attempt as a worker runs it
 (claim, handler, result, the sync's follow-up).
 
-    .venv/bin/python -m bench.channel_sync            print the markdown section
-    .venv/bin/python -m bench.channel_sync --json     the raw measurements
+    .venv/bin/python -m bench.channel_sync            the figures, as JSON
+    .venv/bin/python -m bench.channel_sync --raw      the raw measurements
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ MEASURE_TIMEOUT_SECONDS = 900
 SYNC_TIMEOUT_SECONDS = 300
 
 
-def run(*, channels: int = CHANNELS, rounds: int = ROUNDS) -> str:
-    return render(measure_in_child(channels=channels, rounds=rounds))
+def run(*, channels: int = CHANNELS, rounds: int = ROUNDS) -> dict:
+    return figures(measure_in_child(channels=channels, rounds=rounds))
 
 
 def measure_in_child(*, channels: int = CHANNELS, rounds: int = ROUNDS) -> dict:
@@ -75,79 +75,50 @@ def measure_in_child(*, channels: int = CHANNELS, rounds: int = ROUNDS) -> dict:
 BROKER_LABELS = {"orm": "ORM (SQLite, the default)", "redis": "Redis"}
 
 
-# --------------------------------------------------------------------------- rendering
+# --------------------------------------------------------------------------- the figures
 
 
-def render(results: dict) -> str:
-    r = results["orm"]
-    lines = [
-        "## Channel quick sync (200-channel group, feeds answered after 50 ms)",
-        "",
-        f"A group of {r['channels']} channels synced by a real `qcluster` (SQLite WAL), each feed "
-        f"answered by a local server after {r['delay_ms']:.0f} ms; timed from Sync now (the jobs' creation) until "
-        f"the group sync's summary is written; with every feed changed since the previous sync (YouTube's view "
-        f"counts move all the time, so this is the usual case) and with none changed; with django-q2's ORM broker "
-        f"(its queue in the same SQLite database: the default) and with Redis. Each round starts a fresh "
-        f"cluster and syncs the group once untimed (a new worker's first job sets up what the later ones reuse; "
-        f"a worker lives for 500 jobs), then the timed sync. Median of {r['rounds']} rounds. "
-        f"Measured {r['finished_at']}.",
-        "",
-        "| broker | feeds | workers | wall time, s | channels/s | I/O bound, channels/s | share of the bound | target "
-        "| CPU per channel: cluster / feed server, ms | cores busy | rounds, s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
-    ]
+def figures(results: dict) -> dict:
+    def median(runs: list[dict], key: str) -> float | None:
+        values = [m[key] for m in runs if m.get(key) is not None]
+        return statistics.median(values) if values else None
+
+    syncs = []
     for broker, r in results.items():
         for kind in KINDS:
             for workers in r["workers"]:
                 runs = r["runs"][f"{kind}/{workers}"]
-                seconds = statistics.median(m["seconds"] for m in runs)
-                rate = r["channels"] / seconds
+                rate = r["channels"] / median(runs, "seconds")
                 bound = workers / (r["delay_ms"] / 1000)
-                share = rate / bound
-                met = "met" if share >= TARGET_SHARE else "**not met**"
-                label = f"{workers} (default)" if workers == r["default_workers"] else str(workers)
-                each = ", ".join(f"{m['seconds']:.2f}" for m in runs)
-                cluster_cpu = statistics.median(m["cluster_cpu_ms"] for m in runs)
-                server_cpu = statistics.median(m["server_cpu_ms"] for m in runs)
-                busy = rate * (cluster_cpu + server_cpu) / 1000
-                lines.append(f"| {BROKER_LABELS[broker]} | {KIND_LABELS[kind]} | {label} | {seconds:.2f} | {rate:.1f} "
-                             f"| {bound:.0f} | {share:.1%} | ≥ {TARGET_SHARE:.0%}: {met} "
-                             f"| {cluster_cpu:.1f} / {server_cpu:.2f} | {busy:.2f} of {CORES} | {each} |")
-    r = results["orm"]
-    per_job = {key: statistics.median(m["job_run_ms_median"] for m in runs) for key, runs in r["runs"].items()}
-    fetch = {key: statistics.median(m["fetch_ms_median"] for m in runs) for key, runs in r["runs"].items()}
-    cpu = r["cpu"]
-    handler_ok = "met" if cpu["handler_ms_median"] < CPU_TARGET_MS else "**not met**"
-    lines += [
-        "",
-        f"- Worker CPU of one quick sync of an unchanged feed (body hash equal: no video written) in a group sync, "
-        f"on the thread that runs it, median of {cpu['samples']}: the handler {cpu['handler_ms_median']:.2f} ms "
-        f"(p95 {cpu['handler_ms_p95']:.2f} ms; target < {CPU_TARGET_MS:.0f} ms: {handler_ok}); a whole job attempt "
-        f"as a worker runs it (claim, handler, result, the sync's follow-up) {cpu['job_ms_median']:.2f} ms "
-        f"(p95 {cpu['job_ms_p95']:.2f} ms).",
-        "- Inside a job, ORM broker (median over its attempts, from claim to result): "
-        + "; ".join(f"{KIND_LABELS[k.split('/')[0]].split(' (')[0]}, {k.split('/')[1]} workers: {per_job[k]:.0f} ms, "
-                    f"of which the fetch {fetch[k]:.0f} ms" for k in per_job) + ".",
-        "- The first, untimed sync of each fresh cluster (every feed changed): "
-        + "; ".join(f"{BROKER_LABELS[broker]}, {w} workers "
-                    f"{statistics.median(f['seconds'] for f in r['first_syncs'] if f['workers'] == w):.2f} s"
-                    for broker, r in results.items() for w in r["workers"]) + " (medians).",
-        "- CPU per channel is the user and system time of all the cluster's processes (workers, pusher, monitor, "
-        "sentinel) over the timed sync, and of the feed server's process, divided by the channels; cores busy is "
-        f"that times channels per second. {CORES} cores give at most {CORES * 1000:,} ms of CPU a second: at 8 "
-        "workers the cores, not the 50 ms wait, are the bound: the workers wait for a core, and for SQLite's "
-        "one write lock, whose holder may be waiting for a core itself.",
-        "- Load average at start / end: " + "; ".join(f"{BROKER_LABELS[b]} {r['load_start']} / {r['load_end']}"
-                                                      for b, r in results.items()) + ".",
-        "- Every job completed and every summary said all channels synced: "
-        + ("yes" if all(r["all_synced"] for r in results.values()) else "**no**")
-        + ". \"database is locked\" in the cluster logs: " + str(sum(r["locked"] for r in results.values())) + " lines.",
-        "- The machine has 2 cores shared with other work; with 8 workers, the cluster's processes, the server "
-        "and SQLite's one writer at a time share them.",
-        "- Reproduce: `.venv/bin/python -m bench.channel_sync`.",
-        "",
-    ]
-    return "\n".join(lines)
+                cpu_ms = median(runs, "cluster_cpu_ms") + median(runs, "server_cpu_ms")
+                syncs.append({
+                    "broker": BROKER_LABELS[broker], "feeds": KIND_LABELS[kind],
+                    "workers": f"{workers} (default)" if workers == r["default_workers"] else str(workers),
+                    "wall time, s": median(runs, "seconds"), "channels/s": rate, "I/O bound, channels/s": bound,
+                    "share of the bound, %": 100 * rate / bound,
+                    f"≥ {TARGET_SHARE:.0%}?": rate >= TARGET_SHARE * bound,
+                    "CPU per channel: cluster, ms": median(runs, "cluster_cpu_ms"),
+                    "feed server, ms": median(runs, "server_cpu_ms"), f"cores busy, of {CORES}": rate * cpu_ms / 1000,
+                    "a job, claim to result, ms": median(runs, "job_run_ms_median"),
+                    "of which the fetch, ms": median(runs, "fetch_ms_median"),
+                    "rounds, s": [m["seconds"] for m in runs]})
+    orm = results["orm"]
+    cpu = orm["cpu"]
+    return {
+        "channels": orm["channels"], "feeds answered after, ms": orm["delay_ms"], "rounds": orm["rounds"],
+        "every job completed, every summary said all channels synced": all(r["all_synced"] for r in results.values()),
+        '"database is locked" in the cluster logs, lines': sum(r["locked"] for r in results.values()),
+        "tables": {
+            "syncs": syncs,
+            "first_syncs": [{"broker": BROKER_LABELS[broker], "workers": workers, "first sync, s": statistics.median(
+                f["seconds"] for f in r["first_syncs"] if f["workers"] == workers)}
+                for broker, r in results.items() for workers in r["workers"]],
+            "cpu": [{f"an unchanged feed's sync, {cpu['samples']} times": "the handler",
+                     "median, ms": cpu["handler_ms_median"], "p95, ms": cpu["handler_ms_p95"],
+                     "target, ms": f"< {CPU_TARGET_MS:g}", "met?": cpu["handler_ms_median"] < CPU_TARGET_MS},
+                    {f"an unchanged feed's sync, {cpu['samples']} times": "a whole job attempt",
+                     "median, ms": cpu["job_ms_median"], "p95, ms": cpu["job_ms_p95"], "target, ms": None,
+                     "met?": None}]}}
 
 
 # --------------------------------------------------------------------------- the feed server
@@ -243,7 +214,6 @@ def _serve_feeds(listener: socket.socket, channel_ids: list[str], version, delay
 
 
 def _measure(*, channels: int, rounds: int) -> dict:
-    load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     channel_ids = [f"UC{n:022d}" for n in range(channels)]
     server = FeedServer(channel_ids)
     os.environ["YOUTUBE_FEED_URL"] = server.url  # before Django reads its settings; the cluster inherits it
@@ -304,8 +274,7 @@ def _measure(*, channels: int, rounds: int) -> dict:
     server.shutdown()
     return {"channels": channels, "rounds": rounds, "delay_ms": DELAY_SECONDS * 1000, "workers": list(WORKER_COUNTS),
             "default_workers": default_workers, "runs": runs, "first_syncs": first_syncs, "cpu": cpu, "all_synced": all_synced,
-            "locked": locked, "load_start": load_start, "load_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-            "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "locked": locked}
 
 
 def _sync_group(group, *, channels: int, cluster: Process, server: FeedServer) -> dict:
@@ -378,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.channel_sync", description=__doc__.split("\n")[0])
     parser.add_argument("--channels", type=int, default=CHANNELS, help=f"channels in the group (default {CHANNELS})")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds per worker count (default {ROUNDS})")
-    return _harness.main_for(parser, argv, measure=_measure, measure_in_child=measure_in_child, render=render)
+    return _harness.main_for(parser, argv, measure=_measure, measure_in_child=measure_in_child, figures=figures)
 
 
 if __name__ == "__main__":

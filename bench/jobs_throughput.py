@@ -1,8 +1,8 @@
 """Job throughput: trivial jobs through our durable record beside bare django-q2 `async_task`.
 
-    .venv/bin/python -m bench.jobs_throughput               the markdown block
+    .venv/bin/python -m bench.jobs_throughput               the figures, as JSON
     .venv/bin/python -m bench.jobs_throughput --jobs 500    a quicker run
-    .venv/bin/python -m bench.jobs_throughput --json        the raw measurements
+    .venv/bin/python -m bench.jobs_throughput --raw         the raw measurements
 
 What it measures and why: docs/benchmarks.md, "Job throughput". The measuring child's settings
 are the project's own plus this module as a handler module (the BENCH_NOOP job type).
@@ -50,8 +50,8 @@ if __name__ != "__main__":
                                           max_retries=0))
 
 
-def run(*, jobs: int = JOBS, rounds: int = ROUNDS) -> str:
-    return render(measure_in_child(jobs=jobs, rounds=rounds))
+def run(*, jobs: int = JOBS, rounds: int = ROUNDS) -> dict:
+    return figures(measure_in_child(jobs=jobs, rounds=rounds))
 
 
 def measure_in_child(*, jobs: int = JOBS, rounds: int = ROUNDS) -> dict:
@@ -65,26 +65,18 @@ def measure_in_child(*, jobs: int = JOBS, rounds: int = ROUNDS) -> dict:
                                      timeout=900, prefix="bench-jobs-", prepare=prepare)
 
 
-def render(r: dict) -> str:
+def figures(r: dict) -> dict:
     per_second = {kind: statistics.median(m["jobs_per_second"] for m in runs) for kind, runs in r["runs"].items()}
-    enqueue = {kind: statistics.median(m["enqueue_ms_per_job"] for m in runs) for kind, runs in r["runs"].items()}
     bare = per_second["bare"]
-    ratio = per_second["ours"] / bare
-    lines = [
-        f"{r['jobs']:,} jobs per measurement, {r['workers']} workers, median of {r['rounds']} rounds. "
-        f"Measured {r['finished_at']}.",
-        "",
-        "| kind | enqueue, ms per job | end to end, jobs/s | vs bare django-q2 | rounds, jobs/s |",
-        "| --- | ---: | ---: | ---: | --- |",
-        *(f"| {LABELS[kind]} | {enqueue[kind]:.2f} | {per_second[kind]:.0f} | {per_second[kind] / bare:.0%} | "
-          + ", ".join(f"{m['jobs_per_second']:.0f}" for m in r["runs"][kind]) + " |" for kind in LABELS),
-        "",
-        f"- Target ≥ {TARGET_RATIO:.0%} of bare django-q2: ours one at a time {ratio:.0%} "
-        f"({'met' if ratio >= TARGET_RATIO else '**not met**'}); in batches {per_second['ours_batch'] / bare:.0%}.",
-        f"- \"database is locked\" in the logs: {r['database_locked_lines']}.",
-        f"- All of our jobs completed on their first attempt: {'yes' if r['all_ours_completed'] else '**no**'}.",
-    ]
-    return "\n".join(lines)
+    return {
+        "jobs per measurement": r["jobs"], "workers": r["workers"], "rounds": r["rounds"],
+        f"ours one at a time, ≥ {TARGET_RATIO:.0%} of bare django-q2": per_second["ours"] >= TARGET_RATIO * bare,
+        "all of our jobs completed on their first attempt": r["all_ours_completed"],
+        '"database is locked" in the logs, lines': r["database_locked_lines"],
+        "tables": {"kinds": [
+            {"kind": LABELS[kind], "enqueue, ms per job": statistics.median(m["enqueue_ms_per_job"] for m in runs),
+             "end to end, jobs/s": per_second[kind], "share of bare django-q2, %": 100 * per_second[kind] / bare,
+             "rounds, jobs/s": [m["jobs_per_second"] for m in runs]} for kind, runs in r["runs"].items()]}}
 
 
 # --------------------------------------------------------------------------- the measuring child
@@ -118,7 +110,6 @@ def measure(*, jobs: int, rounds: int) -> dict:
     return {
         "jobs": jobs, "rounds": rounds, "workers": WORKERS, "runs": runs, "all_ours_completed": all_ours_completed,
         "database_locked_lines": sum(c.log().count("database is locked") for c in clusters),
-        "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 
 
@@ -161,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.jobs_throughput", description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=JOBS, help=f"jobs per measurement (default {JOBS:,})")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds of each kind (default {ROUNDS})")
-    return _harness.main_for(parser, argv, measure=measure, measure_in_child=measure_in_child, render=render)
+    return _harness.main_for(parser, argv, measure=measure, measure_in_child=measure_in_child, figures=figures)
 
 
 if __name__ == "__main__":

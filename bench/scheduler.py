@@ -1,7 +1,7 @@
 """Scheduler benchmark: our pass and `schedule_tick --loop` beside django-q2's own scheduler.
 
-    .venv/bin/python -m bench.scheduler                 the markdown block
-    .venv/bin/python -m bench.scheduler --json          the raw measurements
+    .venv/bin/python -m bench.scheduler                 the figures, as JSON
+    .venv/bin/python -m bench.scheduler --raw           the raw measurements
     .venv/bin/python -m bench.scheduler --schedules N   a quicker run with N schedules per side
 
 What it measures and why: docs/benchmarks.md, "Scheduler pass". One SQLite file (WAL, the
@@ -19,7 +19,6 @@ import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from bench import _harness
 from tests.servers import Process, group_members, start_cluster, wait_until
@@ -49,8 +48,8 @@ def q2_probe(*args, **kwargs):
     return kwargs.get("intended")
 
 
-def run(*, schedules: int = SCHEDULES) -> str:
-    return render(measure_in_child(schedules=schedules))
+def run(*, schedules: int = SCHEDULES) -> dict:
+    return figures(measure_in_child(schedules=schedules))
 
 
 def measure_in_child(*, schedules: int = SCHEDULES) -> dict:
@@ -58,95 +57,68 @@ def measure_in_child(*, schedules: int = SCHEDULES) -> dict:
                                      prefix="bench-scheduler-")
 
 
-# --------------------------------------------------------------------------- rendering
+# --------------------------------------------------------------------------- the figures
 
 
-def render(r: dict) -> str:
+def figures(r: dict) -> dict:
     idle, due, loop, q2 = r["idle"], r["due"], r["loop"], r["q2_cluster"]
     ours_due = due["ours"]["median"]
-    met = {
-        "idle": idle["ours"]["median"] <= TARGETS["idle"],
-        "due": ours_due <= TARGETS["due"] and ours_due < due["q2"]["median"],
-        "lateness_p99": loop["lateness"]["p99"] <= TARGETS["lateness_p99"],
-        "idle_cpu": loop["idle_cpu"] < TARGETS["idle_cpu"],
-    }
-    rows = [
-        ("Pass, nothing due: median", idle["ours"]["median"], idle["q2"]["median"], "≤ 1 ms", met["idle"]),
-        ("Pass, nothing due: p95", idle["ours"]["p95"], idle["q2"]["p95"], "", None),
-        ("Pass, nothing due: median, django-q2 given an index on `next_run` (not stock)",
-         idle["ours_beside_indexed"]["median"], idle["q2_indexed"]["median"], "", None),
-        (f"Pass, {due['due']:,} due: median of {DUE_REPS}", ours_due, due["q2"]["median"],
-         "≤ 0.25 s and < django-q2", met["due"]),
-        *((f"`--loop` lateness (dispatch − due): {key}", loop["lateness"][key], q2["lateness"][key],
-           "≤ 0.5 s" if key == "p99" else "", met["lateness_p99"] if key == "p99" else None)
-          for key in ("median", "p99", "max")),
+
+    def row(measurement: str, unit: str, ours: float | None, theirs: float | None, target: str | None = None,
+            met: bool | None = None) -> dict:
+        scale = 1000 if unit == "ms" else 100
+        ours, theirs = (None if x is None else x * scale for x in (ours, theirs))
+        return {"measurement": measurement, "unit": unit, "ours": ours, "django-q2": theirs,
+                "django-q2 / ours": theirs / ours if ours and theirs is not None else None, "target": target,
+                "met?": met}
+
+    def queries(which: str, side: str, q: dict) -> dict:
+        detailed = "verbs" in q  # of the passes with something due; of the idle ones only the count
+        return {"pass": which, "side": side, "queries": q["total"],
+                **{verb: q["verbs"].get(verb, 0) if detailed else None for verb in ("INSERT", "UPDATE", "SELECT")},
+                "transactions": q["transactions"] if detailed else None,
+                "SQL time, ms": q["sql_seconds"] * 1000 if detailed else None}
+
+    passes = [
+        row("Pass, nothing due: median", "ms", idle["ours"]["median"], idle["q2"]["median"], "≤ 1",
+            idle["ours"]["median"] <= TARGETS["idle"]),
+        row("Pass, nothing due: p95", "ms", idle["ours"]["p95"], idle["q2"]["p95"]),
+        row("Pass, nothing due, ours back to back: median", "ms", idle["ours_alone"]["median"], None),
+        row("Pass, nothing due, ours back to back: p95", "ms", idle["ours_alone"]["p95"], None),
+        row("Pass, nothing due: median, django-q2 given an index on `next_run` (not stock)", "ms",
+            idle["ours_beside_indexed"]["median"], idle["q2_indexed"]["median"]),
+        row(f"Pass, {due['due']:,} due: median of {DUE_REPS}", "ms", ours_due, due["q2"]["median"],
+            "≤ 250 and < django-q2", ours_due <= TARGETS["due"] and ours_due < due["q2"]["median"]),
+        row(f"Pass, {due['due']:,} due: fastest", "ms", due["ours"]["min"], due["q2"]["min"]),
+        row(f"Pass, {due['due']:,} due: slowest", "ms", due["ours"]["max"], due["q2"]["max"]),
+        row("`--loop` lateness (dispatch − due): median", "ms", loop["lateness"]["median"], q2["lateness"]["median"]),
+        row("`--loop` lateness (dispatch − due): p99", "ms", loop["lateness"]["p99"], q2["lateness"]["p99"], "≤ 500",
+            loop["lateness"]["p99"] <= TARGETS["lateness_p99"]),
+        row("`--loop` lateness (dispatch − due): max", "ms", loop["lateness"]["max"], q2["lateness"]["max"]),
+        *(row(f"`--loop` lateness until the queue message was written (django-q2: until the task ran): {key}", "ms",
+              loop["message_lateness"][key], q2["executed"][key]) for key in ("p99", "max")),
+        row("Scheduler process CPU while idle (django-q2: its sentinel)", "% of a core", loop["idle_cpu"],
+            q2["cpu"]["sentinel"], "< 1", loop["idle_cpu"] < TARGETS["idle_cpu"]),
+        row("CPU of django-q2's whole cluster", "% of a core", None, q2["cpu"]["cluster"]),
     ]
-    lines = [
-        f"{r['schedules']:,} schedules per side. {r['versions']}. Load average at start / end: "
-        f"{r['loadavg_start']} / {r['loadavg_end']}. Measured {r['finished_at']}.",
-        "",
-        "| measurement | ours | django-q2 | ratio | target | met? |",
-        "| --- | ---: | ---: | ---: | --- | --- |",
-        *(f"| {label} | {_dur(ours)} | {_dur(theirs)} | {_ratio(theirs, ours)} | {target} | {_met(ok)} |"
-          for label, ours, theirs, target, ok in rows),
-        f"| Scheduler process CPU while idle | {_pct(loop['idle_cpu'])} | {_pct(q2['cpu']['sentinel'])} (sentinel) "
-        f"| {_ratio(q2['cpu']['sentinel'], loop['idle_cpu'])} | < 1 % of a core | {_met(met['idle_cpu'])} |",
-        "",
-        f"What the bypasses buy in the {due['due']:,}-due pass (medians of {DUE_REPS} passes each, interleaved):",
-        "",
-        "| bypass | stock call instead | time in the call: ours | stock | saved per pass, of our pass | "
-        "whole pass with the stock call |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
-        *(f"| {b['label']} | {b['call']} | {_dur(b['ours'])} | {_dur(b['stock'])} | {_dur(b['stock'] - b['ours'])}, "
-          f"{(b['stock'] - b['ours']) / ours_due:.0%} | {_dur(b['pass'])} |" for b in due["stock"]),
-        "",
-        f"- Targets missed: {', '.join(k for k, ok in met.items() if not ok) or 'none'}.",
-        f"- Passes, nothing due: {IDLE_REPS} each, interleaved; ours back to back {_dur(idle['ours_alone']['median'])} "
-        f"(p95 {_dur(idle['ours_alone']['p95'])}). Queries: ours {idle['ours']['queries']}, django-q2 "
-        f"{idle['q2']['queries']}.",
-        f"- Passes, {due['due']:,} due: ours {_dur(due['ours']['min'])}–{_dur(due['ours']['max'])}, django-q2 "
-        f"{_dur(due['q2']['min'])}–{_dur(due['q2']['max'])}. Queries: ours {_queries(due['ours']['queries'])}; "
-        f"django-q2 {_queries(due['q2']['queries'])}.",
-        f"- Lateness, ours: {loop['probes']} windows over {loop['span_seconds']:.0f} s ({loop['outcomes']}); until "
-        f"the queue message was written: p99 {_dur(loop['message_lateness']['p99'])}, max "
-        f"{_dur(loop['message_lateness']['max'])}. django-q2: {q2['probes']} windows; its scheduler ran at "
-        + ", ".join(f"+{x:.1f} s" for x in q2["scheduler_calls"])
-        + (f"; {q2['undispatched']} not dispatched by {Q2_DEADLINE_SECONDS} s (counted at that bound)"
-           if q2["undispatched"] else "")
-        + f"; until the task ran: p99 {_dur(q2['executed']['p99'])}.",
-        f"- Idle CPU over {loop['idle_seconds']:.0f} s ({loop['idle_runs']} runs created meanwhile); django-q2's whole "
-        f"cluster ({q2['cpu']['processes']} processes) over {q2['cpu']['seconds']:.0f} s: {_pct(q2['cpu']['cluster'])}.",
-    ]
-    return "\n".join(lines)
-
-
-def _dur(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    ms = seconds * 1000
-    if abs(ms) < 1000:
-        return f"{ms:.3f} ms" if abs(ms) < 1 else f"{ms:.2f} ms" if abs(ms) < 10 else f"{ms:.1f} ms"
-    return f"{seconds:.3f} s" if abs(seconds) < 10 else f"{seconds:.1f} s"
-
-
-def _pct(fraction: float | None) -> str:
-    return "n/a" if fraction is None else f"{fraction * 100:.2f} %"
-
-
-def _ratio(theirs: float | None, ours: float | None) -> str:
-    if theirs is None or ours is None or ours <= 0:
-        return "n/a"
-    ratio = theirs / ours
-    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.1f}×" if ratio >= 1 else f"{ratio:.2f}×"
-
-
-def _met(ok: bool | None) -> str:
-    return "" if ok is None else "yes" if ok else "**no**"
-
-
-def _queries(q: dict) -> str:
-    verbs = ", ".join(f"{n} {verb}" for verb, n in sorted(q["verbs"].items(), key=lambda kv: -kv[1]))
-    return f"{q['total']} ({verbs}) in {q['transactions']} transaction(s), SQL {_dur(q['sql_seconds'])}"
+    bypasses = [
+        {"bypass": b["label"], "stock call instead": b["call"], "time in the call: ours, ms": b["ours"] * 1000,
+         "stock, ms": b["stock"] * 1000, "saved per pass, ms": (b["stock"] - b["ours"]) * 1000,
+         "saved, % of our pass": 100 * (b["stock"] - b["ours"]) / ours_due,
+         "whole pass with the stock call, ms": b["pass"] * 1000} for b in due["stock"]]
+    return {
+        "schedules per side": r["schedules"], "loop: windows": loop["probes"], "loop: over, s": loop["span_seconds"],
+        "loop: what became of them": loop["outcomes"], "loop: idle CPU measured over, s": loop["idle_seconds"],
+        "loop: runs created while idle": loop["idle_runs"], "django-q2: windows": q2["probes"],
+        "django-q2: its scheduler ran at, s": q2["scheduler_calls"],
+        f"django-q2: windows not dispatched within {Q2_DEADLINE_SECONDS} s": q2["undispatched"],
+        "django-q2: cluster processes": q2["cpu"]["processes"],
+        "django-q2: cluster CPU measured over, s": q2["cpu"]["seconds"],
+        "tables": {"passes": passes, "bypasses": bypasses, "queries": [
+            queries("nothing due", "ours", {"total": idle["ours"]["queries"]}),
+            queries("nothing due", "django-q2", {"total": idle["q2"]["queries"]}),
+            queries(f"{due['due']:,} due", "ours", due["ours"]["queries"]),
+            queries(f"{due['due']:,} due", "django-q2", due["q2"]["queries"])]}}
 
 
 # --------------------------------------------------------------------------- the measuring child
@@ -156,30 +128,13 @@ def measure(*, schedules: int) -> dict:
     import django
 
     django.setup()
-    from importlib.metadata import version
-
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
     call_command("createcachetable", verbosity=0)
-    import sqlite3
-
-    result = {
-        "schedules": schedules, "loadavg_start": _loadavg(),
-        "versions": f"Django {django.get_version()}, django-q2 {version('django-q2')}, SQLite {sqlite3.sqlite_version}",
-    }
     data = _populate(schedules)
-    result["idle"] = _measure_idle()
-    result["due"] = _measure_due(data)
-    result["loop"] = _measure_loop()
-    result["q2_cluster"] = _measure_q2_cluster()
-    result["loadavg_end"] = _loadavg()
-    result["finished_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return result
-
-
-def _loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return {"schedules": schedules, "idle": _measure_idle(), "due": _measure_due(data), "loop": _measure_loop(),
+            "q2_cluster": _measure_q2_cluster()}
 
 
 def _checkpoint() -> None:
@@ -616,7 +571,7 @@ def _measure_q2_cluster() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scheduler", description=__doc__.split("\n")[0])
     parser.add_argument("--schedules", type=int, default=SCHEDULES, help="schedules per side (default 100,000)")
-    return _harness.main_for(parser, argv, measure=measure, measure_in_child=measure_in_child, render=render)
+    return _harness.main_for(parser, argv, measure=measure, measure_in_child=measure_in_child, figures=figures)
 
 
 if __name__ == "__main__":
