@@ -38,7 +38,7 @@ test: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 
-## Benchmarks; results go to docs/benchmarks.md.
+## Benchmarks: figures go to docs/benchmarks.json and their tables into docs/benchmarks.md.
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench
 
