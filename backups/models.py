@@ -83,10 +83,6 @@ class Backup(models.Model):
         return None
 
     @property
-    def is_good(self) -> bool:
-        return self.status == BackupStatus.COMPLETED and self.verified_at is not None and not self.verify_error
-
-    @property
     def schedule_run(self):
         """The schedule run whose job made this backup, if a schedule did."""
         if self.job_id is None:

@@ -34,10 +34,6 @@ class Database:
             options=dict(settings_dict.get("OPTIONS") or {}),
         )
 
-    @classmethod
-    def sqlite(cls, path) -> "Database":
-        return cls(vendor="sqlite", name=str(path))
-
     def describe(self) -> str:
         if self.vendor == "sqlite":
             return f"the SQLite database {self.name}"

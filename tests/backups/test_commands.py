@@ -66,7 +66,7 @@ def test_verify_backup_fails_on_a_damaged_file_and_records_why(backup_dir):
 
     backup.refresh_from_db()
     assert backup.verify_error.startswith("The checksum of")
-    assert not backup.is_good
+    assert not Backup.objects.good().filter(pk=backup.pk).exists()
     assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]  # no scratch copy left
 
 

@@ -234,7 +234,7 @@ def test_it_gives_up_on_a_locked_database(backup_dir, tmp_path):
     writer.execute("INSERT INTO t VALUES (1)")
     try:
         with pytest.raises(BackupError, match="The database is locked: the copy waited 2 s"):
-            services.backup_create(now=NOW, database=Database.sqlite(path))
+            services.backup_create(now=NOW, database=Database(vendor="sqlite", name=str(path)))
     finally:
         writer.close()
     assert folder_names(backup_dir) == []
@@ -248,7 +248,7 @@ def test_it_refuses_a_database_without_applied_migrations(backup_dir, tmp_path):
     other.close()
 
     with pytest.raises(BackupError, match="django_migrations is empty"):
-        services.backup_create(now=NOW, database=Database.sqlite(path))
+        services.backup_create(now=NOW, database=Database(vendor="sqlite", name=str(path)))
     assert folder_names(backup_dir) == []
 
 

@@ -108,7 +108,7 @@ def test_it_walks_the_backups_steps_of_the_manual_test_plan(logged_in_page, back
     page.reload()
     expect(rows.first).to_contain_text("Completed")
     backup = Backup.objects.get(job=job)
-    assert backup.status == BackupStatus.COMPLETED and backup.is_good
+    assert backup.status == BackupStatus.COMPLETED and Backup.objects.good().filter(pk=backup.pk).exists()
     assert (backup_dir / backup.file_name).is_file()
     page.goto("/backups")
     expect(page.locator("#last-result")).to_contain_text("Completed")
