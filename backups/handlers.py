@@ -7,8 +7,9 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from backups import services, tasks
+from backups import tasks
 from backups.errors import BackupConfigError
+from backups.services.making import BackupParams, backup_job_run
 from jobs.models import Job
 from jobs.registry import JobHandler, PermanentJobError
 from scheduling import registry
@@ -17,7 +18,7 @@ from scheduling import registry
 WINDOW_START = "window_start"
 
 
-def parse_params(params) -> services.BackupParams:
+def parse_params(params) -> BackupParams:
     """The job's params, validated like a schedule's (the same form); PermanentJobError if bad.
 
     Jobs can be created by hand or by an older version, so the handler checks again.
@@ -39,13 +40,13 @@ def parse_params(params) -> services.BackupParams:
         cleaned = registry.get(tasks.TASK_TYPE).clean_params(params)
     except ValidationError as exc:
         raise PermanentJobError("Invalid parameters: " + " ".join(exc.messages)) from None
-    return services.BackupParams(**cleaned, window_start=window_start)
+    return BackupParams(**cleaned, window_start=window_start)
 
 
 def run(job: Job) -> dict:
     params = parse_params(job.params)
     try:
-        return services.backup_job_run(job=job, params=params, now=timezone.now())
+        return backup_job_run(job=job, params=params, now=timezone.now())
     except BackupConfigError as exc:
         # The folder, the disk or the PostgreSQL tools need a person; retrying changes nothing.
         raise PermanentJobError(str(exc)) from exc

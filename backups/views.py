@@ -29,9 +29,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backups import conf, selectors, services
+from backups import conf, selectors
 from backups.errors import BackupError
 from backups.models import Backup, BackupStatus
+from backups.services import making, restoring
 from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, JOB_TYPE, TASK_TYPE
 from common.actors import page_actor
 from common.forms import parse_toggle
@@ -120,7 +121,7 @@ def backups_page(*, now: datetime, page_number=None, show_skipped: bool = False)
     page = paginator.get_page(page_number)
     backups = list(page.object_list)
     usage = selectors.backup_dir_usage()
-    # A backup needs this much free space (see backups.services._check_free_space): the last known size.
+    # A backup needs this much free space (see backups.services.making._check_free_space): the last known size.
     last_size = next((b.database_size_bytes for b in backups if b.database_size_bytes), None)
     needed = int(last_size * float(conf.get("BACKUP_FREE_SPACE_FACTOR"))) if last_size else None
     return {
@@ -210,7 +211,7 @@ def backup_verify(request, pk: int):
                                     "backups have a file to verify.", "error"))
     started = time.monotonic()
     try:
-        services.backup_verify(backup=backup, now=timezone.now())
+        restoring.backup_verify(backup=backup, now=timezone.now())
     except BackupError as exc:
         return _done(request, Toast(f"Backup #{backup.pk} failed its verification: {exc}", "error"))
     return _done(request, Toast(f"Backup #{backup.pk} verified: its checksum matches and the copy passes its "
@@ -219,7 +220,7 @@ def backup_verify(request, pk: int):
 
 def _file_of(backup: Backup):
     try:
-        return services.backup_file(backup)
+        return restoring.backup_file(backup)
     except BackupError as exc:
         raise Http404(str(exc)) from None
 
@@ -247,7 +248,7 @@ def backup_delete(request, pk: int):
         template = "backups/_delete.html" if request.htmx else "backups/delete_page.html"
         return render(request, template, context)
     try:
-        services.backup_delete(backup=backup, now=timezone.now(), by=request.user.get_username(),
+        making.backup_delete(backup=backup, now=timezone.now(), by=request.user.get_username(),
                                reason="from /backups")
     except BackupError as exc:
         return _done(request, Toast(f"Not deleted: {exc}", "error"))

@@ -5,7 +5,7 @@ written with executemany in one transaction), WAL mode as the app runs it. Each 
 
 - the tools: `sqlite3 DB ".backup copy"`, then `zstd -3` of the copy, then `sqlite3 copy
   "PRAGMA integrity_check"`, each timed as a separate process; their sum is the reference;
-- ours: `backups.services.backup_create()` in a fresh worker process (Django set up, as a qcluster
+- ours: `backups.services.making.backup_create()` in a fresh worker process (Django set up, as a qcluster
   worker has it): copy in one step, journal_mode=DELETE, integrity check, streamed zstd level 3,
   SHA-256 of the published bytes, fsync, rename, manifest, fsync of the folder, the Backup row.
   Its peak memory is the worker's `ru_maxrss` (Django included).
@@ -146,7 +146,8 @@ def _backup_worker() -> None:
     django.setup()
     from django.utils import timezone
 
-    from backups import files, services, sqlite_engine
+    from backups import files, sqlite_engine
+    from backups.services.making import backup_create
 
     phases = []
 
@@ -169,7 +170,7 @@ def _backup_worker() -> None:
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     wall_start = time.time()
-    backup = services.backup_create(now=timezone.now())
+    backup = backup_create(now=timezone.now())
     elapsed = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({

@@ -6,8 +6,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from backups import services
+from backups import files
 from backups.models import Backup
+from backups.services.making import backup_create
 from tests.backups.conftest import NOW, folder_names, sqlite_only
 from tests.factories import BackupFactory
 
@@ -46,7 +47,7 @@ def test_list_backups_shows_each_backup_and_why_a_run_made_no_file(backup_dir):
 
 @sqlite_only
 def test_verify_backup_checks_again_and_records_it(backup_dir):
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
 
     output = command("verify_backup", str(backup.pk))
 
@@ -57,7 +58,7 @@ def test_verify_backup_checks_again_and_records_it(backup_dir):
 
 @sqlite_only
 def test_verify_backup_fails_on_a_damaged_file_and_records_why(backup_dir):
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
     path = backup_dir / backup.file_name
     path.write_bytes(path.read_bytes()[:-100])
 
@@ -72,10 +73,10 @@ def test_verify_backup_fails_on_a_damaged_file_and_records_why(backup_dir):
 
 @sqlite_only
 def test_verify_backup_catches_a_damaged_database_whose_checksum_was_recorded_after_the_damage(backup_dir):
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
     path = backup_dir / backup.file_name
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    Backup.objects.filter(pk=backup.pk).update(sha256=services.files.sha256_of(path))
+    Backup.objects.filter(pk=backup.pk).update(sha256=files.sha256_of(path))
 
     with pytest.raises(CommandError, match="truncated"):
         command("verify_backup", str(backup.pk))
@@ -95,7 +96,7 @@ def test_verify_backup_refuses_a_backup_without_a_file(backup_dir):
 @pytest.mark.parametrize("file_name", ["../secret.txt", "{own}.bak"])
 def test_verify_backup_opens_no_file_whose_name_the_app_did_not_give(backup_dir, file_name):
     (backup_dir.parent / "secret.txt").write_text("not a backup")
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
     file_name = file_name.format(own=backup.file_name)
     shutil.copy(backup_dir / backup.file_name, backup_dir / f"{backup.file_name}.bak")  # a person's copy, say
     Backup.objects.filter(pk=backup.pk).update(file_name=file_name)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from backups import files, handlers
 from backups.models import Backup, BackupStatus
+from backups.services.making import BackupParams
 from jobs import maintenance, registry, runner
 from jobs.models import JobStatus
 from jobs.services import job_enqueue
@@ -68,7 +69,7 @@ def test_it_fails_at_once_on_bad_params(params, message, backup_dir):
 
 
 def test_it_fills_in_defaults_for_missing_params():
-    assert handlers.parse_params({}) == handlers.services.BackupParams(
+    assert handlers.parse_params({}) == BackupParams(
         backup_type="full", retention_days=30, cleanup_old=False, force_backup=False, window_start=None)
 
 

@@ -11,9 +11,11 @@ import psycopg
 import pytest
 from django.db.migrations.recorder import MigrationRecorder
 
-from backups import postgres_engine, services
+from backups import postgres_engine
 from backups.errors import BackupConfigError, BackupError
 from backups.models import Backup, BackupPurpose, BackupStatus
+from backups.services.making import backup_create
+from backups.services.restoring import backup_restore, backup_verify
 from backups.sources import Database
 from tests.backups.conftest import NOW, folder_names
 from tests.servers import _pg_bindir, create_database, free_port
@@ -60,7 +62,7 @@ def test_pg_dump_is_found_for_the_server(pg):
 
 
 def test_it_dumps_checks_and_restores_a_real_server(pg, backup_dir):
-    backup = services.backup_create(now=NOW, database=pg)
+    backup = backup_create(now=NOW, database=pg)
 
     assert backup.status == BackupStatus.COMPLETED, backup.error
     assert backup.file_name == f"db-postgresql-20261201T020005Z-{backup.pk}.pgdump"
@@ -70,19 +72,19 @@ def test_it_dumps_checks_and_restores_a_real_server(pg, backup_dir):
     assert backup.applied_migrations == [f"{a}.{n}" for a, n in MigrationRecorder.Migration.objects.values_list(
         "app", "name").order_by("id")]
     assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
-    services.backup_verify(backup=backup, now=NOW)
+    backup_verify(backup=backup, now=NOW)
 
     with psycopg.connect(dbname=pg.name, host=pg.host, port=pg.port, user=pg.user, autocommit=True) as conn:
         conn.execute("DELETE FROM items WHERE id > 10")
         conn.execute("INSERT INTO items (title) VALUES ('written after the backup')")
 
-    report = services.backup_restore(backup=backup, now=NOW, database=pg)
+    report = backup_restore(backup=backup, now=NOW, database=pg)
 
     assert titles(pg) == [f"item {n}" for n in range(1, 501)]
     assert report.pre_restore.purpose == BackupPurpose.PRE_RESTORE
     assert report.pre_restore.status == BackupStatus.COMPLETED
     # pg_restore --single-transaction: the pre_restore dump puts the later state back just as well.
-    services.backup_restore(backup=report.pre_restore, now=NOW, database=pg)
+    backup_restore(backup=report.pre_restore, now=NOW, database=pg)
     assert titles(pg)[-1] == "written after the backup" and len(titles(pg)) == 11
 
 
@@ -94,7 +96,7 @@ def test_a_backup_asks_the_server_and_pg_dump_for_their_versions_once(pg, backup
     real_connect = postgres_engine._connect
     monkeypatch.setattr(postgres_engine, "_connect", lambda db: connected.append(db) or real_connect(db))
 
-    backup = services.backup_create(now=NOW, database=pg)
+    backup = backup_create(now=NOW, database=pg)
 
     assert backup.status == BackupStatus.COMPLETED, backup.error
     # The real pg_dump ran twice: once to tell its version, once to dump.
@@ -123,7 +125,7 @@ def test_a_dead_port_fails_the_backup_with_its_message_and_no_file(backup_dir, p
     dead = Database(vendor="postgresql", name=pg.name, host="127.0.0.1", port=str(free_port()), user=pg.user)
 
     with pytest.raises(BackupError, match=f"Cannot connect to the PostgreSQL database “{pg.name}” on 127.0.0.1:"):
-        services.backup_create(now=NOW, database=dead)
+        backup_create(now=NOW, database=dead)
 
     assert "Connection refused" in Backup.objects.get().error
     assert folder_names(backup_dir) == []
@@ -138,7 +140,7 @@ exit 1
 """))
 
     with pytest.raises(BackupError, match="pg_dump cannot connect to .*Connection refused"):
-        services.backup_create(now=NOW, database=pg)
+        backup_create(now=NOW, database=pg)
     assert folder_names(backup_dir) == []
 
 
@@ -150,7 +152,7 @@ for arg; do case "$arg" in --file=*) f="${{arg#--file=}}"; truncate -s $(( $(sta
 """))
 
     with pytest.raises(BackupError, match="The dump cannot be read back in full, it is damaged or truncated"):
-        services.backup_create(now=NOW, database=pg)
+        backup_create(now=NOW, database=pg)
     assert folder_names(backup_dir) == []
 
 
@@ -159,7 +161,7 @@ def test_a_pg_dump_older_than_the_server_is_a_clear_error_naming_what_to_install
 
     with pytest.raises(BackupConfigError, match=r"pg_dump is older than the server: .* PostgreSQL 15, the pg_dump "
                                                 r"found is 9.6 .*apt-get install postgresql-client-15"):
-        services.backup_create(now=NOW, database=pg)
+        backup_create(now=NOW, database=pg)
     assert folder_names(backup_dir) == []
 
 
@@ -168,4 +170,4 @@ def test_a_missing_pg_dump_is_a_clear_error(backup_dir, pg, tmp_path, settings):
     settings.BACKUP_PG_BIN_DIR = str(tmp_path / "empty")
 
     with pytest.raises(BackupConfigError, match="pg_dump was not found .*Install the PostgreSQL 15 client tools"):
-        services.backup_create(now=NOW, database=pg)
+        backup_create(now=NOW, database=pg)

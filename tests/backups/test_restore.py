@@ -12,8 +12,8 @@ import zstandard
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from backups import services
 from backups.models import Backup, BackupPurpose, BackupStatus
+from backups.services.making import backup_create
 from channels.models import ChannelGroup
 from tests.backups.conftest import NOW, folder_names, live_db_path, rows_in_copy, sqlite_only
 from tests.factories import ChannelGroupFactory
@@ -36,7 +36,7 @@ def restore(backup_id: int, *flags: str) -> str:
 def test_it_restores_the_rows_of_the_backup_through_the_command(backup_dir):
     for name in ("News", "Lawyers", "Cooking"):
         ChannelGroupFactory(name=name)
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
     before = group_names()
     ChannelGroup.objects.filter(name="News").delete()
     ChannelGroupFactory(name="Written after the backup")
@@ -62,7 +62,7 @@ def test_it_restores_the_rows_of_the_backup_through_the_command(backup_dir):
 
 def test_an_open_connection_sees_the_restored_data(backup_dir):
     ChannelGroupFactory(name="Kept")
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
     ChannelGroupFactory(name="Gone after the restore")
     reader = sqlite3.connect(live_db_path())
     try:
@@ -77,7 +77,7 @@ def test_an_open_connection_sees_the_restored_data(backup_dir):
 
 def test_it_refuses_a_backup_whose_checksum_does_not_match_and_leaves_the_database_alone(backup_dir):
     ChannelGroupFactory(name="In the backup")
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
     ChannelGroupFactory(name="Written later")
     path = backup_dir / backup.file_name
     damaged = bytearray(path.read_bytes())
@@ -92,7 +92,7 @@ def test_it_refuses_a_backup_whose_checksum_does_not_match_and_leaves_the_databa
 
 
 def test_it_never_restores_a_damaged_file_even_when_forced(backup_dir):
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
     ChannelGroupFactory(name="Written later")
     path = backup_dir / backup.file_name
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -116,7 +116,7 @@ def test_it_refuses_a_backup_whose_migrations_do_not_match_the_code_unless_force
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('backups', '9999_from_the_future', "
                        "'2026-12-01 00:00:00')")
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM django_migrations WHERE name = '9999_from_the_future'")
     ChannelGroupFactory(name="Written later")
@@ -131,7 +131,7 @@ def test_it_refuses_a_backup_whose_migrations_do_not_match_the_code_unless_force
 
 
 def test_it_asks_before_restoring_and_refuses_without_a_terminal(backup_dir):
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
 
     with pytest.raises(CommandError, match="Not restoring without confirmation: run it in a terminal, or add --yes"):
         restore(backup.pk)
@@ -173,7 +173,7 @@ def test_a_backup_under_a_concurrent_writer_holds_a_consistent_moment_and_restor
         while writer.committed < 20:
             time.sleep(0.01)
         committed_before = writer.committed
-        backup = services.backup_create(now=NOW)
+        backup = backup_create(now=NOW)
         committed_after = writer.committed
         while writer.committed < committed_after + 20:  # the writer carries on after the backup too
             time.sleep(0.01)

@@ -4,9 +4,10 @@ import datetime as dt
 
 import pytest
 
-from backups import files, services
+from backups import files
 from backups.errors import BackupError
 from backups.models import Backup, BackupStatus
+from backups.services.making import backup_apply_retention, backup_delete
 from tests.backups.conftest import folder_names, with_file
 from tests.factories import BackupFactory
 
@@ -22,7 +23,7 @@ def day(n: int) -> dt.datetime:
 
 
 def retention(days: int):
-    return services.backup_apply_retention(retention_days=days, now=NOW, by="the test")
+    return backup_apply_retention(retention_days=days, now=NOW, by="the test")
 
 
 def test_it_deletes_backups_older_than_the_retention_and_records_each_deletion(backup_dir):
@@ -136,4 +137,4 @@ def test_deleting_by_hand_refuses_a_running_backup(backup_dir):
     running = Backup.objects.create(status=BackupStatus.RUNNING, database_vendor="sqlite")
 
     with pytest.raises(BackupError, match="is running: only completed backups have a file to delete"):
-        services.backup_delete(backup=running, now=NOW, by="alice")
+        backup_delete(backup=running, now=NOW, by="alice")

@@ -13,9 +13,10 @@ from contextlib import ExitStack
 import pytest
 import zstandard
 
-from backups import files, services, sqlite_engine
+from backups import files, sqlite_engine
 from backups.errors import BackupBusy, BackupConfigError, BackupError
 from backups.models import Backup, BackupPurpose, BackupStatus
+from backups.services.making import backup_create
 from backups.sources import Database
 from jobs.models import JobStatus
 from tests.backups.conftest import NOW, folder_names, read_only_folder, rows_in_copy, sqlite_only, with_file
@@ -31,7 +32,7 @@ def decompressed(path, target):
 
 
 def test_it_publishes_a_verified_compressed_copy_with_its_manifest(backup_dir, tmp_path):
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
 
     assert backup.status == BackupStatus.COMPLETED, backup.error
     assert backup.file_name == f"db-sqlite-20261201T020005Z-{backup.pk}.sqlite3.zst"
@@ -59,7 +60,7 @@ def test_it_publishes_a_verified_compressed_copy_with_its_manifest(backup_dir, t
 def test_it_records_the_job_and_through_it_the_schedule_run(backup_dir):
     job = JobFactory(status=JobStatus.RUNNING, attempts=1)
 
-    backup = services.backup_create(now=NOW, job=job)
+    backup = backup_create(now=NOW, job=job)
 
     assert backup.job == job
     assert backup.worker.endswith(f":{os.getpid()}")
@@ -84,7 +85,7 @@ def test_it_fails_when_the_disk_fills_up_and_leaves_no_partial_file(backup_dir, 
     fill_the_disk_after_the_first_write(monkeypatch)
 
     with pytest.raises(BackupError, match="The disk is full"):
-        services.backup_create(now=NOW)
+        backup_create(now=NOW)
 
     failed = Backup.objects.exclude(pk=older.pk).get()
     assert failed.status == BackupStatus.FAILED
@@ -103,7 +104,7 @@ def test_a_failed_backup_leaves_the_scratch_files_of_other_operations_alone(back
     fill_the_disk_after_the_first_write(monkeypatch)
 
     with pytest.raises(BackupError, match="The disk is full"):
-        services.backup_create(now=NOW)
+        backup_create(now=NOW)
 
     assert folder_names(backup_dir) == sorted([older.file_name, older.file_name + ".json", *(p.name for p in others)])
     assert all(scratch.read_bytes() == b"another operation's copy" for scratch in others)
@@ -114,7 +115,7 @@ def test_it_refuses_to_start_without_twice_the_database_size_free(backup_dir, mo
 
     needed = r"Not enough free space .*: 1.0 KB free, [0-9.]+ MB needed \(2x the database\)"
     with pytest.raises(BackupConfigError, match=needed):
-        services.backup_create(now=NOW)
+        backup_create(now=NOW)
 
     assert Backup.objects.get().status == BackupStatus.FAILED
     assert folder_names(backup_dir) == []
@@ -126,7 +127,7 @@ def test_it_fails_clearly_when_the_folder_cannot_be_created(settings, tmp_path):
     settings.BACKUP_DIR = tmp_path / "a-file" / "backups"
 
     with pytest.raises(BackupConfigError, match="cannot be used: a part of the path is a file"):
-        services.backup_create(now=NOW)
+        backup_create(now=NOW)
 
     assert "Set BACKUP_DIR to a folder this app can write to" in Backup.objects.get().error
 
@@ -138,7 +139,7 @@ def test_it_fails_clearly_when_the_folder_is_read_only(backup_dir):
 
     with read_only_folder(backup_dir):
         with pytest.raises(BackupConfigError) as raised:
-            services.backup_create(now=NOW)
+            backup_create(now=NOW)
 
     assert str(raised.value) == message
     failed = Backup.objects.exclude(pk=older.pk).get()
@@ -159,7 +160,7 @@ def test_a_folder_that_turns_read_only_during_the_backup_is_named_as_the_cause(b
     monkeypatch.setattr(sqlite_engine, "copy_database", copy_once_the_folder_is_read_only)
 
     with folder_turns_read_only, pytest.raises(BackupConfigError) as raised:
-        services.backup_create(now=NOW)
+        backup_create(now=NOW)
 
     assert str(raised.value) == (f"The backup folder {backup_dir} cannot be used: Permission denied. Set BACKUP_DIR "
                                  "to a folder this app can write to.")
@@ -174,7 +175,7 @@ def test_a_copy_that_fails_in_a_usable_folder_keeps_sqlites_words(backup_dir, mo
     monkeypatch.setattr(sqlite_engine, "copy_database", copy_that_fails)
 
     with pytest.raises(BackupError) as raised:
-        services.backup_create(now=NOW)
+        backup_create(now=NOW)
 
     assert not isinstance(raised.value, BackupConfigError)  # the job's retries may do better
     assert str(raised.value) == "SQLite failed while making the backup: disk I/O error."
@@ -201,7 +202,7 @@ def test_a_disk_that_fills_up_during_the_backup_is_no_setup_error(backup_dir, mo
     monkeypatch.setattr(sqlite_engine, "copy_database", copy_onto_a_full_disk)
 
     with pytest.raises(BackupError) as raised:
-        services.backup_create(now=NOW)
+        backup_create(now=NOW)
 
     assert len(checks) == 2
     assert not isinstance(raised.value, BackupConfigError)
@@ -219,7 +220,7 @@ def test_it_refuses_a_truncated_copy_and_removes_it(backup_dir, monkeypatch):
     monkeypatch.setattr(sqlite_engine, "copy_database", truncated_copy)
 
     with pytest.raises(BackupError, match="The copy (is damaged|failed SQLite's integrity check)"):
-        services.backup_create(now=NOW)
+        backup_create(now=NOW)
 
     assert Backup.objects.get().status == BackupStatus.FAILED
     assert folder_names(backup_dir) == []
@@ -234,7 +235,7 @@ def test_it_gives_up_on_a_locked_database(backup_dir, tmp_path):
     writer.execute("INSERT INTO t VALUES (1)")
     try:
         with pytest.raises(BackupError, match="The database is locked: the copy waited 2 s"):
-            services.backup_create(now=NOW, database=Database(vendor="sqlite", name=str(path)))
+            backup_create(now=NOW, database=Database(vendor="sqlite", name=str(path)))
     finally:
         writer.close()
     assert folder_names(backup_dir) == []
@@ -248,7 +249,7 @@ def test_it_refuses_a_database_without_applied_migrations(backup_dir, tmp_path):
     other.close()
 
     with pytest.raises(BackupError, match="django_migrations is empty"):
-        services.backup_create(now=NOW, database=Database(vendor="sqlite", name=str(path)))
+        backup_create(now=NOW, database=Database(vendor="sqlite", name=str(path)))
     assert folder_names(backup_dir) == []
 
 
@@ -258,7 +259,7 @@ def test_it_never_overlaps_a_running_backup(backup_dir):
                                     started_at=NOW, worker="elsewhere:1")
 
     with pytest.raises(BackupBusy, match=f"Another backup is running: #{running.pk} \\(job #{running_job.pk}\\)"):
-        services.backup_create(now=NOW, job=JobFactory(status=JobStatus.RUNNING, attempts=1))
+        backup_create(now=NOW, job=JobFactory(status=JobStatus.RUNNING, attempts=1))
     assert Backup.objects.count() == 1
 
 
@@ -271,7 +272,7 @@ def test_it_releases_a_backup_whose_job_ended_and_removes_its_leftovers(backup_d
     backup_dir.mkdir()
     files.partial_path(backup_dir, stale.file_name, ".copy.sqlite3").write_bytes(b"half a copy")
 
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
 
     stale.refresh_from_db()
     assert stale.status == BackupStatus.FAILED
@@ -300,7 +301,7 @@ def test_it_leaves_a_live_commands_backup_running_and_says_it_is_busy(backup_dir
     live = a_commands_backup(worker=worker, started_at=NOW - dt.timedelta(hours=1), directory=backup_dir)
 
     with pytest.raises(BackupBusy, match=f"Another backup is running: #{live.pk} \\(taken before a restore\\)"):
-        services.backup_create(now=NOW, job=JobFactory(status=JobStatus.RUNNING, attempts=1))
+        backup_create(now=NOW, job=JobFactory(status=JobStatus.RUNNING, attempts=1))
 
     live.refresh_from_db()
     assert (live.status, live.error) == (BackupStatus.RUNNING, "")
@@ -313,7 +314,7 @@ def test_it_releases_a_commands_backup_whose_process_on_this_machine_is_gone(bac
     dead = a_commands_backup(worker=f"{socket.gethostname()}:{ended.pid}", started_at=NOW - dt.timedelta(minutes=5),
                              directory=backup_dir)
 
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
 
     dead.refresh_from_db()
     assert (dead.status, dead.error) == (BackupStatus.FAILED,
@@ -325,7 +326,7 @@ def test_it_releases_a_commands_backup_from_another_machine_after_a_day(backup_d
     old = a_commands_backup(worker="another-machine:4242", started_at=NOW - dt.timedelta(days=1, minutes=1),
                             directory=backup_dir)
 
-    backup = services.backup_create(now=NOW)
+    backup = backup_create(now=NOW)
 
     old.refresh_from_db()
     assert old.status == BackupStatus.FAILED
@@ -337,7 +338,7 @@ def test_it_releases_the_backup_of_an_earlier_attempt_of_the_same_job(backup_dir
     job = JobFactory(status=JobStatus.RUNNING, attempts=2)
     Backup.objects.create(status=BackupStatus.RUNNING, database_vendor="sqlite", job=job, started_at=NOW)
 
-    backup = services.backup_create(now=NOW, job=job)
+    backup = backup_create(now=NOW, job=job)
 
     assert backup.status == BackupStatus.COMPLETED
     assert Backup.objects.filter(status=BackupStatus.FAILED, error__startswith="Interrupted: attempt 1").exists()

@@ -4,8 +4,8 @@ permissions / method / bad id; a download of a foreign or missing file is refuse
 import pytest
 from django.utils import timezone
 
-from backups import services
 from backups.models import Backup, BackupStatus
+from backups.services.making import backup_create
 from tests.backups.conftest import NOW, folder_names, sqlite_only, with_file
 from tests.factories import BackupFactory, UserFactory, grant
 
@@ -22,7 +22,7 @@ def login(client, *codenames):
 @pytest.fixture
 def real_backup(backup_dir):
     """A real backup of the test database, made by the service."""
-    return services.backup_create(now=NOW)
+    return backup_create(now=NOW)
 
 
 # --- Verify now -------------------------------------------------------------------------------

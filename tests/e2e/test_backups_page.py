@@ -138,11 +138,11 @@ def test_it_walks_the_backups_steps_of_the_manual_test_plan(logged_in_page, back
 
 @sqlite_only
 def test_it_verifies_downloads_and_deletes_a_backup(logged_in_page, backup_dir):
-    from backups import services
+    from backups.services.making import backup_create
 
     page = logged_in_page
-    older = services.backup_create(now=timezone.now() - dt.timedelta(days=2))
-    newest = services.backup_create(now=timezone.now())
+    older = backup_create(now=timezone.now() - dt.timedelta(days=2))
+    newest = backup_create(now=timezone.now())
     page.goto("/backups")
 
     page.get_by_role("button", name=f"Verify now: backup #{older.pk}").click()

@@ -3,9 +3,10 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from backups import files, services
+from backups import files
 from backups.errors import BackupError, RestoredWithProblems
 from backups.management.commands.verify_backup import get_backup
+from backups.services.restoring import backup_restore
 from backups.sources import Database
 
 
@@ -34,7 +35,7 @@ class Command(BaseCommand):
             if input("Type 'restore' to go on: ").strip().lower() != "restore":
                 raise CommandError("Not restored: not confirmed.")
         try:
-            report = services.backup_restore(backup=backup, now=timezone.now(), force=force, database=database)
+            report = backup_restore(backup=backup, now=timezone.now(), force=force, database=database)
         except RestoredWithProblems as exc:
             raise CommandError(str(exc)) from exc
         except BackupError as exc:

@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from backups import services
 from backups.errors import BackupError
 from backups.models import Backup
+from backups.services.restoring import backup_verify
 
 
 def get_backup(backup_id: int) -> Backup:
@@ -22,7 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args, backup_id: int, **options):
         backup = get_backup(backup_id)
         try:
-            backup = services.backup_verify(backup=backup, now=timezone.now())
+            backup = backup_verify(backup=backup, now=timezone.now())
         except BackupError as exc:
             raise CommandError(f"Backup #{backup.pk} failed verification: {exc}") from exc
         self.stdout.write(self.style.SUCCESS(

@@ -1,8 +1,10 @@
-"""Writes: make, verify, restore and delete backups, and apply retention.
+"""Writes that make backups and let them go: make one (the job's work, or a command's), release the
+ones whose process died, apply retention, delete one.
 
-The job handler, the commands and (soon) the /backups page and the API parse their input and call
-these. Every failure raises a BackupError whose message says what happened, and leaves no partial
-or temporary file behind; older backups are never touched by a failure.
+The job handler, the commands, the /backups page and the API parse their input and call these. Every
+failure raises a BackupError whose message says what happened, and leaves no partial or temporary file
+behind; older backups are never touched by a failure. Verifying and restoring are in
+backups.services.restoring.
 """
 
 from __future__ import annotations
@@ -12,17 +14,15 @@ import os
 import socket
 import sqlite3
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from django.db import IntegrityError, connections, transaction
-from django.db.migrations.loader import MigrationLoader
+from django.db import IntegrityError, transaction
 
 from backups import conf, files, selectors
 from backups.engines import engine_for
-from backups.errors import BackupBusy, BackupConfigError, BackupError, RestoredWithProblems, RestoreRefused
+from backups.errors import BackupBusy, BackupConfigError, BackupError
 from backups.models import Backup, BackupPurpose, BackupStatus
 from backups.sources import Database
 from common.processes import process_name
@@ -350,169 +350,3 @@ def backup_delete(*, backup: Backup, now: datetime, by: str = "", reason: str = 
         files.fsync_dir(directory)
     backup.refresh_from_db()
     return backup
-
-
-# --- verifying and restoring ---------------------------------------------------------------------------
-
-
-def _server_major(backup: Backup) -> int | None:
-    version = backup.database_version.removeprefix("PostgreSQL ").split(".")[0]
-    return int(version) if version.isdigit() else None
-
-
-def backup_file(backup: Backup) -> Path:
-    """The backup's file, only if the app made it: a completed backup, its exact name, in BACKUP_DIR."""
-    if backup.status != BackupStatus.COMPLETED:
-        raise BackupError(f"Backup #{backup.pk} is {backup.get_status_display().lower()}; only completed backups have "
-                          "a file.")
-    if not files.is_ours(backup.file_name, backup.pk):
-        raise BackupError(f"Backup #{backup.pk} names the file {backup.file_name!r}, which is not a name the app "
-                          "gives; it is not opened.")
-    path = conf.backup_dir() / backup.file_name  # the name pattern has no separators: stays in BACKUP_DIR
-    if not path.is_file():
-        raise BackupError(f"The file of backup #{backup.pk} is missing: {path}.")
-    return path
-
-
-def _checksum_problem(backup: Backup, path: Path) -> str:
-    actual = files.sha256_of(path)
-    if actual == backup.sha256:
-        return ""
-    return (f"The checksum of {path.name} does not match the one recorded when it was made (recorded "
-            f"{backup.sha256[:16]}…, the file now has {actual[:16]}…): the file is damaged or was replaced.")
-
-
-def _scratch(backup: Backup, purpose: str) -> Path:
-    return files.partial_path(conf.backup_dir(), backup.file_name, f".{purpose}-{uuid.uuid4().hex[:8]}.sqlite3")
-
-
-def backup_verify(*, backup: Backup, now: datetime) -> Backup:
-    """Check the file again (checksum, then integrity) and record the result; raise BackupError if bad."""
-    if backup.status != BackupStatus.COMPLETED:  # nothing to verify, and nothing to record
-        raise BackupError(f"Backup #{backup.pk} is {backup.get_status_display().lower()}; only completed backups have "
-                          "a file to verify.")
-    problem = ""
-    try:
-        path = backup_file(backup)
-        problem = _checksum_problem(backup, path)
-        if not problem:
-            scratch = _scratch(backup, "verify")
-            try:
-                engine_for(backup.database_vendor).verify(path, scratch=scratch, server_major=_server_major(backup))
-            finally:
-                scratch.unlink(missing_ok=True)
-    except BackupError as exc:
-        problem = str(exc)
-    except OSError as exc:
-        problem = files.describe_os_error(exc, what=f"the verification copy in {conf.backup_dir()}")
-    if problem:
-        Backup.objects.filter(pk=backup.pk).update(verify_error=problem)
-        backup.refresh_from_db()
-        raise BackupError(problem)
-    Backup.objects.filter(pk=backup.pk).update(verified_at=now, verify_error="")
-    backup.refresh_from_db()
-    return backup
-
-
-@dataclass
-class RestoreReport:
-    backup: Backup
-    pre_restore: Backup
-    warnings: list[str] = field(default_factory=list)
-
-
-def code_migrations() -> set[str]:
-    """The migrations the code on disk has, as "app.name"."""
-    loader = MigrationLoader(None, ignore_no_migrations=True)
-    return {f"{app}.{name}" for app, name in loader.graph.nodes}
-
-
-def migration_problem(applied: list[str]) -> str:
-    known = code_migrations()
-    backup_has = set(applied)
-    unknown, missing = sorted(backup_has - known), sorted(known - backup_has)
-    parts = []
-    if unknown:
-        parts.append(f"it has {len(unknown)} migration(s) this code does not know ({', '.join(unknown[:5])}"
-                     f"{', …' if len(unknown) > 5 else ''}): it was made by a newer version of the app")
-    if missing:
-        parts.append(f"it lacks {len(missing)} migration(s) of this code ({', '.join(missing[:5])}"
-                     f"{', …' if len(missing) > 5 else ''}): it was made by an older version of the app; restore "
-                     "it, then run `manage.py migrate`")
-    return ("The backup's migrations do not match the code: " + "; ".join(parts) + ".") if parts else ""
-
-
-def backup_restore(*, backup: Backup, now: datetime, force: bool = False,
-                   database: Database | None = None) -> RestoreReport:
-    """Replace the live database with a backup, after checking it and taking a pre_restore backup.
-
-    Refuses (RestoreRefused, nothing touched) on a checksum or migration mismatch unless forced; a
-    backup that fails its integrity check is never restored. Backups' own records are carried
-    over: the restored database gets the rows of every backup made since, pre_restore included.
-    """
-    database = database or Database.default()
-    is_own_database = database == Database.default()
-    if backup.database_vendor != database.vendor:
-        raise RestoreRefused(f"Backup #{backup.pk} is a {backup.database_vendor} backup; the database is "
-                             f"{database.vendor}.")
-    engine = engine_for(database.vendor)
-    warnings: list[str] = []
-    path = backup_file(backup)
-    if problem := _checksum_problem(backup, path):
-        if not force:
-            raise RestoreRefused(f"{problem} Refusing to restore it; use --force to restore it anyway (its integrity "
-                                 "is still checked).")
-        warnings.append(problem)
-    scratch = _scratch(backup, "restore")
-    try:
-        try:
-            restorable, applied = engine.prepare_restore(path, scratch=scratch, server_major=_server_major(backup))
-        except OSError as exc:
-            raise BackupError(files.describe_os_error(exc, what=f"the restore copy in {conf.backup_dir()}")) from exc
-        if problem := migration_problem(applied):
-            if not force:
-                raise RestoreRefused(f"{problem} Refusing to restore it; use --force to restore it anyway.")
-            warnings.append(problem)
-        pre_restore = backup_create(now=now, purpose=BackupPurpose.PRE_RESTORE, database=database)
-        records = list(Backup.objects.values()) if is_own_database else []
-        if is_own_database:
-            connections["default"].close()  # hold no snapshot of the old data while it is replaced
-        engine.restore(restorable, database)
-        try:
-            engine.check_restored(database)
-            if is_own_database:
-                connections["default"].close()
-                _carry_over_records(records, restored=backup, now=now)
-        except Exception as exc:
-            raise RestoredWithProblems(
-                f"Backup #{backup.pk} was restored, but then: {exc} The data from just before the restore is in "
-                f"backup #{pre_restore.pk} ({pre_restore.file_name})."
-            ) from exc
-    finally:
-        scratch.unlink(missing_ok=True)
-    if is_own_database:
-        backup.refresh_from_db()
-    return RestoreReport(backup=backup, pre_restore=pre_restore, warnings=warnings)
-
-
-def _carry_over_records(records: list[dict], *, restored: Backup, now: datetime) -> None:
-    """Put back the backup rows as they were just before the restore (they describe files on disk)."""
-    known_jobs = set(Job.objects.filter(pk__in={r["job_id"] for r in records if r["job_id"]}).values_list("pk",
-                                                                                                        flat=True))
-    running = {r["id"] for r in records if r["status"] == BackupStatus.RUNNING}
-    with transaction.atomic():
-        # The restored copy holds its own backup row as it was mid-backup ("running"): settle such
-        # rows first, so the one-running-backup constraint holds while the others are written.
-        Backup.objects.filter(status=BackupStatus.RUNNING).exclude(pk__in=running).update(
-            status=BackupStatus.FAILED, error="Interrupted: the database was restored from a backup made meanwhile.")
-        for record in sorted(records, key=lambda r: r["status"] == BackupStatus.RUNNING):
-            values = {**record, "job_id": record["job_id"] if record["job_id"] in known_jobs else None}
-            Backup.objects.update_or_create(pk=values.pop("id"), defaults=values)
-        Backup.objects.filter(pk=restored.pk).update(restored_at=now)
-        connection = connections["default"]
-        if connection.vendor == "postgresql":
-            from django.core.management.color import no_style
-
-            with connection.cursor() as cursor:
-                for sql in connection.ops.sequence_reset_sql(no_style(), [Backup]):
-                    cursor.execute(sql)
