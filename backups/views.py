@@ -220,7 +220,7 @@ def backup_verify(request, pk: int):
 
 def _file_of(backup: Backup):
     try:
-        return restoring.backup_file(backup)
+        return selectors.backup_file_path(backup=backup)
     except BackupError as exc:
         raise Http404(str(exc)) from None
 

@@ -61,7 +61,7 @@ def backup_create(*, now: datetime, job: Job | None = None, purpose: str = Backu
     database = database or Database.default()
     engine = engine_for(database.vendor)
     directory = conf.backup_dir()
-    release_stale_backups(now=now, current_job=job)
+    backups_release_stale(now=now, current_job=job)
     backup = _claim(now=now, job=job, purpose=purpose, vendor=database.vendor)
     started = time.monotonic()
     try:
@@ -199,7 +199,7 @@ def manifest_of(backup: Backup) -> dict:
     }
 
 
-def release_stale_backups(*, now: datetime, current_job: Job | None = None) -> int:
+def backups_release_stale(*, now: datetime, current_job: Job | None = None) -> int:
     """Mark backups whose process died while making them as failed, and remove their files.
 
     Without this, one crashed worker would block every later backup (only one may run).
@@ -260,10 +260,10 @@ def backup_job_run(*, job: Job, params: BackupParams, now: datetime) -> dict:
         backup = backup_create(now=now, job=job)
     except BackupBusy as exc:
         return _skip(job=job, now=now, reason=str(exc))
-    retention = RetentionReport()
+    pruned = PruneReport()
     if params.cleanup_old:
-        retention = backup_apply_retention(retention_days=params.retention_days, now=backup.finished_at,
-                                           by=f"retention after backup #{backup.pk}")
+        pruned = backups_prune(retention_days=params.retention_days, now=backup.finished_at,
+                               by=f"retention after backup #{backup.pk}")
     return {
         "status": "completed",
         "backup_id": backup.pk,
@@ -274,8 +274,8 @@ def backup_job_run(*, job: Job, params: BackupParams, now: datetime) -> dict:
         "ratio": round(backup.ratio, 2) if backup.ratio else None,
         "duration_seconds": round(backup.duration_seconds, 3),
         "sha256": backup.sha256,
-        "deleted": [b.file_name for b in retention.deleted],
-        **({"retention_errors": retention.errors} if retention.errors else {}),
+        "deleted": [b.file_name for b in pruned.deleted],
+        **({"retention_errors": pruned.errors} if pruned.errors else {}),
     }
 
 
@@ -290,19 +290,19 @@ def _skip(*, job: Job | None, now: datetime, reason: str) -> dict:
 
 
 @dataclass
-class RetentionReport:
+class PruneReport:
     deleted: list[Backup] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
-def backup_apply_retention(*, retention_days: int, now: datetime, by: str) -> RetentionReport:
+def backups_prune(*, retention_days: int, now: datetime, by: str) -> PruneReport:
     """Delete completed backups older than `retention_days`, never the newest good one.
 
     Only rows of completed backups are candidates, so a failed run (which has no file) and files
     the app did not make (which have no row) are never touched; the name must also be exactly
     the one the app gives that row.
     """
-    report = RetentionReport()
+    report = PruneReport()
     keep = selectors.newest_good_backup()
     if keep is None:
         return report  # nothing verified to fall back on: keep everything

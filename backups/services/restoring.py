@@ -16,7 +16,7 @@ from pathlib import Path
 from django.db import connections, transaction
 from django.db.migrations.loader import MigrationLoader
 
-from backups import conf, files
+from backups import conf, files, selectors
 from backups.engines import engine_for
 from backups.errors import BackupError, RestoredWithProblems, RestoreRefused
 from backups.models import Backup, BackupPurpose, BackupStatus
@@ -28,20 +28,6 @@ from jobs.models import Job
 def _server_major(backup: Backup) -> int | None:
     version = backup.database_version.removeprefix("PostgreSQL ").split(".")[0]
     return int(version) if version.isdigit() else None
-
-
-def backup_file(backup: Backup) -> Path:
-    """The backup's file, only if the app made it: a completed backup, its exact name, in BACKUP_DIR."""
-    if backup.status != BackupStatus.COMPLETED:
-        raise BackupError(f"Backup #{backup.pk} is {backup.get_status_display().lower()}; only completed backups have "
-                          "a file.")
-    if not files.is_ours(backup.file_name, backup.pk):
-        raise BackupError(f"Backup #{backup.pk} names the file {backup.file_name!r}, which is not a name the app "
-                          "gives; it is not opened.")
-    path = conf.backup_dir() / backup.file_name  # the name pattern has no separators: stays in BACKUP_DIR
-    if not path.is_file():
-        raise BackupError(f"The file of backup #{backup.pk} is missing: {path}.")
-    return path
 
 
 def _checksum_problem(backup: Backup, path: Path) -> str:
@@ -63,7 +49,7 @@ def backup_verify(*, backup: Backup, now: datetime) -> Backup:
                           "a file to verify.")
     problem = ""
     try:
-        path = backup_file(backup)
+        path = selectors.backup_file_path(backup=backup)
         problem = _checksum_problem(backup, path)
         if not problem:
             scratch = _scratch(backup, "verify")
@@ -91,14 +77,14 @@ class RestoreReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def code_migrations() -> set[str]:
+def _code_migrations() -> set[str]:
     """The migrations the code on disk has, as "app.name"."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
     return {f"{app}.{name}" for app, name in loader.graph.nodes}
 
 
-def migration_problem(applied: list[str]) -> str:
-    known = code_migrations()
+def _migration_problem(applied: list[str]) -> str:
+    known = _code_migrations()
     backup_has = set(applied)
     unknown, missing = sorted(backup_has - known), sorted(known - backup_has)
     parts = []
@@ -127,7 +113,7 @@ def backup_restore(*, backup: Backup, now: datetime, force: bool = False,
                              f"{database.vendor}.")
     engine = engine_for(database.vendor)
     warnings: list[str] = []
-    path = backup_file(backup)
+    path = selectors.backup_file_path(backup=backup)
     if problem := _checksum_problem(backup, path):
         if not force:
             raise RestoreRefused(f"{problem} Refusing to restore it; use --force to restore it anyway (its integrity "
@@ -139,7 +125,7 @@ def backup_restore(*, backup: Backup, now: datetime, force: bool = False,
             restorable, applied = engine.prepare_restore(path, scratch=scratch, server_major=_server_major(backup))
         except OSError as exc:
             raise BackupError(files.describe_os_error(exc, what=f"the restore copy in {conf.backup_dir()}")) from exc
-        if problem := migration_problem(applied):
+        if problem := _migration_problem(applied):
             if not force:
                 raise RestoreRefused(f"{problem} Refusing to restore it; use --force to restore it anyway.")
             warnings.append(problem)
