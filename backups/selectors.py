@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 
 from backups import conf, files
 from backups.errors import BackupError
 from backups.models import Backup, BackupStatus
-from backups.tasks import TASK_TYPE
+from backups.tasks import JOB_TYPE, TASK_TYPE
+from jobs.models import ACTIVE_STATUSES, Job
+from scheduling import recurrence
 from scheduling.models import ScheduledTask
+
+PAGE_SIZE = 50
+# The newest good backup is stale once it is older than this many of the schedule's intervals, i.e.
+# at least one scheduled backup in a row did not give a good one.
+STALE_INTERVALS = 2
+# The interval is the longest gap among this many coming runs: for "Mon and Fri" it is the 4 days
+# from Fri to Mon, not the 3 the next two runs may happen to be apart.
+INTERVAL_RUNS = 8
+POLL_FOR = timedelta(minutes=30)  # the page refreshes itself this long after a backup job was queued
 
 
 def backup_list(*, include_skipped: bool = True) -> QuerySet[Backup]:
@@ -53,3 +67,82 @@ def backup_file_path(*, backup: Backup) -> Path:
     if not path.is_file():
         raise BackupError(f"The file of backup #{backup.pk} is missing: {path}.")
     return path
+
+
+# --- the /backups page ------------------------------------------------------------------------------
+
+
+def schedule_interval(*, schedule: ScheduledTask, now: datetime) -> timedelta | None:
+    """The longest gap between the schedule's coming runs (None if its timing does not compute)."""
+    try:
+        runs = schedule.recurrence().next_runs(now, INTERVAL_RUNS)
+    except recurrence.RecurrenceError:
+        return None
+    return max((later - earlier for earlier, later in zip(runs, runs[1:])), default=None)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How old the newest good backup is (None: there is none), against the schedule's interval (None:
+    no schedule, or its timing does not compute)."""
+
+    age: timedelta | None
+    interval: timedelta | None
+    intervals: int = STALE_INTERVALS
+
+    @property
+    def limit(self) -> timedelta | None:
+        """The age after which the newest good backup is stale."""
+        return self.interval * self.intervals if self.interval else None
+
+    @property
+    def no_good_backup(self) -> bool:
+        return self.age is None
+
+    @property
+    def stale(self) -> bool:
+        """Older than the limit (exactly at it is not yet stale); never without an interval to measure by."""
+        return self.age is not None and self.limit is not None and self.age > self.limit
+
+
+def backup_freshness(*, schedule: ScheduledTask | None, newest_good: Backup | None, now: datetime) -> Freshness:
+    """The newest good backup's age against the backup schedule, enabled or not (see Freshness)."""
+    return Freshness(age=now - newest_good.started_at if newest_good else None,
+                     interval=schedule_interval(schedule=schedule, now=now) if schedule else None)
+
+
+def _backup_job_waits(*, backups: list[Backup], now: datetime) -> bool:
+    """A backup runs or a backup job waits: the page refreshes itself (not forever: the job may wait for a
+    worker that never comes)."""
+    if any(backup.status == BackupStatus.RUNNING for backup in backups):
+        return True
+    return Job.objects.filter(job_type=JOB_TYPE, status__in=ACTIVE_STATUSES, created_at__gt=now - POLL_FOR).exists()
+
+
+def backups_page(*, now: datetime, page_number=None, show_skipped: bool = False) -> dict:
+    """Everything /backups shows, in a fixed number of queries whatever the number of backups."""
+    schedule = backup_schedule()
+    newest_good = newest_good_backup()
+    paginator = Paginator(backup_list(include_skipped=show_skipped), PAGE_SIZE)
+    page = paginator.get_page(page_number)
+    backups = list(page.object_list)
+    usage = backup_dir_usage()
+    # A backup needs this much free space (see backups.services.making._check_free_space): the last known size.
+    last_size = next((b.database_size_bytes for b in backups if b.database_size_bytes), None)
+    needed = int(last_size * float(conf.get("BACKUP_FREE_SPACE_FACTOR"))) if last_size else None
+    return {
+        "schedule": schedule,
+        "other_schedules": ScheduledTask.objects.filter(task_type=TASK_TYPE).exclude(
+            pk=schedule.pk if schedule else None).count(),
+        "last_attempt": last_backup_attempt(),
+        "newest_good": newest_good,
+        "freshness": backup_freshness(schedule=schedule, newest_good=newest_good, now=now),
+        "page": page,
+        "backups": backups,
+        "show_skipped": show_skipped,
+        "usage": usage,
+        "space_needed": needed,
+        "space_short": needed is not None and usage["free_bytes"] is not None and usage["free_bytes"] < needed,
+        "polling": _backup_job_waits(backups=backups, now=now),
+        "now": now,
+    }

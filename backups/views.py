@@ -17,28 +17,24 @@ exist must not be enough to take one home. The schedule's buttons need schedulin
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backups import conf, selectors
+from backups import selectors
 from backups.errors import BackupError
 from backups.models import Backup, BackupStatus
 from backups.services import making, restoring
-from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, JOB_TYPE, TASK_TYPE
+from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE
 from common.actors import page_actor
 from common.forms import parse_toggle
 from common.pages import Toast, action_done
-from jobs.models import ACTIVE_STATUSES, Job
-from scheduling import recurrence
 from scheduling import services as scheduling_services
 from scheduling.forms import params_prefix
 from scheduling.models import RunOutcome, ScheduledTask
@@ -50,15 +46,6 @@ DOWNLOAD = "backups.download_backup"
 ADD_SCHEDULE = "scheduling.add_scheduledtask"
 CHANGE_SCHEDULE = "scheduling.change_scheduledtask"
 
-PAGE_SIZE = 50
-# The warning: the newest good backup is older than this many of the schedule's intervals, i.e. at
-# least one scheduled backup in a row did not give a good one.
-STALE_INTERVALS = 2
-# The interval is the longest gap among this many coming runs: for "Mon and Fri" it is the 4 days
-# from Fri to Mon, not the 3 the next two runs may happen to be apart.
-INTERVAL_RUNS = 8
-POLL_FOR = timedelta(minutes=30)  # the page refreshes itself this long after a backup job was queued
-
 
 
 def _done(request, toast: Toast) -> HttpResponse:
@@ -66,30 +53,6 @@ def _done(request, toast: Toast) -> HttpResponse:
 
 
 # --- the page ---------------------------------------------------------------------------------
-
-def schedule_interval(schedule: ScheduledTask, *, now: datetime) -> timedelta | None:
-    """The longest gap between the schedule's coming runs (None if its timing does not compute)."""
-    try:
-        runs = schedule.recurrence().next_runs(now, INTERVAL_RUNS)
-    except recurrence.RecurrenceError:
-        return None
-    return max((later - earlier for earlier, later in zip(runs, runs[1:])), default=None)
-
-
-def freshness(*, schedule: ScheduledTask | None, newest_good: Backup | None, now: datetime) -> dict:
-    """How old the newest good backup is, against the schedule's interval; `warning` says what is wrong."""
-    age = now - newest_good.started_at if newest_good else None
-    interval = schedule_interval(schedule, now=now) if schedule else None
-    limit = interval * STALE_INTERVALS if interval else None
-    warning = ""
-    if newest_good is None:
-        warning = "There is no good backup: none was made yet, or none passed its verification."
-    elif limit is not None and age > limit:
-        warning = (f"The newest good backup is older than {STALE_INTERVALS} of the schedule's intervals: "
-                   "at least one scheduled backup in a row gave no good backup. Check the last result below "
-                   "and /jobs.")
-    return {"age": age, "interval": interval, "limit": limit, "warning": warning}
-
 
 def editor_url(schedule: ScheduledTask | None) -> str:
     """Where "Configure Schedule" opens the shared editor, limited to DATABASE_BACKUP: the backup schedule,
@@ -106,49 +69,12 @@ def editor_url(schedule: ScheduledTask | None) -> str:
     return f"{reverse('schedule_new')}?{query}"
 
 
-def _polling(*, backups: list[Backup], now: datetime) -> bool:
-    """Refresh while a backup runs or a backup job waits (not forever: it may wait for a worker that never comes)."""
-    if any(backup.status == BackupStatus.RUNNING for backup in backups):
-        return True
-    return Job.objects.filter(job_type=JOB_TYPE, status__in=ACTIVE_STATUSES, created_at__gt=now - POLL_FOR).exists()
-
-
-def backups_page(*, now: datetime, page_number=None, show_skipped: bool = False) -> dict:
-    """Everything /backups shows, in a fixed number of queries whatever the number of backups."""
-    schedule = selectors.backup_schedule()
-    newest_good = selectors.newest_good_backup()
-    paginator = Paginator(selectors.backup_list(include_skipped=show_skipped), PAGE_SIZE)
-    page = paginator.get_page(page_number)
-    backups = list(page.object_list)
-    usage = selectors.backup_dir_usage()
-    # A backup needs this much free space (see backups.services.making._check_free_space): the last known size.
-    last_size = next((b.database_size_bytes for b in backups if b.database_size_bytes), None)
-    needed = int(last_size * float(conf.get("BACKUP_FREE_SPACE_FACTOR"))) if last_size else None
-    return {
-        "schedule": schedule,
-        "other_schedules": ScheduledTask.objects.filter(task_type=TASK_TYPE).exclude(
-            pk=schedule.pk if schedule else None).count(),
-        "editor_url": editor_url(schedule),
-        "last_attempt": selectors.last_backup_attempt(),
-        "newest_good": newest_good,
-        "freshness": freshness(schedule=schedule, newest_good=newest_good, now=now),
-        "page": page,
-        "backups": backups,
-        "show_skipped": show_skipped,
-        "usage": usage,
-        "space_needed": needed,
-        "space_short": needed is not None and usage["free_bytes"] is not None and usage["free_bytes"] < needed,
-        "polling": _polling(backups=backups, now=now),
-        "now": now,
-    }
-
-
 @require_GET
 @permission_required(VIEW, raise_exception=True)
 def backup_list(request):
-    show_skipped = request.GET.get("skipped") == "1"
-    context = {**backups_page(now=timezone.now(), page_number=request.GET.get("page"), show_skipped=show_skipped),
-               "title": "Backups"}
+    page = selectors.backups_page(now=timezone.now(), page_number=request.GET.get("page"),
+                                  show_skipped=request.GET.get("skipped") == "1")
+    context = {**page, "editor_url": editor_url(page["schedule"]), "title": "Backups"}
     if request.htmx and request.htmx.target == "backups-region":
         return render(request, "backups/_region.html", context)
     return render(request, "backups/list.html", context)

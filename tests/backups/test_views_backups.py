@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from backups import views
+from backups import selectors
 from backups.models import Backup, BackupStatus
 from jobs.models import Job
 from scheduling import services as scheduling_services
@@ -93,7 +93,7 @@ def test_it_warns_when_the_newest_good_backup_is_older_than_two_intervals(manage
 
     Backup.objects.filter(pk=backup.pk).update(started_at=ago(seconds=warn_after.total_seconds() + 600))
     content = manager.get("/backups").content.decode()
-    assert "<strong>Warning:</strong> The newest good backup is older than 2 of the schedule&#x27;s intervals" in content
+    assert "<strong>Warning:</strong> The newest good backup is older than 2 of the schedule's intervals" in content
 
 
 def test_it_warns_when_no_backup_is_good_and_ignores_failed_verifications(manager):
@@ -180,7 +180,7 @@ def test_it_rejects_a_post_to_the_page(manager):
 ])
 def test_it_takes_the_longest_gap_of_the_coming_runs_as_the_interval(delta, expected):
     schedule = ScheduledTask(name="x", task_type="DATABASE_BACKUP", **delta)
-    assert views.schedule_interval(schedule, now=dt.datetime(2026, 12, 1, tzinfo=UTC)) == expected
+    assert selectors.schedule_interval(schedule=schedule, now=dt.datetime(2026, 12, 1, tzinfo=UTC)) == expected
 
 
 # --- enable/disable, Run now ------------------------------------------------------------------
