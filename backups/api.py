@@ -22,7 +22,7 @@ from ninja import Field, Router, Schema
 from pydantic import ConfigDict, StrictBool, StrictInt
 
 from backups.selectors import backup_schedule
-from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE, BackupParamsForm
+from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE
 from common.api import ApiError, Text, error_responses, require_permission
 from scheduling.api import ADD, CHANGE, VIEW, save_changes
 from scheduling.models import ScheduledTask, ScheduleKind
@@ -57,12 +57,11 @@ class BackupConfigOut(Schema):
 def _config(schedule: ScheduledTask | None, check_interval: int | None) -> dict:
     if schedule is None:
         return {"enabled": False, "schedule_time": DEFAULT_TIME,
-                "retention_days": BackupParamsForm.base_fields["retention_days"].initial,
+                "retention_days": DEFAULT_PARAMS["retention_days"],
                 "check_interval": check_interval or DEFAULT_CHECK_INTERVAL, "schedule_id": None,
                 "timezone": "UTC", "description": "No backup schedule yet."}
     return {"enabled": schedule.enabled, "schedule_time": schedule.schedule_time or None,
-            "retention_days": schedule.params.get("retention_days",
-                                                  BackupParamsForm.base_fields["retention_days"].initial),
+            "retention_days": schedule.params.get("retention_days", DEFAULT_PARAMS["retention_days"]),
             "check_interval": check_interval or DEFAULT_CHECK_INTERVAL, "schedule_id": schedule.pk,
             "timezone": schedule.timezone, "description": schedule.describe()}
 

@@ -11,30 +11,33 @@ JOB_TYPE = "DATABASE_BACKUP"
 MAX_RETENTION_DAYS = 3650
 
 
-# A new backup schedule, when there is none: what the old fixed nightly backup did (the page's
-# "Configure Schedule" and POST /api/backup_config; migration 0003 keeps its own frozen copy).
+# A new backup schedule: what the old fixed nightly backup did (daily at 02:00 UTC, 30 days kept, clean-up
+# on). The one list of these defaults: the params form's initials (so the editor, the API, the admin and
+# the job handler fill in a missing param with them), the summary, the page's "Configure Schedule" and
+# POST /api/backup_config read it. Migration 0003 keeps its own frozen copy (a migration must not change
+# with the code); tests/backups/test_defaults.py checks that the two agree.
 DEFAULT_NAME = "Daily database backup"
 DEFAULT_TIME = "02:00"
 DEFAULT_PARAMS = {"backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False}
 
 
 class BackupParamsForm(registry.ParamsForm):
-    """The original plan's job data, with the defaults the old nightly AutoBackupService used."""
+    """The original plan's job data; its initials are DEFAULT_PARAMS."""
 
     backup_type = forms.ChoiceField(
-        choices=[("full", "Full")], initial="full", label="Backup type",
+        choices=[("full", "Full")], initial=DEFAULT_PARAMS["backup_type"], label="Backup type",
         help_text="A full copy of the database (the only type so far).",
     )
     retention_days = forms.IntegerField(
-        min_value=1, max_value=MAX_RETENTION_DAYS, initial=30, label="Retention (days)",
+        min_value=1, max_value=MAX_RETENTION_DAYS, initial=DEFAULT_PARAMS["retention_days"], label="Retention (days)",
         help_text="With clean-up on, backups older than this are deleted; the newest good backup never is.",
     )
     cleanup_old = forms.BooleanField(
-        required=False, initial=False, label="Delete old backups",
+        required=False, initial=DEFAULT_PARAMS["cleanup_old"], label="Delete old backups",
         help_text="After each successful backup, delete the backups older than the retention.",
     )
     force_backup = forms.BooleanField(
-        required=False, initial=False, label="Back up even if a recent backup exists",
+        required=False, initial=DEFAULT_PARAMS["force_backup"], label="Back up even if a recent backup exists",
         help_text="Off: a scheduled run is skipped when a verified backup was already made since its window "
                   "(by Run now, say). Run now always backs up.",
     )
@@ -51,8 +54,8 @@ def job_requests(schedule, *, due_at, trigger, now) -> list[JobRequest]:
 
 
 def summarize_params(many) -> list[str]:
-    return [f"keeps {params.get('retention_days', 30)} days" if params.get("cleanup_old") else "keeps all"
-            for params in many]
+    completed = [{**DEFAULT_PARAMS, **params} for params in many]
+    return [f"keeps {params['retention_days']} days" if params["cleanup_old"] else "keeps all" for params in completed]
 
 
 def register() -> None:

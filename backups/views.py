@@ -36,7 +36,6 @@ from common.actors import page_actor
 from common.forms import parse_toggle
 from common.pages import Toast, action_done
 from scheduling import services as scheduling_services
-from scheduling.forms import params_prefix
 from scheduling.models import RunOutcome, ScheduledTask
 
 VIEW = "backups.view_backup"
@@ -56,16 +55,13 @@ def _done(request, toast: Toast) -> HttpResponse:
 
 def editor_url(schedule: ScheduledTask | None) -> str:
     """Where "Configure Schedule" opens the shared editor, limited to DATABASE_BACKUP: the backup schedule,
-    or a new one with the old nightly backup's settings (02:00 UTC, 30 days kept, clean-up on)."""
+    or a new one named and timed as the old nightly backup (its params form starts at the defaults)."""
     back = reverse("backups")
     if schedule is not None:
         query = urlencode({"task_type": TASK_TYPE, "next": back})
         return f"{reverse('schedule_edit', args=[schedule.pk])}?{query}"
-    prefix = params_prefix(TASK_TYPE)
     query = urlencode({"task_type": TASK_TYPE, "name": DEFAULT_NAME, "schedule_kind": "daily",
-                       "schedule_time": DEFAULT_TIME, "timezone": "UTC",
-                       f"{prefix}-retention_days": DEFAULT_PARAMS["retention_days"],
-                       f"{prefix}-cleanup_old": "on" if DEFAULT_PARAMS["cleanup_old"] else "", "next": back})
+                       "schedule_time": DEFAULT_TIME, "timezone": "UTC", "next": back})
     return f"{reverse('schedule_new')}?{query}"
 
 
@@ -74,7 +70,8 @@ def editor_url(schedule: ScheduledTask | None) -> str:
 def backup_list(request):
     page = selectors.backups_page(now=timezone.now(), page_number=request.GET.get("page"),
                                   show_skipped=request.GET.get("skipped") == "1")
-    context = {**page, "editor_url": editor_url(page["schedule"]), "title": "Backups"}
+    context = {**page, "editor_url": editor_url(page["schedule"]), "defaults": {"time": DEFAULT_TIME, **DEFAULT_PARAMS},
+               "title": "Backups", "can": _can(request.user)}
     if request.htmx and request.htmx.target == "backups-region":
         return render(request, "backups/_region.html", context)
     return render(request, "backups/list.html", context)

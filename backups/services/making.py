@@ -37,12 +37,13 @@ SETUP_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 @dataclass(frozen=True)
 class BackupParams:
-    """A DATABASE_BACKUP job's params, validated (see backups.handlers)."""
+    """A DATABASE_BACKUP job's params, validated and completed with the task type's defaults (see
+    backups.handlers)."""
 
-    backup_type: str = "full"
-    retention_days: int = 30
-    cleanup_old: bool = False
-    force_backup: bool = False
+    backup_type: str
+    retention_days: int
+    cleanup_old: bool
+    force_backup: bool
     # The scheduled window the job belongs to; None for jobs made by hand.
     window_start: datetime | None = None
 

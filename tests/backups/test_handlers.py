@@ -70,7 +70,7 @@ def test_it_fails_at_once_on_bad_params(params, message, backup_dir):
 
 def test_it_fills_in_defaults_for_missing_params():
     assert handlers.parse_params({}) == BackupParams(
-        backup_type="full", retention_days=30, cleanup_old=False, force_backup=False, window_start=None)
+        backup_type="full", retention_days=30, cleanup_old=True, force_backup=False, window_start=None)
 
 
 def test_it_skips_when_a_verified_backup_of_the_window_exists(backup_dir):

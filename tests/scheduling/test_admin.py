@@ -21,6 +21,7 @@ def form_data(**overrides) -> dict:
         # The backup settings as the form shows them (its initial values).
         "database_backup-backup_type": "full",
         "database_backup-retention_days": "30",
+        "database_backup-cleanup_old": "on",
         "enabled": "on",
         "schedule_kind": "daily",
         "schedule_time": "02:00",

@@ -217,12 +217,12 @@ def test_it_changes_only_the_fields_a_patch_sends(api):
 
 
 def test_it_replaces_params_as_a_whole_on_patch(api):
-    created = create(api, params={"retention_days": 14, "cleanup_old": True})
+    created = create(api, params={"retention_days": 14, "cleanup_old": False})
 
     body = api.patch(f"/api/schedules/{created['id']}", {"params": {"retention_days": 7}}).json()
 
     # cleanup_old was not sent: it is back to the task type's default, not kept from before.
-    assert body["params"] == {"backup_type": "full", "retention_days": 7, "cleanup_old": False, "force_backup": False}
+    assert body["params"] == {"backup_type": "full", "retention_days": 7, "cleanup_old": True, "force_backup": False}
 
 
 def test_it_switches_kind_on_patch_and_clears_the_old_kinds_fields(api):

@@ -24,7 +24,7 @@ def test_it_summarises_each_schedule_in_order_in_one_query_per_task_type(django_
         schedule("DATABASE_BACKUP", retention_days=14, cleanup_old=True),
         schedule("QUICK_SYNC_GROUP", group_id=news.pk),
         schedule("NO_LONGER_INSTALLED", group_id=news.pk),
-        schedule("DATABASE_BACKUP"),
+        schedule("DATABASE_BACKUP", cleanup_old=False),
         schedule("QUICK_SYNC_GROUP", group_id=gone_id),
         schedule("QUICK_SYNC_GROUP", group_id=news.pk),
     ]

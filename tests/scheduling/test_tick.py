@@ -24,7 +24,7 @@ def test_it_dispatches_a_due_window_once(make_schedule):
     [job] = run.jobs.all()
     assert job.job_type == "DATABASE_BACKUP"
     assert job.status == JobStatus.QUEUED
-    assert job.params == {"backup_type": "full", "retention_days": 30, "cleanup_old": False,
+    assert job.params == {"backup_type": "full", "retention_days": 30, "cleanup_old": True,
                           "force_backup": False, "window_start": "2026-05-02T02:00:00+00:00"}
     assert (job.origin_label, job.origin_url) == (f"Schedule “Nightly backup”, run #{run.pk}",
                                                   f"/schedules/runs/{run.pk}")
