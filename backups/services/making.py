@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import ngettext
 
 from backups import conf, files, selectors
 from backups.engines import engine_for
@@ -230,7 +231,8 @@ def _why_stale(backup: Backup, *, current_job: Job | None, now: datetime) -> str
     if host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid)):
         return f"Interrupted: the process that made it ({backup.worker}) is gone."
     if now - backup.started_at > STALE_AFTER:
-        return f"Interrupted: still running after {STALE_AFTER.days} day(s); its process ({backup.worker}) is gone."
+        days = ngettext("%(n)d day", "%(n)d days", STALE_AFTER.days) % {"n": STALE_AFTER.days}
+        return f"Interrupted: still running after {days}; its process ({backup.worker}) is gone."
     return ""
 
 

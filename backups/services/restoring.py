@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.db import connections, transaction
 from django.db.migrations.loader import MigrationLoader
+from django.utils.translation import ngettext
 
 from backups import conf, files, selectors
 from backups.engines import engine_for
@@ -83,16 +84,20 @@ def _code_migrations() -> set[str]:
     return {f"{app}.{name}" for app, name in loader.graph.nodes}
 
 
+def _migrations(count: int) -> str:
+    return ngettext("%(n)d migration", "%(n)d migrations", count) % {"n": count}
+
+
 def _migration_problem(applied: list[str]) -> str:
     known = _code_migrations()
     backup_has = set(applied)
     unknown, missing = sorted(backup_has - known), sorted(known - backup_has)
     parts = []
     if unknown:
-        parts.append(f"it has {len(unknown)} migration(s) this code does not know ({', '.join(unknown[:5])}"
+        parts.append(f"it has {_migrations(len(unknown))} this code does not know ({', '.join(unknown[:5])}"
                      f"{', …' if len(unknown) > 5 else ''}): it was made by a newer version of the app")
     if missing:
-        parts.append(f"it lacks {len(missing)} migration(s) of this code ({', '.join(missing[:5])}"
+        parts.append(f"it lacks {_migrations(len(missing))} of this code ({', '.join(missing[:5])}"
                      f"{', …' if len(missing) > 5 else ''}): it was made by an older version of the app; restore "
                      "it, then run `manage.py migrate`")
     return ("The backup's migrations do not match the code: " + "; ".join(parts) + ".") if parts else ""

@@ -25,8 +25,16 @@ def test_list_backups_says_when_there_are_none(backup_dir):
     output = command("list_backups")
 
     assert output.startswith("No backups yet.")
-    assert f"BACKUP_DIR {backup_dir}: 0 B in 0 file(s)" in output
+    assert f"BACKUP_DIR {backup_dir}: 0 B in 0 files" in output
     assert "Newest good backup: none." in output
+
+
+def test_list_backups_counts_the_folders_files_in_words(backup_dir):
+    backup_dir.mkdir()
+    (backup_dir / "one").write_bytes(b"1")
+    assert "1 B in 1 file, " in command("list_backups")
+    (backup_dir / "two").write_bytes(b"2")
+    assert "2 B in 2 files, " in command("list_backups")
 
 
 def test_list_backups_shows_each_backup_and_why_a_run_made_no_file(backup_dir):

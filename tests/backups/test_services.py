@@ -342,3 +342,15 @@ def test_it_releases_the_backup_of_an_earlier_attempt_of_the_same_job(backup_dir
 
     assert backup.status == BackupStatus.COMPLETED
     assert Backup.objects.filter(status=BackupStatus.FAILED, error__startswith="Interrupted: attempt 1").exists()
+
+
+def test_it_releases_a_commands_backup_still_running_after_a_day(backup_dir):
+    # Made by a command on another machine: only its age tells that its process is gone.
+    stale = Backup.objects.create(status=BackupStatus.RUNNING, database_vendor="sqlite", worker="elsewhere:1",
+                                  started_at=NOW - dt.timedelta(days=1, seconds=1))
+
+    backup_create(now=NOW)
+
+    stale.refresh_from_db()
+    assert (stale.status, stale.error) == (
+        BackupStatus.FAILED, "Interrupted: still running after 1 day; its process (elsewhere:1) is gone.")

@@ -1,7 +1,9 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from backups import files, selectors
+from backups.models import BackupPurpose, BackupStatus
 from common.formatting import human_duration
 
 
@@ -22,9 +24,9 @@ class Command(BaseCommand):
             backups = backups[:limit]
         rows = [("ID", "Status", "Started (UTC)", "Size", "Ratio", "Duration", "Verified (UTC)", "File / note")]
         for backup in backups:
-            detail = backup.file_name if backup.status in ("completed", "running") else (
+            detail = backup.file_name if backup.status in (BackupStatus.COMPLETED, BackupStatus.RUNNING) else (
                 backup.error or backup.note or backup.file_name)
-            if backup.purpose == "pre_restore":
+            if backup.purpose == BackupPurpose.PRE_RESTORE:
                 detail += " (before a restore)"
             if backup.verify_error:
                 detail += f" — verification failed: {backup.verify_error}"
@@ -44,7 +46,8 @@ class Command(BaseCommand):
         usage = selectors.backup_dir_usage()
         newest = selectors.newest_good_backup()
         age = f"#{newest.pk}, {human_duration(timezone.now() - newest.started_at)} ago" if newest else "none"
+        in_files = ngettext("%(n)d file", "%(n)d files", usage["files"]) % {"n": usage["files"]}
         self.stdout.write(
-            f"\nBACKUP_DIR {usage['path']}: {files.human_size(usage['used_bytes'])} in {usage['files']} file(s), "
+            f"\nBACKUP_DIR {usage['path']}: {files.human_size(usage['used_bytes'])} in {in_files}, "
             f"{files.human_size(usage['free_bytes'])} free. Newest good backup: {age}."
         )
