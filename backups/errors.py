@@ -13,8 +13,17 @@ class BackupBusy(BackupError):
     """Another backup is running; backups never overlap."""
 
 
+class NoBackupFile(BackupError):
+    """The backup has no file to act on: it is not completed (see Backup.no_file_reason)."""
+
+
 class RestoreRefused(BackupError):
-    """A restore was refused before the live database was touched (checksum, migrations)."""
+    """A restore was refused before the live database was touched (another database vendor, or a mismatch)."""
+
+
+class RestoreMismatch(RestoreRefused):
+    """The backup does not match what it should (its checksum, the code's migrations): forcing restores it
+    anyway, still checking its integrity."""
 
 
 class RestoredWithProblems(BackupError):

@@ -83,6 +83,20 @@ class Backup(models.Model):
         return None
 
     @property
+    def has_file(self) -> bool:
+        """Only a completed backup has a file: a running one has none yet, a deleted one no longer."""
+        return self.status == BackupStatus.COMPLETED
+
+    def no_file_reason(self, *, to: str = "") -> str:
+        """Why there is no file to act on ("" if there is one): the one wording the services, pages and
+        commands give. `to` names the action ("verify": "...have a file to verify.")."""
+        if self.has_file:
+            return ""
+        action = f" to {to}" if to else ""
+        return (f"Backup #{self.pk} is {self.get_status_display().lower()}: only completed backups have a "
+                f"file{action}.")
+
+    @property
     def schedule_run(self):
         """The schedule run whose job made this backup, if a schedule did."""
         if self.job_id is None:

@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 
 from backups import conf, files
-from backups.errors import BackupError
+from backups.errors import BackupError, NoBackupFile
 from backups.models import Backup, BackupStatus
 from backups.tasks import JOB_TYPE, TASK_TYPE
 from jobs.models import ACTIVE_STATUSES, Job
@@ -57,9 +57,8 @@ def backup_dir_usage() -> dict:
 
 def backup_file_path(*, backup: Backup) -> Path:
     """The backup's file, only if the app made it: a completed backup, its exact name, in BACKUP_DIR."""
-    if backup.status != BackupStatus.COMPLETED:
-        raise BackupError(f"Backup #{backup.pk} is {backup.get_status_display().lower()}; only completed backups have "
-                          "a file.")
+    if not backup.has_file:
+        raise NoBackupFile(backup.no_file_reason())
     if not files.is_ours(backup.file_name, backup.pk):
         raise BackupError(f"Backup #{backup.pk} names the file {backup.file_name!r}, which is not a name the app "
                           "gives; it is not opened.")

@@ -28,8 +28,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backups import selectors
-from backups.errors import BackupError
-from backups.models import Backup, BackupStatus
+from backups.errors import BackupError, NoBackupFile
+from backups.models import Backup
 from backups.services import making, restoring
 from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE
 from common.actors import page_actor
@@ -129,12 +129,11 @@ def backup_verify(request, pk: int):
     queue behind a running backup or wait for a worker that may not run.
     """
     backup = get_object_or_404(Backup, pk=pk)
-    if backup.status != BackupStatus.COMPLETED:
-        return _done(request, Toast(f"Backup #{backup.pk} is {backup.get_status_display().lower()}: only completed "
-                                    "backups have a file to verify.", "error"))
     started = time.monotonic()
     try:
         restoring.backup_verify(backup=backup, now=timezone.now())
+    except NoBackupFile as exc:
+        return _done(request, Toast(str(exc), "error"))
     except BackupError as exc:
         return _done(request, Toast(f"Backup #{backup.pk} failed its verification: {exc}", "error"))
     return _done(request, Toast(f"Backup #{backup.pk} verified: its checksum matches and the copy passes its "
@@ -162,8 +161,8 @@ def backup_download(request, pk: int):
 def backup_delete(request, pk: int):
     backup = get_object_or_404(Backup, pk=pk)
     if request.method == "GET":  # the confirmation says first whether this is the newest good backup
-        if backup.status != BackupStatus.COMPLETED:
-            raise Http404("Only completed backups have a file to delete.")
+        if not backup.has_file:
+            raise Http404(backup.no_file_reason(to="delete"))
         newest_good = selectors.newest_good_backup()
         context = {"backup": backup, "is_newest_good": newest_good is not None and newest_good.pk == backup.pk,
                    "other_good": Backup.objects.good().exclude(pk=backup.pk).count(),
@@ -172,7 +171,7 @@ def backup_delete(request, pk: int):
         return render(request, template, context)
     try:
         making.backup_delete(backup=backup, now=timezone.now(), by=request.user.get_username(),
-                               reason="from /backups")
+                             reason="from /backups")
     except BackupError as exc:
         return _done(request, Toast(f"Not deleted: {exc}", "error"))
     return _done(request, Toast(f"Backup #{backup.pk} deleted ({backup.file_name}). Its record stays in the list."))

@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 
 from backups import conf, files, selectors
 from backups.engines import engine_for
-from backups.errors import BackupBusy, BackupConfigError, BackupError
+from backups.errors import BackupBusy, BackupConfigError, BackupError, NoBackupFile
 from backups.models import Backup, BackupPurpose, BackupStatus
 from backups.sources import Database
 from common.processes import process_name
@@ -324,9 +324,8 @@ def backups_prune(*, retention_days: int, now: datetime, by: str) -> PruneReport
 
 def backup_delete(*, backup: Backup, now: datetime, by: str = "", reason: str = "") -> Backup:
     """Delete a completed backup's file and manifest; the row stays, saying when, why and by whom."""
-    if backup.status != BackupStatus.COMPLETED:
-        raise BackupError(f"Backup #{backup.pk} is {backup.get_status_display().lower()}: only completed backups have "
-                          "a file to delete.")
+    if not backup.has_file:
+        raise NoBackupFile(backup.no_file_reason(to="delete"))
     if not files.is_ours(backup.file_name, backup.pk):
         raise BackupError(f"{backup.file_name!r} is not a name this app gives backup #{backup.pk}; it is left alone.")
     note = "Deleted" + (f" by {by}" if by else "") + (f": {reason}" if reason else "") + "."

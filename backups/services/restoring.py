@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 
 from backups import conf, files, selectors
 from backups.engines import engine_for
-from backups.errors import BackupError, RestoredWithProblems, RestoreRefused
+from backups.errors import BackupError, NoBackupFile, RestoredWithProblems, RestoreMismatch, RestoreRefused
 from backups.models import Backup, BackupPurpose, BackupStatus
 from backups.services.making import backup_create
 from backups.sources import Database
@@ -45,9 +45,8 @@ def _scratch(backup: Backup, purpose: str) -> Path:
 
 def backup_verify(*, backup: Backup, now: datetime) -> Backup:
     """Check the file again (checksum, then integrity) and record the result; raise BackupError if bad."""
-    if backup.status != BackupStatus.COMPLETED:  # nothing to verify, and nothing to record
-        raise BackupError(f"Backup #{backup.pk} is {backup.get_status_display().lower()}; only completed backups have "
-                          "a file to verify.")
+    if not backup.has_file:  # nothing to verify, and nothing to record
+        raise NoBackupFile(backup.no_file_reason(to="verify"))
     problem = ""
     try:
         path = selectors.backup_file_path(backup=backup)
@@ -107,7 +106,7 @@ def backup_restore(*, backup: Backup, now: datetime, force: bool = False,
                    database: Database | None = None) -> RestoreReport:
     """Replace the live database with a backup, after checking it and taking a pre_restore backup.
 
-    Refuses (RestoreRefused, nothing touched) on a checksum or migration mismatch unless forced; a
+    Refuses (RestoreMismatch, nothing touched) on a checksum or migration mismatch unless forced; a
     backup that fails its integrity check is never restored. Backups' own records are carried
     over: the restored database gets the rows of every backup made since, pre_restore included.
     """
@@ -121,8 +120,7 @@ def backup_restore(*, backup: Backup, now: datetime, force: bool = False,
     path = selectors.backup_file_path(backup=backup)
     if problem := _checksum_problem(backup, path):
         if not force:
-            raise RestoreRefused(f"{problem} Refusing to restore it; use --force to restore it anyway (its integrity "
-                                 "is still checked).")
+            raise RestoreMismatch(problem)
         warnings.append(problem)
     scratch = _scratch(backup, "restore")
     try:
@@ -132,7 +130,7 @@ def backup_restore(*, backup: Backup, now: datetime, force: bool = False,
             raise BackupError(files.describe_os_error(exc, what=f"the restore copy in {conf.backup_dir()}")) from exc
         if problem := _migration_problem(applied):
             if not force:
-                raise RestoreRefused(f"{problem} Refusing to restore it; use --force to restore it anyway.")
+                raise RestoreMismatch(problem)
             warnings.append(problem)
         pre_restore = backup_create(now=now, purpose=BackupPurpose.PRE_RESTORE, database=database)
         records = list(Backup.objects.values()) if is_own_database else []

@@ -93,7 +93,7 @@ def test_verify_backup_catches_a_damaged_database_whose_checksum_was_recorded_af
 def test_verify_backup_refuses_a_backup_without_a_file(backup_dir):
     failed = BackupFactory(status="failed")
 
-    with pytest.raises(CommandError, match=f"Backup #{failed.pk} is failed; only completed backups have a file"):
+    with pytest.raises(CommandError, match=f"^Backup #{failed.pk} is failed: only completed backups have a file to verify.$"):
         command("verify_backup", str(failed.pk))
     failed.refresh_from_db()
     assert failed.verify_error == ""  # a failed backup did not fail a verification

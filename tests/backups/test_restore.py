@@ -12,8 +12,10 @@ import zstandard
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from backups.errors import RestoreMismatch
 from backups.models import Backup, BackupPurpose, BackupStatus
 from backups.services.making import backup_create
+from backups.services.restoring import backup_restore
 from channels.models import ChannelGroup
 from tests.backups.conftest import NOW, folder_names, live_db_path, rows_in_copy, sqlite_only
 from tests.factories import ChannelGroupFactory
@@ -89,6 +91,18 @@ def test_it_refuses_a_backup_whose_checksum_does_not_match_and_leaves_the_databa
 
     assert group_names() == ["In the backup", "Written later"]
     assert not Backup.objects.filter(purpose=BackupPurpose.PRE_RESTORE).exists()
+
+
+def test_the_service_says_what_does_not_match_and_leaves_the_advice_to_the_command(backup_dir):
+    backup = backup_create(now=NOW)
+    path = backup_dir / backup.file_name
+    path.write_bytes(path.read_bytes()[:-10])
+
+    with pytest.raises(RestoreMismatch) as refused:
+        backup_restore(backup=backup, now=NOW)
+
+    assert str(refused.value).startswith(f"The checksum of {backup.file_name} does not match")
+    assert "--force" not in str(refused.value)
 
 
 def test_it_never_restores_a_damaged_file_even_when_forced(backup_dir):

@@ -60,7 +60,8 @@ def test_it_refuses_to_verify_a_backup_without_a_file(client, backup_dir):
     login(client, "change_backup")
     deleted = BackupFactory(status="deleted")
     content = client.post(f"/backups/{deleted.pk}/verify", **HTMX).content.decode()
-    assert "is deleted: only completed backups have a file to verify." in content
+    assert f"Backup #{deleted.pk} is deleted: only completed backups have a file to verify." in content
+    assert "failed its verification" not in content  # it had nothing to verify
     deleted.refresh_from_db()
     assert deleted.verify_error == ""  # nothing recorded against it
 
@@ -159,7 +160,8 @@ def test_it_says_why_a_backup_cannot_be_deleted(client, backup_dir):
     assert Backup.objects.get(pk=foreign.pk).status == BackupStatus.COMPLETED
     failed = BackupFactory(status="failed")
     assert client.get(f"/backups/{failed.pk}/delete").status_code == 404
-    assert "only completed backups" in client.post(f"/backups/{failed.pk}/delete", **HTMX).content.decode()
+    content = client.post(f"/backups/{failed.pk}/delete", **HTMX).content.decode()
+    assert f"Not deleted: Backup #{failed.pk} is failed: only completed backups have a file to delete." in content
 
 
 def test_delete_needs_the_delete_permission_and_a_real_id(client, backup_dir):

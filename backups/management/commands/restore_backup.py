@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from backups import files
-from backups.errors import BackupError, RestoredWithProblems
+from backups.errors import BackupError, RestoredWithProblems, RestoreMismatch
 from backups.management.commands.verify_backup import get_backup
 from backups.services.restoring import backup_restore
 from backups.sources import Database
@@ -38,6 +38,9 @@ class Command(BaseCommand):
             report = backup_restore(backup=backup, now=timezone.now(), force=force, database=database)
         except RestoredWithProblems as exc:
             raise CommandError(str(exc)) from exc
+        except RestoreMismatch as exc:
+            raise CommandError(f"Not restored: {exc} Refusing to restore it; use --force to restore it anyway (its "
+                               "integrity is still checked). The live database was not changed.") from exc
         except BackupError as exc:
             raise CommandError(f"Not restored: {exc} The live database was not changed.") from exc
         for warning in report.warnings:

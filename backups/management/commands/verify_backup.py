@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from backups.errors import BackupError
+from backups.errors import BackupError, NoBackupFile
 from backups.models import Backup
 from backups.services.restoring import backup_verify
 
@@ -23,6 +23,8 @@ class Command(BaseCommand):
         backup = get_backup(backup_id)
         try:
             backup = backup_verify(backup=backup, now=timezone.now())
+        except NoBackupFile as exc:
+            raise CommandError(str(exc)) from exc
         except BackupError as exc:
             raise CommandError(f"Backup #{backup.pk} failed verification: {exc}") from exc
         self.stdout.write(self.style.SUCCESS(
