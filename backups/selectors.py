@@ -50,6 +50,14 @@ def backup_schedule():
     return ScheduledTask.objects.filter(task_type=TASK_TYPE).order_by("-enabled", "id").first()
 
 
+def backup_deletion_facts(*, backup: Backup) -> dict:
+    """What the delete confirmation says first: whether this is the newest good backup, and how many other
+    good backups there are."""
+    newest_good = newest_good_backup()
+    return {"is_newest_good": newest_good is not None and newest_good.pk == backup.pk,
+            "other_good": Backup.objects.good().exclude(pk=backup.pk).count()}
+
+
 def backup_dir_usage() -> dict:
     """BACKUP_DIR: bytes used by its files, and the free and total space of its disk."""
     return files.folder_usage(conf.backup_dir())

@@ -163,9 +163,7 @@ def backup_delete(request, pk: int):
     if request.method == "GET":  # the confirmation says first whether this is the newest good backup
         if not backup.has_file:
             raise Http404(backup.no_file_reason(to="delete"))
-        newest_good = selectors.newest_good_backup()
-        context = {"backup": backup, "is_newest_good": newest_good is not None and newest_good.pk == backup.pk,
-                   "other_good": Backup.objects.good().exclude(pk=backup.pk).count(),
+        context = {"backup": backup, **selectors.backup_deletion_facts(backup=backup),
                    "title": f"Delete backup #{backup.pk}?", "now": timezone.now()}
         template = "backups/_delete.html" if request.htmx else "backups/delete_page.html"
         return render(request, template, context)
