@@ -1,6 +1,7 @@
 """The DATABASE_BACKUP task type: one schedule run creates one DATABASE_BACKUP job."""
 
 from django import forms
+from django.utils.translation import ngettext
 
 from jobs.services import JobRequest
 from scheduling import registry
@@ -55,7 +56,8 @@ def job_requests(schedule, *, due_at, trigger, now) -> list[JobRequest]:
 
 def summarize_params(many) -> list[str]:
     completed = [{**DEFAULT_PARAMS, **params} for params in many]
-    return [f"keeps {params['retention_days']} days" if params["cleanup_old"] else "keeps all" for params in completed]
+    return [ngettext("keeps %(days)d day", "keeps %(days)d days", params["retention_days"]) % {
+        "days": params["retention_days"]} if params["cleanup_old"] else "keeps all" for params in completed]
 
 
 def register() -> None:

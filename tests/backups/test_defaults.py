@@ -38,6 +38,10 @@ def test_the_summary_reads_the_defaults():
         "keeps 30 days", "keeps 30 days", "keeps all"]
 
 
+def test_the_summary_says_one_day_in_the_singular():
+    assert summarize_params([{"retention_days": 1}, {"retention_days": 2}]) == ["keeps 1 day", "keeps 2 days"]
+
+
 @pytest.mark.django_db
 def test_a_new_schedule_from_the_editor_starts_at_the_defaults(client):
     client.force_login(grant(UserFactory(), "view_scheduledtask", "add_scheduledtask"))
