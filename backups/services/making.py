@@ -310,13 +310,14 @@ def backups_prune(*, retention_days: int, now: datetime, by: str) -> PruneReport
     if keep is None:
         return report  # nothing verified to fall back on: keep everything
     cutoff = now - timedelta(days=retention_days)
+    days = ngettext("%(n)d day", "%(n)d days", retention_days) % {"n": retention_days}
     for backup in Backup.objects.filter(status=BackupStatus.COMPLETED, started_at__lt=cutoff).exclude(pk=keep.pk):
         if not files.is_ours(backup.file_name, backup.pk):
             report.errors.append(f"#{backup.pk}: {backup.file_name!r} is not a name this app gives; left alone.")
             continue
         try:
             report.deleted.append(backup_delete(
-                backup=backup, now=now, by=by, reason=f"older than the retention of {retention_days} days"))
+                backup=backup, now=now, by=by, reason=f"older than the retention of {days}"))
         except BackupError as exc:
             report.errors.append(f"#{backup.pk}: {exc}")
     return report

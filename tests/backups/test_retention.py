@@ -49,6 +49,7 @@ def test_the_newest_verified_backup_survives_a_retention_of_one_day(backup_dir):
 
     assert list(Backup.objects.filter(status=BackupStatus.COMPLETED)) == [backups[-1]]
     assert (backup_dir / backups[-1].file_name).exists()
+    assert Backup.objects.get(pk=backups[0].pk).note == "Deleted by the test: older than the retention of 1 day."
 
 
 def test_the_newest_good_backup_survives_even_behind_newer_bad_ones(backup_dir):
