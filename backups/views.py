@@ -71,7 +71,7 @@ def backup_list(request):
     page = selectors.backups_page(now=timezone.now(), page_number=request.GET.get("page"),
                                   show_skipped=request.GET.get("skipped") == "1")
     context = {**page, "editor_url": editor_url(page["schedule"]), "defaults": {"time": DEFAULT_TIME, **DEFAULT_PARAMS},
-               "title": "Backups", "can": _can(request.user)}
+               "title": "Backups"}
     if request.htmx and request.htmx.target == "backups-region":
         return render(request, "backups/_region.html", context)
     return render(request, "backups/list.html", context)
