@@ -330,7 +330,7 @@ def test_it_releases_a_commands_backup_from_another_machine_after_a_day(backup_d
 
     old.refresh_from_db()
     assert old.status == BackupStatus.FAILED
-    assert old.error == "Interrupted: still running after 1 day(s); its process (another-machine:4242) is gone."
+    assert old.error == "Interrupted: still running after 1 day; its process (another-machine:4242) is gone."
     assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
 
 
