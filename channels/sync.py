@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, TextField, Value
 from django.db.models.functions import Concat
 
@@ -34,6 +34,7 @@ from channels.models import (
     SyncOutcome,
     Video,
 )
+from common.db import update_rows
 from jobs.models import ACTIVE_STATUSES, Job
 from jobs.registry import PermanentJobError
 from jobs.services import job_attempt_succeeded
@@ -235,25 +236,13 @@ def _store(channel: Channel, group_sync, parsed: feed.Feed, *, now: datetime, re
             # may have inserted one of them since it was read.
             Video.objects.bulk_create(new, ignore_conflicts=True)
         for names, videos in changed.items():
-            _update_videos(videos, names)
+            # Not bulk_update, which builds a CASE WHEN per field and row: a 15-video update cost
+            # ~60 ms of CPU with it (bench/channel_sync.py).
+            update_rows(Video, videos, names, now=now)
         _succeed(channel, group_sync, now=now, outcome=SyncOutcome.SYNCED, http_status=response.status,
                  validators=response, new=len(new), updated=updated, sha256=response.sha256)
         return finish({"outcome": SyncOutcome.SYNCED.value, "http_status": response.status, "new": len(new),
                        "updated": updated, "entries": len(parsed.entries), "entries_skipped": parsed.skipped})
-
-
-def _update_videos(videos: list[Video], names: tuple[str, ...]) -> None:
-    """One UPDATE of these fields per video, through executemany: Django's bulk_update builds a CASE
-    WHEN per field and row, which made a 15-video update cost ~60 ms of CPU (bench/channel_sync.py)."""
-    meta = Video._meta
-    fields = [meta.get_field(name) for name in names]
-    quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
-    rows = [[field.get_db_prep_save(getattr(video, field.attname), connection) for field in fields] + [video.pk]
-            for video in videos]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
 
 
 def _succeed(channel: Channel, group_sync, *, now, outcome, http_status, validators, new, updated,

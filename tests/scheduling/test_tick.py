@@ -32,6 +32,7 @@ def test_it_dispatches_a_due_window_once(make_schedule):
     assert schedule.next_run_at == at("2026-05-03 02:00")
     assert schedule.last_run_at == at("2026-05-02 02:00:01")
     assert schedule.last_outcome == "dispatched"
+    assert schedule.updated_at == at("2026-05-02 02:00:01")  # the row changed, as every save says
 
 
 def test_it_does_nothing_before_the_window(make_schedule):
