@@ -44,13 +44,13 @@ class BackupParamsForm(registry.ParamsForm):
     )
 
 
-def job_requests(schedule, *, due_at, trigger, now) -> list[JobRequest]:
-    params = dict(schedule.params)
-    if trigger == RunTrigger.MANUAL:
+def job_requests(run, *, now) -> list[JobRequest]:
+    params = dict(run.schedule.params)
+    if run.trigger == RunTrigger.MANUAL:
         params["force_backup"] = True  # Run now means now, whatever backups exist
     else:
         # With force_backup off, the job skips when a verified backup was made since this window.
-        params["window_start"] = due_at.isoformat()
+        params["window_start"] = run.due_at.isoformat()
     return [JobRequest(JOB_TYPE, params)]
 
 

@@ -36,6 +36,7 @@ from common.actors import page_actor
 from common.forms import parse_toggle
 from common.pages import Toast, action_done
 from scheduling import services as scheduling_services
+from scheduling.messages import run_now_message
 from scheduling.models import RunOutcome, ScheduledTask
 
 VIEW = "backups.view_backup"
@@ -114,7 +115,7 @@ def schedule_run_now(request, pk: int):
         return _done(request, Toast(f"{exc} A second backup would be skipped anyway: backups never overlap.",
                                     "error", run_anyway_url=reverse("backup_schedule_run_now", args=[pk])))
     failed = run.outcome == RunOutcome.DISPATCH_FAILED
-    return _done(request, Toast(scheduling_services.run_now_message(run), "error" if failed else "success"))
+    return _done(request, Toast(run_now_message(run), "error" if failed else "success"))
 
 
 # --- one backup: verify, download, delete -----------------------------------------------------

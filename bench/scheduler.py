@@ -399,9 +399,6 @@ def _measure_due(data: dict) -> dict:
                   "Django `bulk_update`", tick, "_save_schedule_state",
                   lambda schedules, *, now: ScheduledTask.objects.bulk_update(
                       schedules, ["next_run_at", "last_run_at", "last_outcome", "updated_at"])),
-        "links": ("executemany INSERT of the run–job links (`scheduling.tick._link_jobs_to_runs`)",
-                  "Django `bulk_create`", tick, "_link_jobs_to_runs",
-                  lambda pairs: Link.objects.bulk_create([Link(schedulerun_id=r, job_id=j) for r, j in pairs])),
     }
 
     calls: dict[tuple[str, str], list[float]] = {}  # (side, bypass) -> seconds inside that call, per pass

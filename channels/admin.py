@@ -5,6 +5,7 @@ from django.utils.translation import ngettext
 
 from channels import selectors, services
 from channels.forms import ChannelAdminForm, ChannelGroupAdminForm
+from channels.messages import sync_now_message
 from channels.models import Channel, ChannelGroup, ChannelSync, GroupSync, Video
 from common.actors import admin_actor
 from common.admin import ReadOnlyAdmin, ReadOnlyInline
@@ -68,7 +69,7 @@ class ChannelGroupAdmin(admin.ModelAdmin):
     def sync_now(self, request, queryset):
         for group in queryset:
             group_sync = services.group_sync_now(group=group, now=timezone.now(), user=request.user)
-            self.message_user(request, services.sync_now_message(group_sync))
+            self.message_user(request, sync_now_message(group_sync))
 
 
 @admin.register(Channel)
@@ -109,7 +110,7 @@ class ChannelAdmin(admin.ModelAdmin):
     def sync_now(self, request, queryset):
         for channel in queryset:
             group_sync = services.channel_sync_now(channel=channel, now=timezone.now(), user=request.user)
-            self.message_user(request, f"{channel}: {services.sync_now_message(group_sync)}")
+            self.message_user(request, f"{channel}: {sync_now_message(group_sync)}")
 
 
 @admin.register(Video)

@@ -134,14 +134,9 @@ class GroupSync(models.Model):
     group = models.ForeignKey(ChannelGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="syncs")
     group_name = models.CharField(max_length=100, blank=True)
     origin_label = models.CharField(max_length=300, blank=True)
-    # The schedule run that made it, when one did. Filled in when the first of its jobs finishes
-    # (the run is created after the task type is asked for the jobs); the schedule, window and
-    # trigger find it for a run with no job.
+    # The schedule run that made it, when one did (the task type is given the run); none for Sync now.
     schedule_run = models.OneToOneField("scheduling.ScheduleRun", on_delete=models.SET_NULL, null=True, blank=True,
                                         related_name="group_sync")
-    schedule_id_at_dispatch = models.PositiveBigIntegerField(null=True, blank=True)
-    due_at = models.DateTimeField(null=True, blank=True)
-    trigger = models.CharField(max_length=16, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

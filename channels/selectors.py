@@ -124,13 +124,3 @@ def group_delete_preview(*, group: ChannelGroup) -> dict:
         parts.append(ngettext("%d channel will be in no group (kept, with its videos).",
                               "%d channels will be in no group (kept, with their videos).", alone) % alone)
     return {"schedules": schedules, "schedules_disabled": enabled, "message": " ".join(parts)}
-
-
-def group_sync_of_run(run) -> GroupSync | None:
-    """The sync a schedule run made, if it synced a group (also for a run whose channels were all skipped)."""
-    found = GroupSync.objects.filter(schedule_run=run).first()
-    if found is None and run.schedule_id:
-        found = GroupSync.objects.filter(schedule_id_at_dispatch=run.schedule_id, due_at=run.due_at,
-                                         trigger=run.trigger).first()
-    return found
-

@@ -8,13 +8,13 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from channels import selectors, sync
+from channels import messages, selectors, sync
 from channels.identity import parse_channel_reference
 from channels.models import Channel, ChannelGroup, ChannelSync, GroupSync, SyncOutcome
 from channels.selectors import schedules_of_group
 from common.actors import SYSTEM, Actor
 from jobs.services import JobRequest, job_create_many
-from scheduling.models import ScheduledTask
+from scheduling.models import ScheduledTask, ScheduleRun
 from scheduling.services import schedule_set_enabled
 
 TASK_TYPE = selectors.TASK_TYPE
@@ -43,7 +43,7 @@ def group_update(*, group: ChannelGroup, name: str, description: str | None = No
 def group_delete(*, group: ChannelGroup, now: datetime, actor: Actor = SYSTEM) -> list[ScheduledTask]:
     """Delete a group; its channels stay. Each enabled schedule that synced it is disabled, with the reason
     in its audit trail, rather than left failing at every window. Returns those schedules."""
-    reason = f"Its channel group “{group.name}” (id {group.pk}) was deleted."
+    reason = messages.group_deleted_reason(group)
     with transaction.atomic():
         disabled = [schedule_set_enabled(schedule=schedule, enabled=False, now=now, actor=actor, reason=reason)
                     for schedule in schedules_of_group(group).filter(enabled=True)]
@@ -98,13 +98,14 @@ def channel_set_enabled_many(*, channels, enabled: bool) -> int:
 # --------------------------------------------------------------------------- syncs
 
 
-def group_sync_plan(*, group: ChannelGroup, now: datetime, origin_label: str = "", schedule_id: int | None = None,
-                    due_at: datetime | None = None, trigger: str = "") -> tuple[GroupSync, list[JobRequest]]:
+def group_sync_plan(*, group: ChannelGroup, now: datetime, origin_label: str = "",
+                    schedule_run: ScheduleRun | None = None) -> tuple[GroupSync, list[JobRequest]]:
     """Record a sync of the group and say its jobs: one QUICK_SYNC per enabled channel, except those
     waiting after failures (backoff) and all of them while the group cools down after a 403/429.
 
     The skipped channels are part of the sync's record at once; a sync with no job is finished at once.
-    Must run in the transaction that creates the jobs (the scheduler's, or Sync now's).
+    `schedule_run` is the run that makes it, if a schedule's does. Must run in the transaction that
+    creates the jobs (the scheduler's, or Sync now's).
     """
     channels = list(group.channels.filter(enabled=True).order_by("pk"))
     cooling = group.in_cooldown(now)
@@ -121,8 +122,8 @@ def group_sync_plan(*, group: ChannelGroup, now: datetime, origin_label: str = "
         else:
             to_sync.append(channel)
     group_sync = GroupSync.objects.create(
-        group=group, group_name=group.name, origin_label=origin_label, schedule_id_at_dispatch=schedule_id,
-        due_at=due_at, trigger=trigger, created_at=now, channels_total=len(channels), jobs_created=len(to_sync),
+        group=group, group_name=group.name, origin_label=origin_label, schedule_run=schedule_run, created_at=now,
+        channels_total=len(channels), jobs_created=len(to_sync),
         skipped_backoff=sum(s.outcome == SyncOutcome.SKIPPED_BACKOFF for s in skipped),
         skipped_cooldown=sum(s.outcome == SyncOutcome.SKIPPED_COOLDOWN for s in skipped),
     )
@@ -137,16 +138,6 @@ def group_sync_plan(*, group: ChannelGroup, now: datetime, origin_label: str = "
     return group_sync, requests
 
 
-def nothing_to_sync_message(group_sync: GroupSync, group: ChannelGroup) -> str:
-    if group_sync.channels_total == 0:
-        return f"“{group.name}” has no enabled channel."
-    if group_sync.skipped_cooldown or group.cooldown_until:
-        return (f"All {group_sync.channels_total} channels of “{group.name}” are skipped: the group cools down "
-                f"until {group.cooldown_until:%Y-%m-%d %H:%M} UTC ({group.cooldown_reason}).")
-    return (f"All {group_sync.channels_total} enabled channels of “{group.name}” are skipped: each is waiting "
-            "after failures (backoff).")
-
-
 def _by(user) -> str:
     name = user.get_username() if user is not None else ""
     return f"Sync now by {name}" if name else "Sync now"
@@ -155,7 +146,7 @@ def _by(user) -> str:
 def group_sync_now(*, group: ChannelGroup, now: datetime, user=None) -> GroupSync:
     """Sync now, with or without a schedule: the group's channels, as a scheduled run would."""
     with transaction.atomic():
-        group_sync, requests = group_sync_plan(group=group, now=now, origin_label=_by(user), trigger="manual")
+        group_sync, requests = group_sync_plan(group=group, now=now, origin_label=_by(user))
         job_create_many(requests=requests, now=now)
     group_sync.refresh_from_db()
     return group_sync
@@ -166,8 +157,8 @@ def channel_sync_now(*, channel: Channel, now: datetime, user=None) -> GroupSync
     groups is (YouTube refused us; asking again only prolongs it)."""
     with transaction.atomic():
         cooling = channel.group_in_cooldown(now)
-        group_sync = GroupSync.objects.create(origin_label=_by(user), trigger="manual", created_at=now,
-                                              channels_total=1, group_name="", jobs_created=0 if cooling else 1)
+        group_sync = GroupSync.objects.create(origin_label=_by(user), created_at=now, channels_total=1, group_name="",
+                                              jobs_created=0 if cooling else 1)
         if cooling is not None:
             ChannelSync.objects.create(group_sync=group_sync, channel=channel, outcome=SyncOutcome.SKIPPED_COOLDOWN,
                                        checked_at=now, settled=True, error=cooling.cooldown_reason)
@@ -178,16 +169,3 @@ def channel_sync_now(*, channel: Channel, now: datetime, user=None) -> GroupSync
                                                  origin_label=_by(user))], now=now)
     group_sync.refresh_from_db()
     return group_sync
-
-
-def sync_now_message(group_sync: GroupSync) -> str:
-    """What Sync now did, in words, for every entrance."""
-    what = f"“{group_sync.group_name}”" if group_sync.group_name else "the channel"
-    if group_sync.jobs_created == 0:
-        if group_sync.group is not None:
-            return nothing_to_sync_message(group_sync, group_sync.group)
-        return f"Not synced: {group_sync.results.first().error}" if group_sync.results.exists() else "Nothing to sync."
-    text = f"Syncing {what}: {group_sync.jobs_created} job{'s' if group_sync.jobs_created != 1 else ''} queued."
-    if group_sync.skipped:
-        text += f" {group_sync.skipped} channel{'s' if group_sync.skipped != 1 else ''} skipped (backoff or cool-down)."
-    return text

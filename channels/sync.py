@@ -19,10 +19,9 @@ from datetime import datetime, timedelta
 
 import httpx
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, TextField, Value
-from django.db.models.functions import Concat
+from django.db.models import Exists, OuterRef
 
-from channels import feed
+from channels import feed, messages
 from channels.models import (
     OUTAGE_OUTCOMES,
     SKIPPED_OUTCOMES,
@@ -38,7 +37,7 @@ from common.db import update_rows
 from jobs.models import ACTIVE_STATUSES, Job
 from jobs.registry import PermanentJobError
 from jobs.services import job_attempt_succeeded
-from scheduling.models import ScheduleRun
+from scheduling.services import schedule_run_add_note
 
 logger = logging.getLogger(__name__)
 
@@ -309,12 +308,12 @@ def _count_failure(channel_id: int, *, checked_at: datetime) -> None:
 
 def group_syncs_follow_jobs(*, jobs: list[Job], now: datetime) -> int:
     """Finish the syncs whose jobs are all done; called when jobs finish. Returns how many finished."""
-    a_job_of: dict[int, int] = {}
+    group_sync_ids = set()
     for job in jobs:
         params = job.params
         if job.job_type == JOB_TYPE and isinstance(params, dict) and isinstance(params.get("group_sync_id"), int):
-            a_job_of.setdefault(params["group_sync_id"], job.pk)
-    return sum(group_sync_finish(group_sync_id=pk, now=now, job_id=job_id) for pk, job_id in sorted(a_job_of.items()))
+            group_sync_ids.add(params["group_sync_id"])
+    return sum(group_sync_finish(group_sync_id=pk, now=now) for pk in sorted(group_sync_ids))
 
 
 def sync_jobs(group_sync_id: int):
@@ -322,7 +321,7 @@ def sync_jobs(group_sync_id: int):
     return Job.objects.filter(job_type=JOB_TYPE, params__group_sync_id=group_sync_id)
 
 
-def group_sync_finish(*, group_sync_id: int, now: datetime, job_id: int | None = None) -> bool:
+def group_sync_finish(*, group_sync_id: int, now: datetime) -> bool:
     """Judge the failures and write the summary once none of the sync's jobs is active. Idempotent:
     a job retried by hand later makes it run again, judging only what changed."""
     if sync_jobs(group_sync_id).filter(status__in=ACTIVE_STATUSES).exists():
@@ -338,7 +337,7 @@ def group_sync_finish(*, group_sync_id: int, now: datetime, job_id: int | None =
         down = [r for r in checked if r.outcome in OUTAGE_OUTCOMES or r.outcome == SyncOutcome.FEED_OUTAGE]
         outage = len(checked) >= OUTAGE_MIN_CHANNELS and 2 * len(down) > len(checked)
         _judge_failures([r for r in results if not r.settled and r.outcome not in SUCCESS_OUTCOMES], outage=outage)
-        _summarise(group_sync, results, outage=outage, now=now, job_id=job_id)
+        _summarise(group_sync, results, outage=outage, now=now)
     return True
 
 
@@ -366,8 +365,7 @@ def _judge_failures(unsettled: list[ChannelSync], *, outage: bool) -> None:
             _count_failure(result.channel_id, checked_at=result.checked_at)
 
 
-def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: bool, now: datetime,
-               job_id: int | None) -> None:
+def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: bool, now: datetime) -> None:
     by_outcome: dict[str, int] = {}
     for result in results:
         by_outcome[result.outcome] = by_outcome.get(result.outcome, 0) + 1
@@ -376,14 +374,12 @@ def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: boo
     skipped_cooldown = by_outcome.get(SyncOutcome.SKIPPED_COOLDOWN, 0)
     # A job cancelled before it ran, or lost with its worker, left no result: it failed too.
     failed = group_sync.channels_total - synced - skipped_backoff - skipped_cooldown
-    run = _run_of(group_sync, job_id=job_id)
     down = sum(by_outcome.get(o, 0) for o in (*OUTAGE_OUTCOMES, SyncOutcome.FEED_OUTAGE))
-    note = (f"Feed outage: {down} of {len(results) - skipped_backoff - skipped_cooldown} channels checked got "
-            "404, a server error or no answer; not counted against the channels.") if outage else ""
+    note = messages.outage_note(down=down, checked=len(results) - skipped_backoff - skipped_cooldown) if outage else ""
     first_time = group_sync.finished_at is None
     GroupSync.objects.filter(pk=group_sync.pk).update(
         finished_at=now, synced=synced, failed=failed, skipped_backoff=skipped_backoff,
-        skipped_cooldown=skipped_cooldown, outage=outage, note=note, schedule_run=run or group_sync.schedule_run,
+        skipped_cooldown=skipped_cooldown, outage=outage, note=note,
         new_videos=sum(r.new_videos for r in results), updated_videos=sum(r.updated_videos for r in results),
     )
     if group_sync.group_id:
@@ -393,22 +389,6 @@ def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: boo
             ChannelGroup.objects.filter(pk=group_sync.group_id).update(last_sync=group_sync.pk)
         if outage:
             ChannelGroup.objects.filter(pk=group_sync.group_id).update(last_outage_at=now)
-    if outage and run is not None and first_time:
+    if outage and group_sync.schedule_run_id is not None and first_time:
         # The run's own message, so its page says it without knowing about channels.
-        ScheduleRun.objects.filter(pk=run.pk).update(
-            message=Concat(F("message"), Value(" " + note), output_field=TextField()))
-
-
-def _run_of(group_sync: GroupSync, *, job_id: int | None):
-    """The schedule run that made the sync: through one of its jobs, else by schedule, window and trigger
-    (a run whose channels were all skipped has no job)."""
-    if group_sync.schedule_run_id:
-        return group_sync.schedule_run
-    if job_id is not None:
-        run = ScheduleRun.objects.filter(jobs=job_id).first()
-        if run is not None:
-            return run
-    if group_sync.schedule_id_at_dispatch and group_sync.due_at:
-        return ScheduleRun.objects.filter(schedule_id=group_sync.schedule_id_at_dispatch, due_at=group_sync.due_at,
-                                          trigger=group_sync.trigger).first()
-    return None
+        schedule_run_add_note(run_id=group_sync.schedule_run_id, note=note)

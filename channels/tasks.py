@@ -2,7 +2,7 @@
 
 from django import forms
 
-from channels import services
+from channels import messages, services
 from channels.models import ChannelGroup
 from jobs.services import JobRequest
 from scheduling import registry
@@ -19,18 +19,17 @@ class QuickSyncGroupParamsForm(registry.ParamsForm):
     )
 
 
-def job_requests(schedule, *, due_at, trigger, now) -> list[JobRequest]:
-    """The run's jobs, recorded as a GroupSync in the scheduler's transaction (the channels skipped
-    for backoff or cool-down are part of it). A run that would sync nothing says why instead."""
-    group_id = schedule.params.get("group_id")
+def job_requests(run, *, now) -> list[JobRequest]:
+    """The run's jobs, recorded as the run's GroupSync in the scheduler's transaction (the channels
+    skipped for backoff or cool-down are part of it). A run that would sync nothing says why instead."""
+    group_id = run.schedule.params.get("group_id")
     group = ChannelGroup.objects.filter(pk=group_id).first()
     if group is None:
         raise registry.CannotDispatch(f"The channel group (id {group_id}) no longer exists.")
     # The run's window may be a little in the past; backoffs and cool-downs end in real time.
-    group_sync, requests = services.group_sync_plan(group=group, now=now, schedule_id=schedule.pk,
-                                                    due_at=due_at, trigger=trigger)
+    group_sync, requests = services.group_sync_plan(group=group, now=now, schedule_run=run)
     if not requests and group_sync.channels_total:
-        raise registry.CannotDispatch(services.nothing_to_sync_message(group_sync, group))
+        raise registry.CannotDispatch(messages.nothing_to_sync_message(group_sync, group))
     return requests
 
 

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from channels import selectors, services
 from channels.forms import ChannelAddForm, ChannelGroupForm, ChannelGroupsForm
+from channels.messages import sync_now_message
 from channels.models import Channel, ChannelGroup, GroupSync
 from common.actors import page_actor
 from common.forms import parse_toggle
@@ -137,7 +138,7 @@ def group_delete(request, pk: int):
 
 
 def _sync_toast(group_sync: GroupSync) -> Toast:
-    text = services.sync_now_message(group_sync)
+    text = sync_now_message(group_sync)
     if not group_sync.jobs_created:
         return Toast(text, "warning")
     return Toast(" ".join(filter(None, [text, no_worker_note()])))

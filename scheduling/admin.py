@@ -9,6 +9,7 @@ from common.actors import admin_actor
 from common.admin import ReadOnlyAdmin
 from scheduling import registry, services
 from scheduling.forms import ScheduleForm
+from scheduling.messages import run_now_message
 from scheduling.models import RunOutcome, ScheduleAuditEntry, ScheduledTask, SchedulerHeartbeat, ScheduleRun
 
 
@@ -125,7 +126,7 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
                                            "even if a run is still active”.", level=messages.WARNING)
                 continue
             level = messages.ERROR if run.outcome == RunOutcome.DISPATCH_FAILED else messages.SUCCESS
-            self.message_user(request, services.run_now_message(run), level=level)
+            self.message_user(request, run_now_message(run), level=level)
 
     @admin.action(description="Run selected schedules now", permissions=["change"])
     def run_now(self, request, queryset):

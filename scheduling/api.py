@@ -30,6 +30,7 @@ from common.api import (
 )
 from common.forms import errors_by_field
 from scheduling import registry, selectors, services
+from scheduling.messages import run_now_message
 from scheduling.models import OverlapPolicy, ScheduledTask, ScheduleKind, ScheduleRun
 from scheduling.recurrence import WEEKDAYS
 
@@ -346,7 +347,7 @@ def schedule_run_now(request, schedule_id: ScheduleId, payload: RunNowIn | None 
                                         actor=api_actor(request))
     except services.RunActiveError as exc:
         raise ApiError(409, {"__all__": [f'{exc} Send {{"force": true}} to run anyway.']}) from exc
-    return {"message": services.run_now_message(run), "run": run_out(run)}
+    return {"message": run_now_message(run), "run": run_out(run)}
 
 
 def run_out(run: ScheduleRun) -> dict:

@@ -20,7 +20,7 @@ from django.db.models import Model
 
 if TYPE_CHECKING:
     from jobs.services import JobRequest
-    from scheduling.models import ScheduledTask
+    from scheduling.models import ScheduledTask, ScheduleRun
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +38,12 @@ class TaskType:
     name: str
     label: str
     params_form: type[ParamsForm]
-    # Turns one run of a schedule into the jobs it creates (not yet saved), given the run: its
-    # window (`due_at`; now for Run now), trigger ("scheduled" or "manual") and the instant it is
-    # dispatched (`now`: a coalesced window may be older than that). Raises
-    # CannotDispatch when the run cannot say (the schedule's channel group is gone...).
+    # `job_requests(run, *, now)`: the jobs one run of a schedule creates (not yet saved). The run
+    # is saved in the ledger already, so the task type may record it on rows of its own; it gives
+    # the schedule, the window (`due_at`; now for Run now) and the trigger ("scheduled" or
+    # "manual"). `now` is the instant it is dispatched (a coalesced window may be older than
+    # that). Raises CannotDispatch when the run cannot say (the schedule's channel group is gone...).
+    # It never writes the run: the ledger is scheduling's.
     job_requests: Callable[..., list["JobRequest"]]
     # A few words about each schedule's params for lists ("News"), in one query for all of them.
     summarize_params: Callable[[Sequence[dict]], list[str]] = lambda many: ["" for _ in many]
@@ -145,24 +147,20 @@ class CannotDispatch(Exception):
     """
 
 
-def job_requests_for(schedule: "ScheduledTask", *, due_at: datetime, trigger: str,
-                     now: datetime) -> list["JobRequest"]:
-    """The jobs one run of the schedule creates; the one place both the pass and "Run now" ask.
+def job_requests_for(run: "ScheduleRun", *, now: datetime) -> list["JobRequest"]:
+    """The jobs one run creates, from its schedule's task type.
 
     Anything but CannotDispatch from a task type is a bug in it: logged with its traceback, and the
     run fails with a message rather than the pass.
     """
+    schedule = run.schedule
     task_type = find(schedule.task_type)
     if task_type is None:
         raise CannotDispatch(f"The task type {schedule.task_type!r} is not installed.")
     try:
-        return task_type.job_requests(schedule, due_at=due_at, trigger=trigger, now=now)
+        return task_type.job_requests(run, now=now)
     except CannotDispatch:
         raise
     except Exception as exc:
         logger.exception("Task type %s failed to create the jobs of schedule %s", schedule.task_type, schedule.pk)
         raise CannotDispatch(f"The task type failed to create its jobs: {exc.__class__.__name__}: {exc}") from exc
-
-
-def jobs_created_message(count: int) -> str:
-    return f"{count} job{'s' if count != 1 else ''} created."

@@ -10,18 +10,23 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, TextField, Value
+from django.db.models.functions import Concat, Trim
 
 from common.actors import SYSTEM, Actor
+from common.db import update_rows
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
-from jobs.selectors import no_worker_note
-from jobs.services import job_create_many
-from scheduling import audit, recurrence, registry
+from jobs.services import JobRequest, job_create_many
+from scheduling import audit, messages, recurrence, registry
 from scheduling.models import AuditAction, RunOutcome, RunTrigger, ScheduledTask, ScheduleKind, ScheduleRun
 
 
 class RunActiveError(Exception):
     """Run now refused: a run of the schedule is still active. The message says which and how far it got."""
+
+    def __init__(self, *, schedule_name: str, job_counts: dict[str, int]):
+        self.schedule_name, self.job_counts = schedule_name, job_counts
+        super().__init__(messages.run_active(schedule_name=schedule_name, job_counts=job_counts))
 
 
 def _timing(schedule: ScheduledTask):
@@ -128,16 +133,6 @@ def schedule_has_active_run(*, schedule: ScheduledTask) -> bool:
     return active_jobs_of(schedule).exists()
 
 
-def _active_run_message(schedule: ScheduledTask) -> str:
-    counts: dict[str, int] = {}
-    for status in active_jobs_of(schedule).values_list("status", flat=True):
-        counts[status] = counts.get(status, 0) + 1
-    parts = [f"{count} job{'s' if count != 1 else ''} {JobStatus(status).label.lower()}"
-             for status, count in sorted(counts.items())]
-    waiting = " (waiting for a worker)" if set(counts) == {JobStatus.QUEUED} else ""
-    return f"“{schedule.name}” is still busy with an earlier run: {', '.join(parts)}{waiting}."
-
-
 def schedule_run_now(*, schedule: ScheduledTask, now: datetime, force: bool = False,
                      actor: Actor = SYSTEM) -> ScheduleRun:
     """Run a schedule's task now ("Run now"): a manual run in the ledger; next_run_at stays.
@@ -149,71 +144,68 @@ def schedule_run_now(*, schedule: ScheduledTask, now: datetime, force: bool = Fa
         # IMMEDIATE write transaction on SQLite.
         schedule = ScheduledTask.objects.select_for_update().get(pk=schedule.pk)
         if not force and schedule_has_active_run(schedule=schedule):
-            raise RunActiveError(_active_run_message(schedule))
-        run = ScheduleRun.objects.create(
-            schedule=schedule, schedule_name=schedule.name, trigger=RunTrigger.MANUAL, due_at=now, created_at=now,
-            outcome=RunOutcome.DISPATCHED,
-        )
+            counts: dict[str, int] = {}
+            for status in active_jobs_of(schedule).values_list("status", flat=True):
+                counts[status] = counts.get(status, 0) + 1
+            raise RunActiveError(schedule_name=schedule.name, job_counts=counts)
         by = f" by {actor.name}" if actor.name else ""
-        dispatch_run(run=run, now=now, origin_label=f"{run.origin_label} (Run now{by})")
-        run.save(update_fields=["outcome", "message", "finished_at"])
+        [run] = schedule_run_create_many(
+            runs=[ScheduleRun(schedule=schedule, schedule_name=schedule.name, trigger=RunTrigger.MANUAL, due_at=now,
+                              created_at=now, outcome=RunOutcome.DISPATCHED)],
+            now=now, origin_note=f" (Run now{by})")
         ScheduledTask.objects.filter(pk=schedule.pk).update(last_run_at=now, last_outcome=run.outcome)
         audit.record(schedule=schedule, action=AuditAction.RUN_NOW, actor=actor, now=now,
                      changes={"forced": force} if force else {})
     return run
 
 
-def run_now_message(run: ScheduleRun) -> str:
-    """What Run now did, in words, for every entrance: the jobs, and whether a worker will pick them up."""
-    if run.outcome == RunOutcome.DISPATCH_FAILED:
-        return f"“{run.schedule_name}” could not run: {run.message}"
-    text = f"“{run.schedule_name}” started: {run.message}"
-    if run.outcome == RunOutcome.DISPATCHED and (note := no_worker_note()):
-        text += f" {note}"
-    return text
+def schedule_run_create_many(*, runs: list[ScheduleRun], now: datetime, origin_note: str = "") -> list[ScheduleRun]:
+    """Write runs into the ledger and dispatch those that are to run; the one way both the pass and
+    Run now make runs. Returns the runs, saved, with their outcome and message.
+
+    A run given with the outcome `dispatched` is handed, saved, to its schedule's task type, which
+    says which jobs it creates (and may record the run on rows of its own). The jobs are created,
+    each naming the run as its origin (plus `origin_note`), and linked to it. A run whose task type
+    cannot say fails to dispatch, with the reason as its message; one that wants no job succeeds at
+    once. Runs given with another outcome (skipped, missed...) are only written.
+
+    All in one transaction, and in a number of statements that does not grow with the runs (one
+    INSERT of the runs, of the jobs, of their links; one executemany UPDATE of the runs the task
+    types' answers changed), besides what the task types do. A scheduled window already in the
+    ledger raises IntegrityError, and nothing is written.
+    """
+    with transaction.atomic():
+        runs = ScheduleRun.objects.bulk_create(runs)
+        wanted: list[tuple[ScheduleRun, JobRequest]] = []
+        answered = []
+        for run in runs:
+            if run.outcome != RunOutcome.DISPATCHED:
+                continue
+            try:
+                requests = registry.job_requests_for(run, now=now)
+            except registry.CannotDispatch as exc:
+                run.outcome, note = RunOutcome.DISPATCH_FAILED, str(exc)
+            else:
+                wanted.extend((run, request) for request in requests)
+                note = messages.jobs_created(len(requests))
+                if not requests:  # nothing to do (a group without enabled channels) is done at once
+                    run.outcome, run.finished_at = RunOutcome.SUCCEEDED, now
+            run.message = " ".join(part for part in (run.message.strip(), note) if part)
+            answered.append(run)
+        jobs = job_create_many(requests=[
+            dataclasses.replace(request, origin_label=run.origin_label + origin_note, origin_url=run.get_absolute_url())
+            for run, request in wanted], now=now)
+        Link = ScheduleRun.jobs.through
+        Link.objects.bulk_create([Link(schedulerun_id=run.pk, job_id=job.pk) for (run, _), job in zip(wanted, jobs)])
+        update_rows(ScheduleRun, answered, ["outcome", "message", "finished_at"], now=now)
+    return runs
 
 
-@dataclasses.dataclass
-class Plan:
-    """What one run of a schedule will do: its jobs, or why it cannot dispatch."""
-
-    requests: list = dataclasses.field(default_factory=list)
-    failure: str = ""
-
-    @property
-    def outcome(self) -> str:
-        if self.failure:
-            return RunOutcome.DISPATCH_FAILED
-        # Nothing to do (a group without enabled channels) is done at once.
-        return RunOutcome.DISPATCHED if self.requests else RunOutcome.SUCCEEDED
-
-    @property
-    def message(self) -> str:
-        return self.failure or registry.jobs_created_message(len(self.requests))
-
-
-def plan_run(schedule: ScheduledTask, *, due_at: datetime, trigger: str, now: datetime) -> Plan:
-    """The one place both the scheduler's pass and Run now ask what a run will do."""
-    try:
-        return Plan(requests=registry.job_requests_for(schedule, due_at=due_at, trigger=trigger, now=now))
-    except registry.CannotDispatch as exc:
-        return Plan(failure=str(exc))
-
-
-def dispatch_run(*, run: ScheduleRun, now: datetime, origin_label: str = "") -> list[Job]:
-    """Create a run's jobs, each saying which run caused it; set the run's outcome and message (unsaved)."""
-    plan = plan_run(run.schedule, due_at=run.due_at, trigger=run.trigger, now=now)
-    jobs = job_create_many(requests=[with_origin(r, run, label=origin_label) for r in plan.requests], now=now)
-    run.jobs.add(*jobs)
-    run.outcome = plan.outcome
-    run.message = (run.message + " " + plan.message).strip()
-    if run.outcome == RunOutcome.SUCCEEDED:
-        run.finished_at = now
-    return jobs
-
-
-def with_origin(request, run: ScheduleRun, *, label: str = ""):
-    return dataclasses.replace(request, origin_label=label or run.origin_label, origin_url=run.get_absolute_url())
+def schedule_run_add_note(*, run_id: int, note: str) -> None:
+    """Add a sentence to a run's message (a group sync's feed outage, say), so that the run's page says
+    it without knowing what it is about."""
+    ScheduleRun.objects.filter(pk=run_id).update(
+        message=Trim(Concat(F("message"), Value(" " + note), output_field=TextField())))
 
 
 # --- run outcomes follow their jobs ------------------------------------------------------------

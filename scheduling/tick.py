@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from common.db import update_rows
 from jobs.models import ACTIVE_STATUSES, Job
-from jobs.services import JobRequest, job_create_many
-from scheduling import services
+from scheduling import messages, services
 from scheduling.models import OverlapPolicy, RunOutcome, RunTrigger, ScheduledTask, ScheduleRun
 
 logger = logging.getLogger(__name__)
@@ -56,7 +55,12 @@ class _Decision:
     coalesced: int  # earlier windows folded into it
     next_run_at: datetime | None
     outcome: str = RunOutcome.DISPATCHED
-    message: str = ""
+    notes: list[str] = field(default_factory=list)
+    run: ScheduleRun | None = None
+
+    @property
+    def message(self) -> str:
+        return self.run.message if self.run is not None else " ".join(self.notes)
 
 
 def due_schedules(*, now: datetime):
@@ -124,28 +128,13 @@ def _process_batch(*, now: datetime, limit: int, report: PassReport, pk: int | N
             return 0
         decisions = [_decide_window(schedule, now=now) for schedule in schedules]
         _apply_overlap_policy(decisions)
-        requests = _job_requests(decisions, now=now)
-        runs = ScheduleRun.objects.bulk_create(
-            [
-                ScheduleRun(
-                    schedule=d.schedule,
-                    schedule_name=d.schedule.name,
-                    trigger=RunTrigger.SCHEDULED,
-                    due_at=d.due_at,
-                    outcome=d.outcome,
-                    message=d.message.strip(),
-                    coalesced_windows=d.coalesced,
-                    created_at=now,
-                    finished_at=now if d.outcome == RunOutcome.SUCCEEDED else None,
-                )
-                for d in decisions
-            ]
-        )
-        run_of = {id(d): run for d, run in zip(decisions, runs)}
-        jobs = job_create_many(requests=[services.with_origin(request, run_of[id(d)]) for d, request in requests],
-                               now=now)
-        _link_jobs_to_runs([(run_of[id(d)].pk, job.pk) for (d, _), job in zip(requests, jobs)])
-        for d in decisions:
+        runs = services.schedule_run_create_many(runs=[
+            ScheduleRun(schedule=d.schedule, schedule_name=d.schedule.name, trigger=RunTrigger.SCHEDULED,
+                        due_at=d.due_at, outcome=d.outcome, message=d.message, coalesced_windows=d.coalesced,
+                        created_at=now)
+            for d in decisions], now=now)
+        for d, run in zip(decisions, runs):
+            d.run, d.outcome = run, run.outcome
             d.schedule.next_run_at = d.next_run_at
             d.schedule.last_outcome = d.outcome
             if d.outcome in (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED):
@@ -158,7 +147,7 @@ def _process_batch(*, now: datetime, limit: int, report: PassReport, pk: int | N
             report.max_lateness = max(report.max_lateness or lateness, lateness)
         if d.outcome not in (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED) or d.coalesced:
             logger.info("Schedule %s (%s), window %s: %s. %s", d.schedule.pk, d.schedule.name,
-                        d.due_at.isoformat(), d.outcome, d.message.strip())
+                        d.due_at.isoformat(), d.outcome, d.message)
     return len(decisions)
 
 
@@ -182,18 +171,14 @@ def _decide_window(schedule: ScheduledTask, *, now: datetime) -> _Decision:
         # Timing that no longer computes (a zone gone from tzdata, a row edited by hand...): one
         # schedule must not stop the pass for everyone. It pauses, visibly, until it is edited.
         logger.exception("Schedule %s: cannot compute its windows", schedule.pk)
-        return _Decision(schedule, first_due, 0, None, RunOutcome.DISPATCH_FAILED,
-                         f"The schedule's timing is invalid ({exc}); it is paused until edited.")
+        return _Decision(schedule, first_due, 0, None, RunOutcome.DISPATCH_FAILED, [messages.timing_invalid(exc)])
     decision = _Decision(schedule, due_at, coalesced, following)
     if coalesced:
-        counted = f"{coalesced}" if coalesced < MAX_WINDOWS_COUNTED else f"At least {MAX_WINDOWS_COUNTED}"
-        decision.message = (f"{counted} earlier window{'s' if coalesced != 1 else ''} since "
-                            f"{first_due.isoformat()} passed while no scheduler ran; "
-                            f"{'it is' if coalesced == 1 else 'they are'} folded into this one. ")
+        decision.notes.append(messages.windows_coalesced(coalesced, since=first_due,
+                                                         at_least=coalesced >= MAX_WINDOWS_COUNTED))
     if now - due_at > timedelta(minutes=schedule.grace_minutes):
         decision.outcome = RunOutcome.MISSED
-        decision.message += (f"Missed: {_minutes(now - due_at)} late, past the grace period of "
-                             f"{schedule.grace_minutes} min.")
+        decision.notes.append(messages.window_missed(late=now - due_at, grace_minutes=schedule.grace_minutes))
     return decision
 
 
@@ -241,21 +226,7 @@ def _apply_overlap_policy(decisions: list[_Decision]) -> None:
     for d in skip_candidates:
         if d.schedule.pk in busy:
             d.outcome = RunOutcome.SKIPPED
-            d.message += "Skipped: the previous run is still active."
-
-
-def _link_jobs_to_runs(pairs: list[tuple[int, int]]) -> None:
-    """Insert the (run, job) rows of ScheduleRun.jobs with one executemany: two integers a row need
-    no model instances, which bulk_create would build and prepare one by one.
-
-    What it buys (docs/benchmarks.md, "What the bypasses buy"): in a pass with 1,000 due windows,
-    bulk_create took 4.2x as long (39 ms against 9 ms), a saving of 3 % of the pass.
-    """
-    through = ScheduleRun.jobs.through._meta
-    table, run, job = (connection.ops.quote_name(name) for name in (
-        through.db_table, through.get_field("schedulerun").column, through.get_field("job").column))
-    with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({run}, {job}) VALUES (%s, %s)", pairs)
+            d.notes.append(messages.RUN_SKIPPED)
 
 
 def _save_schedule_state(schedules: list[ScheduledTask], *, now: datetime) -> None:
@@ -264,21 +235,3 @@ def _save_schedule_state(schedules: list[ScheduledTask], *, now: datetime) -> No
     Through `common.db.update_rows`, not `bulk_update`: its docstring says what that buys.
     """
     update_rows(ScheduledTask, schedules, ["next_run_at", "last_run_at", "last_outcome"], now=now)
-
-
-def _job_requests(decisions: list[_Decision], *, now: datetime) -> list[tuple[_Decision, JobRequest]]:
-    """The jobs every dispatched window asks for; a task type that cannot answer fails its run."""
-    requests = []
-    for d in decisions:
-        if d.outcome != RunOutcome.DISPATCHED:
-            continue
-        plan = services.plan_run(d.schedule, due_at=d.due_at, trigger=RunTrigger.SCHEDULED, now=now)
-        d.outcome = plan.outcome
-        d.message += plan.message
-        requests.extend((d, request) for request in plan.requests)
-    return requests
-
-
-def _minutes(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"

@@ -27,6 +27,7 @@ from common.forms import errors_by_field, parse_toggle
 from common.pages import Toast, htmx_response, message, next_url
 from scheduling import recurrence, registry, selectors, services
 from scheduling.forms import KIND_INPUTS, ScheduleFilterForm, ScheduleForm
+from scheduling.messages import run_now_message
 from scheduling.models import RunOutcome, RunTrigger, ScheduleAuditEntry, ScheduledTask, ScheduleRun
 
 VIEW = "scheduling.view_scheduledtask"
@@ -268,7 +269,7 @@ def schedule_run_now(request, pk: int):
         message(request, toast)
         return redirect(next_url(request, reverse("schedule_detail", args=[pk])))
     failed = run.outcome == RunOutcome.DISPATCH_FAILED
-    toast = Toast(services.run_now_message(run), "error" if failed else "success")
+    toast = Toast(run_now_message(run), "error" if failed else "success")
     if request.htmx:
         return htmx_response(request, toasts=[toast], swap=False, events={"schedules-changed": {"id": pk}})
     message(request, toast)

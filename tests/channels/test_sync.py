@@ -8,6 +8,7 @@ from django.utils import timezone
 from werkzeug import Response
 
 from channels import services
+from channels.messages import sync_now_message
 from channels.models import Channel, ChannelGroup, GroupSync, SyncOutcome, Video
 from jobs import runner
 from jobs.models import Job, JobStatus
@@ -260,7 +261,7 @@ def test_it_stops_the_group_run_and_cools_down_on_403_or_429(feeds, group, run_j
 
     later = services.group_sync_now(group=group, now=now + dt.timedelta(minutes=5))
     assert later.jobs_created == 0 and later.skipped_cooldown == 3
-    assert "cools down until" in services.sync_now_message(later)
+    assert "cools down until" in sync_now_message(later)
 
 
 @pytest.mark.parametrize(("retry_after", "cooldown"), [
@@ -445,7 +446,7 @@ def test_a_group_sync_makes_one_job_per_enabled_channel_and_a_summary_that_adds_
     assert [job.params["channel_id"] for job in jobs] == [*(c.pk for c in ok), gone.pk]
     assert all(job.origin_label == "Sync now" for job in jobs)
     assert (group_sync.jobs_created, group_sync.channels_total, group_sync.skipped_backoff) == (4, 5, 1)
-    assert "1 channel skipped" in services.sync_now_message(group_sync)
+    assert "1 channel skipped" in sync_now_message(group_sync)
     run_jobs()
     group_sync.refresh_from_db()
     summary = (group_sync.synced, group_sync.failed, group_sync.skipped_backoff, group_sync.skipped_cooldown)

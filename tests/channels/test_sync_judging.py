@@ -94,3 +94,25 @@ def test_failures_of_exactly_half_the_group_are_no_outage():
         assert channel.last_outcome == SyncOutcome.NOT_FOUND
     group_sync.refresh_from_db()
     assert (group_sync.synced, group_sync.failed, group_sync.outage, group_sync.note) == (3, 3, False, "")
+
+
+def test_an_outage_says_so_in_the_message_of_the_run_that_made_the_sync_once(monkeypatch):
+    from scheduling import services as scheduling_services
+    from scheduling.models import ScheduleRun
+
+    run = ScheduleRun.objects.create(schedule_name="Sync News", trigger="scheduled", due_at=CHECKED,
+                                     outcome="dispatched", message="6 jobs created.")
+    group_sync, _ = a_finished_run(6, name="News", down=5)
+    GroupSync.objects.filter(pk=group_sync.pk).update(schedule_run=run)
+    notes = []
+    # channels writes no ledger row itself: scheduling's service does.
+    monkeypatch.setattr(sync, "schedule_run_add_note",
+                        lambda **kwargs: notes.append(kwargs) or scheduling_services.schedule_run_add_note(**kwargs))
+
+    sync.group_sync_finish(group_sync_id=group_sync.pk, now=LATER)
+    sync.group_sync_finish(group_sync_id=group_sync.pk, now=LATER)  # a job retried by hand later
+
+    assert [note["run_id"] for note in notes] == [run.pk]
+    run.refresh_from_db()
+    assert run.message == ("6 jobs created. Feed outage: 5 of 6 channels checked got 404, a server error or no answer; "
+                           "not counted against the channels.")

@@ -4,6 +4,7 @@ import pytest
 
 from jobs.models import Job, JobStatus
 from scheduling import services, tick
+from scheduling.messages import run_now_message
 from scheduling.models import ScheduledTask, ScheduleRun
 from tests.scheduling.conftest import at, refreshed
 
@@ -131,8 +132,8 @@ def test_run_now_records_a_failed_run_when_the_group_is_gone(make_schedule, news
     assert (run.outcome, run.message) == ("dispatch_failed", f"The channel group (id {group_id}) no longer exists.")
     assert not Job.objects.exists()
     assert refreshed(schedule).last_outcome == "dispatch_failed"
-    assert services.run_now_message(run) == (f"“Nightly backup” could not run: The channel group (id {group_id}) "
-                                             "no longer exists.")
+    assert run_now_message(run) == (f"“Nightly backup” could not run: The channel group (id {group_id}) "
+                                    "no longer exists.")
 
 
 @pytest.mark.parametrize("field, value", [
@@ -326,7 +327,7 @@ def test_a_task_type_that_crashes_fails_its_run_with_a_message_not_the_pass(make
     healthy = make_schedule(now=at("2026-05-01 12:00"), name="healthy", task_type="QUICK_SYNC_GROUP",
                             params={"group_id": ChannelGroupFactory().pk})
 
-    def crash(schedule, **kwargs):
+    def crash(run, **kwargs):
         raise KeyError("retention_days")
 
     backup = registry.get("DATABASE_BACKUP")
@@ -340,3 +341,52 @@ def test_a_task_type_that_crashes_fails_its_run_with_a_message_not_the_pass(make
     assert run.message == "The task type failed to create its jobs: KeyError: 'retention_days'"
     assert "Task type DATABASE_BACKUP failed to create the jobs" in caplog.text
     assert ScheduleRun.objects.get(schedule=healthy).outcome == "succeeded"
+
+
+@pytest.fixture
+def runs_given(monkeypatch):
+    """The DATABASE_BACKUP task type, noting each run it is given as it sees it."""
+    from backups import tasks
+    from scheduling import registry
+
+    seen = []
+
+    def job_requests(run, *, now):
+        seen.append({"pk": run.pk, "in_ledger": ScheduleRun.objects.filter(pk=run.pk).exists(),
+                     "schedule": run.schedule, "due_at": run.due_at, "trigger": run.trigger, "now": now})
+        return tasks.job_requests(run, now=now)
+
+    backup = registry.get("DATABASE_BACKUP")
+    monkeypatch.setitem(registry._task_types, "DATABASE_BACKUP",
+                        registry.TaskType(backup.name, backup.label, backup.params_form, job_requests))
+    return seen
+
+
+def test_a_task_type_is_given_the_run_of_a_window_saved_in_the_ledger(make_schedule, runs_given):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+
+    tick.run_pass(now=at("2026-05-02 02:00:03"))
+
+    run = ScheduleRun.objects.get()
+    assert runs_given == [{"pk": run.pk, "in_ledger": True, "schedule": schedule, "due_at": at("2026-05-02 02:00"),
+                           "trigger": "scheduled", "now": at("2026-05-02 02:00:03")}]
+
+
+def test_a_task_type_is_given_the_run_of_run_now_saved_in_the_ledger(make_schedule, runs_given):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
+
+    assert runs_given == [{"pk": run.pk, "in_ledger": True, "schedule": schedule, "due_at": at("2026-05-01 12:30"),
+                           "trigger": "manual", "now": at("2026-05-01 12:30")}]
+
+
+def test_a_note_joins_a_runs_message_as_a_sentence_of_its_own(make_schedule):
+    empty, filled = (ScheduleRun.objects.create(schedule_name="x", trigger="manual", due_at=at("2026-05-01 12:00"),
+                                                outcome="dispatched", message=message)
+                     for message in ("", "2 jobs created."))
+
+    for run in (empty, filled):
+        services.schedule_run_add_note(run_id=run.pk, note="Feed outage.")
+
+    assert [refreshed(run).message for run in (empty, filled)] == ["Feed outage.", "2 jobs created. Feed outage."]

@@ -248,3 +248,26 @@ def test_a_conflict_the_ledger_does_not_explain_is_not_swallowed(make_schedule):
     schedule = make_schedule(now=at("2026-05-01 12:00"))
     assert tick._move_past_claimed_window(schedule.pk, now=at("2026-05-02 02:00")) is False
     assert refreshed(schedule).next_run_at == at("2026-05-02 02:00")
+
+
+@pytest.mark.parametrize("task_type", ["DATABASE_BACKUP", "QUICK_SYNC_GROUP"])
+def test_a_batch_of_many_windows_costs_as_many_statements_as_a_batch_of_few(make_schedule, news_group, task_type):
+    """The runs are written before their task types are asked, and their outcomes after: still in a
+    number of statements that does not grow with the windows (the task types' own aside)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    params = {"group_id": news_group.pk} if task_type == "QUICK_SYNC_GROUP" else {}
+
+    def pass_over(windows: int, day: int) -> list[str]:
+        for n in range(windows):
+            make_schedule(now=at(f"2026-05-{day:02d} 12:00"), name=f"{day}-{n}", task_type=task_type, params=params)
+        with CaptureQueriesContext(connection) as queries:
+            tick.run_pass(now=at(f"2026-05-{day + 1:02d} 02:00"))
+        ScheduledTask.objects.update(enabled=False)
+        return [q["sql"] for q in queries.captured_queries if "channels_" not in q["sql"]]
+
+    few, many = pass_over(2, 1), pass_over(7, 10)
+
+    assert ScheduleRun.objects.filter(outcome="dispatched").count() == 9
+    assert len(many) == len(few)

@@ -3,6 +3,7 @@ from django.utils import timezone
 
 from common.actors import COMMAND
 from scheduling import services
+from scheduling.messages import run_now_message
 from scheduling.models import RunOutcome, ScheduledTask
 
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
             run = services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force, actor=COMMAND)
         except services.RunActiveError as exc:
             raise CommandError(f"{exc} (use --force to run anyway)", returncode=1) from exc
-        text = f"Run {run.pk} of schedule {schedule.pk}: {services.run_now_message(run)}"
+        text = f"Run {run.pk} of schedule {schedule.pk}: {run_now_message(run)}"
         if run.outcome == RunOutcome.DISPATCH_FAILED:
             raise CommandError(text, returncode=1)
         jobs = list(run.jobs.order_by("pk").values_list("pk", flat=True))

@@ -1,0 +1,41 @@
+"""The channels' words: what a sync did or why it syncs nothing, for every entrance and for a run's record.
+The services deal in facts (a GroupSync's counts, a group's cool-down); these put them in words."""
+
+from __future__ import annotations
+
+from channels.models import ChannelGroup, GroupSync
+
+
+def nothing_to_sync_message(group_sync: GroupSync, group: ChannelGroup) -> str:
+    """Why a sync of the group created no job."""
+    if group_sync.channels_total == 0:
+        return f"“{group.name}” has no enabled channel."
+    if group_sync.skipped_cooldown or group.cooldown_until:
+        return (f"All {group_sync.channels_total} channels of “{group.name}” are skipped: the group cools down "
+                f"until {group.cooldown_until:%Y-%m-%d %H:%M} UTC ({group.cooldown_reason}).")
+    return (f"All {group_sync.channels_total} enabled channels of “{group.name}” are skipped: each is waiting "
+            "after failures (backoff).")
+
+
+def sync_now_message(group_sync: GroupSync) -> str:
+    """What Sync now did, in words, for every entrance."""
+    what = f"“{group_sync.group_name}”" if group_sync.group_name else "the channel"
+    if group_sync.jobs_created == 0:
+        if group_sync.group is not None:
+            return nothing_to_sync_message(group_sync, group_sync.group)
+        return f"Not synced: {group_sync.results.first().error}" if group_sync.results.exists() else "Nothing to sync."
+    text = f"Syncing {what}: {group_sync.jobs_created} job{'s' if group_sync.jobs_created != 1 else ''} queued."
+    if group_sync.skipped:
+        text += f" {group_sync.skipped} channel{'s' if group_sync.skipped != 1 else ''} skipped (backoff or cool-down)."
+    return text
+
+
+def outage_note(*, down: int, checked: int) -> str:
+    """A sync judged a feed outage: on the sync and on the schedule run that made it."""
+    return (f"Feed outage: {down} of {checked} channels checked got 404, a server error or no answer; "
+            "not counted against the channels.")
+
+
+def group_deleted_reason(group: ChannelGroup) -> str:
+    """Why a schedule was disabled, in its audit trail."""
+    return f"Its channel group “{group.name}” (id {group.pk}) was deleted."
