@@ -3,6 +3,8 @@ The services deal in facts (a GroupSync's counts, a group's cool-down); these pu
 
 from __future__ import annotations
 
+from django.utils.translation import ngettext
+
 from channels.models import ChannelGroup, GroupSync
 
 
@@ -24,9 +26,11 @@ def sync_now_message(group_sync: GroupSync) -> str:
         if group_sync.group is not None:
             return nothing_to_sync_message(group_sync, group_sync.group)
         return f"Not synced: {group_sync.results.first().error}" if group_sync.results.exists() else "Nothing to sync."
-    text = f"Syncing {what}: {group_sync.jobs_created} job{'s' if group_sync.jobs_created != 1 else ''} queued."
-    if group_sync.skipped:
-        text += f" {group_sync.skipped} channel{'s' if group_sync.skipped != 1 else ''} skipped (backoff or cool-down)."
+    queued = group_sync.jobs_created
+    text = f"Syncing {what}: " + ngettext("%d job queued.", "%d jobs queued.", queued) % queued
+    if skipped := group_sync.skipped:
+        text += " " + ngettext("%d channel skipped (backoff or cool-down).",
+                               "%d channels skipped (backoff or cool-down).", skipped) % skipped
     return text
 
 

@@ -1,6 +1,7 @@
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 youtube_channel_id = RegexValidator(
     r"^UC[A-Za-z0-9_-]{22}$", "A YouTube channel id looks like UC followed by 22 letters, digits, - or _."
@@ -166,13 +167,14 @@ class GroupSync(models.Model):
     @property
     def summary(self) -> str:
         if self.finished_at is None:
-            return f"Running: {self.jobs_created} channel{'s' if self.jobs_created != 1 else ''} to check."
+            return ngettext("Running: %d channel to check.", "Running: %d channels to check.",
+                            self.jobs_created) % self.jobs_created
         parts = [f"{self.synced} synced", f"{self.failed} failed"]
         if self.skipped:
             reasons = [label for count, label in ((self.skipped_backoff, "backoff"),
                                                   (self.skipped_cooldown, "cool-down")) if count]
             parts.append(f"{self.skipped} skipped ({', '.join(reasons)})")
-        parts.append(f"{self.new_videos} new video{'s' if self.new_videos != 1 else ''}")
+        parts.append(ngettext("%d new video", "%d new videos", self.new_videos) % self.new_videos)
         text = ", ".join(parts) + "."
         if self.outage:
             text += " Feed outage: failures not counted against the channels."

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.utils.translation import ngettext
+
 from jobs.models import JobStatus
 from jobs.selectors import no_worker_note
 from scheduling.models import RunOutcome, ScheduleRun
@@ -13,14 +15,16 @@ RUN_SKIPPED = "Skipped: the previous run is still active."
 
 
 def jobs_created(count: int) -> str:
-    return f"{count} job{'s' if count != 1 else ''} created."
+    return ngettext("%d job created.", "%d jobs created.", count) % count
 
 
 def windows_coalesced(count: int, *, since: datetime, at_least: bool = False) -> str:
     """Windows that passed while no scheduler ran, folded into the one that runs."""
-    counted = f"At least {count}" if at_least else f"{count}"
-    return (f"{counted} earlier window{'s' if count != 1 else ''} since {since.isoformat()} passed while no "
-            f"scheduler ran; {'it is' if count == 1 else 'they are'} folded into this one.")
+    windows = ngettext("%(n)s earlier window since %(since)s passed while no scheduler ran; it is folded into "
+                       "this one.",
+                       "%(n)s earlier windows since %(since)s passed while no scheduler ran; they are folded "
+                       "into this one.", count)
+    return windows % {"n": f"At least {count}" if at_least else count, "since": since.isoformat()}
 
 
 def window_missed(*, late: timedelta, grace_minutes: int) -> str:
@@ -33,7 +37,8 @@ def timing_invalid(error: Exception) -> str:
 
 def run_active(*, schedule_name: str, job_counts: dict[str, int]) -> str:
     """Why Run now refused: the earlier run's jobs, by status."""
-    parts = [f"{count} job{'s' if count != 1 else ''} {JobStatus(status).label.lower()}"
+    parts = [ngettext("%(n)d job %(status)s", "%(n)d jobs %(status)s", count)
+             % {"n": count, "status": JobStatus(status).label.lower()}
              for status, count in sorted(job_counts.items())]
     waiting = " (waiting for a worker)" if set(job_counts) == {JobStatus.QUEUED} else ""
     return f"“{schedule_name}” is still busy with an earlier run: {', '.join(parts)}{waiting}."

@@ -153,7 +153,7 @@ def schedule_run_now(*, schedule: ScheduledTask, now: datetime, force: bool = Fa
             runs=[ScheduleRun(schedule=schedule, schedule_name=schedule.name, trigger=RunTrigger.MANUAL, due_at=now,
                               created_at=now, outcome=RunOutcome.DISPATCHED)],
             now=now, origin_note=f" (Run now{by})")
-        ScheduledTask.objects.filter(pk=schedule.pk).update(last_run_at=now, last_outcome=run.outcome)
+        ScheduledTask.objects.filter(pk=schedule.pk).update(last_run_at=now, last_outcome=run.outcome, updated_at=now)
         audit.record(schedule=schedule, action=AuditAction.RUN_NOW, actor=actor, now=now,
                      changes={"forced": force} if force else {})
     return run
@@ -249,5 +249,5 @@ def runs_follow_jobs(*, job_ids: list[int], now: datetime) -> int:
         newer = ScheduleRun.objects.filter(schedule_id=run.schedule_id, pk__gt=run.pk).exclude(
             outcome=RunOutcome.SKIPPED)
         if run.schedule_id and not newer.exists():
-            ScheduledTask.objects.filter(pk=run.schedule_id).update(last_outcome=outcome)
+            ScheduledTask.objects.filter(pk=run.schedule_id).update(last_outcome=outcome, updated_at=now)
     return changed

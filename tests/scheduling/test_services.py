@@ -108,6 +108,18 @@ def test_it_runs_now_while_active_when_forced(make_schedule):
     assert Job.objects.filter(status=JobStatus.QUEUED).count() == 2
 
 
+def test_a_run_and_its_outcome_mark_the_schedule_as_updated(make_schedule):
+    """Like the pass, Run now and a run that settles stamp the schedule's updated_at with their instant."""
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
+    assert refreshed(schedule).updated_at == at("2026-05-01 12:30")
+
+    run.jobs.update(status=JobStatus.COMPLETED)
+    services.runs_follow_jobs(job_ids=list(run.jobs.values_list("pk", flat=True)), now=at("2026-05-01 12:31"))
+
+    assert (refreshed(schedule).last_outcome, refreshed(schedule).updated_at) == ("succeeded", at("2026-05-01 12:31"))
+
+
 def test_it_runs_a_disabled_schedule_now(make_schedule):
     schedule = make_schedule(now=at("2026-05-01 12:00"), enabled=False)
     run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"))
