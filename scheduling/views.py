@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from common.actors import page_actor
 from common.forms import errors_by_field, parse_toggle
-from common.pages import Toast, htmx_response, message, next_url
+from common.pages import Toast, client_redirect, htmx_response, message, next_url
 from scheduling import recurrence, registry, selectors, services
 from scheduling.forms import KIND_INPUTS, ScheduleFilterForm, ScheduleForm
 from scheduling.messages import run_now_message
@@ -288,10 +288,7 @@ def schedule_delete(request, pk: int):
     services.schedule_delete(schedule=schedule, now=timezone.now(), actor=page_actor(request))
     toast = Toast(f"Schedule “{name}” deleted. Its run history and audit trail are kept.")
     if request.htmx and request.POST.get("_next"):  # deleted from its own page: that page is gone
-        message(request, toast)
-        response = HttpResponse(status=200)
-        response["HX-Redirect"] = next_url(request, reverse("schedules"))
-        return response
+        return client_redirect(request, toast, to=next_url(request, reverse("schedules")))
     if request.htmx:
         return htmx_response(request, toasts=[toast], swap=False,
                               events={"schedules-changed": {"id": pk, "deleted": True}, "close-dialog": {}})
