@@ -44,6 +44,15 @@ def env_int(name: str, *, default: int, minimum: int) -> int:
     return value
 
 
+def env_choice(name: str, *, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip().lower() not in choices:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not allowed; use {' or '.join(choices)}.")
+    return raw.strip().lower()
+
+
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -229,12 +238,24 @@ YOUTUBE_FEED_URL = env.str(
 # Windows per scheduler transaction; smaller batches hold the write lock for less time.
 SCHEDULER_BATCH_SIZE = env_int("SCHEDULER_BATCH_SIZE", default=500, minimum=1)
 
+# How long schedule runs and finished jobs are kept: the scheduler prunes older ones once a day.
+HISTORY_DAYS = env_int("HISTORY_DAYS", default=90, minimum=1)
+
+# `Authorization: Bearer <token>` for GET /metrics (Prometheus); unset: staff sessions only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env_choice("LOG_FORMAT", default="text", choices=("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Readable `key=value` lines, or one JSON object per line (common/logs.py).
+    "formatters": {
+        "text": {"()": "common.logs.KeyValueFormatter"},
+        "json": {"()": "common.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # django-q2's logger adds no handler of its own when the root has one: its lines come out in ours.
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -116,6 +116,8 @@ def _execute(job_id: int, stop: _StopSignal) -> str:
     if job is None:
         logger.info("Job %s not claimed: it is no longer queued (a second delivery, or cancelled).", job_id)
         return "not claimed"
+    logger.info("Job %s started: %s, attempt %s", job.pk, job.job_type, job.attempts, extra={
+        "event": "job_start", "job_id": job.pk, "job_type": job.job_type, "attempt": job.attempts, "worker": worker})
 
     handler = registry.get(job.job_type)
     if handler is None:

@@ -15,6 +15,7 @@ from django.db.models import Case, F, TextField, Value, When
 from django.db.models.functions import Concat, Greatest
 
 from jobs import conf, queue, registry
+from jobs.events import log_outcome
 from jobs.models import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, Job, JobPriority, JobStatus
 from jobs.signals import job_status_changed
 
@@ -131,6 +132,7 @@ def job_attempt_succeeded(*, job: Job, result, now: datetime) -> bool:
     if succeeded:
         job.status, job.finished_at, job.result = JobStatus.COMPLETED, now, result
         _announce(job)
+        log_outcome(job, JobStatus.COMPLETED, now=now)
     return succeeded
 
 
@@ -155,6 +157,7 @@ def job_attempt_failed(*, job: Job, error: str, now: datetime, outcome: str = "f
         return None
     if changes["status"] == JobStatus.FAILED:
         _announce(job)
+    log_outcome(job, changes["status"], now=now, error=summarise_error(error), retry_at=changes.get("available_at"))
     return changes["status"]
 
 
@@ -217,6 +220,7 @@ def job_cancel(*, job: Job, now: datetime, by: str = "") -> Job:
             "to retry can be cancelled."
         )
     _announce(job)
+    log_outcome(job, JobStatus.CANCELLED, now=now, by=by)
     return job
 
 

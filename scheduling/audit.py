@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+
+from django.db import transaction
 
 from common.actors import Actor
 from scheduling.models import AuditAction, ScheduleAuditEntry, ScheduledTask
+
+logger = logging.getLogger(__name__)
 
 
 def _json(value):
@@ -33,3 +38,7 @@ def record(*, schedule: ScheduledTask, action: str, actor: Actor, now: datetime,
         changes=changes or {},
         at=now,
     )
+    fields = {"event": "schedule_change", "schedule_id": schedule.pk, "action": action, "via": actor.via,
+              "actor": actor.name, "fields": sorted(changes or {})}
+    name = schedule.name
+    transaction.on_commit(lambda: logger.info("Schedule %s: %s", action, name, extra=fields))

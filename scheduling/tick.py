@@ -145,9 +145,11 @@ def _process_batch(*, now: datetime, limit: int, report: PassReport, pk: int | N
         if d.outcome in (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED):
             lateness = now - d.due_at
             report.max_lateness = max(report.max_lateness or lateness, lateness)
-        if d.outcome not in (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED) or d.coalesced:
-            logger.info("Schedule %s (%s), window %s: %s. %s", d.schedule.pk, d.schedule.name,
-                        d.due_at.isoformat(), d.outcome, d.message)
+        logger.info("Window %s of schedule “%s”: %s.%s", d.due_at.isoformat(), d.schedule.name, d.outcome,
+                    f" {d.message}" if d.message else "",
+                    extra={"event": "window", "schedule_id": d.schedule.pk, "run_id": d.run.pk, "outcome": d.outcome,
+                           "due_at": d.due_at, "late_seconds": round((now - d.due_at).total_seconds(), 3),
+                           "coalesced": d.coalesced})
     return len(decisions)
 
 
