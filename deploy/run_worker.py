@@ -14,6 +14,10 @@ Without it, a SIGTERM sent to the cluster's whole process group (honcho on Ctrl-
 KillMode) kills django-q2's sentinel at once, and its main process can then hang for good waiting
 on the dead sentinel. The Procfile runs it with a grace that fits honcho's 5 s before SIGKILL;
 deploy/channel-archive-worker.service with minutes.
+
+It exits 0 only after a stop it was asked for (SIGTERM or SIGINT to it). A cluster that ends on its
+own, however (a crash, a SIGKILL, a stray SIGTERM to the cluster's own process), ends it with a
+failure, so that a supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -44,10 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run_worker: qcluster started, process group {cluster.pid}", file=sys.stderr, flush=True)
     while cluster.poll() is None and not stop.wait(0.5):
         pass
-    if cluster.poll() is not None:  # it ended by itself: a crash, for systemd to restart
-        return cluster.returncode
+    if not stop.is_set():
+        return ended_by_itself(cluster.returncode)
     stop_cluster(cluster, grace=grace)
     return 0
+
+
+def ended_by_itself(returncode: int) -> int:
+    """The cluster stopped without being asked (it crashed, or was killed or stopped from outside):
+    a failure, whatever its exit code, so that the service manager restarts it (django-q2's cluster
+    exits 0 after a stray SIGTERM or SIGINT, which would otherwise look like a stop that was asked for)."""
+    how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+    print(f"run_worker: the cluster stopped by itself ({how}); exiting with a failure", file=sys.stderr, flush=True)
+    if returncode < 0:
+        return 128 - returncode  # as a shell reports a death by signal
+    return returncode or 1
 
 
 def stop_cluster(cluster: subprocess.Popen, *, grace: float) -> None:
