@@ -6,8 +6,9 @@ class BackupsConfig(AppConfig):
     verbose_name = "Backups"
 
     def ready(self) -> None:
-        from backups import handlers, tasks
-        from jobs import registry
+        from backups import handlers, selectors, tasks
+        from jobs import history, registry
 
         tasks.register()
         registry.register(handlers.HANDLER)
+        history.keep_jobs(selectors.jobs_with_backup_files)

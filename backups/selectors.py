@@ -50,6 +50,13 @@ def backup_schedule():
     return ScheduledTask.objects.filter(task_type=TASK_TYPE).order_by("-enabled", "id").first()
 
 
+def jobs_with_backup_files(job_ids: list[int]) -> list[int]:
+    """Of these jobs, those that made a backup whose file still exists: the history prune keeps them and their
+    runs (registered with jobs.history in BackupsConfig.ready())."""
+    return list(Backup.objects.filter(job_id__in=job_ids, status=BackupStatus.COMPLETED)
+                .values_list("job_id", flat=True))
+
+
 def backup_deletion_facts(*, backup: Backup) -> dict:
     """What the delete confirmation says first: whether this is the newest good backup, and how many other
     good backups there are."""

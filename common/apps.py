@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class CommonConfig(AppConfig):
-    """The bottom layer: shared plumbing and template filters; no models."""
+    """The bottom layer: shared plumbing, template filters, and one table of its own (chores)."""
 
     name = "common"
     verbose_name = "Common"

@@ -1,8 +1,9 @@
 """The scheduler step, and `schedule_tick --loop`: steps back to back, sleeping until the next window.
 
 One step is the pass (due windows into runs and jobs), the jobs' maintenance (due retries, lost jobs,
-lost messages) and the heartbeat. `--loop`, the one-shot `schedule_tick` and the worker cluster's
-safety net all take the same step; only how often differs.
+lost messages), the heartbeat and, once a day, a share of the history prune (scheduling/history.py).
+`--loop`, the one-shot `schedule_tick` and the worker cluster's safety net all take the same step; only
+how often differs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.utils import timezone
 from common.processes import process_name
 from jobs.maintenance import jobs_maintain
 from scheduling import tick
+from scheduling.history import history_prune_when_due
 from scheduling.models import HeartbeatSource, ScheduledTask, SchedulerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ def scheduler_step(*, now: datetime, source: str, name: str | None = None,
     jobs_maintain(now=now)
     if heartbeat or report.windows:
         heartbeat_write(now=now, report=report, source=source, name=name)
+    history_prune_when_due(now=now)
     return report
 
 
