@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from backups import conf, files
 from backups.errors import BackupError, NoBackupFile
@@ -160,3 +160,11 @@ def backups_page(*, now: datetime, page_number=None, show_skipped: bool = False)
         "polling": _backup_job_waits(backups=backups, now=now),
         "now": now,
     }
+
+
+# --- /metrics -------------------------------------------------------------------------------------
+
+
+def backup_counts() -> dict[str, int]:
+    """Backups by status."""
+    return dict(Backup.objects.order_by().values("status").annotate(count=Count("pk")).values_list("status", "count"))

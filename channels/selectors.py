@@ -124,3 +124,18 @@ def group_delete_preview(*, group: ChannelGroup) -> dict:
         parts.append(ngettext("%d channel will be in no group (kept, with its videos).",
                               "%d channels will be in no group (kept, with their videos).", alone) % alone)
     return {"schedules": schedules, "schedules_disabled": enabled, "message": " ".join(parts)}
+
+
+# --- /metrics: aggregates in a fixed number of queries, whatever the number of rows ------------------
+
+
+def channel_counts() -> list[dict]:
+    """Channels by enabled and the outcome of their last check ("" before the first): [{enabled, last_outcome,
+    count}]."""
+    return list(Channel.objects.order_by().values("enabled", "last_outcome").annotate(count=Count("pk")))
+
+
+def group_counts(*, now: datetime) -> dict[str, int]:
+    """Channel groups: how many, how many whose last finished sync was a feed outage, how many cooling down."""
+    return ChannelGroup.objects.aggregate(total=Count("pk"), last_sync_outage=Count("pk", filter=Q(last_sync__outage=True)),
+                                          cooling_down=Count("pk", filter=Q(cooldown_until__gt=now)))

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from core import api, health, views
+from core import api, health, metrics, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/schedules", permanent=False)),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("account/tokens", views.api_tokens, name="api_tokens"),
     path("account/tokens/<int:pk>/revoke", views.api_token_revoke, name="api_token_revoke"),
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]
 

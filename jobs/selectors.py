@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Min, Q
+from django.db.models import Count, Min, Q
 
 from jobs import queue
 from jobs.models import Job, JobStatus
@@ -91,3 +91,21 @@ def no_worker_note() -> str:
     """What to add after "jobs queued" when no worker cluster runs: they wait. Empty otherwise
     (a worker runs, or the clusters' status cannot be read)."""
     return NO_WORKER_NOTE if queue.workers_alive() is False else ""
+
+
+# --- /metrics: aggregates in a fixed number of queries, whatever the number of rows ------------------
+
+
+def job_counts() -> list[dict]:
+    """Jobs by type and status, [{job_type, status, count}]: read from the (job_type, status) index alone."""
+    return list(Job.objects.order_by().values("job_type", "status").annotate(count=Count("pk")))
+
+
+def recent_job_durations(*, limit: int = 1000) -> list[tuple[str, str, float]]:
+    """(job type, status, seconds) of the newest `limit` jobs that finished an attempt for good (completed
+    or failed): how long their last attempt ran."""
+    rows = (Job.objects.filter(status__in=(JobStatus.COMPLETED, JobStatus.FAILED), started_at__isnull=False,
+                               finished_at__isnull=False)
+            .order_by("-pk").values_list("job_type", "status", "started_at", "finished_at")[:limit])
+    return [(job_type, status, max((finished - started).total_seconds(), 0.0))
+            for job_type, status, started, finished in rows]

@@ -6,10 +6,10 @@ import heapq
 import itertools
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from scheduling import conf, recurrence
-from scheduling.models import HeartbeatSource, RunOutcome, ScheduledTask, SchedulerHeartbeat
+from scheduling.models import HeartbeatSource, RunOutcome, RunTrigger, ScheduledTask, SchedulerHeartbeat, ScheduleRun
 
 # A one-shot `schedule_tick` from cron, and the cluster's safety net, pass about once a minute; the
 # safety net rides on django-q2's scheduler, which looks for due tasks only every ~30 s, so gaps of
@@ -132,3 +132,30 @@ def upcoming_runs(*, now: datetime, days: int = UPCOMING_DAYS, limit: int = UPCO
     merged = heapq.merge(*streams, key=lambda item: (item[0].at, item[1].pk))
     runs = list(itertools.islice(merged, limit + 1))
     return runs[:limit], len(runs) > limit, until
+
+
+# --- /metrics: aggregates in a fixed number of queries, whatever the number of rows ------------------
+
+# Outcomes of runs that were dispatched when their window was decided: their lateness is the pass's.
+DISPATCHED_OUTCOMES = (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED, RunOutcome.PARTLY_FAILED, RunOutcome.FAILED)
+
+
+def schedule_counts() -> list[dict]:
+    """Schedules by task type, enabled and last outcome: [{task_type, enabled, last_outcome, count}]."""
+    return list(ScheduledTask.objects.order_by().values("task_type", "enabled", "last_outcome")
+                .annotate(count=Count("pk")))
+
+
+def run_counts() -> list[dict]:
+    """Runs in the ledger by their schedule's task type ("" once the schedule is deleted) and outcome:
+    [{task_type, outcome, count}]. What the history keeps (HISTORY_DAYS), so it drops when it is pruned."""
+    return [{"task_type": row["schedule__task_type"] or "", "outcome": row["outcome"], "count": row["count"]}
+            for row in ScheduleRun.objects.order_by().values("schedule__task_type", "outcome")
+            .annotate(count=Count("pk"))]
+
+
+def recent_dispatch_lateness(*, limit: int = 1000) -> list[float]:
+    """How late (seconds, run written minus window) the newest `limit` dispatched scheduled windows were."""
+    rows = (ScheduleRun.objects.filter(trigger=RunTrigger.SCHEDULED, outcome__in=DISPATCHED_OUTCOMES)
+            .order_by("-pk").values_list("created_at", "due_at")[:limit])
+    return [max((created - due).total_seconds(), 0.0) for created, due in rows]
