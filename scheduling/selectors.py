@@ -146,12 +146,12 @@ def schedule_counts() -> list[dict]:
                 .annotate(count=Count("pk")))
 
 
-def run_counts() -> list[dict]:
-    """Runs in the ledger by their schedule's task type ("" once the schedule is deleted) and outcome:
-    [{task_type, outcome, count}]. What the history keeps (HISTORY_DAYS), so it drops when it is pruned."""
+def run_counts(*, since: datetime) -> list[dict]:
+    """Runs created since `since`, by their schedule's task type ("" once the schedule is deleted) and outcome:
+    [{task_type, outcome, count}]. Read along the index on created_at: only the runs of the window."""
     return [{"task_type": row["schedule__task_type"] or "", "outcome": row["outcome"], "count": row["count"]}
-            for row in ScheduleRun.objects.order_by().values("schedule__task_type", "outcome")
-            .annotate(count=Count("pk"))]
+            for row in ScheduleRun.objects.filter(created_at__gte=since).order_by()
+            .values("schedule__task_type", "outcome").annotate(count=Count("pk"))]
 
 
 def recent_dispatch_lateness(*, limit: int = 1000) -> list[float]:

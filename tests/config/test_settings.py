@@ -49,6 +49,8 @@ def test_it_refuses_a_boolean_it_cannot_read(tmp_path):
 @pytest.mark.parametrize("name, value, message", [
     ("Q_WORKERS", "two", "Q_WORKERS='two' is not a whole number."),
     ("SCHEDULER_BATCH_SIZE", "0", "SCHEDULER_BATCH_SIZE=0 is too small; use 1 or more."),
+    ("HISTORY_DAYS", "0", "HISTORY_DAYS=0 is too small; use 1 or more."),
+    ("HISTORY_DAYS", "ninety", "HISTORY_DAYS='ninety' is not a whole number."),
 ])
 def test_it_refuses_numbers_it_cannot_use(tmp_path, name, value, message):
     done = manage("check", var_dir=tmp_path, **{name: value})
