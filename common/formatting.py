@@ -11,7 +11,7 @@ BADGE_TONES = {
     "info": ("running", "dispatched"),
     "warn": ("retry_wait", "partly_failed", "missed", "feed_outage", "skipped_backoff", "skipped_cooldown"),
     "error": ("failed", "dispatch_failed", "not_found", "throttled", "server_error", "unreachable", "bad_feed"),
-    "muted": ("cancelled", "skipped", "deleted"),
+    "muted": ("cancelled", "skipped", "paused", "deleted"),
 }
 _TONE_OF = {status: tone for tone, statuses in BADGE_TONES.items() for status in statuses}
 

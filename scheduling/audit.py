@@ -13,12 +13,12 @@ from scheduling.models import AuditAction, ScheduleAuditEntry, ScheduledTask
 logger = logging.getLogger(__name__)
 
 
-def _json(value):
+def to_json(value):
     return value.isoformat() if isinstance(value, datetime) else value
 
 
 def snapshot(schedule: ScheduledTask) -> dict:
-    return {field: _json(getattr(schedule, field)) for field in ScheduledTask.EDITABLE_FIELDS}
+    return {field: to_json(getattr(schedule, field)) for field in ScheduledTask.EDITABLE_FIELDS}
 
 
 def diff(before: dict, after: dict) -> dict:

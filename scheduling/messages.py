@@ -9,7 +9,8 @@ from django.utils.translation import ngettext
 
 from jobs.models import JobStatus
 from jobs.selectors import no_worker_note
-from scheduling.models import RunOutcome, ScheduleRun
+from scheduling import recurrence
+from scheduling.models import RunOutcome, ScheduledTask, ScheduleRun
 
 RUN_SKIPPED = "Skipped: the previous run is still active."
 
@@ -25,6 +26,33 @@ def windows_coalesced(count: int, *, since: datetime, at_least: bool = False) ->
                        "%(n)s earlier windows since %(since)s passed while no scheduler ran; they are folded "
                        "into this one.", count)
     return windows % {"n": f"At least {count}" if at_least else count, "since": since.isoformat()}
+
+
+def paused_until(schedule: ScheduledTask) -> str:
+    """“Paused until Mon 4 May, 08:00 CEST — server maintenance”, on the schedule's wall clock; "" if not paused."""
+    return f"Paused {_pause_words(schedule)}" if schedule.paused_until is not None else ""
+
+
+def window_paused(schedule: ScheduledTask) -> str:
+    """A paused run's message: why its windows did not run."""
+    return _sentence(f"Not run: paused {_pause_words(schedule)}")
+
+
+def pause_done(schedule: ScheduledTask) -> str:
+    """What pausing did, for every entrance."""
+    return _sentence(f"“{schedule.name}” paused {_pause_words(schedule)}") + " It resumes by itself then."
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _pause_words(schedule: ScheduledTask) -> str:
+    try:
+        when = recurrence.local_label(schedule.paused_until, schedule.timezone)
+    except recurrence.RecurrenceError:  # a zone gone from tzdata: still say when, in UTC
+        when = recurrence.local_label(schedule.paused_until, "UTC")
+    return f"until {when}" + (f" — {schedule.pause_reason}" if schedule.pause_reason else "")
 
 
 def window_missed(*, late: timedelta, grace_minutes: int) -> str:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,6 +14,8 @@ from common.actors import Via
 from scheduling import recurrence, registry
 
 MIN_GRACE_MINUTES = 5
+# A pause is for maintenance and holidays; longer than this is what disabling is for.
+MAX_PAUSE = timedelta(days=365)
 # The engine's names for the fields it checks, where the model's differ.
 _FIELD_OF = {"anchor": "anchor_at"}
 
@@ -42,6 +44,8 @@ class RunOutcome(models.TextChoices):
     SKIPPED = "skipped", "Skipped (previous run still active)"
     MISSED = "missed", "Missed (past its grace period)"
     DISPATCH_FAILED = "dispatch_failed", "Failed to dispatch"
+    # Windows that fell inside a pause: never run. One run per pause stands for all of them.
+    PAUSED = "paused", "Paused"
 
 
 class OverlapPolicy(models.TextChoices):
@@ -81,6 +85,11 @@ class ScheduledTask(models.Model):
     )
     overlap_policy = models.CharField(max_length=8, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
 
+    # Paused: windows before this instant are not run but recorded as paused; the scheduler's pass
+    # lifts the pause at this instant. Set and cleared only by the pause services.
+    paused_until = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=200, blank=True, validators=[ProhibitNullCharactersValidator()])
+
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_outcome = models.CharField(max_length=16, blank=True, choices=RunOutcome.choices)
     next_run_at = models.DateTimeField(null=True, blank=True)
@@ -93,6 +102,9 @@ class ScheduledTask(models.Model):
         indexes = [
             # "Enabled and due" is a seek on this partial index.
             models.Index(fields=["next_run_at"], condition=Q(enabled=True), name="scheduled_task_due_idx"),
+            # Every pass asks whether a pause has ended: a seek on the few paused rows.
+            models.Index(fields=["paused_until"], condition=Q(paused_until__isnull=False),
+                         name="scheduled_task_paused_idx"),
         ]
 
     def __str__(self) -> str:
@@ -154,6 +166,45 @@ class ScheduledTask(models.Model):
             self.anchor_at = None
         if "cron_expr" not in used:
             self.cron_expr = ""
+
+    # --- pause ---
+
+    def is_paused(self, *, at: datetime) -> bool:
+        """Whether a window due at `at` falls inside the schedule's pause."""
+        return self.paused_until is not None and at < self.paused_until
+
+    def clean_pause(self, *, until: datetime | None, reason: str, now: datetime) -> str:
+        """The rules of a pause, for every entrance; returns the reason as stored.
+
+        `until` must be after `now` and at most MAX_PAUSE ahead; the reason is optional text
+        (at most 200 characters, no NUL). A disabled schedule does not run anyway, so pausing it
+        is refused rather than left to mean something later. Errors name `until` and `reason`.
+        """
+        errors: dict[str, list] = {}
+        if not self.enabled:
+            errors["__all__"] = [f"“{self.name}” is disabled, so it does not run and cannot be paused. "
+                                 "Enable it first, or leave it disabled."]
+        if until is None:
+            errors["until"] = ["Give the date and time the pause ends."]
+        elif until <= now:
+            errors["until"] = [f"Choose a time in the future: it is already {self._wall(now)}."]
+        elif until > now + MAX_PAUSE:
+            errors["until"] = [f"A pause lasts at most {MAX_PAUSE.days} days (until {self._wall(now + MAX_PAUSE)}); "
+                               "to stop a schedule for longer, disable it."]
+        reason = (reason or "").strip()
+        try:
+            self._meta.get_field("pause_reason").clean(reason, self)
+        except ValidationError as exc:
+            errors["reason"] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+        return reason
+
+    def _wall(self, instant: datetime) -> str:
+        try:
+            return f"{recurrence.local_label(instant, self.timezone)} ({self.timezone})"
+        except recurrence.RecurrenceError:
+            return recurrence.local_label(instant, "UTC")
 
     # --- time ---
 
@@ -259,6 +310,8 @@ class AuditAction(models.TextChoices):
     DISABLE = "disable", "Disabled"
     DELETE = "delete", "Deleted"
     RUN_NOW = "run_now", "Run now"
+    PAUSE = "pause", "Paused"
+    RESUME = "resume", "Resumed"
 
 
 class ScheduleAuditEntry(models.Model):

@@ -59,12 +59,14 @@ __all__ = [
     "PreviewRun",
     "day_change",
     "known_zones",
+    "local_label",
     "parse_days",
     "preview_runs",
     "whole_minute",
     "parse_time",
     "parse_zone",
     "validate_cron",
+    "wall_to_instant",
 ]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = datetime.weekday()
@@ -524,6 +526,25 @@ def whole_minute(instant: _dt.datetime) -> _dt.datetime:
     """Where an interval schedule counts from when it is created at `instant`: "every 15 minutes"
     then reads 08:15, 08:30, never 08:18:49."""
     return instant.replace(second=0, microsecond=0)
+
+
+# --------------------------------------------------------------------------- wall clocks
+
+
+def wall_to_instant(wall: _dt.datetime, zone: str | ZoneInfo) -> _dt.datetime:
+    """A naive wall-clock time in `zone` (what a datetime-local input sends) as a UTC instant.
+
+    By the daily schedules' DST rules, so a person meets one rule everywhere: a time the clocks
+    skip is shifted forward by the gap (02:30 on a night that jumps from 02:00 to 03:00 is 03:30),
+    a time they repeat is its first occurrence.
+    """
+    return _resolve_first(wall.replace(tzinfo=None), parse_zone(zone) if isinstance(zone, str) else zone)[0]
+
+
+def local_label(instant: _dt.datetime, zone: str | ZoneInfo) -> str:
+    """"Mon 4 May, 08:00 CEST": an instant on a zone's wall clock, as the pages show times."""
+    local = instant.astimezone(parse_zone(zone) if isinstance(zone, str) else zone)
+    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M} {local.tzname()}"
 
 
 # --------------------------------------------------------------------------- preview

@@ -117,6 +117,70 @@ def schedule_set_enabled_many(
     return changed, refused
 
 
+# --- pause and resume -----------------------------------------------------------------------
+
+def schedule_pause(*, schedule: ScheduledTask, until: datetime, reason: str = "", now: datetime,
+                   actor: Actor = SYSTEM) -> ScheduledTask:
+    """Pause a schedule until `until`, saying why; pausing a paused one changes its end or reason.
+
+    Its windows before `until` are not run but recorded as paused, and the scheduler's pass lifts
+    the pause at `until`. `next_run_at` keeps pointing at the next window, so the pass still meets
+    each one. Raises ValidationError naming `until` or `reason` (`ScheduledTask.clean_pause`).
+    """
+    with transaction.atomic():
+        stored = ScheduledTask.objects.select_for_update().get(pk=schedule.pk)
+        reason = stored.clean_pause(until=until, reason=reason, now=now)
+        _set_pause(stored, until=until, reason=reason, action=AuditAction.PAUSE, actor=actor, now=now)
+    schedule.paused_until, schedule.pause_reason, schedule.updated_at = (stored.paused_until, stored.pause_reason,
+                                                                          stored.updated_at)
+    return schedule
+
+
+def schedule_resume(*, schedule: ScheduledTask, now: datetime, actor: Actor = SYSTEM) -> ScheduledTask:
+    """Lift a schedule's pause now ("Resume now"); a schedule that is not paused is left alone.
+
+    Windows from now on run as usual.
+    """
+    with transaction.atomic():
+        stored = ScheduledTask.objects.select_for_update().get(pk=schedule.pk)
+        _set_pause(stored, until=None, reason="", action=AuditAction.RESUME, actor=actor, now=now)
+    schedule.paused_until, schedule.pause_reason, schedule.updated_at = None, "", stored.updated_at
+    return schedule
+
+
+def schedule_pauses_end(*, now: datetime, limit: int = 500) -> int:
+    """Lift every pause that has ended by `now`, as the system; return how many. The pass calls it.
+
+    Each lifted pause leaves a "resume" audit entry by the system. Two schedulers at it at once
+    lift each pause once: PostgreSQL skips the rows the other holds, SQLite serialises the writes.
+    """
+    ended = ScheduledTask.objects.filter(paused_until__lte=now)
+    lifted = 0
+    # Most passes find no pause ending: answer that from the index without taking SQLite's write lock.
+    while ended.exists():
+        with transaction.atomic():
+            schedules = list(ended.select_for_update(skip_locked=True).order_by("paused_until", "pk")[:limit])
+            for schedule in schedules:
+                _set_pause(schedule, until=None, reason="", action=AuditAction.RESUME, actor=SYSTEM, now=now)
+        lifted += len(schedules)
+        if len(schedules) < limit:
+            break
+    return lifted
+
+
+def _set_pause(schedule: ScheduledTask, *, until: datetime | None, reason: str, action: str, actor: Actor,
+               now: datetime) -> None:
+    """Write a locked schedule's pause and its audit entry (with the diff), if anything changes."""
+    changes = {field: [audit.to_json(old), audit.to_json(new)]
+               for field, old, new in (("paused_until", schedule.paused_until, until),
+                                       ("pause_reason", schedule.pause_reason, reason)) if old != new}
+    if not changes:
+        return
+    schedule.paused_until, schedule.pause_reason, schedule.updated_at = until, reason, now
+    ScheduledTask.objects.filter(pk=schedule.pk).update(paused_until=until, pause_reason=reason, updated_at=now)
+    audit.record(schedule=schedule, action=action, actor=actor, now=now, changes=changes)
+
+
 def schedule_delete(*, schedule: ScheduledTask, now: datetime, actor: Actor = SYSTEM) -> None:
     """Delete a schedule. Its runs and audit entries stay, under its name; its jobs keep their origin."""
     with transaction.atomic():
@@ -210,6 +274,8 @@ def schedule_run_add_note(*, run_id: int, note: str) -> None:
 
 # --- run outcomes follow their jobs ------------------------------------------------------------
 
+# Windows that say nothing about how the work went: a failure before them stays the last outcome.
+QUIET_OUTCOMES = (RunOutcome.SKIPPED, RunOutcome.PAUSED)
 FOLLOWING_OUTCOMES = (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED, RunOutcome.FAILED, RunOutcome.PARTLY_FAILED)
 
 
@@ -227,7 +293,7 @@ def runs_follow_jobs(*, job_ids: list[int], now: datetime) -> int:
     """Bring the outcome of the runs these jobs belong to up to date; return how many changed.
 
     Called when jobs finish or are queued again by hand. The schedule's last outcome follows its
-    newest run that was not skipped (a skipped window says nothing new about how the work went).
+    newest run that was not skipped or paused (such a window says nothing new about how the work went).
     """
     changed = 0
     # Most finished jobs belong to no run (Sync now, retries of old jobs...): one seek on the link
@@ -247,7 +313,7 @@ def runs_follow_jobs(*, job_ids: list[int], now: datetime) -> int:
             continue  # another worker's job finished at the same moment and got there first
         changed += 1
         newer = ScheduleRun.objects.filter(schedule_id=run.schedule_id, pk__gt=run.pk).exclude(
-            outcome=RunOutcome.SKIPPED)
+            outcome__in=QUIET_OUTCOMES)
         if run.schedule_id and not newer.exists():
             ScheduledTask.objects.filter(pk=run.schedule_id).update(last_outcome=outcome, updated_at=now)
     return changed

@@ -32,7 +32,7 @@ def test_it_says_how_long_ago_something_started():
     (JobStatus.COMPLETED, "badge-ok"), (JobStatus.FAILED, "badge-error"), (JobStatus.CANCELLED, "badge-muted"),
     (RunOutcome.DISPATCHED, "badge-info"), (RunOutcome.SUCCEEDED, "badge-ok"), (RunOutcome.MISSED, "badge-warn"),
     (RunOutcome.PARTLY_FAILED, "badge-warn"), (RunOutcome.DISPATCH_FAILED, "badge-error"),
-    (RunOutcome.SKIPPED, "badge-muted"), (BackupStatus.DELETED, "badge-muted"),
+    (RunOutcome.SKIPPED, "badge-muted"), (RunOutcome.PAUSED, "badge-muted"), (BackupStatus.DELETED, "badge-muted"),
     (SyncOutcome.FEED_OUTAGE, "badge-warn"), (SyncOutcome.THROTTLED, "badge-error"), (SyncOutcome.UNCHANGED, "badge-ok"),
     ("", "badge-neutral"), (None, "badge-neutral"),
 ])
