@@ -9,8 +9,11 @@ JSON box; only the chosen task type's params are validated and stored.
 from __future__ import annotations
 
 import copy
+import datetime
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.dateparse import parse_datetime
 
 from scheduling import recurrence, registry
 from scheduling.models import ScheduledTask, ScheduleKind
@@ -118,7 +121,7 @@ class ScheduleForm(forms.ModelForm):
 class ScheduleFilterForm(forms.Form):
     """The /schedules filters, from the query string; bad values are ignored, not errors."""
 
-    STATES = [("", "All states"), ("enabled", "Enabled"), ("disabled", "Disabled"),
+    STATES = [("", "All states"), ("enabled", "Enabled"), ("disabled", "Disabled"), ("paused", "Paused"),
               ("failing", "Failing (last run failed)")]
 
     type = forms.ChoiceField(required=False, label="Task")
@@ -132,3 +135,58 @@ class ScheduleFilterForm(forms.Form):
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
         return {"task_type": data.get("type") or "", "state": data.get("state") or ""}
+
+
+class WallTimeField(forms.DateTimeField):
+    """A date and time on a zone's wall clock (a datetime-local input), cleaned to a UTC instant.
+
+    Resolved by the daily schedules' DST rules (`recurrence.wall_to_instant`), where Django's own
+    field would refuse a time the clocks skip or repeat. A value with an offset keeps it.
+    """
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+    def __init__(self, *, zone: str, **kwargs):
+        self.zone = zone
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+            return value.astimezone(recurrence.parse_zone(self.zone)).replace(tzinfo=None)
+        return value
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime.datetime):
+            wall = value
+        else:
+            try:
+                wall = parse_datetime(str(value).strip())
+            except ValueError:
+                wall = None
+            if wall is None:
+                raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return wall if wall.tzinfo is not None else recurrence.wall_to_instant(wall, self.zone)
+
+
+class PauseForm(forms.Form):
+    """"Pause until", on the schedule's wall clock, and why. The rules are the model's
+    (`ScheduledTask.clean_pause`), checked by the service; this form reads the inputs."""
+
+    reason = forms.CharField(label="Reason (optional)", required=False, max_length=200,
+                             widget=forms.TextInput(attrs={"placeholder": "e.g. server maintenance"}))
+
+    def __init__(self, *args, schedule: ScheduledTask, now: datetime.datetime, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone = schedule.timezone
+        try:
+            local_now = recurrence.local_label(now, zone)
+        except recurrence.RecurrenceError:  # a zone gone from tzdata: UTC, and the note says so
+            zone, local_now = "UTC", recurrence.local_label(now, "UTC")
+        # Not required here: the model's rule says what is missing, as for every entrance.
+        self.fields = {"until": WallTimeField(
+            zone=zone, label="Pause until", required=False, initial=schedule.paused_until,
+            help_text=f"Date and time in the schedule's time zone, {zone} (it is now {local_now} there). "
+                      "It resumes by itself then."), **self.fields}
+        self.fields["reason"].initial = schedule.pause_reason

@@ -78,8 +78,8 @@ def schedule_preview(*, schedule, now: datetime, count: int = 5) -> dict:
 
 
 def schedule_list(*, task_type: str = "", state: str = "") -> QuerySet[ScheduledTask]:
-    """Schedules by name, filtered as the /schedules page offers: by task type, and enabled, disabled
-    or failing (the last run failed, partly failed or could not dispatch)."""
+    """Schedules by name, filtered as the /schedules page offers: by task type, and enabled, disabled,
+    paused or failing (the last run failed, partly failed or could not dispatch)."""
     schedules = ScheduledTask.objects.order_by("name", "pk")
     if task_type:
         schedules = schedules.filter(task_type=task_type)
@@ -89,6 +89,8 @@ def schedule_list(*, task_type: str = "", state: str = "") -> QuerySet[Scheduled
         schedules = schedules.filter(enabled=False)
     elif state == "failing":
         schedules = schedules.filter(last_outcome__in=FAILING_OUTCOMES)
+    elif state == "paused":
+        schedules = schedules.filter(paused_until__isnull=False)
     return schedules
 
 
@@ -103,13 +105,15 @@ def schedule_api_list(*, task_type: str | None = None, enabled: bool | None = No
 
 
 def _runs_of(schedule: ScheduledTask, *, start: datetime, until: datetime):
-    """One schedule's (run, schedule) pairs from `start` until `until`, computed one at a time as the
-    merge asks for them."""
+    """One schedule's (run, schedule) pairs from `start` (or the end of its pause) until `until`,
+    computed one at a time as the merge asks for them."""
     try:
         timing = schedule.recurrence()
     except recurrence.RecurrenceError:
         return
     cursor = start
+    if schedule.paused_until is not None and schedule.paused_until > start:
+        cursor = schedule.paused_until - timedelta(microseconds=1)  # its windows before then will not run
     while True:
         runs = recurrence.preview_runs(timing, cursor, 1)
         if not runs or runs[0].at >= until:

@@ -12,5 +12,7 @@ urlpatterns = [
     path("schedules/<int:pk>/toggle", views.schedule_toggle, name="schedule_toggle"),
     path("schedules/<int:pk>/run_now", views.schedule_run_now, name="schedule_run_now"),
     path("schedules/<int:pk>/delete", views.schedule_delete, name="schedule_delete"),
+    path("schedules/<int:pk>/pause", views.schedule_pause, name="schedule_pause"),
+    path("schedules/<int:pk>/resume", views.schedule_resume, name="schedule_resume"),
     path("schedules/runs/<int:pk>", views.schedule_run_detail, name="schedule_run_detail"),
 ]

@@ -24,10 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from common.actors import page_actor
 from common.forms import errors_by_field, parse_toggle
-from common.pages import Toast, client_redirect, htmx_response, message, next_url
+from common.pages import Toast, action_done, client_redirect, htmx_response, message, next_url
 from scheduling import recurrence, registry, selectors, services
-from scheduling.forms import KIND_INPUTS, ScheduleFilterForm, ScheduleForm
-from scheduling.messages import run_now_message
+from scheduling.forms import KIND_INPUTS, PauseForm, ScheduleFilterForm, ScheduleForm
+from scheduling.messages import pause_done, run_now_message
 from scheduling.models import RunOutcome, RunTrigger, ScheduleAuditEntry, ScheduledTask, ScheduleRun
 
 VIEW = "scheduling.view_scheduledtask"
@@ -296,6 +296,55 @@ def schedule_delete(request, pk: int):
     return redirect(next_url(request, reverse("schedules")))
 
 
+# --- pause and resume -------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+@permission_required(CHANGE, raise_exception=True)
+def schedule_pause(request, pk: int):
+    """"Pause…": until a date and time on the schedule's wall clock, and why (a dialog's form with
+    htmx, a page without)."""
+    schedule = get_object_or_404(ScheduledTask, pk=pk)
+    now = timezone.now()
+    if request.method == "GET":
+        return _render_pause(request, PauseForm(schedule=schedule, now=now), schedule, back=request.GET.get("next", ""))
+    form = PauseForm(request.POST, schedule=schedule, now=now)
+    if form.is_valid():
+        try:
+            services.schedule_pause(schedule=schedule, until=form.cleaned_data["until"],
+                                    reason=form.cleaned_data["reason"], now=now, actor=page_actor(request))
+        except ValidationError as exc:
+            for field, errors in errors_by_field(exc).items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            return action_done(request, Toast(pause_done(schedule)), event="schedules-changed",
+                               redirect_to=next_url(request, reverse("schedules")))
+    # htmx 2 swaps only 2xx answers: the form comes back with its messages and a 200.
+    return _render_pause(request, form, schedule, back=next_url(request, ""))
+
+
+def _render_pause(request, form: PauseForm, schedule: ScheduledTask, *, back: str) -> HttpResponse:
+    context = {"form": form, "schedule": schedule, "next_url": back, "title": f"Pause “{schedule.name}”"}
+    return render(request, "scheduling/_pause.html" if request.htmx else "scheduling/pause_page.html", context)
+
+
+@require_POST
+@permission_required(CHANGE, raise_exception=True)
+def schedule_resume(request, pk: int):
+    """"Resume now": lift the pause; the next window runs as usual."""
+    schedule = get_object_or_404(ScheduledTask, pk=pk)
+    if schedule.paused_until is None:
+        toast = Toast(f"“{schedule.name}” is not paused.", "info")
+    else:
+        services.schedule_resume(schedule=schedule, now=timezone.now(), actor=page_actor(request))
+        toast = Toast(f"“{schedule.name}” resumed."
+                      + (f" Next run: {_local(schedule.next_run_at, schedule.timezone)}." if schedule.next_run_at
+                         else ""))
+    if request.htmx:
+        return htmx_response(request, toasts=[toast], swap=False, events={"schedules-changed": {"id": pk}})
+    message(request, toast)
+    return redirect(next_url(request, reverse("schedules")))
+
+
 # --- history ----------------------------------------------------------------------------------
 
 @require_GET
@@ -305,7 +354,7 @@ def schedule_detail(request, pk: int):
     schedule = get_object_or_404(ScheduledTask, pk=pk)
     runs = list(schedule.runs.order_by("-created_at", "-pk").prefetch_related("jobs")[:HISTORY_RUNS])
     for run in runs:
-        run.lateness = run.created_at - run.due_at if run.trigger == RunTrigger.SCHEDULED else None
+        run.lateness = _lateness(run)
     entries = list(ScheduleAuditEntry.objects.filter(schedule=schedule).order_by("-at", "-pk")[:HISTORY_AUDIT])
     for entry in entries:
         entry.change_list = _change_list(entry.changes)
@@ -314,8 +363,27 @@ def schedule_detail(request, pk: int):
         "schedule": _with_summaries([schedule])[0],
         "runs": runs,
         "entries": entries,
+        "first_run_after_pause": _first_run_after_pause(schedule),
         "now": timezone.now(),
     })
+
+
+def _lateness(run: ScheduleRun):
+    """How late a scheduled window was dispatched; nothing was dispatched for paused windows (and a
+    paused run's due time moves on with its pause, past when the run was written)."""
+    if run.trigger != RunTrigger.SCHEDULED or run.outcome == RunOutcome.PAUSED:
+        return None
+    return run.created_at - run.due_at
+
+
+def _first_run_after_pause(schedule: ScheduledTask):
+    """The first window at or after the pause's end: when the paused schedule runs again."""
+    if schedule.paused_until is None or not schedule.enabled:
+        return None
+    try:
+        return schedule.next_after(schedule.paused_until - timedelta(microseconds=1))
+    except recurrence.RecurrenceError:
+        return None
 
 
 def _change_list(changes: dict) -> list[tuple[str, str, str]]:
@@ -350,7 +418,7 @@ def schedule_run_detail(request, pk: int):
     return render(request, "scheduling/run_detail.html", {
         "title": f"Run #{run.pk} of “{run.schedule_name}”",
         "run": run,
-        "lateness": run.created_at - run.due_at if run.trigger == RunTrigger.SCHEDULED else None,
+        "lateness": _lateness(run),
         "jobs": list(run.jobs.order_by("pk")),
         "can_view_schedule": request.user.has_perm(VIEW),
     })
