@@ -30,7 +30,7 @@ from common.api import (
 )
 from common.forms import errors_by_field
 from scheduling import registry, selectors, services
-from scheduling.messages import run_now_message
+from scheduling.messages import paused_until, run_now_message
 from scheduling.models import OverlapPolicy, ScheduledTask, ScheduleKind, ScheduleRun
 from scheduling.recurrence import WEEKDAYS
 
@@ -103,12 +103,17 @@ class ScheduleOut(Schema):
     interval_minutes: int | None
     cron_expr: str | None
     timezone: str
-    description: str = Field(description="The schedule in words, e.g. “Daily at 02:00 (UTC)”.")
+    description: str = Field(description="The schedule in words, e.g. “Every day at 02:00 (UTC)”, and its pause "
+                             "if it is paused: “… (UTC). Paused until Mon 4 May, 08:00 CEST — server maintenance”.")
     params: dict[str, Any]
     params_summary: str = Field(description="A few words about the params, e.g. the channel group's name.")
     grace_minutes: int
     overlap_policy: str
     anchor_at: dt.datetime | None
+    paused_until: dt.datetime | None = Field(description="Paused until this instant (UTC): its windows until then are "
+                                             "recorded as paused, not run. Set with POST …/pause, lifted by "
+                                             "POST …/resume or by the scheduler at this instant.")
+    pause_reason: str | None = Field(description="Why it is paused, if someone said.")
     last_run_at: dt.datetime | None
     last_outcome: str | None
     next_run_at: dt.datetime | None
@@ -142,6 +147,19 @@ class RunNowIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     force: StrictBool = Field(False, description="Run even while a run of the schedule is still active.")
+
+
+class PauseIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    until: AwareDatetime | None = Field(None, description="When the pause ends: ISO-8601 with an offset, in the future, "
+                                        "at most a year ahead.", examples=["2026-05-04T08:00:00+02:00"])
+    reason: Text = Field("", description="Why, in a few words (at most 200 characters).",
+                         examples=["server maintenance"])
+
+
+class ResumeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
 
 
 class RunOut(Schema):
@@ -192,12 +210,15 @@ def schedule_out(schedule: ScheduledTask, params_summary: str = "") -> dict:
         "interval_minutes": schedule.interval_minutes,
         "cron_expr": schedule.cron_expr or None,
         "timezone": schedule.timezone,
-        "description": schedule.describe(),
+        "description": f"{schedule.describe()}. {paused_until(schedule)}" if schedule.paused_until
+        else schedule.describe(),
         "params": schedule.params,
         "params_summary": params_summary,
         "grace_minutes": schedule.grace_minutes,
         "overlap_policy": schedule.overlap_policy,
         "anchor_at": _utc(schedule.anchor_at),
+        "paused_until": _utc(schedule.paused_until),
+        "pause_reason": schedule.pause_reason or None,
         "last_run_at": _utc(schedule.last_run_at),
         "last_outcome": schedule.last_outcome or None,
         "next_run_at": _utc(schedule.next_run_at),
@@ -348,6 +369,30 @@ def schedule_run_now(request, schedule_id: ScheduleId, payload: RunNowIn | None 
     except services.RunActiveError as exc:
         raise ApiError(409, {"__all__": [f'{exc} Send {{"force": true}} to run anyway.']}) from exc
     return {"message": run_now_message(run), "run": run_out(run)}
+
+
+@router.post("/{schedule_id}/pause", response={200: ScheduleOut, **error_responses(404, 415)})
+def schedule_pause(request, schedule_id: ScheduleId, payload: PauseIn | None = None):
+    """Pause until `until`, saying why: the windows until then are recorded as paused, not run, and
+    the scheduler resumes the schedule at `until`. Pausing a paused schedule changes its end and reason;
+    a disabled schedule cannot be paused."""
+    require_permission(request, CHANGE)
+    payload = payload or PauseIn()
+    try:
+        schedule = services.schedule_pause(schedule=get_schedule(schedule_id), until=payload.until,
+                                           reason=payload.reason, now=timezone.now(), actor=api_actor(request))
+    except ValidationError as exc:
+        raise errors_of(exc) from exc
+    return schedules_out([schedule])[0]
+
+
+@router.post("/{schedule_id}/resume", response={200: ScheduleOut, **error_responses(404, 415)})
+def schedule_resume(request, schedule_id: ScheduleId, payload: ResumeIn | None = None):
+    """Lift the pause now; a schedule that is not paused is answered as it is."""
+    require_permission(request, CHANGE)
+    schedule = services.schedule_resume(schedule=get_schedule(schedule_id), now=timezone.now(),
+                                        actor=api_actor(request))
+    return schedules_out([schedule])[0]
 
 
 def run_out(run: ScheduleRun) -> dict:

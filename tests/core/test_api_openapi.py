@@ -44,14 +44,16 @@ def test_it_serves_an_openapi_3_document_without_login(client):
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {
         "/api/schedules", "/api/schedules/preview", "/api/schedules/{schedule_id}",
-        "/api/schedules/{schedule_id}/toggle", "/api/schedules/{schedule_id}/run_now", "/api/backup_config"}
+        "/api/schedules/{schedule_id}/toggle", "/api/schedules/{schedule_id}/run_now",
+        "/api/schedules/{schedule_id}/pause", "/api/schedules/{schedule_id}/resume", "/api/backup_config"}
     assert set(document["paths"]["/api/schedules/{schedule_id}"]) == {"get", "patch", "delete"}
     schemes = document["components"]["securitySchemes"]
     assert {scheme["type"] for scheme in schemes.values()} == {"http", "apiKey"}
     out = document["components"]["schemas"]["ScheduleOut"]["properties"]
     assert {"id", "name", "task_type", "enabled", "schedule_kind", "schedule_time", "schedule_days",
             "interval_minutes", "cron_expr", "timezone", "params", "grace_minutes", "overlap_policy", "anchor_at",
-            "last_run_at", "last_outcome", "next_run_at", "created_at", "updated_at"} <= set(out)
+            "last_run_at", "last_outcome", "next_run_at", "created_at", "updated_at", "paused_until",
+            "pause_reason"} <= set(out)
 
 
 def test_it_serves_the_docs_page_with_local_assets_only(user_client):

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 NOW = at("2026-03-26 12:00")
 FIELDS = {"id", "name", "task_type", "enabled", "schedule_kind", "schedule_time", "schedule_days", "interval_minutes",
           "cron_expr", "timezone", "params", "grace_minutes", "overlap_policy", "anchor_at", "last_run_at",
-          "last_outcome", "next_run_at", "created_at", "updated_at"}
+          "last_outcome", "next_run_at", "created_at", "updated_at", "paused_until", "pause_reason"}
 EXTRAS = {"description", "task_type_label", "params_summary"}
 BACKUP = {"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_kind": "daily", "schedule_time": "02:00"}
 
@@ -481,7 +481,8 @@ def test_it_rejects_invalid_fields_naming_them_and_writes_nothing(api, fields, f
 
 
 # Every field a schedule shows that no payload may set.
-READ_ONLY = {"id", "last_run_at", "last_outcome", "next_run_at", "created_at", "updated_at"} | EXTRAS
+READ_ONLY = {"id", "last_run_at", "last_outcome", "next_run_at", "created_at", "updated_at", "paused_until",
+             "pause_reason"} | EXTRAS
 
 
 @pytest.mark.parametrize("field", sorted(READ_ONLY))
@@ -562,7 +563,7 @@ def test_it_names_a_bad_query_parameter(api, query, field):
 # --- unknown ids ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method, suffix", [("get", ""), ("patch", ""), ("delete", ""), ("post", "/toggle"),
-                                            ("post", "/run_now")])
+                                            ("post", "/run_now"), ("post", "/pause"), ("post", "/resume")])
 @pytest.mark.parametrize("schedule_id", ["999", "0", "abc", "99999999999999999999999"])
 def test_it_answers_404_for_an_unknown_id(api, method, suffix, schedule_id):
     url = f"/api/schedules/{schedule_id}{suffix}"
@@ -589,6 +590,8 @@ OPERATIONS = [
     ("patch", "/api/schedules/{id}", {"name": "Renamed"}, "change"),
     ("post", "/api/schedules/{id}/toggle", None, "change"),
     ("post", "/api/schedules/{id}/run_now", None, "change"),
+    ("post", "/api/schedules/{id}/pause", {"until": "2026-03-27T08:00:00+01:00"}, "change"),
+    ("post", "/api/schedules/{id}/resume", None, "change"),
     ("delete", "/api/schedules/{id}", None, "delete"),
 ]
 
