@@ -1,15 +1,20 @@
+import copy
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 from django.utils.translation import ngettext
 
 from common.actors import admin_actor
 from common.admin import ReadOnlyAdmin
-from scheduling import registry, services
-from scheduling.forms import ScheduleForm
-from scheduling.messages import run_now_message
+from scheduling import recurrence, registry, services
+from scheduling.forms import ScheduleForm, WallTimeField
+from scheduling.messages import paused_until, run_now_message
 from scheduling.models import RunOutcome, ScheduleAuditEntry, ScheduledTask, SchedulerHeartbeat, ScheduleRun
 
 
@@ -26,16 +31,80 @@ class TaskTypeFilter(admin.SimpleListFilter):
         return queryset.filter(task_type=self.value()) if self.value() else queryset
 
 
+class PausedFilter(admin.SimpleListFilter):
+    title = "paused"
+    parameter_name = "paused"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Paused"), ("no", "Not paused")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(paused_until__isnull=self.value() == "no")
+        return queryset
+
+
+class ScheduleAdminForm(ScheduleForm):
+    """The schedule editor plus, on a saved schedule, its pause: "Paused until" on the schedule's wall
+    clock (empty: not paused) and the reason. The pause services write it (`save_model`), after the
+    model's rule for a pause has checked it here, so the admin gives the same messages as the pages."""
+
+    # The pause rule's fields by the names this form gives them.
+    PAUSE_FIELDS = {"until": "paused_until", "reason": "pause_reason"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pause_wanted = None  # (until, reason) to set, (None, "") to lift; None: leave the pause as it is
+        if self.instance.pk is None:
+            return
+        zone = self.instance.timezone if self.instance.timezone in recurrence.known_zones() else "UTC"
+        self.fields["paused_until"] = WallTimeField(
+            zone=zone, label="Paused until", required=False, initial=self.instance.paused_until,
+            help_text=f"Date and time in the schedule's time zone, {zone}. Its windows until then are recorded "
+                      "as paused, not run, and the scheduler resumes it then. Empty: not paused.")
+        self.fields["pause_reason"] = forms.CharField(label="Reason for the pause", required=False, max_length=200,
+                                                      initial=self.instance.pause_reason)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None or "paused_until" in self._errors or "pause_reason" in self._errors:
+            return cleaned
+        stored = self.instance
+        until, reason = cleaned.get("paused_until"), cleaned.get("pause_reason", "")
+        same_end = (until is None and stored.paused_until is None) or (
+            until is not None and stored.paused_until is not None
+            and until == stored.paused_until.replace(second=0, microsecond=0))  # the input shows whole minutes
+        if until is None and stored.paused_until is not None:  # emptied: lift the pause (its reason goes too)
+            self.pause_wanted = (None, "")
+            return cleaned
+        if until is None and not reason:
+            return cleaned
+        if same_end and reason == stored.pause_reason:
+            return cleaned
+        wanted = copy.copy(stored)  # the rule reads the state being saved, e.g. enabled
+        wanted.enabled = cleaned.get("enabled", stored.enabled)
+        try:
+            reason = wanted.clean_pause(until=stored.paused_until if same_end else until, reason=reason,
+                                        now=timezone.now())
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(self.PAUSE_FIELDS.get(field), errors)
+            return cleaned
+        self.pause_wanted = (stored.paused_until if same_end else until, reason)
+        return cleaned
+
+
 @admin.register(ScheduledTask)
 class ScheduledTaskAdmin(admin.ModelAdmin):
-    form = ScheduleForm
-    list_display = ("name", "task", "schedule_description", "enabled", "next_run_at", "last_run_at", "last_outcome")
+    form = ScheduleAdminForm
+    list_display = ("name", "task", "schedule_description", "enabled", "pause", "next_run_at", "last_run_at",
+                    "last_outcome")
     list_display_links = ("name",)
-    list_filter = ("enabled", TaskTypeFilter, "schedule_kind", "last_outcome")
+    list_filter = ("enabled", PausedFilter, TaskTypeFilter, "schedule_kind", "last_outcome")
     search_fields = ("name", "task_type", "cron_expr")
     readonly_fields = ("schedule_description", "last_run_at", "last_outcome", "next_run_at", "created_at",
                        "updated_at", "recent_runs")
-    actions = ("enable_schedules", "disable_schedules", "run_now", "run_now_forced")
+    actions = ("enable_schedules", "disable_schedules", "resume_schedules", "run_now", "run_now_forced")
 
     class Media:
         js = ("scheduling/schedule_form.js",)
@@ -55,6 +124,7 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
             ("Advanced", {"fields": ("grace_minutes", "overlap_policy"), "classes": ("collapse",)}),
         ]
         if obj is not None:
+            fieldsets.append(("Pause", {"fields": ("paused_until", "pause_reason")}))
             fieldsets.append(("State", {"fields": ("next_run_at", "last_run_at", "last_outcome", "created_at",
                                                     "updated_at", "recent_runs")}))
         return fieldsets
@@ -79,6 +149,10 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
     def schedule_description(self, obj: ScheduledTask) -> str:
         return obj.describe() if obj.pk else "-"
 
+    @admin.display(description="Pause", ordering="paused_until")
+    def pause(self, obj: ScheduledTask) -> str:
+        return Truncator(paused_until(obj)).chars(80) or "-"
+
     @admin.display(description="Recent runs")
     def recent_runs(self, obj: ScheduledTask):
         runs = list(obj.runs.order_by("-pk")[:10]) if obj.pk else []
@@ -91,7 +165,15 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        services.schedule_save(schedule=obj, now=timezone.now(), actor=admin_actor(request))
+        now, actor = timezone.now(), admin_actor(request)
+        services.schedule_save(schedule=obj, now=now, actor=actor)
+        if form.pause_wanted is None:
+            return
+        until, reason = form.pause_wanted
+        if until is None:
+            services.schedule_resume(schedule=obj, now=now, actor=actor)
+        else:
+            services.schedule_pause(schedule=obj, until=until, reason=reason, now=now, actor=actor)
 
     def delete_model(self, request, obj):
         services.schedule_delete(schedule=obj, now=timezone.now(), actor=admin_actor(request))
@@ -115,6 +197,15 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
         count, _ = services.schedule_set_enabled_many(schedules=queryset, enabled=False, now=timezone.now(),
                                                       actor=admin_actor(request))
         self.message_user(request, ngettext("%d schedule disabled.", "%d schedules disabled.", count) % count)
+
+    @admin.action(description="Resume selected schedules now (lift their pause)", permissions=["change"])
+    def resume_schedules(self, request, queryset):
+        paused = list(queryset.filter(paused_until__isnull=False))
+        for schedule in paused:
+            services.schedule_resume(schedule=schedule, now=timezone.now(), actor=admin_actor(request))
+        self.message_user(request, ngettext("%d schedule resumed.", "%d schedules resumed.", len(paused)) % len(paused)
+                          if paused else "None of the selected schedules was paused.",
+                          level=messages.SUCCESS if paused else messages.INFO)
 
     def _run_now(self, request, queryset, *, force: bool) -> None:
         for schedule in queryset:
