@@ -88,7 +88,10 @@ class ScheduledTask(models.Model):
     # Paused: windows before this instant are not run but recorded as paused; the scheduler's pass
     # lifts the pause at this instant. Set and cleared only by the pause services.
     paused_until = models.DateTimeField(null=True, blank=True)
-    pause_reason = models.CharField(max_length=200, blank=True, validators=[ProhibitNullCharactersValidator()])
+    # A default in the table too: code of the release before (a web process during a deploy, an
+    # older migration's model) inserts schedules without the column.
+    pause_reason = models.CharField(max_length=200, blank=True, default="", db_default="",
+                                    validators=[ProhibitNullCharactersValidator()])
 
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_outcome = models.CharField(max_length=16, blank=True, choices=RunOutcome.choices)
