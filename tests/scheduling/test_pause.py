@@ -311,3 +311,38 @@ def test_an_edit_keeps_the_pause(every_5):
     services.schedule_save(schedule=every_5, now=at("2026-05-01 12:03"))
     assert refreshed(every_5).paused_until == at("2026-05-02 08:00")
     assert set(every_5.audit_entries.get(action="update").changes) == {"name"}
+
+
+def test_schedule_tick_says_which_pauses_ended_and_a_dry_run_keeps_them(every_5):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    def schedule_tick(*args) -> str:
+        out = StringIO()
+        call_command("schedule_tick", *args, stdout=out)
+        return out.getvalue().strip()
+
+    pause(every_5, at("2026-05-01 12:30"))
+    tick.run_pass(now=at("2026-05-01 12:25"))
+
+    assert schedule_tick("--dry-run", "--now", "2026-05-01T12:30:00Z") == (
+        "Dry run, nothing kept: 2026-05-01T12:30:00+00:00: 1 window: 1 dispatched; dispatched up to 0.000 s after "
+        "the window; 1 pause ended.")
+    assert refreshed(every_5).paused_until == at("2026-05-01 12:30")
+    assert schedule_tick("--now", "2026-05-01T12:31:00Z").endswith("1 dispatched; dispatched up to 60.000 s after the "
+                                                                   "window; 1 pause ended.")
+    assert refreshed(every_5).paused_until is None
+    assert schedule_tick("--now", "2026-05-01T12:32:00Z") == "2026-05-01T12:32:00+00:00: nothing due."
+
+
+def test_schedule_tick_says_a_pause_ended_when_nothing_was_due(make_schedule):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    daily = make_schedule(now=START)  # 02:00 UTC: nothing due in the afternoon
+    pause(daily, at("2026-05-01 12:30"))
+    out = StringIO()
+    call_command("schedule_tick", "--now", "2026-05-01T12:31:00Z", stdout=out)
+    assert out.getvalue().strip() == "2026-05-01T12:31:00+00:00: nothing due; 1 pause ended."

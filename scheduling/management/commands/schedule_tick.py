@@ -29,14 +29,16 @@ def parse_instant(value: str) -> datetime:
 
 
 def describe(report: tick.PassReport) -> str:
+    ended = (ngettext("%d pause ended", "%d pauses ended", report.pauses_ended) % report.pauses_ended
+             if report.pauses_ended else "")
     if not report.windows:
-        return f"{report.now.isoformat()}: nothing due."
+        return f"{report.now.isoformat()}: nothing due{'; ' + ended if ended else ''}."
     parts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes.items()))
     windows = ngettext("%d window", "%d windows", report.windows) % report.windows
     text = f"{report.now.isoformat()}: {windows}: {parts}"
     if report.max_lateness is not None:
         text += f"; dispatched up to {report.max_lateness.total_seconds():.3f} s after the window"
-    return text + "."
+    return text + (f"; {ended}" if ended else "") + "."
 
 
 class Command(BaseCommand):
