@@ -128,7 +128,8 @@ def _move_past_claimed_window(pk: int, *, now: datetime) -> bool:
 
 
 def _process_batch(*, now: datetime, limit: int, report: PassReport, pk: int | None = None) -> int:
-    """Claim, decide and dispatch up to `limit` due windows in one transaction; return how many."""
+    """Claim, decide and dispatch the windows of up to `limit` due schedules in one transaction; return how
+    many schedules."""
     with transaction.atomic():
         # Read inside the transaction: on PostgreSQL the rows are locked and rows another
         # scheduler holds are skipped, so two schedulers split the work; on SQLite the IMMEDIATE
@@ -169,7 +170,7 @@ def _process_batch(*, now: datetime, limit: int, report: PassReport, pk: int | N
                     extra={"event": "window", "schedule_id": d.schedule.pk, "run_id": d.run.pk, "outcome": d.outcome,
                            "due_at": d.due_at, "late_seconds": round((now - d.due_at).total_seconds(), 3),
                            "coalesced": d.coalesced})
-    return len(decisions)
+    return len(schedules)
 
 
 def _decide(schedule: ScheduledTask, *, now: datetime) -> list[_Decision]:
