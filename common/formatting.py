@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-# The badge colour of every status word the apps show (jobs, runs, backups, channel checks).
+# The badge colour of every status word the apps show (jobs, runs, backups, channel checks, alerts).
 # The status is always written out beside the colour; this only says which colour.
 BADGE_TONES = {
-    "ok": ("completed", "succeeded", "synced", "unchanged"),
-    "info": ("running", "dispatched"),
+    "ok": ("completed", "succeeded", "synced", "unchanged", "sent"),
+    "info": ("running", "dispatched", "pending", "sending"),
     "warn": ("retry_wait", "partly_failed", "missed", "feed_outage", "skipped_backoff", "skipped_cooldown"),
     "error": ("failed", "dispatch_failed", "not_found", "throttled", "server_error", "unreachable", "bad_feed"),
     "muted": ("cancelled", "skipped", "paused", "deleted"),

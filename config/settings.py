@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "common",
     "core",
     "jobs",
+    "notifications",
     "scheduling",
     "backups",
     "channels",
@@ -234,6 +235,38 @@ BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
 YOUTUBE_FEED_URL = env.str(
     "YOUTUBE_FEED_URL", default="https://www.youtube.com/feeds/videos.xml?channel_id={channel_id}"
 )
+
+# --- Notifications ----------------------------------------------------------------------------
+def env_apprise_urls(name: str) -> list[str]:
+    """Comma-separated Apprise URLs, each checked by Apprise now: a typo stops start-up, not an alert."""
+    urls = [url.strip() for url in env.list(name, default=[]) if url.strip()]
+    if urls:
+        from common.notify_urls import mask, problem
+
+        for number, url in enumerate(urls, 1):
+            if reason := problem(url):
+                raise ImproperlyConfigured(f"{name}: URL {number} of {len(urls)} ({mask(url)}) is not usable. {reason}")
+    return urls
+
+
+# Channels for every deployment without clicking: shown on /notifications as coming from here.
+NOTIFY_URLS = env_apprise_urls("NOTIFY_URLS")
+# Where the app is reached, for the links in alerts (https://archive.example.lan); empty: paths only.
+SITE_URL = env.str("SITE_URL", default="").rstrip("/")
+if SITE_URL and not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} is not an http:// or https:// address.")
+# Email channels send through Django's email backend: smtp://host:25, smtp+tls://user:password@host:587,
+# smtp+ssl://user:password@host:465 (django-environ's EMAIL_URL; an unknown scheme stops start-up).
+_email = env.email_url("EMAIL_URL", default="smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = 10  # seconds: a mail server that does not answer must not hold the scheduler's step
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="channel-archive@localhost")
 
 # Windows per scheduler transaction; smaller batches hold the write lock for less time.
 SCHEDULER_BATCH_SIZE = env_int("SCHEDULER_BATCH_SIZE", default=500, minimum=1)

@@ -131,3 +131,14 @@ class BackupFactory(factory.django.DjangoModelFactory):
 
             obj.file_name = file_name_for(vendor=obj.database_vendor, started_at=obj.started_at, backup_id=obj.pk)
             obj.save(update_fields=["file_name"])
+
+
+class NotificationChannelFactory(factory.django.DjangoModelFactory):
+    """A channel added on the page; give it a `target` (an Apprise URL or an email address)."""
+
+    class Meta:
+        model = "notifications.NotificationChannel"
+
+    name = factory.Sequence(lambda n: f"Channel {n}")
+    target = "alerts@example.com"
+    kind = factory.LazyAttribute(lambda c: "apprise" if "://" in c.target else "email")
