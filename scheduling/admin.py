@@ -121,6 +121,7 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
             *params,
             ("When", {"fields": ("schedule_kind", "schedule_time", "schedule_days", "interval_minutes",
                                  "anchor_at", "cron_expr", "timezone", "schedule_description")}),
+            ("Alerts", {"fields": ("notify_channels",)}),
             ("Advanced", {"fields": ("grace_minutes", "overlap_policy"), "classes": ("collapse",)}),
         ]
         if obj is not None:

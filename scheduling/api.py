@@ -57,7 +57,8 @@ class ScheduleFields(Schema):
 
     `params` is replaced as a whole (send the complete object; a param left out gets the task
     type's default). `null` clears `schedule_time`, `schedule_days`, `interval_minutes`,
-    `cron_expr` and `anchor_at`; the fields another kind uses are cleared on save anyway.
+    `cron_expr` and `anchor_at` (and `notify_channels`: back to all channels); the fields another
+    kind uses are cleared on save anyway.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -81,6 +82,9 @@ class ScheduleFields(Schema):
     overlap_policy: Text = Field(None, json_schema_extra=_enum(OverlapPolicy.values))
     anchor_at: AwareDatetime | None = Field(None, description="Interval schedules count from here (default: when "
                                             "saved, on the whole minute).")
+    notify_channels: list[StrictInt] | None = Field(None, description="Ids of the notification channels this "
+                                                    "schedule's alerts go to; empty or null: all channels.",
+                                                    examples=[[1, 3]])
 
 
 class ScheduleCreate(ScheduleFields):
@@ -114,6 +118,7 @@ class ScheduleOut(Schema):
                                              "recorded as paused, not run. Set with POST …/pause, lifted by "
                                              "POST …/resume or by the scheduler at this instant.")
     pause_reason: str | None = Field(description="Why it is paused, if someone said.")
+    notify_channels: list[int] = Field(description="Notification channel ids for its alerts; empty: all channels.")
     last_run_at: dt.datetime | None
     last_outcome: str | None
     next_run_at: dt.datetime | None
@@ -219,6 +224,7 @@ def schedule_out(schedule: ScheduledTask, params_summary: str = "") -> dict:
         "anchor_at": _utc(schedule.anchor_at),
         "paused_until": _utc(schedule.paused_until),
         "pause_reason": schedule.pause_reason or None,
+        "notify_channels": list(schedule.notify_channels or []),
         "last_run_at": _utc(schedule.last_run_at),
         "last_outcome": schedule.last_outcome or None,
         "next_run_at": _utc(schedule.next_run_at),
@@ -240,7 +246,7 @@ def apply_fields(schedule: ScheduledTask, data: dict) -> ScheduledTask:
     for field, value in data.items():
         if value is None and field in ("schedule_time", "cron_expr"):
             value = ""
-        elif value is None and field == "schedule_days":
+        elif value is None and field in ("schedule_days", "notify_channels"):
             value = []
         setattr(schedule, field, value)
     return schedule

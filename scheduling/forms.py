@@ -15,6 +15,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 
+from notifications.selectors import channel_choices
 from scheduling import recurrence, registry
 from scheduling.models import ScheduledTask, ScheduleKind
 
@@ -49,6 +50,11 @@ class ScheduleForm(forms.ModelForm):
         help_text="Five fields: minute hour day-of-month month day-of-week, e.g. 30 5 * * mon-fri.",
         widget=forms.TextInput(attrs={"placeholder": "30 5 * * *", "autocomplete": "off", "spellcheck": "false"}),
     )
+    notify_channels = forms.TypedMultipleChoiceField(
+        label="Alerts go to", required=False, coerce=int, widget=forms.CheckboxSelectMultiple,
+        help_text="The notification channels told when a run fails or windows are missed or skipped. "
+                  "None ticked: all channels.",
+    )
     # Filled from the chosen task type's params fields in clean(); never an input of its own.
     params = forms.JSONField(required=False, widget=forms.HiddenInput)
 
@@ -56,7 +62,7 @@ class ScheduleForm(forms.ModelForm):
         model = ScheduledTask
         fields = ("name", "task_type", "enabled", "schedule_kind", "schedule_time", "schedule_days",
                   "interval_minutes", "anchor_at", "cron_expr", "timezone", "grace_minutes", "overlap_policy",
-                  "params")
+                  "notify_channels", "params")
         labels = {"anchor_at": "Starting at", "timezone": "Time zone", "grace_minutes": "Grace period (minutes)",
                   "overlap_policy": "If the previous run is still active"}
         help_texts = {"anchor_at": "Interval schedules count from here (UTC); empty: from when it is saved, "
@@ -68,6 +74,10 @@ class ScheduleForm(forms.ModelForm):
         self.fields["task_type"].choices = [(name, registry.label(name)) for name in self.task_types]
         if len(self.task_types) == 1:
             self.fields["task_type"].initial = self.task_types[0]
+        self.fields["notify_channels"].choices = channel_choices()
+        if not self.fields["notify_channels"].choices:
+            self.fields["notify_channels"].help_text = ("No notification channel yet: add one on the Notifications "
+                                                        "page, and this schedule's alerts go to it.")
         #: task type -> the names of its params fields in this form
         self.params_fields: dict[str, list[str]] = {}
         stored = self.instance.params if self.instance.pk else {}

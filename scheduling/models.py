@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.timezone import now
 
 from common.actors import Via
+from notifications.selectors import channels_missing
 from scheduling import recurrence, registry
 
 MIN_GRACE_MINUTES = 5
@@ -84,6 +85,9 @@ class ScheduledTask(models.Model):
         help_text="A window later than this (e.g. after downtime) is recorded as missed, not run.",
     )
     overlap_policy = models.CharField(max_length=8, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
+    # Which notification channels this schedule's alerts go to, by id; empty: all of them.
+    notify_channels = models.JSONField(default=list, db_default=[], blank=True,
+                                       help_text="Notification channel ids for this schedule's alerts; empty: all.")
 
     # Paused: windows before this instant are not run but recorded as paused; the scheduler's pass
     # lifts the pause at this instant. Set and cleared only by the pause services.
@@ -116,7 +120,8 @@ class ScheduledTask(models.Model):
     # What a person edits, in the order an audit diff lists it. A save writes only these (never
     # last_run_at or last_outcome, which a scheduler may be updating at the same moment).
     EDITABLE_FIELDS = ("name", "task_type", "params", "enabled", "schedule_kind", "schedule_time", "schedule_days",
-                       "interval_minutes", "anchor_at", "cron_expr", "timezone", "grace_minutes", "overlap_policy")
+                       "interval_minutes", "anchor_at", "cron_expr", "timezone", "grace_minutes", "overlap_policy",
+                       "notify_channels")
 
     # --- validation: the one place every entrance (admin, pages, API, commands) goes through ---
 
@@ -153,6 +158,10 @@ class ScheduledTask(models.Model):
                 self.params = task_type.clean_params(self.params if self.params is not None else {})
             except ValidationError as exc:
                 errors["params"] = exc.error_list
+        try:
+            self.notify_channels = _clean_channel_ids(self.notify_channels)
+        except ValidationError as exc:
+            errors["notify_channels"] = exc.error_list
         if errors:
             raise ValidationError(errors)
 
@@ -236,6 +245,19 @@ class ScheduledTask(models.Model):
 
     def next_after(self, instant: datetime) -> datetime:
         return self.recurrence().next_after(instant)
+
+
+def _clean_channel_ids(value) -> list[int]:
+    """A schedule's notification channels: ids of channels that exist, sorted, each once."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or any(isinstance(item, bool) or not isinstance(item, int) for item in value):
+        raise ValidationError("Give a list of notification channel ids, e.g. [1, 3]; an empty list means all channels.")
+    if missing := channels_missing(value):
+        ids = ", ".join(str(pk) for pk in missing)
+        raise ValidationError(f"There is no notification channel with the id{'s' if len(missing) > 1 else ''} {ids}: "
+                              "see /notifications for the channels.")
+    return sorted(set(value))
 
 
 class ScheduleRun(models.Model):

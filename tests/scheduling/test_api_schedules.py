@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 
 NOW = at("2026-03-26 12:00")
 FIELDS = {"id", "name", "task_type", "enabled", "schedule_kind", "schedule_time", "schedule_days", "interval_minutes",
-          "cron_expr", "timezone", "params", "grace_minutes", "overlap_policy", "anchor_at", "last_run_at",
-          "last_outcome", "next_run_at", "created_at", "updated_at", "paused_until", "pause_reason"}
+          "cron_expr", "timezone", "params", "grace_minutes", "overlap_policy", "anchor_at", "notify_channels",
+          "last_run_at", "last_outcome", "next_run_at", "created_at", "updated_at", "paused_until", "pause_reason"}
 EXTRAS = {"description", "task_type_label", "params_summary"}
 BACKUP = {"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_kind": "daily", "schedule_time": "02:00"}
 
