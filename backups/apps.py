@@ -6,9 +6,11 @@ class BackupsConfig(AppConfig):
     verbose_name = "Backups"
 
     def ready(self) -> None:
-        from backups import handlers, selectors, tasks
+        from backups import alerts, handlers, selectors, tasks
         from jobs import history, registry
+        from notifications.registry import register_watch
 
         tasks.register()
         registry.register(handlers.HANDLER)
         history.keep_jobs(selectors.jobs_with_backup_files)
+        register_watch(alerts.watch_freshness)

@@ -9,11 +9,13 @@ class ChannelsConfig(AppConfig):
     def ready(self) -> None:
         from django.utils import timezone
 
-        from channels import handlers, sync, tasks
+        from channels import alerts, handlers, sync, tasks
         from jobs.signals import job_status_changed
+        from notifications.registry import register_watch
 
         tasks.register()
         handlers.register_handlers()
+        register_watch(alerts.watch_outages)
 
         def follow_jobs(sender, jobs, **kwargs):
             # Once a sync's last job is done: judge its failures (outage or not) and write its summary.

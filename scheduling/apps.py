@@ -9,10 +9,19 @@ class SchedulingConfig(AppConfig):
         from django.utils import timezone
 
         from jobs.signals import job_status_changed
-        from scheduling import services
+        from notifications.registry import register_watch
+        from notifications.signals import channel_deleted
+        from scheduling import alerts, services
 
         def follow_jobs(sender, jobs, **kwargs):
             services.runs_follow_jobs(job_ids=[job.pk for job in jobs], now=timezone.now())
 
         # weak=False: the receiver is a local function, which a weak reference would let go at once.
         job_status_changed.connect(follow_jobs, weak=False, dispatch_uid="scheduling.runs_follow_jobs")
+
+        def forget_channel(sender, channel_id, **kwargs):
+            alerts.schedules_forget_channel(channel_id=channel_id, now=timezone.now())
+
+        channel_deleted.connect(forget_channel, weak=False, dispatch_uid="scheduling.schedules_forget_channel")
+        register_watch(alerts.watch_processes)
+        register_watch(alerts.watch_schedules)

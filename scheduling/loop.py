@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from common.processes import process_name
 from jobs.maintenance import jobs_maintain
+from notifications.services import notifications_step
 from scheduling import tick
 from scheduling.history import history_prune_when_due
 from scheduling.models import HeartbeatSource, ScheduledTask, SchedulerHeartbeat
@@ -52,6 +53,7 @@ def scheduler_step(*, now: datetime, source: str, name: str | None = None,
     if heartbeat or report.windows:
         heartbeat_write(now=now, report=report, source=source, name=name)
     history_prune_when_due(now=now)
+    notifications_step(now=now, source=source)
     return report
 
 

@@ -63,6 +63,14 @@ def scheduler_status(*, now: datetime) -> dict:
     }
 
 
+def scheduler_last_pass(*, now: datetime) -> datetime | None:
+    """When `schedule_tick` (the loop, or a one-shot from cron) last passed; the safety net's passes
+    do not count. None if none has for a day (heartbeats are forgotten then)."""
+    return (SchedulerHeartbeat.objects.exclude(source=HeartbeatSource.SAFETY_NET)
+            .filter(last_pass_at__lte=now + HEARTBEAT_CLOCK_TOLERANCE)
+            .order_by("-last_pass_at").values_list("last_pass_at", flat=True).first())
+
+
 def schedule_preview(*, schedule, now: datetime, count: int = 5) -> dict:
     """What the editor's live preview and `POST /api/schedules/preview` show for an unsaved schedule:
     its description, time zone and next runs (UTC, local wall time, DST notes).

@@ -17,7 +17,7 @@ from common.actors import SYSTEM, Actor
 from common.db import update_rows
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from jobs.services import JobRequest, job_create_many
-from scheduling import audit, messages, recurrence, registry
+from scheduling import alerts, audit, messages, recurrence, registry
 from scheduling.models import AuditAction, RunOutcome, RunTrigger, ScheduledTask, ScheduleKind, ScheduleRun
 
 
@@ -312,6 +312,7 @@ def runs_follow_jobs(*, job_ids: list[int], now: datetime) -> int:
                                                                                 finished_at=finished_at):
             continue  # another worker's job finished at the same moment and got there first
         changed += 1
+        alerts.run_settled(run=run, outcome=outcome, now=now)
         newer = ScheduleRun.objects.filter(schedule_id=run.schedule_id, pk__gt=run.pk).exclude(
             outcome__in=QUIET_OUTCOMES)
         if run.schedule_id and not newer.exists():

@@ -28,7 +28,7 @@ from django.db.models import OuterRef, Subquery
 
 from common.db import update_rows
 from jobs.models import ACTIVE_STATUSES, Job
-from scheduling import messages, services
+from scheduling import alerts, messages, services
 from scheduling.models import OverlapPolicy, RunOutcome, RunTrigger, ScheduledTask, ScheduleRun
 
 logger = logging.getLogger(__name__)
@@ -160,6 +160,7 @@ def _process_batch(*, now: datetime, limit: int, report: PassReport, pk: int | N
             if d.outcome in (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED):
                 d.schedule.last_run_at = now
         _save_schedule_state(schedules, now=now)
+    alerts.windows_decided(runs=[d.run for d in decisions], now=now)
     for d in decisions:
         report.count(d.outcome)
         if d.outcome in (RunOutcome.DISPATCHED, RunOutcome.SUCCEEDED):

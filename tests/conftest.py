@@ -5,6 +5,7 @@ import pytest
 from scheduling import services
 from scheduling.models import ScheduleAuditEntry, ScheduledTask
 from tests.factories import StaffFactory, UserFactory
+from tests.servers import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -88,3 +89,76 @@ def make_schedule(db):
         return services.schedule_save(schedule=ScheduledTask(**{**base, **fields}), now=now)
 
     return make
+
+
+# --- the internet, simulated, for notifications -------------------------------------------------
+# `webhook.url` is an Apprise URL (json://) posting to a pytest-httpserver on 127.0.0.1; `smtp` is an
+# aiosmtpd server on a free port with Django's SMTP backend pointed at it. Both keep what they were
+# sent and can be told to refuse (`webhook.answer(500)`, `smtp.refuse = True`).
+
+class Webhook:
+    path = "/alerts"
+
+    def __init__(self, server):
+        self.server = server
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.server.port}{self.path}"
+
+    def answer(self, status: int = 200) -> None:
+        self.server.clear_all_handlers()
+        self.server.expect_request(self.path, method="POST").respond_with_data("ok" if status < 400 else "nope",
+                                                                               status=status)
+
+    @property
+    def messages(self) -> list[dict]:
+        """The JSON Apprise posted: {"title": ..., "message": ..., "type": ...}, oldest first."""
+        return [request.get_json() for request, _ in self.server.log if request.path == self.path]
+
+    @property
+    def titles(self) -> list[str]:
+        return [message["title"] for message in self.messages]
+
+
+@pytest.fixture
+def webhook(httpserver):
+    hook = Webhook(httpserver)
+    hook.answer(200)
+    yield hook
+    httpserver.clear()
+
+
+class Inbox:
+    """aiosmtpd's handler: keeps each message, or refuses it with a 550 while `refuse` is set."""
+
+    def __init__(self):
+        self.messages = []
+        self.refuse = False
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refuse:
+            return "550 5.7.1 Relaying denied"
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    @property
+    def subjects(self) -> list[str]:
+        return [str(message["Subject"]).strip() for message in self.messages]
+
+
+@pytest.fixture
+def smtp(settings):
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    yield inbox
+    controller.stop()

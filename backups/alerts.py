@@ -1,0 +1,48 @@
+"""Stale backups as an incident: no good backup within twice the backup schedule's interval.
+
+A watch (notifications.registry), run from the scheduler's step: the same freshness the /backups
+page shows (`backups.selectors.backup_freshness`), so the page's warning and the alert agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from backups import selectors
+from common.formatting import human_duration
+from notifications.services import incident_open, incident_resolve
+
+BACKUPS_STALE = "backups_stale"
+
+
+def _utc(instant: datetime) -> str:
+    return f"{instant:%Y-%m-%d %H:%M} UTC"
+
+
+def watch_freshness(*, now: datetime, source: str) -> None:
+    """Open `backups_stale` while the newest good backup is older than the limit (or there has been
+    none for that long since the schedule was made); resolve it once a good one is there."""
+    schedule = selectors.backup_schedule()
+    newest = selectors.newest_good_backup()
+    freshness = selectors.backup_freshness(schedule=schedule, newest_good=newest, now=now)
+    never = (freshness.no_good_backup and freshness.limit is not None and schedule is not None
+             and now - schedule.created_at > freshness.limit)
+    if not (freshness.stale or never):
+        if newest is not None:
+            detail = f"Backup #{newest.pk}, made at {_utc(newest.started_at)}, is good."
+        else:
+            detail = "There is no backup schedule to measure by any more."
+        incident_resolve(key=BACKUPS_STALE, detail=detail, now=now)
+        return
+    expected = (f"“{schedule.name}” runs every {human_duration(freshness.interval)} or so, so a good backup is "
+                f"expected at least every {human_duration(freshness.limit)}")
+    if newest is not None:
+        title = f"No good backup for {human_duration(freshness.age)}"
+        detail = f"The newest good backup is #{newest.pk}, made at {_utc(newest.started_at)}. {expected}."
+    else:
+        title = "No good backup yet"
+        detail = f"There is no good backup at all. {expected}."
+    if not schedule.enabled:
+        detail += " The schedule is disabled."
+    incident_open(key=BACKUPS_STALE, kind=BACKUPS_STALE, title=title, detail=detail,
+                  link="/backups", schedule_id=schedule.pk, channel_ids=list(schedule.notify_channels or []), now=now)
