@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("scheduling.urls")),
     path("", include("channels.urls")),
     path("", include("jobs.urls")),
+    path("", include("notifications.urls")),
     path("api/", api.urls()),
     path("account/tokens", views.api_tokens, name="api_tokens"),
     path("account/tokens/<int:pk>/revoke", views.api_token_revoke, name="api_token_revoke"),

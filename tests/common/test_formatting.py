@@ -9,6 +9,7 @@ from channels.models import SyncOutcome
 from common.formatting import BADGE_TONES, badge_class, human_duration
 from common.templatetags.formatting import since
 from jobs.models import JobStatus
+from notifications.models import DeliveryStatus
 from scheduling.models import RunOutcome
 
 
@@ -40,7 +41,7 @@ def test_it_colours_each_status_as_it_means(status, badge):
     assert badge_class(status) == badge
 
 
-@pytest.mark.parametrize("choices", [JobStatus, RunOutcome, BackupStatus, SyncOutcome])
+@pytest.mark.parametrize("choices", [JobStatus, RunOutcome, BackupStatus, SyncOutcome, DeliveryStatus])
 def test_it_knows_every_status_the_apps_have(choices):
     """A new status that nobody gave a colour would show as neutral grey, like "queued": say so here."""
     coloured = {status for statuses in BADGE_TONES.values() for status in statuses}
