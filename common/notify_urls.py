@@ -13,9 +13,11 @@ the message, with the URL masked, and the senders log their own lines.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 _apprise_log = logging.getLogger("apprise")
+_ANY_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s\"'<>]*[^\s\"'<>.,;:!?)])?")
 
 
 class _ThreadCapture(logging.Handler):
@@ -52,14 +54,15 @@ def mask(url: str) -> str:
 
 
 def scrub(text: str, url: str) -> str:
-    """Apprise's words about `url`, with the URL (and anything after its scheme) masked."""
+    """Apprise's words about `url`, with the URL masked, and any URL in them: Apprise masks some
+    itself, keeping a token's first and last characters (`tgram://1...p/`), which is still too much."""
     url = url.strip()
     if url:
         text = text.replace(url, mask(url))
-        scheme, separator, rest = url.partition("://")
+        _, separator, rest = url.partition("://")
         if separator and rest:
             text = text.replace(rest, "…")
-    return text.strip()
+    return _ANY_URL.sub(lambda found: mask(found.group(0)), text).strip()
 
 
 def problem(url: str) -> str:
