@@ -260,11 +260,11 @@ if SITE_URL and not SITE_URL.startswith(("http://", "https://")):
 _email = env.email_url("EMAIL_URL", default="smtp://localhost:25")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
-EMAIL_PORT = _email["EMAIL_PORT"] or 25
 EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
 EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
 EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_PORT = _email["EMAIL_PORT"] or (465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25)
 EMAIL_TIMEOUT = 10  # seconds: a mail server that does not answer must not hold the scheduler's step
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="channel-archive@localhost")
 
