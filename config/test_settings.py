@@ -29,3 +29,10 @@ SCHEDULER_LOOP_MAX_AGE_SECONDS = 6  # above the idle loop's 5 s heartbeat
 # unless a test gives the processes it starts a folder of its own.
 if "BACKUP_DIR" not in os.environ:
     BACKUP_DIR = VAR_DIR / "test-backups"
+
+# Notifications: the watches every second, and the real-process tests see a stopped process within
+# seconds (the defaults are minutes). Tests of the thresholds set their own.
+NOTIFY_WATCH_EVERY_SECONDS = 1
+NOTIFY_RETRY_BACKOFF_SECONDS = 1
+NOTIFY_WORKERS_DOWN_AFTER_SECONDS = 3
+NOTIFY_SCHEDULER_STOPPED_AFTER_SECONDS = 10  # above the idle loop's 5 s heartbeat
