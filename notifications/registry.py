@@ -25,9 +25,3 @@ def register_watch(watch: Watch) -> Watch:
 def watches() -> tuple[Watch, ...]:
     return tuple(_watches)
 
-
-def unregister_watch(watch: Watch) -> None:
-    """For tests that register a watch of their own."""
-    if watch in _watches:
-        _watches.remove(watch)
-
