@@ -15,6 +15,8 @@ step. Everything here reads a little and writes only when an incident opens or r
 
 from __future__ import annotations
 
+import functools
+import logging
 from datetime import datetime
 
 from django.core.cache import cache
@@ -41,6 +43,8 @@ SETTINGS = AppSettings({
     "NOTIFY_WORKERS_DOWN_AFTER_SECONDS": 120.0,
 })
 
+logger = logging.getLogger(__name__)
+
 RUN_FAILED, MISSED, SKIPPED = "run_failed", "missed", "skipped"
 SCHEDULER_STOPPED, WORKERS_DOWN = "scheduler_stopped", "workers_down"
 # Since when the scheduler has seen no worker cluster: in the shared cache, so a one-shot
@@ -62,6 +66,21 @@ def _channels(schedule: ScheduledTask | None) -> list[int]:
 
 # --- runs and windows ------------------------------------------------------------------------------
 
+def _never_raises(hook):
+    """The runs' bookkeeping and the pass call these after their own writes: an alert that cannot be
+    written (a bug, the database gone for a moment) is logged, and must not undo or stop them."""
+
+    @functools.wraps(hook)
+    def guarded(**kwargs) -> None:
+        try:
+            hook(**kwargs)
+        except Exception:
+            logger.exception("Alerts: %s failed; the runs are not affected", hook.__name__)
+
+    return guarded
+
+
+@_never_raises
 def run_settled(*, run: ScheduleRun, outcome: str, now: datetime) -> None:
     """A run's jobs are all done (scheduling.services.runs_follow_jobs changed its outcome)."""
     if run.schedule_id is None:
@@ -82,6 +101,7 @@ def run_settled(*, run: ScheduleRun, outcome: str, now: datetime) -> None:
                       schedule_id=run.schedule_id, channel_ids=_channels(run.schedule), now=now)
 
 
+@_never_raises
 def windows_decided(*, runs: list[ScheduleRun], now: datetime) -> None:
     """After a batch of the pass: alert on missed windows, on too many skips in a row and on runs that
     could not dispatch; a window that dispatched resolves its schedule's missed and skipped incidents

@@ -263,3 +263,22 @@ def test_a_deleted_channel_leaves_the_schedules_that_chose_it(make_schedule, dja
     assert entry.changes == {"notify_channels": [[kept.pk, deleted_id], [kept.pk]],
                              "reason": f"notification channel #{deleted_id} deleted"}
     assert entry.via == "system"
+
+
+def test_an_alert_that_cannot_be_written_leaves_the_runs_and_the_schedule_as_they_should_be(
+        make_schedule, monkeypatch, caplog, django_capture_on_commit_callbacks):
+    def broken(**kwargs):
+        raise RuntimeError("the notifications' tables are gone")
+
+    monkeypatch.setattr(alerts, "incident_open", broken)
+    schedule = make_schedule(now=at("2026-05-01 12:00"), grace_minutes=60)
+    tick.run_pass(now=at("2026-05-02 05:00"))  # missed: the pass goes on
+    ScheduleRun.objects.update(outcome="succeeded")
+    tick.run_pass(now=at("2026-05-03 02:00"))
+    fail_for_good(run_of(schedule, "2026-05-03 02:00").jobs.get(), now=at("2026-05-03 02:01"),
+                  capture=django_capture_on_commit_callbacks)
+
+    assert run_of(schedule, "2026-05-03 02:00").outcome == "failed"
+    schedule.refresh_from_db()
+    assert (schedule.last_outcome, schedule.next_run_at) == ("failed", at("2026-05-04 02:00"))
+    assert "Alerts: windows_decided failed" in caplog.text and "Alerts: run_settled failed" in caplog.text
