@@ -117,7 +117,8 @@ def windows_decided(*, runs: list[ScheduleRun], now: datetime) -> None:
     for run in runs:
         if run.outcome == RunOutcome.MISSED:
             incident_open(key=key(MISSED, run.schedule_id), kind=MISSED,
-                          title=f"Schedule “{run.schedule_name}” missed a window", detail=run.message,
+                          title=f"Schedule “{run.schedule_name}” missed a window",
+                          detail=f"Run #{run.pk} (window {_utc(run.due_at)}): {run.message}",
                           link=run.get_absolute_url(), schedule_id=run.schedule_id,
                           channel_ids=_channels(run.schedule), now=now)
         elif run.outcome == RunOutcome.SKIPPED and _skipped_in_a_row(run.schedule_id) >= SETTINGS.get(

@@ -131,7 +131,9 @@ def test_a_window_missed_past_its_grace_alerts_once_and_the_next_dispatched_wind
     send_all(now=at("2026-05-02 05:00"))
 
     assert hook.titles == ["Channel archive: Schedule “Nightly backup” missed a window"]
-    assert "Missed" in hook.messages[0]["message"] or "grace" in hook.messages[0]["message"]
+    missed = run_of(schedule, "2026-05-02 02:00")
+    assert f"Run #{missed.pk} (window 2026-05-02 02:00 UTC): Missed: 3 h 0 min late, past the grace period of 60 min." \
+        in hook.messages[0]["message"]
 
     ScheduleRun.objects.update(outcome="succeeded")  # nothing still active
     tick.run_pass(now=at("2026-05-03 02:00"))
