@@ -157,7 +157,7 @@ def watch_processes(*, now: datetime, source: str) -> None:
     heartbeat, the scheduler the worker clusters' status. The one taking the step is alive itself."""
     if source == HeartbeatSource.SAFETY_NET:
         _watch_scheduler(now=now)
-        incident_resolve(key=WORKERS_DOWN, detail="A worker cluster is running again.", now=now)
+        _workers_seen(now=now)
     else:
         incident_resolve(key=SCHEDULER_STOPPED, detail="schedule_tick is passing again.", now=now)
         _watch_workers(now=now)
@@ -182,8 +182,7 @@ def _watch_workers(*, now: datetime) -> None:
     if clusters is None:
         return  # their status cannot be read: say nothing rather than something wrong
     if clusters:
-        cache.delete(WORKERS_MISSING_SINCE)
-        incident_resolve(key=WORKERS_DOWN, detail="A worker cluster is running again.", now=now)
+        _workers_seen(now=now)
         return
     cache.add(WORKERS_MISSING_SINCE, now.isoformat(), timeout=None)
     since = parse_datetime(cache.get(WORKERS_MISSING_SINCE) or "") or now
@@ -195,6 +194,12 @@ def _watch_workers(*, now: datetime) -> None:
                       detail=f"No worker cluster has been alive since {_utc(since)}: no job runs, and queued jobs "
                              "wait (backups, channel syncs). Start one: manage.py qcluster.",
                       link="/healthz", now=now)
+
+
+def _workers_seen(*, now: datetime) -> None:
+    if cache.get(WORKERS_MISSING_SINCE) is not None:  # a read: the usual answer writes nothing
+        cache.delete(WORKERS_MISSING_SINCE)
+    incident_resolve(key=WORKERS_DOWN, detail="A worker cluster is running again.", now=now)
 
 
 def watch_schedules(*, now: datetime, source: str) -> None:

@@ -284,3 +284,17 @@ def test_an_alert_that_cannot_be_written_leaves_the_runs_and_the_schedule_as_the
     schedule.refresh_from_db()
     assert (schedule.last_outcome, schedule.next_run_at) == ("failed", at("2026-05-04 02:00"))
     assert "Alerts: windows_decided failed" in caplog.text and "Alerts: run_settled failed" in caplog.text
+
+
+def test_workers_seen_again_by_the_safety_net_start_the_next_count_afresh(hook, settings):
+    settings.NOTIFY_WORKERS_DOWN_AFTER_SECONDS = 120
+    cache.delete(alerts.WORKERS_MISSING_SINCE)
+    alerts.watch_processes(now=at("2026-05-01 12:00"), source=HeartbeatSource.LOOP)  # none alive: counting
+    beat(HeartbeatSource.LOOP, at("2026-05-01 12:01"))
+    alerts.watch_processes(now=at("2026-05-01 12:01"), source=HeartbeatSource.SAFETY_NET)  # a cluster is alive
+
+    alerts.watch_processes(now=at("2026-05-01 13:00"), source=HeartbeatSource.LOOP)  # gone again: from now
+    send_all(now=at("2026-05-01 13:00"))
+
+    assert hook.messages == []
+    cache.delete(alerts.WORKERS_MISSING_SINCE)
