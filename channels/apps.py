@@ -7,10 +7,11 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self) -> None:
+        from django.db import transaction
         from django.utils import timezone
 
         from channels import alerts, handlers, sync, tasks
-        from jobs.signals import job_status_changed
+        from jobs.signals import job_status_changed, jobs_maintained
         from notifications.registry import register_watch
 
         tasks.register()
@@ -19,7 +20,13 @@ class ChannelsConfig(AppConfig):
 
         def follow_jobs(sender, jobs, **kwargs):
             # Once a sync's last job is done: judge its failures (outage or not) and write its summary.
-            sync.group_syncs_follow_jobs(jobs=jobs, now=timezone.now())
+            # Its own savepoint: should it fail, only its writes roll back (see jobs.signals).
+            with transaction.atomic():
+                sync.group_syncs_follow_jobs(jobs=jobs, now=timezone.now())
+
+        def settle_stale(sender, now, **kwargs):
+            return sync.group_syncs_settle_stale(now=now)
 
         # weak=False: a function defined here has no other reference and would be collected at once.
         job_status_changed.connect(follow_jobs, weak=False, dispatch_uid="channels.group_syncs_follow_jobs")
+        jobs_maintained.connect(settle_stale, weak=False, dispatch_uid="channels.group_syncs_settle_stale")

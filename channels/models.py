@@ -155,7 +155,13 @@ class GroupSync(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["group", "-finished_at"], name="group_sync_recent_idx")]
+        indexes = [
+            models.Index(fields=["group", "-finished_at"], name="group_sync_recent_idx"),
+            # The step's sweep of syncs left running (sync.group_syncs_settle_stale): only the few
+            # syncs in flight are in it.
+            models.Index(fields=["created_at"], condition=models.Q(finished_at__isnull=True),
+                         name="group_sync_running_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Sync of {self.group_name or 'one channel'} at {self.created_at:%Y-%m-%d %H:%M} UTC"

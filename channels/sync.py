@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 
 from channels import feed, messages
 from channels.models import (
@@ -34,6 +34,7 @@ from channels.models import (
     Video,
 )
 from common.db import update_rows
+from jobs import conf as jobs_conf
 from jobs.models import ACTIVE_STATUSES, Job
 from jobs.registry import PermanentJobError
 from jobs.services import job_attempt_succeeded
@@ -307,7 +308,8 @@ def _count_failure(channel_id: int, *, checked_at: datetime) -> None:
 
 
 def group_syncs_follow_jobs(*, jobs: list[Job], now: datetime) -> int:
-    """Finish the syncs whose jobs are all done; called when jobs finish. Returns how many finished."""
+    """Finish the syncs whose jobs are all done; called when jobs finish (maybe more than once for the
+    same change: a sync already up to date is left as it is). Returns how many changed."""
     group_sync_ids = set()
     for job in jobs:
         params = job.params
@@ -316,14 +318,35 @@ def group_syncs_follow_jobs(*, jobs: list[Job], now: datetime) -> int:
     return sum(group_sync_finish(group_sync_id=pk, now=now) for pk in sorted(group_sync_ids))
 
 
+def group_syncs_settle_stale(*, now: datetime, limit: int = 20) -> int:
+    """Finish syncs still running although none of their jobs is active; return how many.
+
+    The net under the jobs' announcements (each scheduler step, through jobs.signals.jobs_maintained):
+    a sync whose last job's announcement never came, and never will (no job of it is marked to be
+    announced any more). A job still marked is the announcement's to settle, so in normal operation
+    this finishes nothing. Looks at the oldest few syncs still running longer than the announcements
+    are given (the partial index of running syncs), one query each while their jobs are active.
+    """
+    running = (GroupSync.objects.filter(finished_at__isnull=True,
+                                        created_at__lt=now - jobs_conf.seconds("JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS"))
+               .order_by("created_at").values_list("pk", flat=True)[:limit])
+    waiting = Q(status__in=ACTIVE_STATUSES) | Q(announce_due_at__isnull=False)
+    finished = sum(group_sync_finish(group_sync_id=pk, now=now) for pk in list(running)
+                   if not sync_jobs(pk).filter(waiting).exists())
+    if finished:
+        logger.warning("Finished %d group sync(s) left running after their last job finished.", finished)
+    return finished
+
+
 def sync_jobs(group_sync_id: int):
     # The (job_type, status) index narrows this to the active syncs before the JSON is read.
     return Job.objects.filter(job_type=JOB_TYPE, params__group_sync_id=group_sync_id)
 
 
 def group_sync_finish(*, group_sync_id: int, now: datetime) -> bool:
-    """Judge the failures and write the summary once none of the sync's jobs is active. Idempotent:
-    a job retried by hand later makes it run again, judging only what changed."""
+    """Judge the failures and write the summary once none of the sync's jobs is active; True if
+    that changed anything. Idempotent: a job retried by hand later makes it run again, judging only
+    what changed, and a sync already summarised as it stands is left untouched."""
     if sync_jobs(group_sync_id).filter(status__in=ACTIVE_STATUSES).exists():
         return False
     with transaction.atomic():
@@ -336,9 +359,9 @@ def group_sync_finish(*, group_sync_id: int, now: datetime) -> bool:
         checked = [r for r in results if r.outcome not in SKIPPED_OUTCOMES]
         down = [r for r in checked if r.outcome in OUTAGE_OUTCOMES or r.outcome == SyncOutcome.FEED_OUTAGE]
         outage = len(checked) >= OUTAGE_MIN_CHANNELS and 2 * len(down) > len(checked)
-        _judge_failures([r for r in results if not r.settled and r.outcome not in SUCCESS_OUTCOMES], outage=outage)
-        _summarise(group_sync, results, outage=outage, now=now)
-    return True
+        unsettled = [r for r in results if not r.settled and r.outcome not in SUCCESS_OUTCOMES]
+        _judge_failures(unsettled, outage=outage)
+        return _summarise(group_sync, results, outage=outage, now=now, judged=bool(unsettled))
 
 
 def _judge_failures(unsettled: list[ChannelSync], *, outage: bool) -> None:
@@ -365,7 +388,8 @@ def _judge_failures(unsettled: list[ChannelSync], *, outage: bool) -> None:
             _count_failure(result.channel_id, checked_at=result.checked_at)
 
 
-def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: bool, now: datetime) -> None:
+def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: bool, now: datetime,
+               judged: bool) -> bool:
     by_outcome: dict[str, int] = {}
     for result in results:
         by_outcome[result.outcome] = by_outcome.get(result.outcome, 0) + 1
@@ -377,11 +401,13 @@ def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: boo
     down = sum(by_outcome.get(o, 0) for o in (*OUTAGE_OUTCOMES, SyncOutcome.FEED_OUTAGE))
     note = messages.outage_note(down=down, checked=len(results) - skipped_backoff - skipped_cooldown) if outage else ""
     first_time = group_sync.finished_at is None
-    GroupSync.objects.filter(pk=group_sync.pk).update(
-        finished_at=now, synced=synced, failed=failed, skipped_backoff=skipped_backoff,
-        skipped_cooldown=skipped_cooldown, outage=outage, note=note,
-        new_videos=sum(r.new_videos for r in results), updated_videos=sum(r.updated_videos for r in results),
-    )
+    summary = {"synced": synced, "failed": failed, "skipped_backoff": skipped_backoff,
+               "skipped_cooldown": skipped_cooldown, "outage": outage, "note": note,
+               "new_videos": sum(r.new_videos for r in results),
+               "updated_videos": sum(r.updated_videos for r in results)}
+    if not first_time and not judged and all(getattr(group_sync, name) == value for name, value in summary.items()):
+        return False  # told again of jobs it has already summarised
+    GroupSync.objects.filter(pk=group_sync.pk).update(finished_at=now, **summary)
     if group_sync.group_id:
         newer = GroupSync.objects.filter(group_id=group_sync.group_id, finished_at__isnull=False,
                                          created_at__gt=group_sync.created_at)
@@ -392,3 +418,4 @@ def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: boo
     if outage and group_sync.schedule_run_id is not None and first_time:
         # The run's own message, so its page says it without knowing about channels.
         schedule_run_add_note(run_id=group_sync.schedule_run_id, note=note)
+    return True

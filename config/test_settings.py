@@ -22,6 +22,7 @@ JOB_HANDLER_MODULES = ["tests.jobs.handlers"]
 JOBS_RETRY_BACKOFF_SECONDS = 1
 JOBS_REAP_MARGIN_SECONDS = 1
 JOBS_NEVER_SENT_GRACE_SECONDS = 1
+JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS = 1
 # A killed `schedule_tick --loop` shows in /healthz after this long (30 s in production).
 SCHEDULER_LOOP_MAX_AGE_SECONDS = 6  # above the idle loop's 5 s heartbeat
 

@@ -19,6 +19,11 @@ SETTINGS = AppSettings({
     # A queued job not picked up this long after it was sent is sent again (the outbox). Only
     # while the broker has no messages waiting, so a long backlog is not sent twice.
     "JOBS_RESEND_AFTER_SECONDS": 300.0,
+    # A job still marked "to announce" this long after it became final is announced again by the
+    # scheduler's step: its worker died between the commit and the announcement, or a listener raised.
+    "JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS": 5.0,
+    # Jobs announced again per batch (one claim, one announcement, one clear).
+    "JOBS_ANNOUNCE_BATCH_SIZE": 50,
     # Jobs sent on commit (Redis) have no `enqueued_at` for a moment: the outbox leaves them this long
     # before it sends them itself, so it does not race the sender.
     "JOBS_NEVER_SENT_GRACE_SECONDS": 10.0,

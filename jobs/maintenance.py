@@ -3,6 +3,9 @@
 - Release waiting retries whose backoff has passed: back to queued, and sent.
 - Reap running jobs far past their time limit: their worker was killed or lost.
 - The outbox: send again queued jobs whose message never went out or was lost.
+- Announce again jobs whose announcement is overdue: their worker died between its commit and the
+  announcement, or a listener raised.
+- Then `jobs_maintained`: whoever follows jobs settles what still waits on jobs that are all final.
 
 Each step is safe to run from several processes at once: rows change by compare-and-set, and a
 message sent twice is claimed once. Idle passes only read (through indexes) and take no write lock.
@@ -17,6 +20,7 @@ from django.db import transaction
 
 from jobs import conf, queue, services
 from jobs.models import Job, JobStatus
+from jobs.signals import jobs_maintained
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +30,8 @@ def jobs_maintain(*, now: datetime) -> dict[str, int]:
         "released": jobs_release_due_retries(now=now),
         "reaped": jobs_reap_lost(now=now),
         "resent": jobs_resend_unsent(now=now),
+        "announced again": jobs_announce_overdue(now=now),
+        "settled": _followers_settle(now=now),
     }
     if any(report.values()):
         logger.info("Job maintenance: %s", ", ".join(f"{n} {what}" for what, n in report.items()))
@@ -102,6 +108,49 @@ def jobs_resend_unsent(*, now: datetime) -> int:
     logger.warning("Sending again %d queued job(s) no worker picked up: %s", len(jobs),
                    ", ".join(f"#{job.pk}" for job in jobs[:20]))
     return queue.resend(jobs, now=now)
+
+
+def jobs_announce_overdue(*, now: datetime) -> int:
+    """Announce again jobs still marked "to announce" past their mark; return how many were announced.
+
+    A small batch per step. Each job is claimed with a compare-and-set on its mark, which moves the
+    mark a few seconds on: two schedulers never announce the same job at the same moment, and a job
+    whose announcement fails again (a listener still raising) comes back after those seconds. The
+    batch is announced at once (one transaction, one clearing UPDATE); if a listener raises, each
+    job is announced alone, so only the one it raised for keeps its mark.
+    """
+    candidates = list(
+        Job.objects.filter(announce_due_at__lte=now).order_by("announce_due_at", "pk")
+        .only("pk", "job_type", "params", "status", "announce_due_at")[: int(conf.get("JOBS_ANNOUNCE_BATCH_SIZE"))]
+    )
+    if not candidates:
+        return 0
+    claim = now + conf.seconds("JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS")
+    with transaction.atomic():
+        jobs = [job for job in candidates
+                if Job.objects.filter(pk=job.pk, announce_due_at=job.announce_due_at).update(announce_due_at=claim)]
+    if not jobs:
+        return 0
+    for job in jobs:
+        job.announce_due_at = claim
+    logger.warning("Announcing again %d job(s) whose announcement did not complete (their worker died after its "
+                   "commit, or a listener raised): %s", len(jobs), ", ".join(f"#{job.pk}" for job in jobs[:20]))
+    if services.jobs_announce(jobs=jobs):
+        return len(jobs)
+    return 0 if len(jobs) == 1 else sum(services.jobs_announce(jobs=[job]) for job in jobs)
+
+
+def _followers_settle(*, now: datetime) -> int:
+    """Send `jobs_maintained`; return how many things its listeners settled (the ints they return)."""
+    settled = 0
+    for receiver, response in jobs_maintained.send_robust(sender=Job, now=now):
+        if isinstance(response, Exception):
+            # Its traceback is logged by send_robust itself (logger django.dispatch).
+            logger.error("A listener (%s) of jobs_maintained raised (%s: %s); the next step tries again.",
+                         services.listener_name(receiver), type(response).__name__, response)
+        elif isinstance(response, int):
+            settled += response
+    return settled
 
 
 def _seconds(delta: timedelta) -> str:

@@ -50,6 +50,11 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the last worker.")
+    # Set by the write that makes the job final (or queues it again by hand): its listeners (a schedule
+    # run, a group sync) have yet to hear of it. Cleared once they have; a job still marked at this
+    # time is announced again by the scheduler's step (the worker died after its commit, or a
+    # listener raised). See services.jobs_announce.
+    announce_due_at = models.DateTimeField(null=True, blank=True)
 
     result = models.JSONField(null=True, blank=True)
     # The latest failure's traceback (or why the job was stopped); cleared when a new attempt starts.
@@ -74,6 +79,9 @@ class Job(models.Model):
             models.Index(fields=["status", "id"], name="job_status_id_idx"),
             # The outbox seeks queued jobs sent long ago without reading the whole backlog.
             models.Index(fields=["status", "enqueued_at"], name="job_status_enqueued_idx"),
+            # The step seeks jobs whose announcement is overdue; an empty index when all is well.
+            models.Index(fields=["announce_due_at"], condition=models.Q(announce_due_at__isnull=False),
+                         name="job_announce_due_idx"),
         ]
 
     def __str__(self) -> str:

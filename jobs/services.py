@@ -7,6 +7,8 @@ without any of them overwriting what another has decided.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,6 +20,8 @@ from jobs import conf, queue, registry
 from jobs.events import log_outcome
 from jobs.models import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, Job, JobPriority, JobStatus
 from jobs.signals import job_status_changed
+
+logger = logging.getLogger(__name__)
 
 
 class JobStateError(Exception):
@@ -76,10 +80,76 @@ def job_enqueue(*, job_type: str, params: dict | None = None, now: datetime,
     return job
 
 
+def _announce_due(now: datetime) -> datetime:
+    """The mark a final write sets: when the scheduler's step announces the job again, unless the
+    process that wrote it has announced it by then."""
+    return now + conf.seconds("JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS")
+
+
 def _announce(job: Job) -> None:
-    """Tell listeners (schedule runs...) that the job finished or was queued again, once committed."""
+    """Tell listeners (schedule runs...) that the job finished or was queued again, once committed.
+
+    The write that got here marked the job (`announce_due_at`, set on the instance too): should this
+    process die before the announcement, or a listener raise, the mark stays and the scheduler's
+    step announces the job again (jobs.maintenance.jobs_announce_overdue).
+    """
     jobs = [job]
-    transaction.on_commit(lambda: job_status_changed.send_robust(sender=Job, jobs=jobs))
+    # robust: whatever goes wrong here, the committed write stands and the mark says what is left.
+    transaction.on_commit(lambda: jobs_announce(jobs=jobs), robust=True)
+
+
+def jobs_announce(*, jobs: Sequence[Job]) -> bool:
+    """Send `job_status_changed` for these jobs, then clear their marks if no listener raised.
+
+    The listeners' writes and the clearing commit together, in one transaction: one write lock per
+    announcement (on SQLite), however many jobs it names, and no moment where the run has followed
+    its jobs but the jobs still say it has not (or the other way round). A listener that raised
+    leaves the marks (its traceback is logged), so the step announces the jobs again; what the other
+    listeners wrote stands. Listeners are idempotent: hearing of a job twice changes nothing more.
+    Returns whether the marks were cleared.
+    """
+    jobs = list(jobs)
+    if not jobs:
+        return True
+    ids = _ids_text(jobs)
+    try:
+        with transaction.atomic():
+            responses = job_status_changed.send_robust(sender=Job, jobs=jobs)
+            failures = [(receiver, error) for receiver, error in responses if isinstance(error, Exception)]
+            for receiver, error in failures:
+                # Its traceback is logged by send_robust itself (logger django.dispatch).
+                logger.error("A listener (%s) raised while job(s) %s were announced (%s: %s); the scheduler's step "
+                             "announces them again once their mark is due.", listener_name(receiver), ids,
+                             type(error).__name__, error)
+            if failures:
+                return False
+            _clear_marks(jobs)
+    except Exception:
+        logger.exception("Could not announce job(s) %s; the scheduler's step announces them again.", ids)
+        return False
+    return True
+
+
+def _clear_marks(jobs: Sequence[Job]) -> None:
+    """Clear each mark only while it is still the one announced (a compare-and-set): a job claimed
+    for announcing again meanwhile, or made final again, keeps the newer mark for its own announcement."""
+    by_mark: dict[datetime, list[int]] = {}
+    for job in jobs:
+        if job.announce_due_at is not None:
+            by_mark.setdefault(job.announce_due_at, []).append(job.pk)
+    for mark, pks in by_mark.items():
+        Job.objects.filter(pk__in=pks, announce_due_at=mark).update(announce_due_at=None)
+    for job in jobs:
+        job.announce_due_at = None
+
+
+def listener_name(receiver) -> str:
+    return f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', repr(receiver))}"
+
+
+def _ids_text(jobs: Sequence[Job], limit: int = 20) -> str:
+    text = ", ".join(f"#{job.pk}" for job in jobs[:limit])
+    return text + (f" and {len(jobs) - limit} more" if len(jobs) > limit else "")
 
 
 # --- attempts: written by the runner and the reaper ----------------------------------------------
@@ -120,6 +190,7 @@ def job_attempt_succeeded(*, job: Job, result, now: datetime) -> bool:
     The runner calls this after the handler returns, unless the handler already did, inside the
     transaction of its own last writes (see jobs.registry): on success the instance says completed.
     """
+    announce_due_at = _announce_due(now)
     succeeded = bool(
         _this_attempt(job).update(
             status=JobStatus.COMPLETED,
@@ -127,10 +198,12 @@ def job_attempt_succeeded(*, job: Job, result, now: datetime) -> bool:
             result=result,
             error="",
             attempt_log=[*job.attempt_log, _log_entry(job, outcome="completed", now=now)],
+            announce_due_at=announce_due_at,
         )
     )
     if succeeded:
         job.status, job.finished_at, job.result = JobStatus.COMPLETED, now, result
+        job.announce_due_at = announce_due_at
         _announce(job)
         log_outcome(job, JobStatus.COMPLETED, now=now)
     return succeeded
@@ -152,10 +225,13 @@ def job_attempt_failed(*, job: Job, error: str, now: datetime, outcome: str = "f
     if retries_left and not permanent:
         changes.update(status=JobStatus.RETRY_WAIT, available_at=now + retry_delay(attempt=job.attempts))
     else:
-        changes.update(status=JobStatus.FAILED, finished_at=now, failed_permanently=permanent)
+        changes.update(status=JobStatus.FAILED, finished_at=now, failed_permanently=permanent,
+                       announce_due_at=_announce_due(now))
     if not _this_attempt(job).update(**changes):
         return None
     if changes["status"] == JobStatus.FAILED:
+        job.status, job.finished_at = JobStatus.FAILED, now
+        job.announce_due_at = changes["announce_due_at"]
         _announce(job)
     log_outcome(job, changes["status"], now=now, error=summarise_error(error), retry_at=changes.get("available_at"))
     return changes["status"]
@@ -207,6 +283,7 @@ def job_cancel(*, job: Job, now: datetime, by: str = "") -> Job:
     changed = Job.objects.filter(pk=job.pk, status__in=CANCELLABLE_STATUSES).update(
         status=JobStatus.CANCELLED,
         finished_at=now,
+        announce_due_at=_announce_due(now),
         error=Case(
             When(error="", then=Value(note)),
             default=Concat(Value(note + "\n\n"), F("error"), output_field=TextField()),
@@ -241,6 +318,7 @@ def job_retry(*, job: Job, now: datetime) -> Job:
             finished_at=None,
             failed_permanently=False,
             max_retries=Greatest(F("max_retries"), F("attempts")),
+            announce_due_at=_announce_due(now),
         )
         job.refresh_from_db()
         if not changed:

@@ -6,18 +6,26 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
+        from django.db import transaction
         from django.utils import timezone
 
-        from jobs.signals import job_status_changed
+        from jobs.signals import job_status_changed, jobs_maintained
         from notifications.registry import register_watch
         from notifications.signals import channel_deleted
         from scheduling import alerts, services
 
         def follow_jobs(sender, jobs, **kwargs):
-            services.runs_follow_jobs(job_ids=[job.pk for job in jobs], now=timezone.now())
+            # Its own savepoint: should it fail, only its writes roll back, and the jobs stay marked
+            # to be announced again (jobs.signals).
+            with transaction.atomic():
+                services.runs_follow_jobs(job_ids=[job.pk for job in jobs], now=timezone.now())
 
-        # weak=False: the receiver is a local function, which a weak reference would let go at once.
+        def settle_stale(sender, now, **kwargs):
+            return services.runs_settle_stale(now=now)
+
+        # weak=False: the receivers are local functions, which a weak reference would let go at once.
         job_status_changed.connect(follow_jobs, weak=False, dispatch_uid="scheduling.runs_follow_jobs")
+        jobs_maintained.connect(settle_stale, weak=False, dispatch_uid="scheduling.runs_settle_stale")
 
         def forget_channel(sender, channel_id, **kwargs):
             alerts.schedules_forget_channel(channel_id=channel_id, now=timezone.now())

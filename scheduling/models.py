@@ -295,6 +295,10 @@ class ScheduleRun(models.Model):
             models.Index(fields=["schedule", "-created_at"], name="schedule_run_recent_idx"),
             # /metrics counts the runs of the last day by task type and outcome without reading the ledger.
             models.Index(fields=["created_at"], name="schedule_run_created_idx"),
+            # The step's sweep of runs left dispatched (services.runs_settle_stale): only the few
+            # runs in flight are in it.
+            models.Index(fields=["created_at"], condition=Q(outcome=RunOutcome.DISPATCHED),
+                         name="schedule_run_dispatched_idx"),
         ]
 
     def __str__(self) -> str:

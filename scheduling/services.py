@@ -6,19 +6,23 @@ Every write names its actor (who, and through which entrance) and leaves one aud
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, QuerySet, TextField, Value
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Concat, Trim
 
 from common.actors import SYSTEM, Actor
 from common.db import update_rows
+from jobs import conf as jobs_conf
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from jobs.services import JobRequest, job_create_many
 from scheduling import alerts, audit, messages, recurrence, registry
 from scheduling.models import AuditAction, RunOutcome, RunTrigger, ScheduledTask, ScheduleKind, ScheduleRun
+
+logger = logging.getLogger(__name__)
 
 
 class RunActiveError(Exception):
@@ -292,15 +296,43 @@ def outcome_of_jobs(statuses: list[str]) -> str:
 def runs_follow_jobs(*, job_ids: list[int], now: datetime) -> int:
     """Bring the outcome of the runs these jobs belong to up to date; return how many changed.
 
-    Called when jobs finish or are queued again by hand. The schedule's last outcome follows its
-    newest run that was not skipped or paused (such a window says nothing new about how the work went).
+    Called when jobs finish or are queued again by hand (jobs.signals.job_status_changed), maybe
+    more than once for the same change: a run already up to date is left as it is. The schedule's
+    last outcome follows its newest run that was not skipped or paused (such a window says nothing
+    new about how the work went).
     """
-    changed = 0
     # Most finished jobs belong to no run (Sync now, retries of old jobs...): one seek on the link
     # table's job index answers that; a worker pays it after every job (bench/jobs_throughput.py).
     run_ids = set(ScheduleRun.jobs.through.objects.filter(job_id__in=job_ids).values_list("schedulerun_id", flat=True))
+    return _runs_follow(run_ids, now=now) if run_ids else 0
+
+
+def runs_settle_stale(*, now: datetime, limit: int = 100) -> int:
+    """Settle runs still dispatched although none of their jobs is active; return how many.
+
+    The net under the jobs' announcements (each scheduler step, through jobs.signals.jobs_maintained):
+    a run whose last job's announcement never came, and never will (its jobs are no longer marked to
+    be announced: they finished before announcements were durable, say). A job still marked is the
+    announcement's to settle, so in normal operation this finds nothing: an announcement clears the
+    mark in the transaction that settles the run. Reads only runs dispatched longer than the
+    announcements are given, through the partial index of dispatched runs.
+    """
+    waiting = Q(job__status__in=ACTIVE_STATUSES) | Q(job__announce_due_at__isnull=False)
+    unsettled = ScheduleRun.jobs.through.objects.filter(waiting, schedulerun_id=OuterRef("pk"))
+    stale = (ScheduleRun.objects.filter(outcome=RunOutcome.DISPATCHED,
+                                        created_at__lt=now - jobs_conf.seconds("JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS"))
+             .exclude(Exists(unsettled)).order_by("created_at").values_list("pk", flat=True)[:limit])
+    run_ids = set(stale)
     if not run_ids:
         return 0
+    changed = _runs_follow(run_ids, now=now)
+    if changed:
+        logger.warning("Settled %d run(s) left dispatched after their last job finished.", changed)
+    return changed
+
+
+def _runs_follow(run_ids: set[int], *, now: datetime) -> int:
+    changed = 0
     for run in ScheduleRun.objects.filter(pk__in=run_ids, outcome__in=FOLLOWING_OUTCOMES):
         if run.outcome == RunOutcome.DISPATCHED and run.jobs.filter(status__in=ACTIVE_STATUSES).exists():
             continue  # still dispatched: a group sync's 200 jobs would otherwise read 200 statuses each
