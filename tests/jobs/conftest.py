@@ -48,9 +48,10 @@ def start_process(process_env, tmp_path):
     """Start a command (`manage.py <args>` unless `program` is given); stopped in teardown."""
     started: list[Process] = []
 
-    def start(name: str, *args: str, **options) -> Process:
-        process = Process(name, list(args), env=process_env, log_path=tmp_path / f"{name}-{len(started)}.log",
-                          **options)
+    def start(name: str, *args: str, env: dict | None = None, **options) -> Process:
+        """`env`: variables added to the processes' environment (a fault to inject, say)."""
+        process = Process(name, list(args), env={**process_env, **(env or {})},
+                          log_path=tmp_path / f"{name}-{len(started)}.log", **options)
         started.append(process)
         return process
 
@@ -65,7 +66,7 @@ def start_process(process_env, tmp_path):
 @pytest.fixture
 def start_cluster(start_process):
     """Start a qcluster and wait until it reports itself alive in the shared cache."""
-    return lambda: servers.start_cluster(lambda: start_process("qcluster", "qcluster"))
+    return lambda env=None: servers.start_cluster(lambda: start_process("qcluster", "qcluster", env=env))
 
 
 @pytest.fixture

@@ -2,13 +2,25 @@
 
 Each attempt can append a line to a `marker` file named in the params, so a test (in another
 process) can count executions and see when each attempt started.
+
+Faults a test injects into the processes it starts, through their environment (never set in the
+test process itself):
+
+- TEST_KILL_AFTER_FINAL_COMMIT=TYPE[,TYPE]: the process SIGKILLs itself right after committing
+  the write that makes a job of these types final, before announcing it (an on_commit hook
+  registered right after the final UPDATE, in place of the announcement's).
+- TEST_FOLLOWERS_RAISE=1: the follow-ups of schedule runs and group syncs raise in this process,
+  as a listener with a bug (or a database error) would.
 """
 
 import json
 import os
+import signal
 import time
 
-from jobs import registry
+from django.db import transaction
+
+from jobs import registry, services
 
 
 def _mark(job) -> None:
@@ -42,3 +54,27 @@ def run_sleep(job):
 registry.register(registry.JobHandler("TEST_OK", "Test: succeeds", run_ok, time_limit_seconds=30, max_retries=3))
 registry.register(registry.JobHandler("TEST_FAIL", "Test: fails", run_fail, time_limit_seconds=30, max_retries=2))
 registry.register(registry.JobHandler("TEST_SLEEP", "Test: sleeps", run_sleep, time_limit_seconds=3, max_retries=1))
+
+
+if kill_types := set(filter(None, os.environ.get("TEST_KILL_AFTER_FINAL_COMMIT", "").split(","))):
+    announce = services._announce
+
+    def _die_after_commit(job):
+        if job.job_type not in kill_types:
+            return announce(job)
+        transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))
+
+    services._announce = _die_after_commit
+
+if os.environ.get("TEST_FOLLOWERS_RAISE"):
+    from channels import sync
+    from scheduling import services as scheduling_services
+
+    def _raises(name: str):
+        def follow(**kwargs):
+            raise RuntimeError(f"{name} raised on purpose (TEST_FOLLOWERS_RAISE)")
+
+        return follow
+
+    scheduling_services.runs_follow_jobs = _raises("runs_follow_jobs")
+    sync.group_syncs_follow_jobs = _raises("group_syncs_follow_jobs")
