@@ -19,6 +19,10 @@ SETTINGS = AppSettings({
     # A queued job not picked up this long after it was sent is sent again (the outbox). Only
     # while the broker has no messages waiting, so a long backlog is not sent twice.
     "JOBS_RESEND_AFTER_SECONDS": 300.0,
+    # Sooner, once a job has waited this long: when every worker cluster is idle (no message in
+    # hand) and the broker holds fewer messages than such jobs, the difference was lost (a broker
+    # restarted without its data, a cluster killed with messages in hand) and is sent again.
+    "JOBS_RESEND_LOST_AFTER_SECONDS": 30.0,
     # A job still marked "to announce" this long after it became final is announced again by the
     # scheduler's step: its worker died between the commit and the announcement, or a listener raised.
     "JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS": 5.0,

@@ -87,27 +87,61 @@ def jobs_reap_lost(*, now: datetime) -> int:
 
 
 def jobs_resend_unsent(*, now: datetime) -> int:
-    """The outbox: send queued jobs that were never sent, or sent long ago and still not picked up.
+    """The outbox: send queued jobs that were never sent, or whose message was lost.
 
-    A message is lost when the process died between commit and send (Redis), or when a worker
-    took it and died before claiming it (the ORM broker hides it until django-q2's `retry`). The
-    second case is only told apart from a backlog by the broker being empty, so stale jobs are
-    resent only then; a second delivery is harmless either way.
+    A message is lost when the process died between commit and send (Redis: the job was never
+    sent), when a worker took it and died before claiming it (the ORM broker hides it until
+    django-q2's `retry`; Redis forgets it), or with the broker itself (Redis restarted without its
+    data). Only the first is seen on the row; the others are told apart from a backlog by the
+    broker (`_lost`), so that a message still waiting is never sent twice; should that misjudge, a
+    second delivery is harmless.
     """
     batch = _batch_size()
-    queued = Job.objects.filter(status=JobStatus.QUEUED).only("pk", "time_limit_seconds").order_by("pk")
+    queued = Job.objects.filter(status=JobStatus.QUEUED).only("pk", "time_limit_seconds", "enqueued_at")
     grace = conf.seconds("JOBS_NEVER_SENT_GRACE_SECONDS")
-    never_sent = list(queued.filter(enqueued_at__isnull=True, available_at__lte=now - grace)[:batch])
-    cutoff = now - conf.seconds("JOBS_RESEND_AFTER_SECONDS")
-    stale = list(queued.filter(enqueued_at__lt=cutoff)[:batch])
-    if stale and queue.waiting_messages() != 0:
-        stale = []
-    jobs = never_sent + stale
+    never_sent = list(queued.filter(enqueued_at__isnull=True, available_at__lte=now - grace).order_by("pk")[:batch])
+    jobs = never_sent + _lost(queued, now=now, limit=batch)
     if not jobs:
         return 0
     logger.warning("Sending again %d queued job(s) no worker picked up: %s", len(jobs),
                    ", ".join(f"#{job.pk}" for job in jobs[:20]))
     return queue.resend(jobs, now=now)
+
+
+def _lost(queued, *, now: datetime, limit: int) -> list[Job]:
+    """Queued jobs sent a while ago whose message is gone, as far as the broker and clusters can tell.
+
+    Two rules, each safe with a long backlog:
+
+    - Sent more than JOBS_RESEND_AFTER_SECONDS ago (5 min) while the broker holds no message at all.
+    - Sooner, sent more than JOBS_RESEND_LOST_AFTER_SECONDS ago (30 s): when no worker cluster has a
+      message in hand (an idle cluster takes a waiting message within a poll), every such job should
+      still have its message waiting in the broker, so if it holds fewer, the difference is lost and
+      that many of the oldest are sent again. The clusters are read first, then the broker, then the
+      rows: a message that moves meanwhile moves from uncounted to counted, never the other way, and
+      the broker's count includes messages of newer jobs (and duplicates), which only lowers the
+      estimate. A busy cluster (a backlog) waits for the first rule or for its queue to drain.
+    """
+    sent_before = now - conf.seconds("JOBS_RESEND_LOST_AFTER_SECONDS")
+    candidates = queued.filter(enqueued_at__lt=sent_before).order_by("enqueued_at", "pk")
+    if not candidates.exists():
+        return []  # the usual answer, from the index: no broker or cluster is asked
+    clusters = queue.alive_clusters()
+    in_hand = None if clusters is None else queue.messages_in_hand(clusters)
+    waiting = queue.waiting_messages()
+    if waiting is None:
+        return []
+    long_ago = now - conf.seconds("JOBS_RESEND_AFTER_SECONDS")
+    if waiting == 0 and candidates.filter(enqueued_at__lt=long_ago).exists():
+        return list(candidates.filter(enqueued_at__lt=long_ago)[:limit])
+    if in_hand != 0:
+        return []
+    missing = candidates.count() - waiting
+    if missing <= 0:
+        return []
+    logger.warning("The broker holds %d message(s) for %d job(s) queued before %s, and no worker has one in "
+                   "hand: %d message(s) were lost.", waiting, waiting + missing, sent_before, missing)
+    return list(candidates[:min(missing, limit)])
 
 
 def jobs_announce_overdue(*, now: datetime) -> int:

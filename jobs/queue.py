@@ -102,15 +102,33 @@ def _write_orm_messages(jobs: Sequence[Job], *, broker) -> None:
 
 
 def resend(jobs: Sequence[Job], *, now: datetime) -> int:
-    """Outbox: send again jobs left queued that no worker picked up; return how many went out."""
+    """Outbox: send again jobs left queued that no worker picked up; return how many went out.
+
+    Each job is first claimed with a compare-and-set on the `enqueued_at` it was read with, so that
+    two schedulers resending at the same moment send it once: the other finds it changed and skips
+    it. With the ORM broker the claim and the message commit together; with Redis the message goes
+    out after the claim, and a send that fails gives the claim back (the job is picked up again).
+    """
     sent = 0
     for job in jobs:
+        read = job.enqueued_at
         try:
             with transaction.atomic():
-                _send([job], now=now, mark_enqueued=True)
+                if not Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED, enqueued_at=read).update(
+                        enqueued_at=now):
+                    continue  # sent by another scheduler meanwhile, or no longer queued
+                if uses_orm_broker():
+                    _send([job], now=now, mark_enqueued=False)
+            if not uses_orm_broker():
+                try:
+                    _send([job], now=now, mark_enqueued=False)
+                except Exception:
+                    Job.objects.filter(pk=job.pk, enqueued_at=now).update(enqueued_at=read)
+                    raise
         except Exception:
             logger.exception("Could not queue job %s; will try again on the next pass", job.pk)
         else:
+            job.enqueued_at = now
             sent += 1
     return sent
 
@@ -122,6 +140,18 @@ def waiting_messages() -> int | None:
     except Exception:
         logger.exception("Could not read the queue size from the broker")
         return None
+
+
+def messages_in_hand(clusters: list) -> int | None:
+    """Messages the worker clusters have taken from the broker and not yet handed to a worker (their
+    task queues), as each last reported it; None if a cluster cannot count them on this platform.
+
+    A full task queue also means its pusher may hold one more batch, so this is 0 only when the
+    clusters have nothing waiting for a free worker.
+    """
+    if not Conf.QSIZE:
+        return None
+    return sum(int(getattr(cluster, "task_q_size", 0) or 0) for cluster in clusters)
 
 
 def alive_clusters() -> list | None:

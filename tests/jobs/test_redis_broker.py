@@ -127,3 +127,93 @@ def test_a_redis_outage_between_commit_and_send_loses_no_job(tmp_path):
         cluster.stop()
         redis.terminate()
         redis.wait(timeout=10)
+
+
+ENQUEUE_MANY = """
+from django.utils import timezone
+from jobs.services import JobRequest, job_create_many
+jobs = job_create_many(requests=[JobRequest("TEST_OK", {"echo": n}) for n in range(3)], now=timezone.now())
+print(" ".join(str(job.pk) for job in jobs))
+"""
+
+
+def test_jobs_whose_messages_were_lost_with_a_redis_restart_run_within_a_minute(tmp_path):
+    """Redis restarted without its data (no persistence) takes every waiting message with it. With
+    the real defaults (JOBS_RESEND_LOST_AFTER_SECONDS = 30), the scheduler's outbox sends them again
+    once they are 30 s old and no cluster has messages in hand, not after the 300 s of its slow rule;
+    and while the messages still wait, past those 30 s, it sends nothing twice.
+    """
+    import re
+    import shutil
+    import time
+
+    from tests.servers import free_port
+
+    port = free_port()
+
+    def start_redis() -> subprocess.Popen:
+        process = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+                                    "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: redis_cli("ping") == "PONG", timeout=10, message="no redis")
+        return process
+
+    def redis_cli(*args: str) -> str:
+        return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True).stdout.strip()
+
+    def waiting() -> int:
+        return int(redis_cli("llen", "django_q:archive:q") or 0)
+
+    db = tmp_path / "restart.sqlite3"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings", "DATABASE_URL": f"sqlite:///{db}",
+           "REDIS_URL": f"redis://127.0.0.1:{port}/0", "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+
+    def manage(*args: str) -> str:
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def statuses(ids: list[int]) -> list[str]:
+        with sqlite3.connect(db, timeout=5) as conn:
+            marks = ",".join("?" * len(ids))
+            return [row[0] for row in conn.execute(f"SELECT status FROM jobs_job WHERE id IN ({marks})", ids)]
+
+    manage("migrate", "--noinput", "-v0")
+    redis = start_redis()
+    processes = []
+    try:
+        scheduler = Process("scheduler", ["schedule_tick", "--loop"], env=env, log_path=tmp_path / "scheduler.log")
+        processes.append(scheduler)
+        # No worker yet: the messages wait in Redis, past the 30 s, and are not sent twice.
+        old = [int(pk) for pk in manage("shell", "-c", ENQUEUE_MANY).split()[-3:]]
+        time.sleep(33)
+        assert waiting() == 3, scheduler.log()[-3000:]
+        new = [int(pk) for pk in manage("shell", "-c", ENQUEUE_MANY).split()[-3:]]
+        assert waiting() == 6
+
+        redis.terminate()
+        redis.wait(timeout=10)
+        redis = start_redis()
+        restarted = time.monotonic()
+        assert waiting() == 0  # every message is gone
+        processes.append(Process("qcluster", ["qcluster"], env=env, log_path=tmp_path / "qcluster.log"))
+
+        wait_until(lambda: statuses(old) == ["completed"] * 3, timeout=30, interval=0.2,
+                   message="the jobs sent long before the restart never ran", details=scheduler.log)
+        old_after = time.monotonic() - restarted
+        wait_until(lambda: statuses(new) == ["completed"] * 3, timeout=60, interval=0.2,
+                   message="the jobs sent just before the restart never ran", details=scheduler.log)
+        new_after = time.monotonic() - restarted
+    finally:
+        for process in processes:
+            process.stop()
+        redis.terminate()
+        redis.wait(timeout=10)
+    log = scheduler.log()
+    print(f"after a Redis restart: jobs sent 33 s before it ran {old_after:.1f} s later, "
+          f"jobs sent just before it {new_after:.1f} s later")
+    assert old_after < 15
+    assert new_after < 45
+    assert re.search(r"no worker has one in hand: 3 message\(s\) were lost", log), log[-3000:]
+    assert "database is locked" not in log
