@@ -159,19 +159,26 @@ def jobs_announce_overdue(*, now: datetime) -> int:
     )
     if not candidates:
         return 0
-    claim = now + conf.seconds("JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS")
-    with transaction.atomic():
-        jobs = [job for job in candidates
-                if Job.objects.filter(pk=job.pk, announce_due_at=job.announce_due_at).update(announce_due_at=claim)]
+    jobs = claim_announcements(candidates, until=now + conf.seconds("JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS"))
     if not jobs:
         return 0
-    for job in jobs:
-        job.announce_due_at = claim
     logger.warning("Announcing again %d job(s) whose announcement did not complete (their worker died after its "
                    "commit, or a listener raised): %s", len(jobs), ", ".join(f"#{job.pk}" for job in jobs[:20]))
     if services.jobs_announce(jobs=jobs):
         return len(jobs)
     return 0 if len(jobs) == 1 else sum(services.jobs_announce(jobs=[job]) for job in jobs)
+
+
+def claim_announcements(jobs: list[Job], *, until: datetime) -> list[Job]:
+    """Claim the jobs for announcing, as read: each mark moves to `until` only if it is still the one
+    read (a compare-and-set), so a job another scheduler claimed (or a worker announced) meanwhile
+    is left out. One transaction for the batch; returns the jobs claimed, their marks updated."""
+    with transaction.atomic():
+        claimed = [job for job in jobs
+                   if Job.objects.filter(pk=job.pk, announce_due_at=job.announce_due_at).update(announce_due_at=until)]
+    for job in claimed:
+        job.announce_due_at = until
+    return claimed
 
 
 def _followers_settle(*, now: datetime) -> int:

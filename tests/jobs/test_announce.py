@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from jobs import services
-from jobs.maintenance import jobs_announce_overdue, jobs_maintain
+from jobs.maintenance import claim_announcements, jobs_announce_overdue, jobs_maintain
 from jobs.models import Job, JobStatus
 from jobs.signals import job_status_changed, jobs_maintained
 from tests.factories import JobFactory
@@ -235,22 +235,18 @@ def test_two_schedulers_never_announce_the_same_job_at_the_same_moment(heard):
     assert heard == [[job.pk]]
 
 
-def test_a_claim_lost_to_another_scheduler_announces_nothing(heard, monkeypatch):
-    """Both read the job as due; the other claimed it first (its mark changed): this one skips it."""
-    job = JobFactory(status=JobStatus.COMPLETED, announce_due_at=NOW)
-    read = Job.objects.filter
+def test_a_claim_lost_to_another_scheduler_leaves_the_job_out():
+    """Both read the jobs as due; the other claimed one of them first (its mark moved on), and a
+    worker announced another meanwhile (its mark cleared): this scheduler claims only the third."""
+    jobs = [JobFactory(status=JobStatus.COMPLETED, announce_due_at=NOW) for _ in range(3)]
+    read = list(Job.objects.filter(announce_due_at__lte=NOW).order_by("pk"))
+    Job.objects.filter(pk=jobs[0].pk).update(announce_due_at=NOW + AGAIN)
+    Job.objects.filter(pk=jobs[1].pk).update(announce_due_at=None)
 
-    def read_then_lose(*args, **kwargs):
-        rows = read(*args, **kwargs)
-        if "announce_due_at__lte" in kwargs:  # the candidates are read: now the other claims the job
-            Job.objects.filter(pk=job.pk).update(announce_due_at=NOW + AGAIN)
-        return rows
+    claimed = claim_announcements(read, until=NOW + 3 * AGAIN)
 
-    monkeypatch.setattr(Job.objects, "filter", read_then_lose)
-
-    assert jobs_announce_overdue(now=NOW) == 0
-    assert heard == []
-    assert mark_of(job) == NOW + AGAIN
+    assert [job.pk for job in claimed] == [jobs[2].pk]
+    assert [mark_of(job) for job in jobs] == [NOW + AGAIN, None, NOW + 3 * AGAIN]
 
 
 # --- jobs_maintained: the followers' sweep -------------------------------------------------------
