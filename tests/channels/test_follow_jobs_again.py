@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from channels import services as channel_services
+from channels import sync
 from channels.models import GroupSync
 from jobs import runner, services
 from jobs.maintenance import jobs_maintain
@@ -119,6 +120,15 @@ def test_the_sweep_finishes_a_sync_now_left_running(news, django_capture_on_comm
     group_sync.refresh_from_db()
     assert (group_sync.finished_at, group_sync.synced) == (DUE + SECOND * 2, 3)
     assert jobs_maintain(now=DUE + SECOND * 3)["settled"] == 0
+
+
+def test_the_sweep_leaves_a_sync_whose_job_is_still_to_be_announced_to_the_announcement(
+        news, django_capture_on_commit_callbacks):
+    group_sync = channel_services.group_sync_now(group=news, now=DUE)
+    run_unannounced(list(Job.objects.all()), django_capture_on_commit_callbacks, keep_marks=True)
+
+    assert sync.group_syncs_settle_stale(now=DUE + dt.timedelta(hours=1)) == 0
+    assert GroupSync.objects.get(pk=group_sync.pk).finished_at is None
 
 
 def test_the_sweep_leaves_syncs_and_runs_with_active_jobs_alone(group_run, news, django_capture_on_commit_callbacks):

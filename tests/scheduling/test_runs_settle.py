@@ -44,6 +44,17 @@ def test_it_settles_a_run_whose_jobs_are_all_final(run, django_capture_on_commit
     assert services.runs_settle_stale(now=RUN_AT + SECOND * 3) == 0  # once
 
 
+def test_it_leaves_a_run_whose_job_is_still_to_be_announced_to_the_announcement(
+        run, django_capture_on_commit_callbacks):
+    """In normal operation the worker is announcing it right now (and settles the run in the same
+    transaction as it clears the mark): the sweep does not race it."""
+    fail_unannounced(run.jobs.get(), django_capture_on_commit_callbacks)
+    Job.objects.update(announce_due_at=RUN_AT + SECOND * 2)
+
+    assert services.runs_settle_stale(now=RUN_AT + SECOND * 10) == 0
+    assert refreshed(run).outcome == RunOutcome.DISPATCHED
+
+
 def test_it_leaves_a_run_dispatched_less_than_the_announcements_are_given(run, django_capture_on_commit_callbacks):
     fail_unannounced(run.jobs.get(), django_capture_on_commit_callbacks)
 
