@@ -7,7 +7,6 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self) -> None:
-        from django.db import transaction
         from django.utils import timezone
 
         from channels import alerts, handlers, sync, tasks
@@ -19,10 +18,9 @@ class ChannelsConfig(AppConfig):
         register_watch(alerts.watch_outages)
 
         def follow_jobs(sender, jobs, **kwargs):
-            # Once a sync's last job is done: judge its failures (outage or not) and write its summary.
-            # Its own savepoint: should it fail, only its writes roll back (see jobs.signals).
-            with transaction.atomic():
-                sync.group_syncs_follow_jobs(jobs=jobs, now=timezone.now())
+            # Once a sync's last job is done: judge its failures (outage or not) and write its summary
+            # (in a transaction of its own, a savepoint inside the announcement's: see jobs.signals).
+            sync.group_syncs_follow_jobs(jobs=jobs, now=timezone.now())
 
         def settle_stale(sender, now, **kwargs):
             return sync.group_syncs_settle_stale(now=now)

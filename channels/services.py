@@ -132,8 +132,9 @@ def group_sync_plan(*, group: ChannelGroup, now: datetime, origin_label: str = "
     ChannelSync.objects.bulk_create(skipped)
     if not to_sync:
         sync.group_sync_finish(group_sync_id=group_sync.pk, now=now)
+    # followed: the group sync waits for them (sync.group_syncs_follow_jobs).
     requests = [JobRequest(sync.JOB_TYPE, {"channel_id": c.pk, "group_id": group.pk, "group_sync_id": group_sync.pk},
-                           origin_label=origin_label)
+                           origin_label=origin_label, followed=True)
                 for c in to_sync]
     return group_sync, requests
 
@@ -166,6 +167,6 @@ def channel_sync_now(*, channel: Channel, now: datetime, user=None) -> GroupSync
         else:
             job_create_many(requests=[JobRequest(sync.JOB_TYPE, {"channel_id": channel.pk, "group_id": None,
                                                                  "group_sync_id": group_sync.pk},
-                                                 origin_label=_by(user))], now=now)
+                                                 origin_label=_by(user), followed=True)], now=now)
     group_sync.refresh_from_db()
     return group_sync

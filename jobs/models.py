@@ -50,10 +50,14 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the last worker.")
-    # Set by the write that makes the job final (or queues it again by hand): its listeners (a schedule
-    # run, a group sync) have yet to hear of it. Cleared once they have; a job still marked at this
-    # time is announced again by the scheduler's step (the worker died after its commit, or a
-    # listener raised). See services.jobs_announce.
+    # Something waits for the job's end (a schedule run, a group sync), as its creator says: the
+    # announcement of its end is then durable (below). A job nobody waits for is announced all the
+    # same, without the mark and the write that clears it.
+    followed = models.BooleanField(default=False)
+    # Set, on a followed job, by the write that makes it final (or queues it again by hand): its
+    # followers have yet to hear of it. Cleared once they have; a job still marked at this time is
+    # announced again by the scheduler's step (the worker died after its commit, or a listener
+    # raised). See services.jobs_announce.
     announce_due_at = models.DateTimeField(null=True, blank=True)
 
     result = models.JSONField(null=True, blank=True)

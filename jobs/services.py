@@ -38,6 +38,8 @@ class JobRequest:
     # What caused the job, in words, and a link to it (see Job.origin_label).
     origin_label: str = ""
     origin_url: str = ""
+    # Something waits for its end (see Job.followed): a schedule run, a group sync.
+    followed: bool = False
 
 
 def _new_job(request: JobRequest, *, now: datetime, enqueued_at: datetime | None) -> Job:
@@ -48,6 +50,7 @@ def _new_job(request: JobRequest, *, now: datetime, enqueued_at: datetime | None
         priority=request.priority,
         origin_label=request.origin_label,
         origin_url=request.origin_url,
+        followed=request.followed,
         created_at=now,
         available_at=now,
         enqueued_at=enqueued_at,
@@ -80,18 +83,18 @@ def job_enqueue(*, job_type: str, params: dict | None = None, now: datetime,
     return job
 
 
-def _announce_due(now: datetime) -> datetime:
-    """The mark a final write sets: when the scheduler's step announces the job again, unless the
-    process that wrote it has announced it by then."""
-    return now + conf.seconds("JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS")
+def _announce_due(job: Job, now: datetime) -> datetime | None:
+    """The mark a final write sets on a followed job: when the scheduler's step announces it again,
+    unless the process that wrote it has announced it by then."""
+    return now + conf.seconds("JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS") if job.followed else None
 
 
 def _announce(job: Job) -> None:
     """Tell listeners (schedule runs...) that the job finished or was queued again, once committed.
 
-    The write that got here marked the job (`announce_due_at`, set on the instance too): should this
-    process die before the announcement, or a listener raise, the mark stays and the scheduler's
-    step announces the job again (jobs.maintenance.jobs_announce_overdue).
+    The write that got here marked a followed job (`announce_due_at`, set on the instance too):
+    should this process die before the announcement, or a listener raise, the mark stays and the
+    scheduler's step announces the job again (jobs.maintenance.jobs_announce_overdue).
     """
     jobs = [job]
     # robust: whatever goes wrong here, the committed write stands and the mark says what is left.
@@ -112,22 +115,29 @@ def jobs_announce(*, jobs: Sequence[Job]) -> bool:
     if not jobs:
         return True
     ids = _ids_text(jobs)
+    if all(job.announce_due_at is None for job in jobs):
+        # Nobody waits for these (no mark): no transaction, so no write lock unless a listener writes.
+        return _tell_listeners(jobs, ids=ids, then="nothing announces them again: no one waits for them")
     try:
         with transaction.atomic():
-            responses = job_status_changed.send_robust(sender=Job, jobs=jobs)
-            failures = [(receiver, error) for receiver, error in responses if isinstance(error, Exception)]
-            for receiver, error in failures:
-                # Its traceback is logged by send_robust itself (logger django.dispatch).
-                logger.error("A listener (%s) raised while job(s) %s were announced (%s: %s); the scheduler's step "
-                             "announces them again once their mark is due.", listener_name(receiver), ids,
-                             type(error).__name__, error)
-            if failures:
+            if not _tell_listeners(jobs, ids=ids, then="the scheduler's step announces them again once their mark "
+                                                       "is due"):
                 return False
             _clear_marks(jobs)
     except Exception:
         logger.exception("Could not announce job(s) %s; the scheduler's step announces them again.", ids)
         return False
     return True
+
+
+def _tell_listeners(jobs: list[Job], *, ids: str, then: str) -> bool:
+    responses = job_status_changed.send_robust(sender=Job, jobs=jobs)
+    failures = [(receiver, error) for receiver, error in responses if isinstance(error, Exception)]
+    for receiver, error in failures:
+        # Its traceback is logged by send_robust itself (logger django.dispatch).
+        logger.error("A listener (%s) raised while job(s) %s were announced (%s: %s); %s.", listener_name(receiver),
+                     ids, type(error).__name__, error, then)
+    return not failures
 
 
 def _clear_marks(jobs: Sequence[Job]) -> None:
@@ -190,7 +200,7 @@ def job_attempt_succeeded(*, job: Job, result, now: datetime) -> bool:
     The runner calls this after the handler returns, unless the handler already did, inside the
     transaction of its own last writes (see jobs.registry): on success the instance says completed.
     """
-    announce_due_at = _announce_due(now)
+    announce_due_at = _announce_due(job, now)
     succeeded = bool(
         _this_attempt(job).update(
             status=JobStatus.COMPLETED,
@@ -226,7 +236,7 @@ def job_attempt_failed(*, job: Job, error: str, now: datetime, outcome: str = "f
         changes.update(status=JobStatus.RETRY_WAIT, available_at=now + retry_delay(attempt=job.attempts))
     else:
         changes.update(status=JobStatus.FAILED, finished_at=now, failed_permanently=permanent,
-                       announce_due_at=_announce_due(now))
+                       announce_due_at=_announce_due(job, now))
     if not _this_attempt(job).update(**changes):
         return None
     if changes["status"] == JobStatus.FAILED:
@@ -283,7 +293,7 @@ def job_cancel(*, job: Job, now: datetime, by: str = "") -> Job:
     changed = Job.objects.filter(pk=job.pk, status__in=CANCELLABLE_STATUSES).update(
         status=JobStatus.CANCELLED,
         finished_at=now,
-        announce_due_at=_announce_due(now),
+        announce_due_at=_announce_due(job, now),
         error=Case(
             When(error="", then=Value(note)),
             default=Concat(Value(note + "\n\n"), F("error"), output_field=TextField()),
@@ -318,7 +328,7 @@ def job_retry(*, job: Job, now: datetime) -> Job:
             finished_at=None,
             failed_permanently=False,
             max_retries=Greatest(F("max_retries"), F("attempts")),
-            announce_due_at=_announce_due(now),
+            announce_due_at=_announce_due(job, now),
         )
         job.refresh_from_db()
         if not changed:

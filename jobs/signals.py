@@ -11,7 +11,10 @@ the mark is cleared in the transaction of the listeners' writes once none of the
 still marked a few seconds later (its worker died right after the commit, or a listener raised) is
 announced again by the scheduler's step, so listeners must be idempotent: hearing of a job twice
 changes nothing more. They run inside that transaction; a listener that writes should do so in
-its own `transaction.atomic()` block, so that an error of its own rolls back only its writes.
+its own `transaction.atomic()` block, so that an error of its own rolls back only its writes (and
+all of them: the next announcement must find nothing half-done). Only followed jobs (Job.followed:
+a run or a group sync waits for them) are marked; the others are announced once, outside any
+transaction, as before.
 
 `jobs_maintained` is sent with `now` after each maintenance pass of the scheduler's step
 (jobs.maintenance.jobs_maintain). A listener settles there, in a bounded number of queries, what of

@@ -6,7 +6,6 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
-        from django.db import transaction
         from django.utils import timezone
 
         from jobs.signals import job_status_changed, jobs_maintained
@@ -15,10 +14,7 @@ class SchedulingConfig(AppConfig):
         from scheduling import alerts, services
 
         def follow_jobs(sender, jobs, **kwargs):
-            # Its own savepoint: should it fail, only its writes roll back, and the jobs stay marked
-            # to be announced again (jobs.signals).
-            with transaction.atomic():
-                services.runs_follow_jobs(job_ids=[job.pk for job in jobs], now=timezone.now())
+            services.runs_follow_jobs(job_ids=[job.pk for job in jobs], now=timezone.now())
 
         def settle_stale(sender, now, **kwargs):
             return services.runs_settle_stale(now=now)

@@ -261,7 +261,9 @@ def schedule_run_create_many(*, runs: list[ScheduleRun], now: datetime, origin_n
             run.message = " ".join(part for part in (run.message.strip(), note) if part)
             answered.append(run)
         jobs = job_create_many(requests=[
-            dataclasses.replace(request, origin_label=run.origin_label + origin_note, origin_url=run.get_absolute_url())
+            # followed: the run waits for them (runs_follow_jobs), so their ends are announced durably.
+            dataclasses.replace(request, origin_label=run.origin_label + origin_note, origin_url=run.get_absolute_url(),
+                                followed=True)
             for run, request in wanted], now=now)
         Link = ScheduleRun.jobs.through
         Link.objects.bulk_create([Link(schedulerun_id=run.pk, job_id=job.pk) for (run, _), job in zip(wanted, jobs)])
@@ -304,7 +306,12 @@ def runs_follow_jobs(*, job_ids: list[int], now: datetime) -> int:
     # Most finished jobs belong to no run (Sync now, retries of old jobs...): one seek on the link
     # table's job index answers that; a worker pays it after every job (bench/jobs_throughput.py).
     run_ids = set(ScheduleRun.jobs.through.objects.filter(job_id__in=job_ids).values_list("schedulerun_id", flat=True))
-    return _runs_follow(run_ids, now=now) if run_ids else 0
+    if not run_ids:
+        return 0
+    # A savepoint inside the announcement's transaction: should this fail half-way, none of its
+    # writes stand, and the jobs' next announcement does all of it again (jobs.signals).
+    with transaction.atomic():
+        return _runs_follow(run_ids, now=now)
 
 
 def runs_settle_stale(*, now: datetime, limit: int = 100) -> int:

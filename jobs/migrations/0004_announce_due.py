@@ -10,6 +10,18 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # The jobs already there count as followed (their runs and group syncs may still wait for
+        # them); new jobs are followed only when their creator says so.
+        migrations.AddField(
+            model_name='job',
+            name='followed',
+            field=models.BooleanField(default=True),
+        ),
+        migrations.AlterField(
+            model_name='job',
+            name='followed',
+            field=models.BooleanField(default=False),
+        ),
         migrations.AddField(
             model_name='job',
             name='announce_due_at',

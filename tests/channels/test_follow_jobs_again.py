@@ -147,3 +147,15 @@ def test_the_sweep_leaves_syncs_and_runs_with_active_jobs_alone(group_run, news,
     assert ScheduleRun.objects.get(pk=group_run.pk).outcome == RunOutcome.DISPATCHED
     assert not GroupSync.objects.filter(finished_at__isnull=False).exists()
     assert sync_now.pk in by_origin and Job.objects.filter(status=JobStatus.QUEUED).count() == 2
+
+
+def test_every_job_a_run_or_a_sync_waits_for_is_followed_and_no_other(group_run, news):
+    from jobs.services import job_enqueue
+
+    channel_services.group_sync_now(group=news, now=DUE)
+    channel_services.channel_sync_now(channel=news.channels.first(), now=DUE)
+    alone = job_enqueue(job_type="TEST_OK", now=DUE)
+
+    followed = dict(Job.objects.values_list("pk", "followed"))
+    assert followed.pop(alone.pk) is False
+    assert len(followed) == 3 + 3 + 1 and all(followed.values())

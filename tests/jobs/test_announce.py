@@ -1,5 +1,6 @@
-"""Durable announcements: the final write marks the job, the announcement clears the mark, and the
-scheduler's step announces again any job still marked once its mark is due.
+"""Durable announcements: the final write marks a followed job (one a run or group sync waits for),
+the announcement clears the mark, and the scheduler's step announces again any job still marked once
+its mark is due.
 
 Time is passed in. The test settings announce again after 1 s (JOBS_ANNOUNCE_AGAIN_AFTER_SECONDS).
 """
@@ -44,7 +45,8 @@ def heard():
 
 
 def running(**fields) -> Job:
-    job = JobFactory(status=JobStatus.RUNNING, attempts=1, started_at=NOW - dt.timedelta(seconds=3), **fields)
+    job = JobFactory(status=JobStatus.RUNNING, attempts=1, started_at=NOW - dt.timedelta(seconds=3), followed=True,
+                     **fields)
     return Job.objects.get(pk=job.pk)
 
 
@@ -78,11 +80,32 @@ def test_every_change_a_listener_hears_of_is_marked(how, django_capture_on_commi
             job = running(max_retries=0)
             services.job_attempt_failed(job=job, error="boom", now=NOW)
         elif how == "cancelled":
-            job = services.job_cancel(job=JobFactory(status=JobStatus.QUEUED), now=NOW)
+            job = services.job_cancel(job=JobFactory(status=JobStatus.QUEUED, followed=True), now=NOW)
         else:
-            job = services.job_retry(job=JobFactory(status=JobStatus.FAILED, attempts=1), now=NOW)
+            job = services.job_retry(job=JobFactory(status=JobStatus.FAILED, attempts=1, followed=True), now=NOW)
 
     assert mark_of(job) == NOW + AGAIN
+
+
+def test_a_job_nobody_waits_for_is_announced_without_a_mark_or_a_write(heard, django_capture_on_commit_callbacks):
+    """Most jobs belong to a run or a group sync; one enqueued by itself (the benchmark's) costs
+    nothing more than before announcements were durable."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job = running()
+    Job.objects.filter(pk=job.pk).update(followed=False)
+    job.followed = False
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.job_attempt_succeeded(job=job, result="done", now=NOW)
+    with CaptureQueriesContext(connection) as captured:
+        callbacks[0]()
+
+    assert heard == [[job.pk]]
+    assert mark_of(job) is None
+    # No transaction (on SQLite a write lock) around the listeners, no UPDATE: only their reads.
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT"]
 
 
 def test_a_failed_attempt_that_will_be_retried_is_not_marked(django_capture_on_commit_callbacks):

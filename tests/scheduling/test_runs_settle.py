@@ -91,5 +91,5 @@ def test_announcing_a_settled_runs_jobs_again_writes_nothing(run, django_capture
     with CaptureQueriesContext(connection) as captured:
         assert services.runs_follow_jobs(job_ids=[job.pk], now=RUN_AT + SECOND * 10) == 0
 
-    assert not [q for q in captured.captured_queries if not q["sql"].startswith("SELECT")]
+    assert not [q for q in captured.captured_queries if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))]
     assert refreshed(run).finished_at == run.finished_at
