@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('channels', '0006_group_sync_forgets_run_identity'),
-        ('scheduling', '0006_dispatched_runs_index'),
+        ('scheduling', '0009_dispatched_runs_index'),
     ]
 
     operations = [

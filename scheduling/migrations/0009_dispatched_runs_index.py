@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('jobs', '0004_announce_due'),
-        ('scheduling', '0005_name_without_nul'),
+        ('scheduling', '0008_notify_channels'),
     ]
 
     operations = [

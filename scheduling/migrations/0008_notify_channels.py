@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scheduling', '0005_name_without_nul'),
+        ('scheduling', '0007_pause'),
     ]
 
     operations = [
