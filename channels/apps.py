@@ -12,10 +12,12 @@ class ChannelsConfig(AppConfig):
         from channels import alerts, handlers, sync, tasks
         from jobs.signals import job_status_changed, jobs_maintained
         from notifications.registry import register_watch
+        from scheduling.history import register_pruner
 
         tasks.register()
         handlers.register_handlers()
         register_watch(alerts.watch_outages)
+        register_pruner("group_syncs", sync.group_syncs_prune_batch)
 
         def follow_jobs(sender, jobs, **kwargs):
             # Once a sync's last job is done: judge its failures (outage or not) and write its summary

@@ -419,3 +419,20 @@ def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: boo
         # The run's own message, so its page says it without knowing about channels.
         schedule_run_add_note(run_id=group_sync.schedule_run_id, note=note)
     return True
+
+
+def group_syncs_prune_batch(*, before: datetime, after_id: int, batch_size: int) -> tuple[int, int | None]:
+    """History that stays small (scheduling.history): delete up to `batch_size` group syncs finished
+    before `before`, with ids above `after_id`, and their per-channel results with them; a group's
+    last sync stays (its card shows it). Returns how many went and the last id looked at (None: done)."""
+    ids = list(GroupSync.objects.filter(pk__gt=after_id, finished_at__lt=before)
+               .order_by("pk").values_list("pk", flat=True)[:batch_size])
+    if not ids:
+        return 0, None
+    shown = set(ChannelGroup.objects.filter(last_sync__in=ids).values_list("last_sync", flat=True))
+    doomed = [pk for pk in ids if pk not in shown]
+    deleted = 0
+    if doomed:
+        with transaction.atomic():
+            deleted = GroupSync.objects.filter(pk__in=doomed).delete()[1].get(GroupSync._meta.label, 0)
+    return deleted, ids[-1] if len(ids) == batch_size else None

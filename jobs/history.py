@@ -18,8 +18,8 @@ ever took (a cluster renamed, a job long gone): both are pruned past the cutoff.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import transaction
 from django_q.models import OrmQ, Task
@@ -48,8 +48,7 @@ def kept_jobs(job_ids: list[int]) -> set[int]:
     return kept
 
 
-@dataclass(frozen=True)
-class Batch:
+class Batch(NamedTuple):
     deleted: int
     # Where the next batch starts (the last id looked at); None when nothing older is left.
     last_id: int | None

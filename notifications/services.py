@@ -311,3 +311,29 @@ def notifications_step(*, now: datetime, source: str) -> None:
         deliveries_send_due(now=now)
     except Exception:
         logger.exception("Notifications: the step failed; trying again on the next one")
+
+
+# --- history ----------------------------------------------------------------------------------------
+
+FINAL_DELIVERY_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED)
+
+
+def alerts_prune_batch(*, before: datetime, after_id: int, batch_size: int) -> tuple[int, int | None]:
+    """History that stays small (the scheduler's daily round): delete up to `batch_size` incidents
+    resolved before `before`, with ids above `after_id`, with their deliveries, and then the test
+    messages (deliveries of no incident) done before it. An open incident, or one with a message still
+    to send, stays. Returns how many rows went and the last id looked at (None: done)."""
+    ids = list(Incident.objects.filter(pk__gt=after_id, resolved_at__lt=before)
+               .exclude(deliveries__status__in=(DeliveryStatus.PENDING, DeliveryStatus.SENDING))
+               .order_by("pk").values_list("pk", flat=True)[:batch_size])
+    if ids:
+        with transaction.atomic():
+            deleted = Incident.objects.filter(pk__in=ids).delete()[0]
+        return deleted, ids[-1]  # asked again until no incident is left, then the tests
+    tests = list(Delivery.objects.filter(incident__isnull=True, status__in=FINAL_DELIVERY_STATUSES,
+                                         created_at__lt=before).values_list("pk", flat=True)[:batch_size])
+    if not tests:
+        return 0, None
+    with transaction.atomic():
+        deleted = Delivery.objects.filter(pk__in=tests).delete()[0]
+    return deleted, after_id  # more tests may be left: the same phase is asked again

@@ -10,8 +10,9 @@ class SchedulingConfig(AppConfig):
 
         from jobs.signals import job_status_changed, jobs_maintained
         from notifications.registry import register_watch
+        from notifications.services import alerts_prune_batch
         from notifications.signals import channel_deleted
-        from scheduling import alerts, services
+        from scheduling import alerts, history, services
 
         def follow_jobs(sender, jobs, **kwargs):
             services.runs_follow_jobs(job_ids=[job.pk for job in jobs], now=timezone.now())
@@ -29,3 +30,5 @@ class SchedulingConfig(AppConfig):
         channel_deleted.connect(forget_channel, weak=False, dispatch_uid="scheduling.schedules_forget_channel")
         register_watch(alerts.watch_processes)
         register_watch(alerts.watch_schedules)
+        # notifications imports no app, so its alert log is registered for it here.
+        history.register_pruner("alerts", alerts_prune_batch)

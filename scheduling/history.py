@@ -6,6 +6,11 @@ long ago), a run still dispatched, an active job, a job while a run of its stays
 keepers name (jobs.history: backups keeps the job that made a backup whose file still exists, and so
 its run here).
 
+Other apps' history is pruned in the same round, by pruners they register (`register_pruner`, in an
+app's `ready()`; scheduling registers the notifications' alert log for it, since notifications imports
+no app): channels' group syncs and their per-channel results, the alerts' deliveries and incidents.
+Each keeps what its pages still need.
+
 "Once a day" is a chore in the database (common.chores): the first scheduler step to find it due claims
 it with a compare-and-set, so two schedulers never both prune, and restarts do not prune again. A round
 deletes in batches (one short transaction each) and does at most a few batches per step, so the step
@@ -16,6 +21,7 @@ the next step (of any scheduler) goes on with it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,12 +41,28 @@ EVERY = timedelta(days=1)
 LEASE = timedelta(minutes=10)
 PHASES = ("runs", "jobs", "queue")
 
+# pruner(*, before, after_id, batch_size) -> (deleted, last id looked at or None when done): like
+# runs_prune_batch, for another app's history. Run after the phases above, in the order registered.
+Pruner = Callable[..., tuple[int, int | None]]
+_pruners: dict[str, Pruner] = {}
+
+
+def register_pruner(name: str, pruner: Pruner) -> None:
+    """Prune another app's history in the daily round (call in its AppConfig.ready())."""
+    if name in PHASES or _pruners.get(name, pruner) is not pruner:
+        raise ValueError(f"A history pruner named {name!r} is registered already.")
+    _pruners[name] = pruner
+
+
+def phases() -> tuple[str, ...]:
+    return (*PHASES, *_pruners)
+
 RunJob = ScheduleRun.jobs.through
 
 
 @dataclass
 class PruneReport:
-    deleted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PHASES, 0))
+    deleted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(phases(), 0))
     batches: int = 0
     done: bool = False
 
@@ -59,7 +81,7 @@ def history_prune_when_due(*, now: datetime) -> PruneReport | None:
         state.setdefault("before", (now - timedelta(days=int(conf.get("HISTORY_DAYS")))).isoformat())
         report = history_prune(state=state, batch_size=int(conf.get("HISTORY_PRUNE_BATCH_SIZE")),
                                max_batches=int(conf.get("HISTORY_PRUNE_BATCHES_PER_STEP")))
-        totals = state.setdefault("deleted", dict.fromkeys(PHASES, 0))
+        totals = state.setdefault("deleted", dict.fromkeys(phases(), 0))
         for phase, count in report.deleted.items():
             totals[phase] = totals.get(phase, 0) + count
         chore_release(claim=claim, now=now, next_at=now + EVERY if report.done else now, done=report.done)
@@ -67,10 +89,12 @@ def history_prune_when_due(*, now: datetime) -> PruneReport | None:
         logger.exception("History prune failed; it is tried again in %s", LEASE)
         return None
     if report.done:
-        logger.info("History pruned: %s runs, %s jobs, %s of django-q2's rows older than %s", totals["runs"],
+        others = {f"{name}_deleted": totals.get(name, 0) for name in _pruners}
+        logger.info("History pruned: %s runs, %s jobs, %s of django-q2's rows older than %s; %s", totals["runs"],
                     totals["jobs"], totals["queue"], state["before"],
+                    ", ".join(f"{count} {name.removesuffix('_deleted')}" for name, count in others.items()) or "-",
                     extra={"event": "history_prune", "before": state["before"], "runs_deleted": totals["runs"],
-                           "jobs_deleted": totals["jobs"], "queue_rows_deleted": totals["queue"]})
+                           "jobs_deleted": totals["jobs"], "queue_rows_deleted": totals["queue"], **others})
     return report
 
 
@@ -80,25 +104,30 @@ def history_prune(*, state: dict, batch_size: int, max_batches: int) -> PruneRep
     before = datetime.fromisoformat(state["before"])
     report = PruneReport()
     while report.batches < max_batches:
-        phase = state.setdefault("phase", PHASES[0])
+        order = phases()
+        phase = state.setdefault("phase", order[0])
+        if phase not in order:  # a pruner no longer installed: take the round again from the start
+            phase, state["phase"], state["after"] = order[0], order[0], 0
         after = state.get("after", 0)
         if phase == "runs":
             batch = runs_prune_batch(before=before, after_id=after, batch_size=batch_size)
         elif phase == "jobs":
             batch = jobs_history.jobs_prune_batch(before=before, after_id=after, batch_size=batch_size,
                                                   also_keep=jobs_with_runs)
-        else:
+        elif phase == "queue":
             batch = jobs_history.queue_history_prune_batch(before=before, batch_size=batch_size)
+        else:
+            batch = jobs_history.Batch(*_pruners[phase](before=before, after_id=after, batch_size=batch_size))
         report.batches += 1
-        report.deleted[phase] += batch.deleted
+        report.deleted[phase] = report.deleted.get(phase, 0) + batch.deleted
         if batch.last_id is not None:
             state["after"] = batch.last_id
             continue
         state["after"] = 0
-        if phase == PHASES[-1]:
+        if phase == order[-1]:
             report.done = True
             break
-        state["phase"] = PHASES[PHASES.index(phase) + 1]
+        state["phase"] = order[order.index(phase) + 1]
     return report
 
 

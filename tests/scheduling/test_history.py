@@ -9,12 +9,21 @@ from django.db import connection
 from django_q.models import OrmQ, Task
 
 from backups.models import BackupStatus
+from channels.models import ChannelGroup, ChannelSync, GroupSync, SyncOutcome
 from common.models import Chore
 from jobs.models import Job, JobStatus
+from notifications.models import Delivery, DeliveryStatus, Incident
 from scheduling import history, loop
 from scheduling.history import history_prune_when_due
 from scheduling.models import HeartbeatSource, RunOutcome, ScheduleRun
-from tests.factories import BackupFactory, JobFactory, ScheduledTaskFactory
+from tests.factories import (
+    BackupFactory,
+    ChannelFactory,
+    ChannelGroupFactory,
+    JobFactory,
+    NotificationChannelFactory,
+    ScheduledTaskFactory,
+)
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # HISTORY_DAYS=90: the cutoff is 2026-09-02 03:00
@@ -82,7 +91,7 @@ def test_it_removes_old_history_and_keeps_what_it_must():
     report = history_prune_when_due(now=NOW)
 
     assert report.done
-    assert report.deleted == {"runs": 6, "jobs": 9, "queue": 3}
+    assert report.deleted == {"runs": 6, "jobs": 9, "queue": 3, "group_syncs": 0, "alerts": 0}
     assert not any(exists(r) for r in (*old_runs, rare_old, orphan_run, gone_backup_run))
     assert not any(exists(j) for j in doomed_jobs)
     assert not any(exists(row) for row in old_q2)
@@ -107,11 +116,51 @@ def test_it_prunes_in_small_batches_over_several_steps_with_the_cutoff_of_the_ro
         reports.append(history_prune_when_due(now=step))
         step += dt.timedelta(days=1)  # later steps: the round keeps the cutoff it started with
 
-    # runs: 2, 2, 1 (the end); jobs: 2, 2, 1; django-q2: nothing.
-    assert [sum(r.deleted.values()) for r in reports] == [2, 2, 1, 2, 2, 1, 0]
+    # runs: 2, 2, 1 (the end); jobs: 2, 2, 1; django-q2, group syncs, alerts: nothing.
+    assert [sum(r.deleted.values()) for r in reports] == [2, 2, 1, 2, 2, 1, 0, 0, 0]
     assert not any(exists(r) for r in old)
     assert exists(almost_old) and almost_old.jobs.exists()
     assert Chore.objects.get(name=history.CHORE).state == {}
+
+
+@pytest.mark.django_db
+def test_it_prunes_the_other_apps_history_and_keeps_what_their_pages_show():
+    """Group syncs (with their per-channel results) and the alert log, by the pruners the apps register."""
+    news, courts = ChannelGroupFactory(name="News"), ChannelGroupFactory(name="Courts")
+    channel = ChannelFactory(group=news)
+
+    def group_sync(group, days_ago, *, finished=True):
+        made = GroupSync.objects.create(group=group, group_name=group.name, created_at=ago(days_ago),
+                                        finished_at=ago(days_ago) if finished else None)
+        ChannelSync.objects.create(group_sync=made, channel=channel, outcome=SyncOutcome.SYNCED, checked_at=ago(days_ago))
+        return made
+
+    old_syncs = [group_sync(news, 200), group_sync(news, 100)]
+    last_of_courts = group_sync(courts, 150)  # old, but its group's card shows it
+    ChannelGroup.objects.filter(pk=courts.pk).update(last_sync=last_of_courts)
+    recent, running = group_sync(news, 10), group_sync(news, 300, finished=False)
+    target = NotificationChannelFactory()
+
+    def incident(key, days_ago, *, resolved=True, pending=False):
+        made = Incident.objects.create(key=key, kind="run_failed", title=key, opened_at=ago(days_ago + 1),
+                                       resolved_at=ago(days_ago) if resolved else None)
+        Delivery.objects.create(incident=made, channel=target, channel_name=target.name, event="opened", title=key,
+                                created_at=ago(days_ago), next_attempt_at=ago(days_ago),
+                                status=DeliveryStatus.PENDING if pending else DeliveryStatus.SENT)
+        return made
+
+    old_incidents = [incident("a", 200), incident("b", 100)]
+    kept_incidents = [incident("c", 10), incident("d", 200, resolved=False), incident("e", 150, pending=True)]
+    old_test = Delivery.objects.create(channel=target, channel_name=target.name, event="test", title="Test",
+                                       created_at=ago(100), next_attempt_at=ago(100), status=DeliveryStatus.FAILED)
+
+    report = history_prune_when_due(now=NOW)
+
+    assert (report.deleted["group_syncs"], report.deleted["alerts"]) == (2, 5)  # 2 incidents + 2 deliveries + 1 test
+    assert not any(exists(row) for row in (*old_syncs, *old_incidents, old_test))
+    assert all(exists(row) for row in (last_of_courts, recent, running, *kept_incidents))
+    assert ChannelSync.objects.filter(group_sync__in=old_syncs).count() == 0
+    assert ChannelSync.objects.count() == 3
 
 
 @pytest.mark.django_db
