@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from backups import selectors
+from backups import offsite, selectors
 from common.formatting import human_duration
 from notifications.services import incident_open, incident_resolve
 
@@ -46,3 +46,28 @@ def watch_freshness(*, now: datetime, source: str) -> None:
         detail += " The schedule is disabled."
     incident_open(key=BACKUPS_STALE, kind=BACKUPS_STALE, title=title, detail=detail,
                   link="/backups", schedule_id=schedule.pk, channel_ids=list(schedule.notify_channels or []), now=now)
+
+
+BACKUP_OFFSITE_FAILED = "backup_offsite_failed"
+
+
+def watch_offsite(*, now: datetime, source: str) -> None:
+    """Open `backup_offsite_failed` while the newest backup whose off-site copy has an outcome was not copied
+    (its job failed after its retries); resolve it once a later copy succeeds. Copies still being tried
+    decide nothing yet."""
+    newest = offsite.newest_offsite_outcome()
+    if newest is None:
+        return
+    if newest.offsite_copied_at is not None:
+        incident_resolve(key=BACKUP_OFFSITE_FAILED, now=now, detail=(
+            f"Backup #{newest.pk} was copied to {newest.offsite_remote} at {_utc(newest.offsite_copied_at)} "
+            f"({newest.offsite_check})."))
+        return
+    schedule = selectors.backup_schedule()
+    job = newest.offsite_job
+    detail = (f"Backup #{newest.pk} ({newest.file_name}, made at {_utc(newest.started_at)}) could not be copied "
+              f"off-site after {job.attempts} attempts: {newest.offsite_error or job.error.strip()[-300:]} The "
+              "local backup is good; retry the copy on its job's page once the remote is reachable.")
+    incident_open(key=BACKUP_OFFSITE_FAILED, kind=BACKUP_OFFSITE_FAILED, title="Off-site copy of a backup failed",
+                  detail=detail, link=f"/jobs/{job.pk}", schedule_id=schedule.pk if schedule else None,
+                  channel_ids=list(schedule.notify_channels or []) if schedule else None, now=now)

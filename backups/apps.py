@@ -12,5 +12,7 @@ class BackupsConfig(AppConfig):
 
         tasks.register()
         registry.register(handlers.HANDLER)
+        registry.register(handlers.OFFSITE_HANDLER)
         history.keep_jobs(selectors.jobs_with_backup_files)
         register_watch(alerts.watch_freshness)
+        register_watch(alerts.watch_offsite)

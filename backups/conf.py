@@ -22,6 +22,12 @@ SETTINGS = AppSettings({
     # Free space needed on BACKUP_DIR's disk, as a multiple of the database size (the uncompressed
     # copy and the compressed file exist side by side for a moment).
     "BACKUP_FREE_SPACE_FACTOR": 2.0,
+    # The rclone program that makes the off-site copies (a name found on PATH, or a path).
+    "BACKUP_RCLONE_BIN": "rclone",
+    # An off-site copy (or fetch) of one file is stopped after this long (below the job's time limit).
+    "BACKUP_RCLONE_COPY_TIMEOUT_SECONDS": 3000.0,
+    # Listing, checking and deleting on the remote are stopped after this long.
+    "BACKUP_RCLONE_TIMEOUT_SECONDS": 120.0,
 })
 get = SETTINGS.get
 

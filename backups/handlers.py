@@ -7,8 +7,9 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from backups import tasks
+from backups import offsite, tasks
 from backups.errors import BackupConfigError
+from backups.models import Backup
 from backups.services.making import BackupParams, backup_job_run
 from jobs.models import Job
 from jobs.registry import JobHandler, PermanentJobError
@@ -59,4 +60,30 @@ HANDLER = JobHandler(
     # django-q2's own timeout (Q_TIMEOUT, an hour by default) is the outer bound.
     time_limit_seconds=3600,
     max_retries=2,
+)
+
+
+def run_offsite_copy(job: Job) -> dict:
+    """BACKUP_OFFSITE_COPY: copy one backup to BACKUP_REMOTE and check it (backups.offsite)."""
+    params = job.params if isinstance(job.params, dict) else {}
+    backup_id = params.get("backup_id")
+    if not isinstance(backup_id, int) or isinstance(backup_id, bool):
+        raise PermanentJobError(f"Invalid parameters: backup_id: {backup_id!r} is not a backup's id.")
+    backup = Backup.objects.filter(pk=backup_id).first()
+    if backup is None:
+        raise PermanentJobError(f"There is no backup #{backup_id} to copy off-site.")
+    try:
+        return offsite.backup_offsite_copy(backup=backup, now=timezone.now())
+    except offsite.OffsiteConfigError as exc:
+        # No remote, or no rclone: a person must act; retrying changes nothing.
+        raise PermanentJobError(str(exc)) from exc
+
+
+OFFSITE_HANDLER = JobHandler(
+    job_type=offsite.JOB_TYPE,
+    label="Off-site copy of a backup",
+    run=run_offsite_copy,
+    time_limit_seconds=3600,
+    # 30 s, 1, 2, 4, 8, 16 min, 32 min and 1 h apart (jobs' backoff): a remote down for about two hours.
+    max_retries=8,
 )

@@ -57,6 +57,17 @@ class Backup(models.Model):
     # host:pid of the process making it, so a backup whose process died can be told from one in progress.
     worker = models.CharField(max_length=200, blank=True)
     job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="backups")
+    # The off-site copy (backups.offsite): when it was copied and checked, where to (masked: a remote's
+    # parameters may hold secrets), how it was checked; or the last attempt's error. The job that copies it.
+    offsite_copied_at = models.DateTimeField(null=True, blank=True, help_text="When the off-site copy was made "
+                                             "and checked.")
+    offsite_remote = models.CharField(max_length=500, blank=True, help_text="Where the copy is (BACKUP_REMOTE, "
+                                      "masked).")
+    offsite_check = models.CharField(max_length=200, blank=True, help_text="How the copy was checked.")
+    offsite_error = models.TextField(blank=True, help_text="Why the last off-site copy attempt failed, if it did.")
+    offsite_deleted_at = models.DateTimeField(null=True, blank=True, help_text="When the off-site copy was deleted.")
+    offsite_job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="offsite_backups", help_text="The job that copies it off-site.")
 
     objects = BackupQuerySet.as_manager()
 
@@ -95,6 +106,16 @@ class Backup(models.Model):
         action = f" to {to}" if to else ""
         return (f"Backup #{self.pk} is {self.get_status_display().lower()}: only completed backups have a "
                 f"file{action}.")
+
+    @property
+    def offsite_state(self) -> str:
+        """copied, deleted (with the backup), waiting (its job is still trying), failed (its job ended without
+        a copy), or "" (never asked)."""
+        if self.offsite_copied_at is not None:
+            return "deleted" if self.offsite_deleted_at is not None else "copied"
+        if self.offsite_job_id is None:
+            return ""
+        return "waiting" if self.offsite_job.is_active else "failed"
 
     @property
     def schedule_run(self):

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet
 
-from backups import conf, files
+from backups import conf, files, offsite
 from backups.errors import BackupError, NoBackupFile
 from backups.models import Backup, BackupStatus
 from backups.tasks import JOB_TYPE, TASK_TYPE
@@ -29,7 +29,7 @@ POLL_FOR = timedelta(minutes=30)  # the page refreshes itself this long after a 
 
 def backup_list(*, include_skipped: bool = True) -> QuerySet[Backup]:
     """Every backup, newest first (the skipped ones say why a run made no file)."""
-    backups = Backup.objects.select_related("job")
+    backups = Backup.objects.select_related("job", "offsite_job")
     if not include_skipped:
         backups = backups.exclude(status=BackupStatus.SKIPPED)
     return backups.order_by("-started_at", "-id")
@@ -130,7 +130,8 @@ def _backup_job_waits(*, backups: list[Backup], now: datetime) -> bool:
     worker that never comes)."""
     if any(backup.status == BackupStatus.RUNNING for backup in backups):
         return True
-    return Job.objects.filter(job_type=JOB_TYPE, status__in=ACTIVE_STATUSES, created_at__gt=now - POLL_FOR).exists()
+    return Job.objects.filter(job_type__in=(JOB_TYPE, offsite.JOB_TYPE), status__in=ACTIVE_STATUSES,
+                              created_at__gt=now - POLL_FOR).exists()
 
 
 def backups_page(*, now: datetime, page_number=None, show_skipped: bool = False) -> dict:
@@ -158,11 +159,21 @@ def backups_page(*, now: datetime, page_number=None, show_skipped: bool = False)
         "space_needed": needed,
         "space_short": needed is not None and usage["free_bytes"] is not None and usage["free_bytes"] < needed,
         "polling": _backup_job_waits(backups=backups, now=now),
+        "offsite": offsite.offsite_summary(),
         "now": now,
     }
 
 
 # --- /metrics -------------------------------------------------------------------------------------
+
+
+def offsite_counts() -> dict:
+    """Completed backups by off-site state, and the newest copy's time (backups.offsite)."""
+    return offsite.offsite_counts()
+
+
+def offsite_summary() -> dict:
+    return offsite.offsite_summary()
 
 
 def backup_counts() -> dict[str, int]:

@@ -19,7 +19,8 @@ MAX_RETENTION_DAYS = 3650
 # with the code); tests/backups/test_defaults.py checks that the two agree.
 DEFAULT_NAME = "Daily database backup"
 DEFAULT_TIME = "02:00"
-DEFAULT_PARAMS = {"backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False}
+DEFAULT_PARAMS = {"backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False,
+                  "copy_offsite": True}
 
 
 class BackupParamsForm(registry.ParamsForm):
@@ -41,6 +42,11 @@ class BackupParamsForm(registry.ParamsForm):
         required=False, initial=DEFAULT_PARAMS["force_backup"], label="Back up even if a recent backup exists",
         help_text="Off: a scheduled run is skipped when a verified backup was already made since its window "
                   "(by Run now, say). Run now always backs up.",
+    )
+    copy_offsite = forms.BooleanField(
+        required=False, initial=DEFAULT_PARAMS["copy_offsite"], label="Copy off-site",
+        help_text="After each backup, copy it to BACKUP_REMOTE with rclone and check the copy (only when "
+                  "BACKUP_REMOTE is set). A failed copy is retried and never fails the backup.",
     )
 
 

@@ -232,6 +232,12 @@ STORAGES = {
 
 # --- The app's own settings -----------------------------------------------------------------
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
+# Off-site copies: an rclone remote path (`offsite:channel-archive`, a remote of rclone's own config file,
+# which RCLONE_CONFIG may name; or an on-the-fly one, `:sftp,host=...,user=...:backups`). Empty: none.
+# rclone runs as a program (backups/offsite.py); its own RCLONE_* variables reach it from here or `.env`.
+BACKUP_REMOTE = env.str("BACKUP_REMOTE", default="").strip()
+if any(char in BACKUP_REMOTE for char in "\n\r\0"):
+    raise ImproperlyConfigured("BACKUP_REMOTE holds a line break or NUL; give one rclone remote path.")
 YOUTUBE_FEED_URL = env.str(
     "YOUTUBE_FEED_URL", default="https://www.youtube.com/feeds/videos.xml?channel_id={channel_id}"
 )

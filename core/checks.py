@@ -1,7 +1,7 @@
 """System checks for settings that break the queue in ways that only show much later."""
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 PROCESS_LOCAL_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
@@ -35,3 +35,14 @@ def check_job_queue(app_configs=None, **kwargs) -> list[Error]:
             id="archive.E003",
         ))
     return errors
+
+
+@register("backups")
+def check_backup_remote(app_configs=None, **kwargs) -> list[Warning]:
+    """BACKUP_REMOTE set while rclone is missing: the app runs, but no backup leaves the disk."""
+    from backups import offsite
+
+    if problem := offsite.remote_problem():
+        return [Warning(problem, hint="Off-site copies fail until rclone is installed (their jobs say so, and "
+                        "/backups and /healthz too).", id="archive.W001")]
+    return []

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from backups import offsite
 from jobs import queue
 from jobs.selectors import queue_stats
 from scheduling.selectors import scheduler_status
@@ -64,6 +65,9 @@ def health_status(*, now: datetime) -> dict:
         problems.append({"what": "Jobs waiting long", "effect": "Jobs wait more than "
                          f"{QUEUE_AGE_DEGRADED.total_seconds() / 60:.0f} minutes for a worker.",
                          "start": "", "severity": DEGRADED})
+    if offsite_problem := offsite.remote_problem():
+        problems.append({"what": "rclone missing", "effect": offsite_problem, "start": "apt-get install rclone",
+                         "severity": DEGRADED})
     severities = {problem["severity"] for problem in problems}
     status = DOWN if DOWN in severities else DEGRADED if problems else OK
     return {"status": status, "checked_at": now.isoformat(), "database": database, "scheduler": scheduler,

@@ -149,6 +149,23 @@ class ArchiveCollector:
             yield GaugeMetricFamily(f"{PREFIX}_backup_last_good_size_bytes", "Size of the newest good backup's file.",
                                     value=newest.size_bytes or 0)
 
+        offsite_counts = backups.offsite_counts()
+        states = GaugeMetricFamily(f"{PREFIX}_backups_offsite", "Completed backups by the state of their off-site "
+                                   "copy: copied, waiting (its job still tries), failed (its job ended without a "
+                                   "copy), not_asked (no copy job).", labels=["state"])
+        for state in ("copied", "waiting", "failed", "not_asked"):
+            states.add_metric([state], offsite_counts[state])
+        yield states
+        if offsite_counts["last_copied_at"] is not None:
+            yield GaugeMetricFamily(f"{PREFIX}_backup_offsite_last_copy_timestamp_seconds", "When the newest off-site "
+                                    "copy was made and checked (Unix time).",
+                                    value=_timestamp(offsite_counts["last_copied_at"]))
+        remote = backups.offsite_summary()
+        if remote["enabled"]:
+            yield GaugeMetricFamily(f"{PREFIX}_backup_remote_ready", "1 when BACKUP_REMOTE is set and rclone is "
+                                    "installed; 0 when rclone is missing (absent when no remote is set).",
+                                    value=0 if remote["problem"] else 1)
+
     def _channels(self, now: datetime):
         counts = GaugeMetricFamily(f"{PREFIX}_channels", "Channels by state and the outcome of their last check "
                                    "(empty before the first).", labels=["enabled", "last_outcome"])

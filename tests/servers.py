@@ -217,3 +217,75 @@ def redis_server():
         process.terminate()
         process.wait(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class RcloneServer:
+    """`rclone serve sftp` (or `webdav`) of a folder on loopback, as a real remote for off-site copies.
+
+    `remote` is the on-the-fly rclone remote a client uses (`:sftp,host=127.0.0.1,port=…,user=…,pass=…:`,
+    the password obscured as rclone wants it). `stop()` and `start()` again keep the port and the folder,
+    so a test can take the server down during a copy and bring it back. rclone runs as whoever runs the
+    tests (root or not: it needs no privilege) with an empty config file of its own.
+    """
+
+    USER, PASSWORD = "archive", "s3cret-Pass"
+
+    def __init__(self, folder: Path, *, protocol: str = "sftp"):
+        self.folder, self.protocol = folder, protocol
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="rclonetest-"))
+        self.config = self.workdir / "rclone.conf"
+        self.config.touch()
+        self.process: subprocess.Popen | None = None
+        obscured = subprocess.run(["rclone", "obscure", self.PASSWORD], check=True, capture_output=True, text=True,
+                                  env=self.env()).stdout.strip()
+        if protocol == "sftp":
+            self.remote = f":sftp,host=127.0.0.1,port={self.port},user={self.USER},pass={obscured}:"
+        else:
+            self.remote = f":webdav,url='http://127.0.0.1:{self.port}',user={self.USER},pass={obscured}:"
+
+    def env(self) -> dict:
+        return {**os.environ, "RCLONE_CONFIG": str(self.config), "XDG_CACHE_HOME": str(self.workdir / "cache")}
+
+    def accepting(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.workdir / "server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                ["rclone", "serve", self.protocol, str(self.folder), "--addr", f"127.0.0.1:{self.port}",
+                 "--user", self.USER, "--pass", self.PASSWORD, "--log-level", "ERROR",
+                 # The tests change the folder behind its back: no cached listings.
+                 "--dir-cache-time", "0s"],
+                env=self.env(), stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        wait_until(lambda: self.accepting() or self.process.poll() is not None, timeout=15,
+                   message=f"rclone serve {self.protocol} did not start")
+        if self.process.poll() is not None:
+            raise AssertionError((self.workdir / "server.log").read_text())
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+        wait_until(lambda: not self.accepting(), timeout=10, message="rclone serve still accepts connections")
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextmanager
+def rclone_server(folder: Path, *, protocol: str = "sftp"):
+    """A started RcloneServer of `folder`, stopped and cleaned up afterwards."""
+    if shutil.which("rclone") is None:
+        raise RuntimeError("rclone is not installed (apt-get install rclone); .ci/run installs it.")
+    server = RcloneServer(folder, protocol=protocol)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

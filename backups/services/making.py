@@ -21,7 +21,7 @@ from pathlib import Path
 from django.db import IntegrityError, transaction
 from django.utils.translation import ngettext
 
-from backups import conf, files, selectors
+from backups import conf, files, offsite, selectors
 from backups.engines import engine_for
 from backups.errors import BackupBusy, BackupConfigError, BackupError, NoBackupFile
 from backups.models import Backup, BackupPurpose, BackupStatus
@@ -45,6 +45,7 @@ class BackupParams:
     retention_days: int
     cleanup_old: bool
     force_backup: bool
+    copy_offsite: bool = True
     # The scheduled window the job belongs to; None for jobs made by hand.
     window_start: datetime | None = None
 
@@ -263,6 +264,8 @@ def backup_job_run(*, job: Job, params: BackupParams, now: datetime) -> dict:
         backup = backup_create(now=now, job=job)
     except BackupBusy as exc:
         return _skip(job=job, now=now, reason=str(exc))
+    if params.copy_offsite and offsite.remote():  # a job of its own: a failed copy never fails the backup
+        offsite.offsite_copy_enqueue(backup=backup, now=backup.finished_at)
     pruned = PruneReport()
     if params.cleanup_old:
         pruned = backups_prune(retention_days=params.retention_days, now=backup.finished_at,
@@ -277,6 +280,7 @@ def backup_job_run(*, job: Job, params: BackupParams, now: datetime) -> dict:
         "ratio": round(backup.ratio, 2) if backup.ratio else None,
         "duration_seconds": round(backup.duration_seconds, 3),
         "sha256": backup.sha256,
+        **({"offsite_job_id": backup.offsite_job.pk} if backup.offsite_job else {}),
         "deleted": [b.file_name for b in pruned.deleted],
         **({"retention_errors": pruned.errors} if pruned.errors else {}),
     }
@@ -320,6 +324,7 @@ def backups_prune(*, retention_days: int, now: datetime, by: str) -> PruneReport
                 backup=backup, now=now, by=by, reason=f"older than the retention of {days}"))
         except BackupError as exc:
             report.errors.append(f"#{backup.pk}: {exc}")
+    report.errors += offsite.offsite_delete_leftovers(now=now)  # remote copies a deletion could not reach
     return report
 
 
@@ -346,6 +351,8 @@ def backup_delete(*, backup: Backup, now: datetime, by: str = "", reason: str = 
                 problems.append("the file was already gone")
         except OSError as exc:
             problems.append(f"{name} could not be deleted ({exc.strerror})")
+    if problem := offsite.offsite_delete(backup=backup, now=now):  # the remote copy goes with the file
+        problems.append(problem)
     if problems:
         note += " Note: " + "; ".join(problems) + "."
         Backup.objects.filter(pk=backup.pk).update(note=note)

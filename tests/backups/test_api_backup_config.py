@@ -84,7 +84,8 @@ def test_it_changes_only_what_is_sent_and_keeps_a_weekly_schedule_weekly(api):
     schedule.refresh_from_db()
     assert (schedule.schedule_kind, schedule.schedule_days, schedule.schedule_time, schedule.timezone) == \
         ("weekly", ["mon", "thu"], "04:15", "Europe/Berlin")
-    assert schedule.params == {"backup_type": "full", "retention_days": 10, "cleanup_old": True, "force_backup": False}
+    assert schedule.params == {"backup_type": "full", "retention_days": 10, "cleanup_old": True, "force_backup": False,
+                               "copy_offsite": True}
     assert body["description"] == "Every Mon, Thu at 04:15 (Europe/Berlin)"
     entry = ScheduleAuditEntry.objects.filter(via=Via.API).get()
     assert entry.changes == {"schedule_time": ["03:00", "04:15"]}

@@ -22,7 +22,8 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def test_the_defaults_keep_30_days_with_clean_up_on():
-    assert DEFAULT_PARAMS == {"backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False}
+    assert DEFAULT_PARAMS == {"backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False,
+                              "copy_offsite": True}
 
 
 def test_the_params_form_completes_missing_params_with_the_defaults():
@@ -55,7 +56,7 @@ def test_a_new_schedule_from_the_editor_starts_at_the_defaults(client):
         "name": "Backups", "task_type": TASK_TYPE, "_task_types": TASK_TYPE, "enabled": "on",
         "schedule_kind": "daily", "schedule_time": "03:00", "timezone": "UTC", "grace_minutes": "60",
         "overlap_policy": "skip", "database_backup-backup_type": "full", "database_backup-retention_days": "30",
-        "database_backup-cleanup_old": "on"})
+        "database_backup-cleanup_old": "on", "database_backup-copy_offsite": "on"})
     assert response.status_code == 302, response.content.decode()
     assert ScheduledTask.objects.get().params == DEFAULT_PARAMS
 
@@ -71,9 +72,14 @@ def test_backup_config_creates_the_schedule_with_the_defaults():
     assert schedule.params == DEFAULT_PARAMS
 
 
+# Added after migration 0003 was written: a schedule without it gets the form's initial (copy off-site, on).
+LATER = {"copy_offsite"}
+
+
 def test_the_migrations_frozen_copy_is_the_defaults():
     assert (migration.NAME, migration.TASK_TYPE, migration.AT.strftime("%H:%M"), migration.PARAMS) == (
-        DEFAULT_NAME, TASK_TYPE, DEFAULT_TIME, DEFAULT_PARAMS)
+        DEFAULT_NAME, TASK_TYPE, DEFAULT_TIME, {k: v for k, v in DEFAULT_PARAMS.items() if k not in LATER})
+    assert registry.get(TASK_TYPE).clean_params(migration.PARAMS) == DEFAULT_PARAMS
 
 
 @pytest.mark.django_db
@@ -84,5 +90,5 @@ def test_the_migration_creates_the_schedule_with_the_defaults():
 
     schedule = ScheduledTask.objects.get()
     assert (schedule.name, schedule.schedule_time, schedule.timezone) == (DEFAULT_NAME, DEFAULT_TIME, "UTC")
-    assert schedule.params == DEFAULT_PARAMS
+    assert registry.get(TASK_TYPE).clean_params(schedule.params) == DEFAULT_PARAMS
     assert schedule.next_run_at > dt.datetime.now(dt.timezone.utc)

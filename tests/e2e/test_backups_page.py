@@ -82,7 +82,7 @@ def test_it_walks_the_backups_steps_of_the_manual_test_plan(logged_in_page, back
 
     # 4. Verify a schedule appears on /schedules with task type DATABASE_BACKUP.
     assert (schedule.task_type, schedule.params) == ("DATABASE_BACKUP", {
-        "backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False})
+        "backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False, "copy_offsite": True})
     page.goto("/schedules")
     row = page.locator("#schedule-list tbody tr", has=page.get_by_role("link", name="Daily database backup"))
     expect(row).to_contain_text("Database backup: keeps 30 days")

@@ -22,6 +22,7 @@ def form_data(**overrides) -> dict:
         "database_backup-backup_type": "full",
         "database_backup-retention_days": "30",
         "database_backup-cleanup_old": "on",
+        "database_backup-copy_offsite": "on",
         "enabled": "on",
         "schedule_kind": "daily",
         "schedule_time": "02:00",

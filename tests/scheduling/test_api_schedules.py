@@ -69,7 +69,8 @@ def test_it_creates_a_schedule_and_answers_with_every_field(api, editor):
 
     assert set(body) == FIELDS | EXTRAS
     assert body["schedule_time"] == "02:00" and body["schedule_days"] == [] and body["interval_minutes"] is None
-    assert body["params"] == {"backup_type": "full", "retention_days": 14, "cleanup_old": True, "force_backup": False}
+    assert body["params"] == {"backup_type": "full", "retention_days": 14, "cleanup_old": True, "force_backup": False,
+                              "copy_offsite": True}
     assert body["description"] == "Every day at 02:00 (Europe/Berlin)"
     assert body["task_type_label"] == "Database backup" and body["params_summary"] == "keeps 14 days"
     assert body["next_run_at"] == "2026-03-27T01:00:00Z"  # 02:00 CET
@@ -222,7 +223,8 @@ def test_it_replaces_params_as_a_whole_on_patch(api):
     body = api.patch(f"/api/schedules/{created['id']}", {"params": {"retention_days": 7}}).json()
 
     # cleanup_old was not sent: it is back to the task type's default, not kept from before.
-    assert body["params"] == {"backup_type": "full", "retention_days": 7, "cleanup_old": True, "force_backup": False}
+    assert body["params"] == {"backup_type": "full", "retention_days": 7, "cleanup_old": True, "force_backup": False,
+                              "copy_offsite": True}
 
 
 def test_it_switches_kind_on_patch_and_clears_the_old_kinds_fields(api):

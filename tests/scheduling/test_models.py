@@ -34,7 +34,8 @@ def valid(**fields) -> ScheduledTask:
 
 def test_it_accepts_a_daily_backup_and_fills_default_params():
     schedule = valid()
-    assert schedule.params == {"backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False}
+    assert schedule.params == {"backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False,
+                               "copy_offsite": True}
 
 
 def test_it_rejects_a_name_with_a_nul_character():

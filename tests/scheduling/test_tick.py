@@ -25,7 +25,7 @@ def test_it_dispatches_a_due_window_once(make_schedule):
     assert job.job_type == "DATABASE_BACKUP"
     assert job.status == JobStatus.QUEUED
     assert job.params == {"backup_type": "full", "retention_days": 30, "cleanup_old": True,
-                          "force_backup": False, "window_start": "2026-05-02T02:00:00+00:00"}
+                          "force_backup": False, "copy_offsite": True, "window_start": "2026-05-02T02:00:00+00:00"}
     assert (job.origin_label, job.origin_url) == (f"Schedule “Nightly backup”, run #{run.pk}",
                                                   f"/schedules/runs/{run.pk}")
     schedule = refreshed(schedule)

@@ -1,0 +1,205 @@
+"""Off-site copies without a server: the remote's secrets never shown, a missing rclone said clearly
+everywhere (the copy job, /backups, /healthz, the system checks), the alert after a failed copy, and
+the off-site figures of /metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.checks import run_checks
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from backups import alerts, offsite
+from backups.models import Backup
+from core import metrics
+from core.health import health_status
+from jobs import runner
+from jobs.models import JobStatus
+from jobs.services import job_enqueue
+from tests.backups.conftest import sqlite_only
+from tests.factories import BackupFactory, JobFactory, NotificationChannelFactory, UserFactory, grant
+from tests.notifications.conftest import send_all
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+SFTP = ":sftp,host=backup.example.lan,port=2222,user=archive,pass=Zm9vYmFyLXNlY3JldC1vYnNjdXJlZA:nightly"
+WEBDAV = ":webdav,url='https://me:hunter22@dav.example.lan/remote.php',user=me,pass=c2VjcmV0c2VjcmV0:archive/db"
+
+
+# --- masking ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("remote, shown", [
+    ("offsite:channel-archive", "offsite:channel-archive"),
+    ("offsite:", "offsite:"),
+    (SFTP, ":sftp,…:nightly"),
+    (WEBDAV, ":webdav,…:archive/db"),
+    ("b2,hard_delete=true:bucket/archive", "b2,…:bucket/archive"),
+    ("/mnt/nas/backups", "/mnt/nas/backups"),
+])
+def test_a_remote_is_shown_without_its_parameters(remote, shown):
+    assert offsite.mask(remote) == shown
+
+
+def test_rclone_s_words_are_scrubbed_of_the_remote_s_secrets():
+    said = (f'Failed to create file system for "{SFTP}": NewFs: couldn\'t connect SSH: dial tcp '
+            'backup.example.lan:2222: connect: connection refused; pass=Zm9vYmFyLXNlY3JldC1vYnNjdXJlZA')
+
+    scrubbed = offsite.scrub(said, SFTP)
+
+    assert "Zm9vYmFy" not in scrubbed
+    assert scrubbed.startswith('Failed to create file system for ":sftp,…:nightly"')
+    mangled = 'Propfind "https/./me:hunter22@dav.example.lan/remote.php,user=me,pass=c2VjcmV0c2VjcmV0:archive/db/x"'
+    assert "hunter22" not in offsite.scrub(mangled, WEBDAV) and "c2VjcmV0" not in offsite.scrub(mangled, WEBDAV)
+
+
+# --- rclone missing ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_rclone(settings, monkeypatch, tmp_path, backup_dir):
+    """BACKUP_REMOTE set on a machine without rclone: PATH holds nothing but an empty folder."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    settings.BACKUP_REMOTE = SFTP
+    assert offsite.rclone_path() is None
+
+
+def test_without_a_remote_nothing_is_asked_of_rclone(settings, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    settings.BACKUP_REMOTE = ""
+
+    assert offsite.remote_problem() == ""
+    assert "archive.W001" not in [check.id for check in run_checks(tags=["backups"])]
+
+
+def test_a_missing_rclone_is_a_warning_of_the_system_checks(no_rclone):
+    [warning] = run_checks(tags=["backups"])
+
+    assert warning.id == "archive.W001"
+    assert "BACKUP_REMOTE is set (:sftp,…:nightly) but the rclone program (rclone) is not installed" in warning.msg
+    assert "Zm9vYmFy" not in warning.msg
+
+
+@pytest.mark.django_db
+def test_a_missing_rclone_degrades_healthz(no_rclone):
+    report = health_status(now=timezone.now())
+
+    [problem] = [p for p in report["problems"] if p["what"] == "rclone missing"]
+    assert problem["severity"] == "degraded" and problem["start"] == "apt-get install rclone"
+    assert "BACKUP_REMOTE is set" in problem["effect"]
+
+
+@pytest.mark.django_db
+def test_a_missing_rclone_is_an_error_on_the_backups_page(no_rclone, client):
+    client.force_login(grant(UserFactory(), "view_backup"))
+
+    page = client.get("/backups").content.decode()
+
+    assert "No off-site copies:" in page
+    assert "BACKUP_REMOTE is set (:sftp,…:nightly) but the rclone program (rclone) is not installed" in page
+    assert "Zm9vYmFy" not in page
+
+
+@sqlite_only
+@pytest.mark.django_db
+def test_a_missing_rclone_fails_the_copy_at_once_and_the_backup_stays_good(no_rclone):
+    job = job_enqueue(job_type="DATABASE_BACKUP", params={"force_backup": True}, now=timezone.now())
+    runner.execute(job.pk)
+    backup = Backup.objects.get()
+    assert backup.offsite_job is not None
+
+    runner.execute(backup.offsite_job.pk)
+
+    copy_job = backup.offsite_job
+    copy_job.refresh_from_db()
+    backup.refresh_from_db()
+    assert (copy_job.status, copy_job.failed_permanently) == (JobStatus.FAILED, True)
+    assert "the rclone program (rclone) is not installed or not on PATH" in copy_job.error
+    assert backup.offsite_error == copy_job.error and backup.offsite_state == "failed"
+    assert list(Backup.objects.good()) == [backup]
+
+
+# --- the alert --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hook(webhook, db):
+    NotificationChannelFactory(name="Ops", target=webhook.url)
+    return webhook
+
+
+def watch(now: dt.datetime) -> None:
+    alerts.watch_offsite(now=now, source="loop")
+    send_all(now=now)
+
+
+def copy_failed(started_at: dt.datetime, status: str = JobStatus.FAILED) -> Backup:
+    job = JobFactory(job_type=offsite.JOB_TYPE, status=status, attempts=9, max_retries=8)
+    return BackupFactory(started_at=started_at, offsite_job=job, offsite_error="rclone could not copy x: refused")
+
+
+def copied(started_at: dt.datetime) -> Backup:
+    job = JobFactory(job_type=offsite.JOB_TYPE, status=JobStatus.COMPLETED)
+    return BackupFactory(started_at=started_at, offsite_job=job, offsite_copied_at=started_at + dt.timedelta(
+        minutes=1), offsite_remote="offsite:archive", offsite_check="size and SHA-1 checked by the remote")
+
+
+@pytest.mark.django_db
+def test_a_failed_copy_alerts_once_and_a_later_copy_resolves_it(hook):
+    copied(NOW - dt.timedelta(days=2))
+    watch(NOW)
+    assert hook.messages == []
+    waiting = copy_failed(NOW - dt.timedelta(days=1), status=JobStatus.RETRY_WAIT)
+    watch(NOW)
+    assert hook.messages == []  # still being retried: nothing to say yet
+
+    waiting.offsite_job.status = JobStatus.FAILED
+    waiting.offsite_job.save()
+    watch(NOW)
+    watch(NOW + dt.timedelta(minutes=1))
+
+    assert hook.titles == ["Channel archive: Off-site copy of a backup failed"]
+    message = hook.messages[0]["message"]
+    assert f"Backup #{waiting.pk} ({waiting.file_name}, made at 2026-11-30 12:00 UTC) could not be copied" in message
+    assert "after 9 attempts: rclone could not copy x: refused" in message
+
+    later = copied(NOW + dt.timedelta(hours=1))
+    watch(NOW + dt.timedelta(hours=2))
+    watch(NOW + dt.timedelta(hours=3))
+    assert hook.titles[1:] == ["Channel archive: back to normal: Off-site copy of a backup failed"]
+    assert f"Backup #{later.pk} was copied to offsite:archive at 2026-12-01 13:01 UTC" in hook.messages[1]["message"]
+
+
+# --- /metrics ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_metrics_count_backups_by_off_site_state_and_say_when_the_last_copy_was_made(settings):
+    settings.BACKUP_REMOTE = "offsite:archive"
+    settings.BACKUP_RCLONE_BIN = "true"  # found on PATH: "installed"
+    copied(NOW - dt.timedelta(days=2))
+    copy_failed(NOW - dt.timedelta(days=1))
+    copy_failed(NOW - dt.timedelta(hours=1), status=JobStatus.RETRY_WAIT)
+    BackupFactory(started_at=NOW - dt.timedelta(days=9))  # before the remote was set
+    deleted = copied(NOW - dt.timedelta(days=40))
+    Backup.objects.filter(pk=deleted.pk).update(status="deleted", offsite_deleted_at=NOW)
+
+    values = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+              for family in text_string_to_metric_families(metrics.scrape(now=NOW).decode())
+              for sample in family.samples}
+
+    assert {state: values[("archive_backups_offsite", (("state", state),))]
+            for state in ("copied", "waiting", "failed", "not_asked")} == {
+        "copied": 1, "waiting": 1, "failed": 1, "not_asked": 1}
+    assert values[("archive_backup_offsite_last_copy_timestamp_seconds", ())] == (
+        NOW - dt.timedelta(days=2) + dt.timedelta(minutes=1)).timestamp()
+    assert values[("archive_backup_remote_ready", ())] == 1
+
+    settings.BACKUP_RCLONE_BIN = "no-such-rclone-here"
+    assert ("archive_backup_remote_ready", ()) in values
+    missing = metrics.scrape(now=NOW).decode()
+    assert "archive_backup_remote_ready 0.0" in missing
