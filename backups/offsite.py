@@ -225,12 +225,18 @@ def _listing(spec: str, names: list[str], *, hash_type: str | None = None) -> di
     return {entry["Name"]: entry for entry in json.loads(done.stdout or "[]")}
 
 
+# The hashes each remote has, as rclone said once in this process (a remote's backend does not change).
+_hash_types_of: dict[str, list[str]] = {}
+
+
 def _hash_types(spec: str) -> list[str]:
-    done = _rclone(["backend", "features", _join(spec)], spec=spec, what="ask the remote which hashes it has")
-    try:
-        return list(json.loads(done.stdout).get("Hashes") or [])
-    except (ValueError, AttributeError):
-        return []
+    if spec not in _hash_types_of:
+        done = _rclone(["backend", "features", _join(spec)], spec=spec, what="ask the remote which hashes it has")
+        try:
+            _hash_types_of[spec] = list(json.loads(done.stdout).get("Hashes") or [])
+        except (ValueError, AttributeError):
+            return []
+    return _hash_types_of[spec]
 
 
 class _LocalHash(threading.Thread):
@@ -283,11 +289,12 @@ def offsite_copy_file(*, backup: Backup, directory: Path) -> Copied:
     if algorithm and algorithm != "sha256":
         local_hash = _LocalHash(local, algorithm)
         local_hash.start()
-    copy_timeout = float(conf.get("BACKUP_RCLONE_COPY_TIMEOUT_SECONDS"))
-    _rclone(["copyto", str(local), _join(spec, name), "--ignore-checksum"], spec=spec,
-            what=f"copy {name}", timeout=copy_timeout)
-    _rclone(["copyto", str(manifest), _join(spec, manifest_name), "--ignore-checksum"], spec=spec,
-            what=f"copy {manifest_name}")
+    # Both files in one call (one connection); each is checked below, so the order they land in does not
+    # matter: a copy cut off half-way is a file that does not match its manifest, which nothing takes
+    # for a backup (offsite_fetch_all checks it).
+    _rclone(["copy", str(directory), _join(spec), "--include", "/" + name, "--include", "/" + manifest_name,
+             "--max-depth", "1", "--ignore-checksum"], spec=spec, what=f"copy {name}",
+            timeout=float(conf.get("BACKUP_RCLONE_COPY_TIMEOUT_SECONDS")))
     expected = {name: (local.stat().st_size, backup.sha256),
                 manifest_name: (manifest.stat().st_size, files.sha256_of(manifest))}
     if local_hash is not None:
