@@ -446,6 +446,17 @@ class FetchReport:
     fetched: list[str] = field(default_factory=list)
     present: list[str] = field(default_factory=list)  # already in the folder: left as they are
     problems: list[tuple[str, str]] = field(default_factory=list)  # (file name, why it was not fetched)
+    dry_run: bool = False
+
+    def lines(self) -> list[str]:
+        """The report in words, a line each, for a command to print."""
+        verb = "Would fetch" if self.dry_run else "Fetched"
+        lines = [f"{verb} {name} from {self.remote}." for name in self.fetched]
+        lines += [f"{name}: already in the folder, left as it is." for name in self.present]
+        lines += [f"{name}: NOT fetched: {why}" for name, why in self.problems]
+        lines.append(f"{verb} {len(self.fetched)} backup(s) from {self.remote}; {len(self.present)} already here, "
+                     f"{len(self.problems)} not fetched.")
+        return lines
 
 
 def _fetch(spec: str, name: str, directory: Path, *, sha256: str, size: int | None) -> Path:
@@ -469,7 +480,8 @@ def _fetch(spec: str, name: str, directory: Path, *, sha256: str, size: int | No
     return final
 
 
-def _read_manifest(spec: str, name: str) -> dict:
+def _read_manifest(spec: str, name: str) -> tuple[dict, str]:
+    """The manifest of a remote backup: parsed, and its text as it is there (kept byte for byte)."""
     done = _rclone(["cat", _join(spec, files.manifest_name(name))], spec=spec, what=f"read the manifest of {name}")
     try:
         manifest = json.loads(done.stdout)
@@ -479,16 +491,28 @@ def _read_manifest(spec: str, name: str) -> dict:
             r"[0-9a-f]{64}", str(manifest.get("sha256", ""))):
         raise OffsiteError(f"The manifest of {name} on the remote does not describe it (its file name or SHA-256 "
                            "is missing or different).")
-    return manifest
+    return manifest, done.stdout
 
 
-def offsite_fetch_all(*, directory: Path, now: datetime) -> FetchReport:
+def _write_text(directory: Path, name: str, text: str) -> None:
+    """Write a file through a temporary one (fsync, rename), as the backups' own manifests are written."""
+    partial = files.partial_path(directory, name)
+    with open(partial, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(partial, directory / name)
+
+
+def offsite_fetch_all(*, directory: Path, now: datetime, dry_run: bool = False) -> FetchReport:
     """Bring every backup on BACKUP_REMOTE that `directory` lacks into it, each checked against its manifest's
     size and SHA-256 (then `adopt_backups` registers them). Files already there are left alone; a remote
-    file without a manifest, or that does not match it, is listed with the reason and not fetched."""
+    file without a manifest, or that does not match it, is listed with the reason and not fetched.
+    `dry_run`: only list what would be fetched (nothing is downloaded, so nothing is checked either)."""
     spec = _remote_or_error()
-    files.ensure_writable_dir(directory)
-    report = FetchReport(remote=mask(spec))
+    if not dry_run:
+        files.ensure_writable_dir(directory)
+    report = FetchReport(remote=mask(spec), dry_run=dry_run)
     done = _rclone(["lsjson", _join(spec), "--files-only", "--max-depth", "1"], spec=spec,
                    what="list the remote folder", ok_codes=(0, EXIT_DIRECTORY_NOT_FOUND))
     if done.returncode == EXIT_DIRECTORY_NOT_FOUND:
@@ -502,17 +526,21 @@ def offsite_fetch_all(*, directory: Path, now: datetime) -> FetchReport:
             report.problems.append((name, "it has no manifest beside it on the remote (a copy that never "
                                           "finished?): not fetched"))
             continue
+        if dry_run:
+            report.fetched.append(name)
+            continue
         try:
-            manifest = _read_manifest(spec, name)
+            manifest, text = _read_manifest(spec, name)
             _fetch(spec, name, directory, sha256=manifest["sha256"], size=manifest.get("size_bytes"))
         except OffsiteError as exc:
             report.problems.append((name, str(exc)))
             continue
-        files.write_manifest(directory, name, manifest)
+        _write_text(directory, files.manifest_name(name), text)
         files.fsync_dir(directory)
         report.fetched.append(name)
-    logger.info("Fetched %d backup(s) from %s at %s; %d already here, %d not fetched.", len(report.fetched),
-                report.remote, now.isoformat(), len(report.present), len(report.problems))
+    logger.info("%s %d backup(s) from %s at %s; %d already here, %d not fetched.",
+                "Would fetch" if dry_run else "Fetched", len(report.fetched), report.remote, now.isoformat(),
+                len(report.present), len(report.problems))
     return report
 
 

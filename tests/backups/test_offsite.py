@@ -222,6 +222,10 @@ def test_fetch_all_brings_back_every_good_copy_after_the_disk_was_lost(sftp, bac
     (sftp.remote_folder / "notes.txt").write_text("not a backup")
     shutil.rmtree(backup_dir)  # the whole disk is lost
 
+    dry = offsite.offsite_fetch_all(directory=backup_dir, now=NOW, dry_run=True)
+    assert dry.fetched == [kept.file_name, damaged.file_name] and not backup_dir.exists()
+    assert dry.lines()[-1] == "Would fetch 2 backup(s) from :sftp,…:archive; 0 already here, 1 not fetched."
+
     report = offsite.offsite_fetch_all(directory=backup_dir, now=NOW)
 
     assert report.remote == ":sftp,…:archive"
@@ -234,7 +238,10 @@ def test_fetch_all_brings_back_every_good_copy_after_the_disk_was_lost(sftp, bac
     assert sorted(path.name for path in backup_dir.iterdir()) == sorted(
         [kept.file_name, files.manifest_name(kept.file_name)])
     assert files.sha256_of(backup_dir / kept.file_name) == kept.sha256
+    assert same_bytes(backup_dir / files.manifest_name(kept.file_name),
+                      sftp.remote_folder / files.manifest_name(kept.file_name))
 
+    assert report.lines()[0] == f"Fetched {kept.file_name} from :sftp,…:archive."
     again = offsite.offsite_fetch_all(directory=backup_dir, now=NOW)
     assert again.fetched == [] and again.present == [kept.file_name]
 
