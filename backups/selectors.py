@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.core.paginator import Paginator
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from backups import conf, files, offsite
 from backups.errors import BackupError, NoBackupFile
@@ -51,10 +51,12 @@ def backup_schedule():
 
 
 def jobs_with_backup_files(job_ids: list[int]) -> list[int]:
-    """Of these jobs, those that made a backup whose file still exists: the history prune keeps them and their
-    runs (registered with jobs.history in BackupsConfig.ready())."""
-    return list(Backup.objects.filter(job_id__in=job_ids, status=BackupStatus.COMPLETED)
-                .values_list("job_id", flat=True))
+    """Of these jobs, those that made a backup whose file still exists, or copy one off-site: the history prune
+    keeps them and their runs (registered with jobs.history in BackupsConfig.ready())."""
+    wanted = set(job_ids)
+    rows = (Backup.objects.filter(status=BackupStatus.COMPLETED)
+            .filter(Q(job_id__in=job_ids) | Q(offsite_job_id__in=job_ids)).values_list("job_id", "offsite_job_id"))
+    return sorted({job_id for pair in rows for job_id in pair if job_id in wanted})
 
 
 def backup_deletion_facts(*, backup: Backup) -> dict:

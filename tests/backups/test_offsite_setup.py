@@ -203,3 +203,38 @@ def test_metrics_count_backups_by_off_site_state_and_say_when_the_last_copy_was_
     assert ("archive_backup_remote_ready", ()) in values
     missing = metrics.scrape(now=NOW).decode()
     assert "archive_backup_remote_ready 0.0" in missing
+
+
+# --- the page and the history ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_backups_page_shows_each_copy_and_where_copies_go(settings, client):
+    settings.BACKUP_REMOTE = SFTP
+    settings.BACKUP_RCLONE_BIN = "true"
+    done = copied(NOW - dt.timedelta(days=2))
+    failed = copy_failed(NOW - dt.timedelta(days=1))
+    retrying = copy_failed(NOW - dt.timedelta(hours=1), status=JobStatus.RETRY_WAIT)
+    client.force_login(grant(UserFactory(), "view_backup"))
+
+    page = client.get("/backups").content.decode()
+
+    assert "Each backup is copied with rclone to <code class=\"path\">:sftp,…:nightly</code>" in page
+    assert "Zm9vYmFy" not in page
+    row = page[page.index(f'id="backup-{done.pk}"'):]
+    assert "Copied" in row[:3000] and "(offsite:archive, verified: size and SHA-1 checked by the remote)" in row[:3000]
+    row = page[page.index(f'id="backup-{failed.pk}"'):]
+    assert "Copy failed" in row[:3000] and f"Job #{failed.offsite_job_id}" in row[:3000]
+    row = page[page.index(f'id="backup-{retrying.pk}"'):]
+    assert "Retrying" in row[:3000] and "rclone could not copy x: refused" in row[:3000]
+
+
+@pytest.mark.django_db
+def test_the_history_prune_keeps_the_copy_jobs_of_backups_that_exist():
+    from backups import selectors
+
+    kept = copied(NOW)
+    gone = copied(NOW - dt.timedelta(days=40))
+    Backup.objects.filter(pk=gone.pk).update(status="deleted")
+
+    assert selectors.jobs_with_backup_files([kept.offsite_job_id, gone.offsite_job_id]) == [kept.offsite_job_id]
