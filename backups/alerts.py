@@ -1,18 +1,30 @@
-"""Stale backups as an incident: no good backup within twice the backup schedule's interval.
+"""Backups' incidents.
 
-A watch (notifications.registry), run from the scheduler's step: the same freshness the /backups
-page shows (`backups.selectors.backup_freshness`), so the page's warning and the alert agree.
+- `backups_stale`: no good backup within twice the backup schedule's interval. A watch
+  (notifications.registry), run from the scheduler's step: the same freshness the /backups page shows
+  (`backups.selectors.backup_freshness`), so the page's warning and the alert agree.
+- `restore_drill_failed`: a restore drill found a backup that does not come back as its manifest says
+  (backups.services.drilling); resolved by the next drill that passes, whether a schedule or Run now
+  started it. A drill that could not look (the disk full, the server down) is not this incident: its
+  job retries, and a scheduled run that still fails is the schedule's `run_failed`.
+- `backup_offsite_failed`: the newest backup's off-site copy failed after its retries (a watch);
+  resolved once a later copy succeeds. The local backup still counts as good.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from backups import offsite, selectors
 from common.formatting import human_duration
 from notifications.services import incident_open, incident_resolve
+from scheduling.models import ScheduleRun
 
 BACKUPS_STALE = "backups_stale"
+RESTORE_DRILL_FAILED = "restore_drill_failed"
+
+logger = logging.getLogger(__name__)
 
 
 def _utc(instant: datetime) -> str:
@@ -70,4 +82,31 @@ def watch_offsite(*, now: datetime, source: str) -> None:
               "local backup is good; retry the copy on its job's page once the remote is reachable.")
     incident_open(key=BACKUP_OFFSITE_FAILED, kind=BACKUP_OFFSITE_FAILED, title="Off-site copy of a backup failed",
                   detail=detail, link=f"/jobs/{job.pk}", schedule_id=schedule.pk if schedule else None,
+                  channel_ids=list(schedule.notify_channels or []) if schedule else None, now=now)
+
+
+def drills_checked(*, reports, job, now: datetime) -> None:
+    """After a drill recorded its outcome: open `restore_drill_failed` if a drill failed (to the drill
+    schedule's channels, all when it chose none or Run now started it), resolve it if all passed. Logged,
+    never raised: the outcome is recorded already and the job's result must not depend on an alert."""
+    try:
+        _drills_checked(reports=reports, job=job, now=now)
+    except Exception:
+        logger.exception("Alerts: the restore drill's incident could not be written; the drill is not affected")
+
+
+def _drills_checked(*, reports, job, now: datetime) -> None:
+    failed = [report for report in reports if not report.passed]
+    if not failed:
+        drilled = ", ".join(f"#{r.backup.pk} ({r.source}: {r.tables} tables, {r.rows:,} rows)" for r in reports)
+        incident_resolve(key=RESTORE_DRILL_FAILED, detail=f"A restore drill passed: backup {drilled}.", now=now)
+        return
+    run = ScheduleRun.objects.filter(jobs=job).select_related("schedule").order_by("-id").first() if job else None
+    schedule = run.schedule if run else None
+    first = failed[0]
+    detail = " ".join(f"Backup #{r.backup.pk} ({r.backup.file_name}, made {_utc(r.backup.started_at)}), {r.source}: "
+                      f"{r.problem}" for r in failed)
+    incident_open(key=RESTORE_DRILL_FAILED, kind=RESTORE_DRILL_FAILED,
+                  title=f"Restore drill failed: backup #{first.backup.pk} does not restore as its manifest says",
+                  detail=detail, link="/backups", schedule_id=schedule.pk if schedule else None,
                   channel_ids=list(schedule.notify_channels or []) if schedule else None, now=now)

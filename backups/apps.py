@@ -6,13 +6,14 @@ class BackupsConfig(AppConfig):
     verbose_name = "Backups"
 
     def ready(self) -> None:
-        from backups import alerts, handlers, selectors, tasks
+        from backups import alerts, drills, handlers, selectors, tasks
         from jobs import history, registry
         from notifications.registry import register_watch
 
         tasks.register()
         registry.register(handlers.HANDLER)
         registry.register(handlers.OFFSITE_HANDLER)
+        drills.register()
         history.keep_jobs(selectors.jobs_with_backup_files)
         register_watch(alerts.watch_freshness)
         register_watch(alerts.watch_offsite)

@@ -2,7 +2,9 @@
 
 Each engine module has the same functions: `prepare_backup(database) -> Source`, then
 `create(source, directory=, file_name=) -> Made`; `verify`, `prepare_restore`, `restore` and
-`check_restored` for the way back.
+`check_restored` for the way back; `drill(path, scratch=, server_major=, database=) -> Restored` restores
+a backup into a scratch database of its own, counts its rows and removes it (restore drills), and
+`drill_leftovers_remove` removes what a killed drill left behind.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ class Made:
     sha256: str
     compression: str
     applied_migrations: list[str] = field(default_factory=list)
+    # {"table": rows} of the copy, counted in the same snapshot the file holds.
+    tables: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What a restore drill found in the scratch database it restored a backup into (already removed)."""
+
+    applied_migrations: list[str]
+    tables: dict[str, int]
 
 
 def engine_for(vendor: str):

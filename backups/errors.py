@@ -28,3 +28,12 @@ class RestoreMismatch(RestoreRefused):
 
 class RestoredWithProblems(BackupError):
     """The live database WAS replaced, but something after that failed; the message says what."""
+
+
+class DrillFailed(BackupError):
+    """A restore drill found the backup does not come back as its manifest says (it does not decompress,
+    fails its integrity or migrations check, or a table's row count differs): no retry changes that."""
+
+
+class NothingToDrill(BackupError):
+    """There is no good backup for a restore drill to test."""

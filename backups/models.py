@@ -1,6 +1,7 @@
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 
 class BackupStatus(models.TextChoices):
@@ -17,6 +18,13 @@ class BackupStatus(models.TextChoices):
 class BackupPurpose(models.TextChoices):
     REGULAR = "regular", "Backup"
     PRE_RESTORE = "pre_restore", "Taken before a restore"
+
+
+class DrillOutcome(models.TextChoices):
+    """What the last restore drill of a backup found (backups.services.drilling)."""
+
+    PASSED = "passed", "Restore-tested"
+    FAILED = "failed", "Restore drill failed"
 
 
 class BackupQuerySet(models.QuerySet):
@@ -54,6 +62,15 @@ class Backup(models.Model):
     note = models.TextField(blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     restored_at = models.DateTimeField(null=True, blank=True)
+    # {"table": rows} of the copy, counted when the backup was made (also in the manifest, as "tables").
+    table_rows = models.JSONField(default=dict, blank=True, help_text='{"table": rows} at backup time.')
+    # The last restore drill: the backup restored into a scratch database and checked against its manifest.
+    drilled_at = models.DateTimeField(null=True, blank=True, help_text="When its last restore drill finished.")
+    drill_outcome = models.CharField(max_length=16, choices=DrillOutcome.choices, blank=True)
+    drill_detail = models.TextField(blank=True, help_text="What the last drill found wrong, or a note on it.")
+    drill_seconds = models.FloatField(null=True, blank=True)
+    drill_tables = models.PositiveIntegerField(null=True, blank=True, help_text="Tables in the restored copy.")
+    drill_rows = models.BigIntegerField(null=True, blank=True, help_text="Rows in the restored copy.")
     # host:pid of the process making it, so a backup whose process died can be told from one in progress.
     worker = models.CharField(max_length=200, blank=True)
     job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="backups")
@@ -116,6 +133,17 @@ class Backup(models.Model):
         if self.offsite_job_id is None:
             return ""
         return "waiting" if self.offsite_job.is_active else "failed"
+
+    def drill_figures(self) -> str:
+        """What the last drill that restored it found: "41 tables, 12,345 rows, 2.1 s"."""
+        parts = []
+        if self.drill_tables is not None:
+            parts.append(ngettext("%(n)s table", "%(n)s tables", self.drill_tables) % {"n": f"{self.drill_tables:,}"})
+        if self.drill_rows is not None:
+            parts.append(ngettext("%(n)s row", "%(n)s rows", self.drill_rows) % {"n": f"{self.drill_rows:,}"})
+        if self.drill_seconds is not None:
+            parts.append(f"{self.drill_seconds:.1f} s")
+        return ", ".join(parts)
 
     @property
     def schedule_run(self):

@@ -6,10 +6,18 @@ only the table of contents, which a truncated dump still has; `pg_restore -f /de
 byte of the data too, so that is the check. A pg_dump older than the server refuses to run (or
 worse, misses what it does not know), so the tools are chosen by the server's major version:
 once per backup (`prepare_backup`), and `create` dumps with the very tools the record names.
+
+The rows of every table are counted for the manifest in the snapshot pg_dump dumps: `create` opens a
+REPEATABLE READ transaction, exports its snapshot, counts, and hands the snapshot to pg_dump
+(`--snapshot`), so the counts and the file describe the same instant, however busy the server.
+A restore drill restores the file into a scratch database (`<database>_drill_<backup id>`, created
+from template0 on the same server with the app's own credentials, so its role needs CREATEDB),
+counts the rows there and drops it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import re
@@ -19,10 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from backups import conf, files
-from backups.engines import Made, Source
-from backups.errors import BackupConfigError, BackupError
+from backups.engines import Made, Restored, Source
+from backups.errors import BackupConfigError, BackupError, DrillFailed
 from backups.sources import Database
 
 MAGIC = b"PGDMP"
@@ -139,11 +148,13 @@ def _env(db: Database) -> dict[str, str]:
     return env
 
 
-def dump_command(tools: Tools, db: Database, target: Path) -> tuple[list[str], dict[str, str]]:
+def dump_command(tools: Tools, db: Database, target: Path, *, snapshot: str = "") -> tuple[list[str], dict[str, str]]:
     """pg_dump's argv and environment; the connection (and the password) live in the environment."""
     lock_ms = int(float(conf.get("BACKUP_LOCK_TIMEOUT_SECONDS")) * 1000)
     argv = [str(tools.pg_dump), "--format=custom", "--no-password", f"--lock-wait-timeout={lock_ms}",
             f"--file={target}"]
+    if snapshot:
+        argv.append(f"--snapshot={snapshot}")
     return argv, _env(db)
 
 
@@ -223,16 +234,51 @@ def prepare_backup(db: Database) -> Server:
                   size_bytes=size, tools=tools)
 
 
+# The tables pg_dump dumps the rows of: ordinary tables (partitions included; a partitioned table's
+# rows are its partitions') outside the system schemas, less those an extension owns.
+_TABLES = """
+    SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                      AND d.deptype = 'e')
+    ORDER BY 1, 2
+"""
+
+
+def count_rows(connection) -> dict[str, int]:
+    """{"table": rows} of every table pg_dump dumps, in the connection's snapshot ("schema.table" outside
+    public)."""
+    counts = {}
+    for schema, table in connection.execute(_TABLES).fetchall():
+        query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        counts[table if schema == "public" else f"{schema}.{table}"] = connection.execute(query).fetchone()[0]
+    return counts
+
+
 def create(server: Server, *, directory: Path, file_name: str) -> Made:
     partial = files.partial_path(directory, file_name)
-    argv, env = dump_command(server.tools, server.database, partial)
-    result = _run(argv, env, what="pg_dump")
+    lock_ms = int(float(conf.get("BACKUP_LOCK_TIMEOUT_SECONDS")) * 1000)
+    with _connect(server.database) as connection:
+        # One snapshot for the counts and the dump: exported here, held open until pg_dump is done.
+        connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        connection.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_ms)))
+        snapshot = connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        try:
+            tables = count_rows(connection)
+        except psycopg.errors.LockNotAvailable as exc:
+            raise BackupError(f"The database is locked: counting its rows waited "
+                              f"{conf.get('BACKUP_LOCK_TIMEOUT_SECONDS'):g} s for a table lock another session "
+                              f"holds ({str(exc).strip()}).") from exc
+        argv, env = dump_command(server.tools, server.database, partial, snapshot=snapshot)
+        result = _run(argv, env, what="pg_dump")
+        connection.execute("COMMIT")
     if result.returncode != 0:
         raise _explain_dump_failure(result, server.database, server.tools)
     migrations = check_dump(server.tools, partial)
     files.fsync_file(partial)
     return Made(partial=partial, size_bytes=partial.stat().st_size, sha256=files.sha256_of(partial),
-                compression=COMPRESSION, applied_migrations=migrations)
+                compression=COMPRESSION, applied_migrations=migrations, tables=tables)
 
 
 def verify(path: Path, *, scratch: Path, server_major: int | None = None) -> list[str]:
@@ -259,3 +305,81 @@ def prepare_restore(path: Path, *, scratch: Path, server_major: int | None = Non
     """Read the whole dump back (pg_restore reads the file itself; `scratch` is not needed)."""
     major = server_major or 0
     return path, check_dump(find_tools(major), path)
+
+
+# --- restore drills ------------------------------------------------------------------------------
+
+DRILL_INFIX = "_drill_"
+
+
+def _drill_prefix(database: Database) -> str:
+    """`<database>_drill_`: a drill database of this app's database, never another's on the same server."""
+    return database.name[:40] + DRILL_INFIX
+
+
+def drill_database_name(database: Database, drill_id: str) -> str:
+    return f"{_drill_prefix(database)}{drill_id}"
+
+
+def _drop_database(connection, name: str) -> None:
+    force = " WITH (FORCE)" if connection.info.server_version >= 130000 else ""
+    connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}" + force).format(sql.Identifier(name)))
+
+
+def drill(path: Path, *, scratch_dir: Path, drill_id: str, server_major: int | None = None,
+          database: Database) -> Restored:
+    """pg_restore the dump into a scratch database on the app's server, check it, count its rows, drop it.
+
+    The scratch database is dropped whatever happens (a drill killed before that leaves it to the next
+    drill's `drill_leftovers_remove`). What the dump itself gets wrong raises DrillFailed; a server
+    that cannot be reached, or a role that may not create databases, raise BackupError /
+    BackupConfigError.
+    """
+    name = drill_database_name(database, drill_id)
+    with _connect(database) as admin:
+        major, _ = _version_of(admin)
+        tools = find_tools(max(major, server_major or 0))
+        _drop_database(admin, name)  # a leftover of a drill that was killed: the drills hold a lock
+        try:
+            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        except psycopg.errors.InsufficientPrivilege as exc:
+            role = database.user or "the app's role"
+            raise BackupConfigError(
+                f"The restore drill cannot create its scratch database “{name}” on the server: {str(exc).strip()}. "
+                f"Let the app's role create databases (ALTER ROLE {role} CREATEDB), or disable the restore drill "
+                "schedule.") from exc
+        try:
+            return _restore_and_count(path, tools=tools, target=dataclasses.replace(database, name=name))
+        finally:
+            _drop_database(admin, name)
+
+
+def _restore_and_count(path: Path, *, tools: Tools, target: Database) -> Restored:
+    argv = [str(tools.pg_restore), "--single-transaction", "--exit-on-error", "--no-owner", "--no-password",
+            f"--dbname={target.name}", str(path)]
+    result = _run(argv, _env(target), what="pg_restore (into the drill's scratch database)")
+    if result.returncode != 0:
+        raise DrillFailed(f"pg_restore could not restore {path.name} into a scratch database: {_stderr(result)}")
+    with _connect(target) as connection:
+        try:
+            migrations = connection.execute("SELECT app, name FROM django_migrations ORDER BY id").fetchall()
+        except psycopg.errors.UndefinedTable:
+            migrations = []
+        if not migrations:
+            raise DrillFailed("The restored copy has no applied migrations (django_migrations is empty or missing): "
+                              "it is not a database of this app.")
+        return Restored(applied_migrations=[f"{app}.{name}" for app, name in migrations],
+                        tables=count_rows(connection))
+
+
+def drill_leftovers_remove(database: Database) -> list[str]:
+    """Drop the scratch databases killed drills left on the server (only this app database's, by name)."""
+    prefix = _drill_prefix(database)
+    pattern = re.compile(re.escape(prefix) + r"\d+")
+    like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with _connect(database) as admin:
+        names = [name for (name,) in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                                   (like,)).fetchall() if pattern.fullmatch(name)]
+        for name in names:
+            _drop_database(admin, name)
+    return names

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
 from backups import conf, files, offsite
 from backups.errors import BackupError, NoBackupFile
-from backups.models import Backup, BackupStatus
+from backups.models import Backup, BackupStatus, DrillOutcome
 from backups.tasks import JOB_TYPE, TASK_TYPE
 from jobs.models import ACTIVE_STATUSES, Job
 from scheduling import recurrence
@@ -38,6 +38,11 @@ def backup_list(*, include_skipped: bool = True) -> QuerySet[Backup]:
 def newest_good_backup() -> Backup | None:
     """The newest completed backup that was verified and failed no later verification."""
     return Backup.objects.good().order_by("-started_at", "-id").first()
+
+
+def newest_good_backup_of(*, vendor: str) -> Backup | None:
+    """The newest good backup of one database engine's: what a restore drill on that engine tests."""
+    return Backup.objects.good().filter(database_vendor=vendor).order_by("-started_at", "-id").first()
 
 
 def last_backup_attempt() -> Backup | None:
@@ -181,3 +186,11 @@ def offsite_summary() -> dict:
 def backup_counts() -> dict[str, int]:
     """Backups by status."""
     return dict(Backup.objects.order_by().values("status").annotate(count=Count("pk")).values_list("status", "count"))
+
+
+def restore_drill_summary() -> dict:
+    """When a restore drill last passed and last failed (None: never), in one query: the later of the
+    two is the last drill's outcome."""
+    return Backup.objects.aggregate(
+        last_passed=Max("drilled_at", filter=Q(drill_outcome=DrillOutcome.PASSED)),
+        last_failed=Max("drilled_at", filter=Q(drill_outcome=DrillOutcome.FAILED)))

@@ -8,7 +8,9 @@ consistent snapshot; in WAL mode writers carry on meanwhile, since readers never
 The copy is switched to `journal_mode=DELETE` (it inherits WAL from the live file, and opening a WAL
 file creates `-wal`/`-shm` beside it), checked with `PRAGMA integrity_check` opened read-only and
 immutable, and must hold applied migrations. It is compressed in a stream (never read whole into
-memory) and hashed on the way out, so the SHA-256 is that of the published bytes.
+memory) and hashed on the way out, so the SHA-256 is that of the published bytes. The rows of every
+table are counted in the same copy (so in the very snapshot the file holds) while it is compressed,
+for the manifest; a restore drill counts them again in a scratch copy decompressed from the file.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from pathlib import Path
 import zstandard
 
 from backups import conf, files
-from backups.engines import Made, Source
-from backups.errors import BackupError
+from backups.engines import Made, Restored, Source
+from backups.errors import BackupError, DrillFailed
 from backups.sources import Database
 
 
@@ -121,6 +123,30 @@ def check_copy(path: Path) -> list[str]:
     return [f"{app}.{name}" for app, name in migrations]
 
 
+def count_rows(path: Path) -> dict[str, int]:
+    """{"table": rows} of every table of an uncompressed copy, by name.
+
+    SQLite's own tables (sqlite_sequence, sqlite_stat1) are left out, and so are virtual tables,
+    whose rows live in ordinary "shadow" tables that are counted (and whose module may not be
+    loaded here).
+    """
+    try:
+        connection = sqlite3.connect(_read_only_uri(path), uri=True)
+        try:
+            names = [name for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                "AND coalesce(sql, '') NOT LIKE 'CREATE VIRTUAL TABLE%' ORDER BY name")]
+            return {name: connection.execute(f"SELECT count(*) FROM {_quoted(name)}").fetchone()[0] for name in names}
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"The rows of the copy cannot be counted: SQLite cannot read it ({exc}).") from exc
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def compress(source: Path, target: Path) -> tuple[int, str]:
     """Stream `source` through zstandard into `target` (fsynced); return its size and SHA-256."""
     compressor = zstandard.ZstdCompressor(level=int(conf.get("BACKUP_ZSTD_LEVEL")),
@@ -149,6 +175,7 @@ def create(source: Source, *, directory: Path, file_name: str) -> Made:
     def check() -> None:
         try:
             checked["migrations"] = check_copy(copy_path)
+            checked["tables"] = count_rows(copy_path)
         except BaseException as exc:  # handed to the main thread below
             checked["error"] = exc
 
@@ -162,7 +189,7 @@ def create(source: Source, *, directory: Path, file_name: str) -> Made:
         raise checked["error"]
     copy_path.unlink()
     return Made(partial=published, size_bytes=size, sha256=sha256, compression=compression_label(),
-                applied_migrations=checked["migrations"])
+                applied_migrations=checked["migrations"], tables=checked["tables"])
 
 
 def decompress(path: Path, target: Path) -> None:
@@ -233,3 +260,31 @@ def prepare_restore(path: Path, *, scratch: Path, server_major: int | None = Non
     """Decompress into `scratch` and check it: what `restore` then copies into the live database."""
     decompress(path, scratch)
     return scratch, check_copy(scratch)
+
+
+# --- restore drills ------------------------------------------------------------------------------
+
+
+def drill(path: Path, *, scratch_dir: Path, drill_id: str, server_major: int | None = None,
+          database: Database | None = None) -> Restored:
+    """Restore a published file into a scratch SQLite file in `scratch_dir`: decompress it, check its
+    integrity and migrations, count its rows; the scratch file is removed whatever happens.
+
+    What the file itself gets wrong raises DrillFailed; the disk (OSError) and the like propagate.
+    """
+    scratch = scratch_dir / f"drill-{drill_id}.sqlite3"
+    try:
+        try:
+            decompress(path, scratch)
+            return Restored(applied_migrations=check_copy(scratch), tables=count_rows(scratch))
+        except DrillFailed:
+            raise
+        except BackupError as exc:
+            raise DrillFailed(str(exc)) from exc
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def drill_leftovers_remove(database: Database) -> list[str]:
+    """Nothing: an SQLite drill's scratch file lives in the drill's scratch folder, which the drill removes."""
+    return []

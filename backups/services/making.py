@@ -78,7 +78,7 @@ def backup_create(*, now: datetime, job: Job | None = None, purpose: str = Backu
         duration = time.monotonic() - started
         backup.status = BackupStatus.COMPLETED
         backup.size_bytes, backup.sha256, backup.compression = made.size_bytes, made.sha256, made.compression
-        backup.applied_migrations = made.applied_migrations
+        backup.applied_migrations, backup.table_rows = made.applied_migrations, made.tables
         backup.duration_seconds = duration
         backup.finished_at = backup.verified_at = now + timedelta(seconds=duration)
         files.write_manifest(directory, backup.file_name, manifest_of(backup))
@@ -195,6 +195,8 @@ def manifest_of(backup: Backup) -> dict:
         "duration_seconds": backup.duration_seconds,
         "verified_at": backup.verified_at.isoformat() if backup.verified_at else None,
         "applied_migrations": backup.applied_migrations,
+        # {"table": rows} when the backup was made (absent from manifests made before there were counts).
+        "tables": backup.table_rows,
         "job_id": backup.job_id,
         "schedule_run_id": run.pk if run else None,
         "schedule_name": run.schedule_name if run else None,

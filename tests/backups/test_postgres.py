@@ -101,8 +101,9 @@ def test_a_backup_asks_the_server_and_pg_dump_for_their_versions_once(pg, backup
     assert backup.status == BackupStatus.COMPLETED, backup.error
     # The real pg_dump ran twice: once to tell its version, once to dump.
     assert calls.read_text().splitlines() == ["--version", "--format=custom"]
-    # One connection of the app's own (the server's version and size); pg_dump makes its own.
-    assert connected == [pg]
+    # Two connections of the app's own (the server's version and size; the snapshot the rows are counted in,
+    # which pg_dump shares); pg_dump makes its own.
+    assert connected == [pg, pg]
     assert backup.database_version == f"PostgreSQL {postgres_engine.server_version(pg)[1]}"
     manifest = json.loads((backup_dir / (backup.file_name + ".json")).read_text())
     assert manifest["tool"] == backup.tool == f"pg_dump {postgres_engine._tool_version(_pg_bindir() / 'pg_dump')}"

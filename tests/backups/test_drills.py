@@ -1,0 +1,440 @@
+"""Restore drills on real SQLite backups of the test database, through the real job runner: the row counts in the
+manifest, a good backup passing, an altered one failing with its table named, what is recorded and shown, the
+clean-up, the lock, and the seam for more drill sources (the off-site copy).
+
+`transactional_db`: the backup reads the database through its own connection, so the rows it counts are
+the committed ones.
+"""
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import zstandard
+from django.utils import timezone
+
+from backups import drills, files
+from backups.models import Backup, DrillOutcome
+from backups.services import drilling
+from backups.services.making import backup_create
+from channels.models import ChannelGroup
+from common.chores import chore_claim
+from common.models import Chore
+from jobs import registry, runner
+from jobs.models import JobStatus
+from jobs.services import job_enqueue
+from tests.backups.conftest import NOW, _drop_dac_override, folder_names, live_db_path, sqlite_only
+from tests.factories import BackupFactory, ChannelGroupFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), sqlite_only]
+
+
+def run_drill(params: dict | None = None):
+    job = job_enqueue(job_type=drills.JOB_TYPE, params={} if params is None else params, now=timezone.now())
+    runner.execute(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def live_counts(*tables: str) -> dict[str, int]:
+    connection = sqlite3.connect(live_db_path())
+    try:
+        return {table: connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in tables}
+    finally:
+        connection.close()
+
+
+def manifest_path(backup: Backup, directory: Path) -> Path:
+    return directory / files.manifest_name(backup.file_name)
+
+
+def read_manifest(backup: Backup, directory: Path) -> dict:
+    return json.loads(manifest_path(backup, directory).read_text())
+
+
+def write_manifest(backup: Backup, directory: Path, manifest: dict) -> None:
+    manifest_path(backup, directory).write_text(json.dumps(manifest))
+
+
+def alter_inside(backup: Backup, directory: Path, sql: str, tmp_path: Path) -> None:
+    """Change the data inside the backup file (decompress, sqlite3, compress again) and give the manifest
+    and the record the new checksum: only what the data says differs from the manifest."""
+    path = directory / backup.file_name
+    raw = tmp_path / "altered.sqlite3"
+    with open(path, "rb") as reader, open(raw, "wb") as out:
+        zstandard.ZstdDecompressor().copy_stream(reader, out)
+    connection = sqlite3.connect(raw, isolation_level=None)
+    connection.executescript(sql)
+    connection.close()
+    path.write_bytes(zstandard.ZstdCompressor(level=3, write_checksum=True).compress(raw.read_bytes()))
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    write_manifest(backup, directory, {**read_manifest(backup, directory), "sha256": sha256})
+    Backup.objects.filter(pk=backup.pk).update(sha256=sha256, size_bytes=path.stat().st_size)
+
+
+@pytest.fixture
+def groups():
+    for name in ("News", "Lawyers", "Cooking"):
+        ChannelGroupFactory(name=name)
+
+
+@pytest.fixture
+def made(backup_dir, groups) -> Backup:
+    return backup_create(now=NOW)
+
+
+# --- the row counts in the manifest ------------------------------------------------------------------
+
+
+def test_the_manifest_holds_the_row_count_of_every_table_at_backup_time(made, backup_dir):
+    manifest = read_manifest(made, backup_dir)
+
+    assert manifest["tables"] == made.table_rows
+    assert manifest["tables"]["channels_channelgroup"] == 3
+    connection = sqlite3.connect(live_db_path())
+    try:
+        tables = {name for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    finally:
+        connection.close()
+    assert set(manifest["tables"]) == tables
+    assert {t: manifest["tables"][t] for t in ("django_migrations", "auth_permission")} == live_counts(
+        "django_migrations", "auth_permission")
+
+
+def test_rows_written_after_the_copy_are_not_counted(made, backup_dir):
+    ChannelGroupFactory(name="Written after the backup")
+
+    assert read_manifest(made, backup_dir)["tables"]["channels_channelgroup"] == 3
+
+
+# --- a drill that passes ------------------------------------------------------------------------------
+
+
+def test_a_good_backup_passes_and_records_what_it_restored(made, backup_dir):
+    job = run_drill()
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    made.refresh_from_db()
+    assert made.drill_outcome == DrillOutcome.PASSED
+    assert made.drill_detail == ""
+    assert made.drill_tables == len(made.table_rows)
+    assert made.drill_rows == sum(made.table_rows.values())
+    assert 0 < made.drill_seconds < 30
+    assert made.drilled_at >= job.started_at
+    assert job.result["status"] == "passed"
+    assert job.result["drills"] == [{
+        "backup_id": made.pk, "file": made.file_name, "source": "the file in BACKUP_DIR", "outcome": "passed",
+        "tables": made.drill_tables, "rows": made.drill_rows, "rows_compared": True,
+        "seconds": round(made.drill_seconds, 3)}]
+    # The scratch copy is gone; the backup is as it was.
+    assert folder_names(backup_dir) == [made.file_name, made.file_name + ".json"]
+
+
+def test_it_drills_the_newest_good_backup(backup_dir, groups):
+    older = backup_create(now=NOW)
+    newer = backup_create(now=NOW + dt.timedelta(hours=1))
+    BackupFactory(started_at=NOW + dt.timedelta(hours=2), status="failed")
+
+    job = run_drill()
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert [d["backup_id"] for d in job.result["drills"]] == [newer.pk]
+    older.refresh_from_db()
+    assert older.drilled_at is None
+
+
+def test_an_old_manifest_without_counts_passes_and_says_it_could_not_compare_them(made, backup_dir):
+    manifest = read_manifest(made, backup_dir)
+    del manifest["tables"]
+    write_manifest(made, backup_dir, manifest)
+
+    job = run_drill()
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    made.refresh_from_db()
+    assert made.drill_outcome == DrillOutcome.PASSED
+    assert made.drill_detail == ("Row counts not compared: the manifest has none (it was made before manifests "
+                                 "counted rows).")
+    assert job.result["drills"][0]["rows_compared"] is False
+
+
+# --- drills that fail ---------------------------------------------------------------------------------
+
+
+def test_a_table_altered_after_the_manifest_was_written_fails_the_drill_and_names_it(made, backup_dir, tmp_path):
+    alter_inside(made, backup_dir, "DELETE FROM channels_channelgroup WHERE name = 'News'", tmp_path)
+
+    job = run_drill()
+
+    assert job.status == JobStatus.FAILED
+    assert job.failed_permanently  # the file will not change: no retry
+    expected = ("The restored copy does not match the manifest in 1 table: table “channels_channelgroup”: "
+                "3 rows in the manifest, 2 restored.")
+    assert job.error == (f"Restore drill of backup #{made.pk} ({made.file_name}, the file in BACKUP_DIR) failed: "
+                         f"{expected}")
+    made.refresh_from_db()
+    assert (made.drill_outcome, made.drill_detail) == (DrillOutcome.FAILED, expected)
+    assert made.drilled_at is not None and made.drill_tables is None
+    assert folder_names(backup_dir) == [made.file_name, made.file_name + ".json"]
+
+
+def test_every_table_that_differs_is_named(made, backup_dir, tmp_path):
+    alter_inside(made, backup_dir, "DELETE FROM channels_channelgroup; CREATE TABLE intruder (id INTEGER);"
+                                   "INSERT INTO intruder VALUES (1);", tmp_path)
+
+    job = run_drill()
+
+    assert "in 2 tables: table “channels_channelgroup”: 3 rows in the manifest, 0 restored; table “intruder” is in " \
+           "the restored copy (1 row) but not in the manifest." in job.error
+
+
+def test_a_file_that_does_not_match_its_manifests_checksum_fails(made, backup_dir):
+    with open(backup_dir / made.file_name, "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\x00" * 16)
+
+    job = run_drill()
+
+    assert job.status == JobStatus.FAILED and job.failed_permanently
+    assert f"The checksum of {made.file_name} does not match its manifest" in job.error
+
+
+def test_a_backup_without_its_manifest_fails(made, backup_dir):
+    manifest_path(made, backup_dir).unlink()
+
+    job = run_drill()
+
+    assert job.failed_permanently
+    assert f"Its manifest {made.file_name}.json is missing" in job.error
+
+
+def test_a_backup_whose_file_is_gone_fails(made, backup_dir):
+    (backup_dir / made.file_name).unlink()
+
+    job = run_drill()
+
+    assert job.failed_permanently
+    assert f"The file of backup #{made.pk} is missing" in job.error
+    made.refresh_from_db()
+    assert made.drill_outcome == DrillOutcome.FAILED
+
+
+def test_a_backup_that_lacks_migrations_of_this_code_fails_the_migrations_check(made, backup_dir, tmp_path):
+    alter_inside(made, backup_dir, "DELETE FROM django_migrations WHERE app = 'backups' AND name LIKE '0004%'",
+                 tmp_path)
+
+    job = run_drill()
+
+    assert job.failed_permanently
+    assert "The backup's migrations do not match the code: it lacks 1 migration of this code " \
+           "(backups.0004_download_permission)" in job.error
+
+
+def test_a_damaged_copy_fails_its_integrity_check(made, backup_dir, tmp_path):
+    # Scramble a page in the middle of the table b-trees, then compress again with a good checksum.
+    path = backup_dir / made.file_name
+    raw = bytearray(zstandard.ZstdDecompressor().decompress(path.read_bytes()))
+    page = 4096
+    for offset in range(3 * page, min(len(raw), 12 * page), page):
+        raw[offset + 8:offset + 200] = b"\xff" * 192
+    path.write_bytes(zstandard.ZstdCompressor(write_checksum=True).compress(bytes(raw)))
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    write_manifest(made, backup_dir, {**read_manifest(made, backup_dir), "sha256": sha256})
+    Backup.objects.filter(pk=made.pk).update(sha256=sha256)
+
+    job = run_drill()
+
+    assert job.failed_permanently
+    assert "SQLite" in job.error and ("integrity check" in job.error or "cannot read" in job.error), job.error
+
+
+def test_without_a_good_backup_the_run_says_so(backup_dir):
+    BackupFactory(status="failed")
+
+    job = run_drill()
+
+    assert job.status == JobStatus.FAILED and job.failed_permanently
+    assert job.error == ("There is no good backup to drill: no completed, verified sqlite backup. Make one (Run now "
+                         "on /backups); the next drill tests it.")
+
+
+def test_it_takes_no_params(backup_dir):
+    job = run_drill({"backup_id": 3})
+
+    assert job.failed_permanently
+    assert job.error.startswith("Invalid parameters: backup_id: unknown parameter")
+
+
+# --- clean-up and the lock ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def scratch_dirs():
+    """A drill source that notes the scratch folder each drill was given (and drills the local file)."""
+    seen: list[Path] = []
+
+    def noting(*, database):
+        source = drilling.local_source(database=database)
+
+        def fetch(scratch_dir):
+            seen.append(scratch_dir)
+            assert scratch_dir.is_dir()
+            return source.fetch(scratch_dir)
+
+        return drilling.DrillSource(label="noted", backup=source.backup, fetch=fetch)
+
+    drilling.register_drill_source(noting)
+    yield seen
+    drilling.unregister_drill_source(noting)
+
+
+def test_the_scratch_folder_is_removed_when_the_drill_fails(made, backup_dir, tmp_path, scratch_dirs):
+    alter_inside(made, backup_dir, "DELETE FROM channels_channelgroup", tmp_path)
+
+    job = run_drill()
+
+    assert job.status == JobStatus.FAILED
+    assert len(scratch_dirs) == 1 and scratch_dirs[0].parent == backup_dir
+    assert not scratch_dirs[0].exists()
+    assert folder_names(backup_dir) == [made.file_name, made.file_name + ".json"]
+
+
+def test_the_scratch_folder_is_removed_when_the_drill_cannot_finish(made, backup_dir, extra_source):
+    """A scratch folder the drill may not write in (really: the kernel refuses): the drill could not look."""
+    seen, take_back = [], []
+
+    def unwritable(*, database):
+        def fetch(scratch_dir: Path) -> Path:
+            seen.append(scratch_dir)
+            scratch_dir.chmod(0o555)
+            if os.geteuid() == 0:
+                take_back.append(_drop_dac_override())
+            return backup_dir / made.file_name
+
+        return drilling.DrillSource(label="unwritable", backup=made, fetch=fetch)
+
+    extra_source(unwritable)
+    try:
+        job = run_drill()
+    finally:
+        for restore in take_back:
+            restore()
+
+    assert job.status == JobStatus.RETRY_WAIT, job.error  # the folder may be writable later
+    assert "Not allowed to write the drill's scratch copy" in job.error
+    assert len(seen) == 1 and not seen[0].exists()
+    assert folder_names(backup_dir) == [made.file_name, made.file_name + ".json"]
+    made.refresh_from_db()
+    assert made.drilled_at is None  # the drill did not finish: nothing is said about the backup
+
+
+def test_what_a_killed_drill_left_behind_is_removed_by_the_next(made, backup_dir):
+    leftover = backup_dir / f"{drilling.SCRATCH_PREFIX}0123456789ab"
+    leftover.mkdir()
+    (leftover / "drill-7.sqlite3").write_bytes(b"half a database")
+
+    job = run_drill()
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert job.result["leftovers_removed"] == [leftover.name]
+    assert folder_names(backup_dir) == [made.file_name, made.file_name + ".json"]
+
+
+def test_drills_never_overlap(made, backup_dir):
+    assert chore_claim(name=drilling.LOCK, now=timezone.now(), lease=drilling.LEASE) is not None
+
+    job = run_drill()
+
+    assert job.status == JobStatus.RETRY_WAIT
+    assert "Another restore drill is running" in job.error
+    made.refresh_from_db()
+    assert made.drilled_at is None
+
+
+def test_the_lock_is_let_go_after_each_drill_passed_or_failed(made, backup_dir, tmp_path):
+    assert run_drill().status == JobStatus.COMPLETED
+    assert chore_claim(name=drilling.LOCK, now=timezone.now(), lease=drilling.LEASE) is not None
+    Chore.objects.filter(name=drilling.LOCK).update(next_at=timezone.now())
+    alter_inside(made, backup_dir, "DELETE FROM channels_channelgroup", tmp_path)
+
+    assert run_drill().status == JobStatus.FAILED
+    assert chore_claim(name=drilling.LOCK, now=timezone.now(), lease=drilling.LEASE) is not None
+
+
+# --- more drill sources: the seam for the off-site copy -----------------------------------------------
+
+
+def copy_in(backup: Backup, directory: Path, label: str = "the off-site copy", damage: bool = False):
+    """A second source that brings a copy of the file and its manifest into the scratch folder, as
+    `backups.offsite.offsite_fetch_one(backup=, directory=)` does from the remote."""
+
+    def finder(*, database):
+        def fetch(scratch_dir: Path) -> Path:
+            target = scratch_dir / backup.file_name
+            shutil.copyfile(directory / backup.file_name, target)
+            shutil.copyfile(manifest_path(backup, directory), manifest_path(backup, scratch_dir))
+            if damage:
+                with open(target, "ab") as fh:
+                    fh.write(b"tail")
+            return target
+
+        return drilling.DrillSource(label=label, backup=backup, fetch=fetch)
+
+    return finder
+
+
+@pytest.fixture
+def extra_source():
+    registered = []
+
+    def register(finder):
+        registered.append(drilling.register_drill_source(finder))
+
+    yield register
+    for finder in registered:
+        drilling.unregister_drill_source(finder)
+
+
+def test_a_second_source_is_drilled_too(made, backup_dir, extra_source):
+    extra_source(copy_in(made, backup_dir))
+
+    job = run_drill()
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert [(d["source"], d["outcome"]) for d in job.result["drills"]] == [
+        ("the file in BACKUP_DIR", "passed"), ("the off-site copy", "passed")]
+    assert folder_names(backup_dir) == [made.file_name, made.file_name + ".json"]
+
+
+def test_a_failing_second_source_fails_the_backups_drill_and_says_which(made, backup_dir, extra_source):
+    extra_source(copy_in(made, backup_dir, damage=True))
+
+    job = run_drill()
+
+    assert job.failed_permanently
+    assert f"({made.file_name}, the off-site copy) failed: The checksum of {made.file_name}" in job.error
+    made.refresh_from_db()
+    assert made.drill_outcome == DrillOutcome.FAILED
+    assert made.drill_detail.startswith(f"the off-site copy: The checksum of {made.file_name} does not match")
+    # The local copy restored: its figures stay on record.
+    assert made.drill_tables == len(made.table_rows)
+
+
+def test_the_task_type_and_handler_are_registered():
+    from scheduling import registry as task_types
+
+    assert task_types.get("BACKUP_RESTORE_DRILL").summarize_params([{}]) == ["the newest good backup"]
+    assert task_types.get("BACKUP_RESTORE_DRILL").clean_params({}) == {}
+    assert registry.get("BACKUP_RESTORE_DRILL") is drills.HANDLER
+
+
+def test_the_groups_are_unchanged_by_a_drill(made, backup_dir):
+    run_drill()
+
+    assert sorted(ChannelGroup.objects.values_list("name", flat=True)) == ["Cooking", "Lawyers", "News"]
