@@ -148,6 +148,18 @@ class ArchiveCollector:
                                     "verified) backup was started (Unix time).", value=_timestamp(newest.started_at))
             yield GaugeMetricFamily(f"{PREFIX}_backup_last_good_size_bytes", "Size of the newest good backup's file.",
                                     value=newest.size_bytes or 0)
+        drills = backups.restore_drill_summary()
+        if drills["last_passed"] is not None:
+            yield GaugeMetricFamily(f"{PREFIX}_restore_drill_last_passed_timestamp_seconds", "When a restore drill "
+                                    "last passed (Unix time).", value=_timestamp(drills["last_passed"]))
+        passed_at, failed_at = drills["last_passed"], drills["last_failed"]
+        if passed_at or failed_at:
+            failed = failed_at is not None and (passed_at is None or failed_at > passed_at)
+            outcome = GaugeMetricFamily(f"{PREFIX}_restore_drill_last_outcome", "1 for the outcome of the last "
+                                        "restore drill (passed or failed).", labels=["outcome"])
+            outcome.add_metric(["passed"], 0 if failed else 1)
+            outcome.add_metric(["failed"], 1 if failed else 0)
+            yield outcome
 
         offsite_counts = backups.offsite_counts()
         states = GaugeMetricFamily(f"{PREFIX}_backups_offsite", "Completed backups by the state of their off-site "
