@@ -158,3 +158,4 @@ def test_a_role_that_may_not_create_databases_is_told_what_to_do(pg, backup_dir)
     assert f"cannot create its scratch database “{pg.name}_drill_" in str(raised.value)
     assert f"ALTER ROLE {role} CREATEDB" in str(raised.value)
     assert drill_databases(pg) == []
+
