@@ -74,3 +74,35 @@ def test_its_window_makes_one_drill_job():
     job = Job.objects.get()
     assert (job.job_type, job.params, job.followed) == ("BACKUP_RESTORE_DRILL", {}, True)
     assert list(run.jobs.all()) == [job]
+
+
+def test_a_drill_schedule_is_made_through_the_api_like_any_other():
+    from tests.api_clients import ALL_ACTIONS, token_client, user_with
+
+    api = token_client(user_with(*ALL_ACTIONS))
+    fields = {"name": "Drill on Wednesdays", "task_type": "BACKUP_RESTORE_DRILL", "schedule_kind": "weekly",
+              "schedule_days": ["wed"], "schedule_time": "04:00", "timezone": "Europe/Berlin"}
+
+    refused = api.post("/api/schedules", {**fields, "params": {"backup_id": 7}})
+    assert refused.status_code == 400
+    [message] = refused.json()["errors"]["params.backup_id"]
+    assert message.startswith("backup_id: unknown parameter")
+
+    created = api.post("/api/schedules", {**fields, "params": {}})
+    assert created.status_code == 201, created.content
+    assert ScheduledTask.objects.get(name="Drill on Wednesdays").params == {}
+
+
+def test_the_schedule_editor_takes_a_drill_with_no_params(client):
+    from tests.factories import UserFactory, grant
+
+    client.force_login(grant(UserFactory(), "view_scheduledtask", "add_scheduledtask"))
+
+    response = client.post("/schedules/new", {
+        "name": "Drills", "task_type": "BACKUP_RESTORE_DRILL", "_task_types": "BACKUP_RESTORE_DRILL",
+        "enabled": "on", "schedule_kind": "weekly", "schedule_days": ["sun"], "schedule_time": "03:00",
+        "timezone": "UTC", "grace_minutes": "60", "overlap_policy": "skip"})
+
+    assert response.status_code == 302, response.content.decode()
+    schedule = ScheduledTask.objects.get(name="Drills")
+    assert (schedule.task_type, schedule.params) == ("BACKUP_RESTORE_DRILL", {})
