@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -52,8 +54,10 @@ from jobs.models import Job
 logger = logging.getLogger(__name__)
 
 LOCK = "backups: restore drill"
-# Longer than a drill job may run (backups.drills.HANDLER's time limit): a killed drill's lease ends.
-LEASE = timedelta(minutes=65)
+# A drill job's time limit (backups.drills.HANDLER) plus the reaper's margin: when the reaper hands a
+# killed drill's job back for a retry, its lease has ended. A holder on this machine whose process is
+# gone is taken over at once.
+LEASE = timedelta(minutes=61)
 SCRATCH_PREFIX = f"{files.PARTIAL_PREFIX}drill-"
 LOCAL = "the file in BACKUP_DIR"
 
@@ -276,10 +280,11 @@ def backup_drill_run(*, job: Job | None, now: datetime, database: Database | Non
     """
     database = database or Database.default()
     claim = chore_claim(name=LOCK, now=now, lease=LEASE)
+    if claim is None and _release_dead_holder(now=now):
+        claim = chore_claim(name=LOCK, now=now, lease=LEASE)
     if claim is None:
-        holder = Chore.objects.filter(name=LOCK).values("claimed_by", "next_at").first() or {}
-        raise BackupBusy(f"Another restore drill is running (on {holder.get('claimed_by') or 'a worker'}); drills "
-                         "never overlap.")
+        holder = Chore.objects.filter(name=LOCK).values_list("claimed_by", flat=True).first()
+        raise BackupBusy(f"Another restore drill is running (on {holder or 'a worker'}); drills never overlap.")
     started = time.monotonic()
     try:
         directory = conf.backup_dir()
@@ -304,6 +309,29 @@ def backup_drill_run(*, job: Job | None, now: datetime, database: Database | Non
     _record(run, now=finished)
     alerts.drills_checked(reports=run.reports, job=job, now=finished)
     return run
+
+
+def _release_dead_holder(*, now: datetime) -> bool:
+    """End the lease of a drill whose process on this machine is gone (killed, or its worker restarted);
+    a compare-and-set on the lease, so of two drills finding it, one takes it."""
+    holder = Chore.objects.filter(name=LOCK, next_at__gt=now).values("claimed_by", "claim_token").first()
+    if not holder:
+        return False
+    host, _, pid = holder["claimed_by"].rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or _process_alive(int(pid)):
+        return False
+    return bool(Chore.objects.filter(name=LOCK, claim_token=holder["claim_token"], next_at__gt=now).update(
+        next_at=now, claim_token=""))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _record(run: DrillRun, *, now: datetime) -> None:

@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,7 @@ from jobs.models import JobStatus
 from jobs.services import job_enqueue
 from tests.backups.conftest import NOW, _drop_dac_override, folder_names, live_db_path, sqlite_only
 from tests.factories import BackupFactory, ChannelGroupFactory
+from tests.servers import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), sqlite_only]
 
@@ -365,6 +368,58 @@ def test_the_lock_is_let_go_after_each_drill_passed_or_failed(made, backup_dir, 
 
     assert run_drill().status == JobStatus.FAILED
     assert chore_claim(name=drilling.LOCK, now=timezone.now(), lease=drilling.LEASE) is not None
+
+
+KILLED_DRILL = """
+import time
+
+import django
+
+django.setup()
+from django.utils import timezone
+
+from backups.services import drilling
+
+
+def slow(*, database):
+    source = drilling.local_source(database=database)
+
+    def fetch(scratch_dir):
+        (scratch_dir / "marker").write_text("in the drill")
+        time.sleep(120)
+
+    return drilling.DrillSource(label="slow", backup=source.backup, fetch=fetch)
+
+
+drilling.register_drill_source(slow)
+drilling.backup_drill_run(job=None, now=timezone.now())
+"""
+
+
+@pytest.mark.integration
+def test_a_drill_killed_midway_leaves_what_the_next_drill_removes(made, backup_dir, tmp_path):
+    """A real process, SIGKILLed inside a drill: its scratch folder and its lock stay behind. The next drill
+    takes the lock over (its holder's process is gone) and removes the folder."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings",
+           "DATABASE_URL": f"sqlite:///{live_db_path()}", "BACKUP_DIR": str(backup_dir)}
+    log = tmp_path / "drill.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-c", KILLED_DRILL], env=env, stdout=out, stderr=out)
+    try:
+        markers = wait_until(lambda: list(backup_dir.glob(f"{drilling.SCRATCH_PREFIX}*/marker")), timeout=30,
+                             message="the drill did not start", details=log.read_text)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    left = markers[0].parent
+    holder = Chore.objects.get(name=drilling.LOCK)
+    assert holder.claimed_by.endswith(f":{process.pid}") and holder.next_at > timezone.now()
+
+    job = run_drill()
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert job.result["leftovers_removed"] == [left.name]
+    assert folder_names(backup_dir) == [made.file_name, made.file_name + ".json"]
 
 
 # --- more drill sources: the seam for the off-site copy -----------------------------------------------
