@@ -42,8 +42,9 @@ from django.conf import settings
 from django.db.models import Count, Max, Q
 
 from backups import conf, files
-from backups.errors import BackupConfigError, BackupError
+from backups.errors import BackupConfigError, BackupError, DrillFailed
 from backups.models import Backup, BackupStatus
+from backups.services.drilling import DrillSource
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,10 @@ class OffsiteError(BackupError):
 
 class OffsiteConfigError(OffsiteError, BackupConfigError):
     """No remote is set, or rclone cannot be run: no retry fixes it."""
+
+
+class OffsiteCopyDamaged(OffsiteError):
+    """The remote holds a copy that is not the backup its manifest describes (size, SHA-256, manifest)."""
 
 
 # --- the remote and its secrets -------------------------------------------------------------------
@@ -468,10 +473,10 @@ def _fetch(spec: str, name: str, directory: Path, *, sha256: str, size: int | No
         _rclone(["copyto", _join(spec, name), str(partial)], spec=spec, what=f"fetch {name}",
                 timeout=float(conf.get("BACKUP_RCLONE_COPY_TIMEOUT_SECONDS")))
         if size is not None and partial.stat().st_size != size:
-            raise OffsiteError(f"{name} has {partial.stat().st_size} bytes on the remote; its manifest says {size}.")
+            raise OffsiteCopyDamaged(f"{name} has {partial.stat().st_size} bytes on the remote; its manifest says {size}.")
         actual = files.sha256_of(partial)
         if actual != sha256:
-            raise OffsiteError(f"The SHA-256 of {name} on the remote is {actual[:16]}…; its manifest says "
+            raise OffsiteCopyDamaged(f"The SHA-256 of {name} on the remote is {actual[:16]}…; its manifest says "
                                f"{sha256[:16]}…: the copy is damaged or was replaced.")
         files.fsync_file(partial)
         files.publish(partial, final)
@@ -486,10 +491,10 @@ def _read_manifest(spec: str, name: str) -> tuple[dict, str]:
     try:
         manifest = json.loads(done.stdout)
     except ValueError:
-        raise OffsiteError(f"The manifest of {name} on the remote is not JSON.") from None
+        raise OffsiteCopyDamaged(f"The manifest of {name} on the remote is not JSON.") from None
     if not isinstance(manifest, dict) or manifest.get("file") != name or not re.fullmatch(
             r"[0-9a-f]{64}", str(manifest.get("sha256", ""))):
-        raise OffsiteError(f"The manifest of {name} on the remote does not describe it (its file name or SHA-256 "
+        raise OffsiteCopyDamaged(f"The manifest of {name} on the remote does not describe it (its file name or SHA-256 "
                            "is missing or different).")
     return manifest, done.stdout
 
@@ -607,3 +612,35 @@ def rclone_version() -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return (done.stdout.splitlines() or [""])[0].strip()
+
+
+# --- the restore drill's second source -----------------------------------------------------------------
+
+def offsite_drill_source(*, database) -> DrillSource | None:
+    """The newest good backup of this engine with a verified off-site copy, fetched back from the remote
+    with its manifest (backups.services.drilling registers it): a drill proves the copy off the disk
+    restores too. None when BACKUP_REMOTE is off or no backup was copied yet."""
+    if not remote():
+        return None
+    backup = (Backup.objects.good().filter(database_vendor=database.vendor, offsite_copied_at__isnull=False,
+                                           offsite_deleted_at__isnull=True)
+              .order_by("-started_at", "-id").first())
+    if backup is None:
+        return None
+    return DrillSource(label="the off-site copy", backup=backup,
+                                fetch=lambda scratch_dir: _fetch_for_drill(backup, scratch_dir))
+
+
+def _fetch_for_drill(backup: Backup, scratch_dir: Path) -> Path:
+    """The copy and its manifest, as they are on the remote. A copy that is gone or does not match is the
+    drill's finding (DrillFailed); a remote that does not answer is an error the job retries."""
+    spec = _remote_or_error()
+    if not _listing(spec, [backup.file_name, files.manifest_name(backup.file_name)]).get(backup.file_name):
+        raise DrillFailed(f"Backup #{backup.pk}'s off-site copy ({backup.file_name}) is not on {mask(spec)} any more.")
+    try:
+        path = offsite_fetch_one(backup=backup, directory=scratch_dir)
+        _, text = _read_manifest(spec, backup.file_name)
+    except OffsiteCopyDamaged as exc:
+        raise DrillFailed(str(exc)) from exc
+    (scratch_dir / files.manifest_name(backup.file_name)).write_text(text)
+    return path

@@ -261,3 +261,27 @@ def test_fetch_one_brings_a_checked_copy_into_a_scratch_folder(sftp, backup_dir,
     with pytest.raises(offsite.OffsiteError, match="bytes on the remote"):
         offsite.offsite_fetch_one(backup=backup, directory=tmp_path / "drill")
     assert list((tmp_path / "drill").iterdir()) == []
+
+
+def drill() -> Job:
+    return run(job_enqueue(job_type="BACKUP_RESTORE_DRILL", params={}, now=timezone.now()))
+
+
+def test_a_drill_restores_the_off_site_copy_too_and_fails_naming_it_when_it_was_tampered_with(sftp, backup_dir):
+    backup_job()
+    backup = Backup.objects.get()
+    assert run(backup.offsite_job).status == JobStatus.COMPLETED
+
+    passed = drill()
+
+    assert passed.status == JobStatus.COMPLETED, passed.error
+    assert {drilled["source"] for drilled in passed.result["drills"]} == {"the file in BACKUP_DIR",
+                                                                         "the off-site copy"}
+    remote_file = sftp.remote_folder / backup.file_name
+    remote_file.write_bytes(remote_file.read_bytes()[:-100] + b"x" * 100)  # the same size, other bytes
+
+    failed = drill()
+
+    assert failed.status == JobStatus.FAILED
+    assert "the off-site copy" in failed.error and "SHA-256" in failed.error
+    assert (backup_dir / backup.file_name).exists()  # the local file was not touched
