@@ -12,7 +12,7 @@ import json
 import math
 
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.http import Http404
 from django.utils import timezone
@@ -127,6 +127,12 @@ def _answer(request, status: int, errors: dict[str, list[str]]):
 @api.exception_handler(ApiError)
 def _api_error(request, exc: ApiError):
     return _answer(request, exc.status, exc.errors)
+
+
+@api.exception_handler(PermissionDenied)
+def _permission_denied(request, exc: PermissionDenied):
+    """A refusal raised below the routers (a task type refusing a change): 403 with its message."""
+    return _answer(request, 403, {"__all__": [str(exc) or "You do not have the permission this needs."]})
 
 
 @api.exception_handler(ModelValidationError)

@@ -133,7 +133,9 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The params fields are added by the form itself; the admin must not ask for them by name.
         kwargs["fields"] = ScheduleForm.Meta.fields
-        return super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change, **kwargs)
+        # Who saves: the task type may refuse their change, under the param (as on the pages).
+        return type(form.__name__, (form,), {"user": request.user})
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

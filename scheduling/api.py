@@ -253,7 +253,8 @@ def apply_fields(schedule: ScheduledTask, data: dict) -> ScheduledTask:
 
 
 def save_changes(*, schedule: ScheduledTask, data: dict, request, now: dt.datetime) -> ScheduledTask:
-    """Apply a payload's fields and save through the services; a 400 naming the fields if invalid."""
+    """Apply a payload's fields and save through the services; a 400 naming the fields if invalid, a 403
+    naming the param if the task type refuses this user's change (a retention that deletes backups)."""
     actor = api_actor(request)
     try:
         if schedule.pk is not None and data == {"enabled": False}:
@@ -262,6 +263,8 @@ def save_changes(*, schedule: ScheduledTask, data: dict, request, now: dt.dateti
         return services.schedule_save(schedule=apply_fields(schedule, data), now=now, actor=actor)
     except ValidationError as exc:
         raise errors_of(exc) from exc
+    except registry.ParamsChangeRefused as exc:  # the task type refuses this user's change: a 403 naming the param
+        raise ApiError(403, {exc.api_field: [exc.message]}) from exc
 
 
 def get_schedule(schedule_id: int) -> ScheduledTask:

@@ -13,6 +13,7 @@ import datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from notifications.selectors import channel_choices
@@ -68,8 +69,14 @@ class ScheduleForm(forms.ModelForm):
         help_texts = {"anchor_at": "Interval schedules count from here (UTC); empty: from when it is saved, "
                                    "on the whole minute."}
 
-    def __init__(self, *args, task_types: list[str] | None = None, **kwargs):
+    # Who saves (given by the views; the admin sets it on its form class): the task type may refuse
+    # their change (registry.check_change), shown under the param. None: nobody is asked.
+    user = None
+
+    def __init__(self, *args, task_types: list[str] | None = None, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if user is not None:
+            self.user = user
         self.task_types = task_types or registry.names()
         self.fields["task_type"].choices = [(name, registry.label(name)) for name in self.task_types]
         if len(self.task_types) == 1:
@@ -121,11 +128,30 @@ class ScheduleForm(forms.ModelForm):
         # The model checks params too (every entrance goes through it); its messages name the
         # param, so move them under that param's own input when the form shows one.
         errors = self._errors.pop("params", None) if self._errors else None
-        if not errors or getattr(self, "_params_invalid", False):
-            return  # the params form has already said what is wrong, input by input
-        for error in errors.as_data():
-            field_name = f"{params_prefix(self.instance.task_type)}-{getattr(error, 'param', None)}"
-            self.add_error(field_name if field_name in self.fields else None, error)
+        if errors and not getattr(self, "_params_invalid", False):  # else the params form has said it
+            for error in errors.as_data():
+                self.add_error(self._param_field(getattr(error, "param", None)), error)
+        self._check_change()
+
+    def _param_field(self, param: str | None) -> str | None:
+        """The input of a param of the chosen task type; None (the form as a whole) if it has none."""
+        field_name = f"{params_prefix(self.instance.task_type)}-{param}"
+        return field_name if field_name in self.fields else None
+
+    def _check_change(self) -> None:
+        """Put a valid change to the task type for the user who saves (the service asks again on save)."""
+        if self.user is None or self._errors:
+            return
+        stored = ScheduledTask.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        try:
+            # The form is an entrance: it reads the clock, as the view that saves it does.
+            registry.check_change(old=stored, new=self.instance, user=self.user, now=timezone.now())
+        except registry.ParamsChangeRefused as exc:
+            self.add_error(self.refused_field(exc), exc.message)
+
+    def refused_field(self, refused: registry.ParamsChangeRefused) -> str | None:
+        """The input a task type's refusal is about."""
+        return refused.field if refused.field in self.fields else self._param_field(refused.param)
 
 
 class ScheduleFilterForm(forms.Form):

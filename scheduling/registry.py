@@ -3,7 +3,8 @@
 `scheduling` knows nothing about backups or channels. Each app registers its task types in its
 `AppConfig.ready()`. A task type declares its params once, as a Django form (fields, labels, help
 texts, choices, coercion, errors naming the field): model validation, the admin, the schedule editor
-and the API all use that form. It also says which jobs one run creates.
+and the API all use that form. It also says which jobs one run creates, and may guard and preview a
+change of its params (`check_change`, `preview_change`: a backup schedule's retention deletes backups).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model
 
 if TYPE_CHECKING:
@@ -47,6 +48,17 @@ class TaskType:
     job_requests: Callable[..., list["JobRequest"]]
     # A few words about each schedule's params for lists ("News"), in one query for all of them.
     summarize_params: Callable[[Sequence[dict]], list[str]] = lambda many: ["" for _ in many]
+    # Optional. `check_change(*, old, new, user, now)`: may this user save this schedule? Asked (through
+    # `check_change` below) by scheduling.services.schedule_save before a user's save, and by the schedule
+    # form, so the pages and the admin show a refusal under the param. `new` is the schedule about to be
+    # saved, validated (its params complete); `old` the stored one, None when creating it or when it had
+    # another task type. Raises ParamsChangeRefused to refuse. Saves by the system, and by commands run
+    # without a user, are not asked. It writes nothing.
+    check_change: Callable[..., None] | None = None
+    # Optional. `preview_change(*, old, new, user, now) -> str`: an HTML fragment the editor's live preview
+    # shows under the next runs: what saving these params would do (for a backup schedule, the backups its
+    # retention would delete), "" for nothing to say. Same arguments as check_change; it writes nothing.
+    preview_change: Callable[..., str] | None = None
 
     def clean_params(self, params) -> dict:
         """Validate params given as JSON (the API, a stored row) with the task type's form.
@@ -82,6 +94,24 @@ def _param_error(key: str | None, message: str) -> ValidationError:
     error = ValidationError(message, code="invalid_param")
     error.param = key
     return error
+
+
+class ParamsChangeRefused(PermissionDenied):
+    """A task type refuses a user's change of a schedule (see TaskType.check_change). The message says why
+    and names the permission it needs; `param` is the key it is about (None: the params as a whole), or
+    `field` the schedule's own field (a time zone that moves a retention's days).
+
+    A PermissionDenied: the API answers it with a 403, the forms show it under the input it is about.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None, field: str | None = None, permission: str = ""):
+        super().__init__(message)
+        self.message, self.param, self.field, self.permission = message, param, field, permission
+
+    @property
+    def api_field(self) -> str:
+        """The field as the API names it: `params.retention_days`, `timezone`."""
+        return self.field or (f"params.{self.param}" if self.param else "params")
 
 
 _task_types: dict[str, TaskType] = {}
@@ -130,6 +160,27 @@ def params_summaries(schedules: Sequence["ScheduledTask"]) -> list[str]:
             for row, text in zip(rows, task_type.summarize_params(params_of[name])):
                 summaries[row] = text
     return summaries
+
+
+def _change_hook(name: str, *, old, new):
+    """The new schedule's task type's hook `name`, and the old schedule as the hook gets it."""
+    task_type = find(new.task_type)
+    hook = getattr(task_type, name) if task_type is not None else None
+    return hook, (old if old is not None and old.task_type == new.task_type else None)
+
+
+def check_change(*, old: "ScheduledTask | None", new: "ScheduledTask", user, now: datetime) -> None:
+    """Ask the task type whether `user` may save `new` over `old` (None: creating it); raise
+    ParamsChangeRefused if not. Without a user (the system, a command run without one) nothing is asked."""
+    hook, old = _change_hook("check_change", old=old, new=new)
+    if hook is not None and user is not None:
+        hook(old=old, new=new, user=user, now=now)
+
+
+def preview_change(*, old: "ScheduledTask | None", new: "ScheduledTask", user, now: datetime) -> str:
+    """The task type's HTML fragment about saving `new` over `old` ("" when it has nothing to say)."""
+    hook, old = _change_hook("preview_change", old=old, new=new)
+    return hook(old=old, new=new, user=user, now=now) if hook is not None else ""
 
 
 def names() -> list[str]:

@@ -45,7 +45,9 @@ def schedule_save(*, schedule: ScheduledTask, now: datetime, actor: Actor = SYST
     """Validate and save a new or edited schedule, keeping next_run_at true to its timing.
 
     A disabled schedule has no next run. Enabling one, or changing its timing, points next_run_at
-    at the next window after `now`: windows that passed while it was disabled never fire.
+    at the next window after `now`: windows that passed while it was disabled never fire. A user's
+    save is first put to the task type (`registry.check_change`), which may refuse it with
+    ParamsChangeRefused (a backup retention that would delete backups, without the permission to).
     """
     creating = schedule.pk is None
     if creating:
@@ -55,12 +57,14 @@ def schedule_save(*, schedule: ScheduledTask, now: datetime, actor: Actor = SYST
     schedule.full_clean()
     with transaction.atomic():
         if creating:
+            registry.check_change(old=None, new=schedule, user=actor.user, now=now)
             schedule.next_run_at = schedule.next_after(now) if schedule.enabled else None
             schedule.save()
             audit.record(schedule=schedule, action=AuditAction.CREATE, actor=actor, now=now,
                          changes=audit.diff({}, audit.snapshot(schedule)))
             return schedule
         stored = ScheduledTask.objects.select_for_update().get(pk=schedule.pk)
+        registry.check_change(old=stored, new=schedule, user=actor.user, now=now)
         fields = list(ScheduledTask.EDITABLE_FIELDS)
         if _timing(stored) != _timing(schedule) or (schedule.enabled and stored.next_run_at is None):
             schedule.next_run_at = schedule.next_after(now) if schedule.enabled else None

@@ -15,7 +15,7 @@ from django import forms
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -88,14 +88,14 @@ def _row_response(request, schedule: ScheduledTask, toast: Toast) -> HttpRespons
 # --- the editor -------------------------------------------------------------------------------
 
 def editor_form(*, data=None, schedule: ScheduledTask | None = None, task_types: list[str] | None = None,
-                fixed: list[str] = (), initial: dict | None = None) -> ScheduleForm:
+                fixed: list[str] = (), initial: dict | None = None, user=None) -> ScheduleForm:
     """The schedule form as the pages lay it out; /backups and /channels build theirs with this too.
 
     `task_types` limits the task choice (one: no choice shown); `fixed` names fields the page
     decides (e.g. `quick_sync_group-group_id` on a group's card): sent as hidden inputs, still
-    validated like every other.
+    validated like every other. `user`, who saves: the task type may refuse their change.
     """
-    form = ScheduleForm(data, instance=schedule, task_types=task_types or None, initial=initial)
+    form = ScheduleForm(data, instance=schedule, task_types=task_types or None, initial=initial, user=user)
     form.fields["schedule_kind"].widget = forms.RadioSelect(choices=form.fields["schedule_kind"].choices)
     zone = form.fields["timezone"].widget
     zone.attrs.update({"list": "timezone-options", "autocomplete": "off", "spellcheck": "false"})
@@ -129,12 +129,14 @@ def editor_context(request, form: ScheduleForm, *, schedule: ScheduledTask | Non
         "kind_inputs": KIND_INPUTS,
         "zones": all_zones(),
         "preview": _preview(request, form, bound=form.is_bound, instance=schedule),
+        # The live preview posts to this; it names the schedule being edited, whose params it compares with.
+        "preview_url": reverse("schedule_preview") + (f"?schedule={schedule.pk}" if schedule else ""),
         "task_types_param": form.task_types if form.task_types != registry.names() else [],
         "next_url": next_url,
     }
 
 
-def _editor_from_request(request, *, schedule=None, data=None) -> ScheduleForm:
+def _editor_from_request(request, *, schedule=None, data=None, user=None) -> ScheduleForm:
     source = request.POST if data is not None else request.GET
     task_types = [name for name in source.getlist("_task_types" if data is not None else "task_type")
                   if registry.find(name)]
@@ -144,7 +146,7 @@ def _editor_from_request(request, *, schedule=None, data=None) -> ScheduleForm:
         initial = {key: value for key, value in request.GET.items() if key not in ("task_type", "fixed", "next")}
         if task_types:
             initial["task_type"] = task_types[0]
-    return editor_form(data=data, schedule=schedule, task_types=task_types, fixed=fixed, initial=initial)
+    return editor_form(data=data, schedule=schedule, task_types=task_types, fixed=fixed, initial=initial, user=user)
 
 
 def _render_editor(request, form, *, schedule=None, status: int = 200) -> HttpResponse:
@@ -165,6 +167,9 @@ def _save(request, form: ScheduleForm, *, schedule: ScheduledTask | None) -> Htt
         for field, errors in errors_by_field(exc).items():
             form.add_error(field if field in form.fields else None, errors)
         return _render_editor(request, form, schedule=schedule)
+    except registry.ParamsChangeRefused as exc:  # the backups changed meanwhile: the form's own message
+        form.add_error(form.refused_field(exc), exc.message)
+        return _render_editor(request, form, schedule=schedule)
     toast = Toast(f"Schedule “{saved.name}” {'saved' if schedule else 'created'}. "
                   + (f"Next run: {_local(saved.next_run_at, saved.timezone)}." if saved.next_run_at else
                      "It is disabled, so it has no next run."))
@@ -184,7 +189,7 @@ def _local(instant: datetime, zone: str) -> str:
 def schedule_new(request):
     if request.method == "GET":
         return _render_editor(request, _editor_from_request(request))
-    return _save(request, _editor_from_request(request, data=request.POST), schedule=None)
+    return _save(request, _editor_from_request(request, data=request.POST, user=request.user), schedule=None)
 
 
 @require_http_methods(["GET", "POST"])
@@ -194,41 +199,88 @@ def schedule_edit(request, pk: int):
     if request.method == "GET":
         return _render_editor(request, _editor_from_request(request, schedule=schedule), schedule=schedule)
     # The form edits its own copy: a refused save must not leave the page's `schedule` half-changed.
-    form = _editor_from_request(request, schedule=get_object_or_404(ScheduledTask, pk=pk), data=request.POST)
+    form = _editor_from_request(request, schedule=get_object_or_404(ScheduledTask, pk=pk), data=request.POST,
+                                user=request.user)
     return _save(request, form, schedule=schedule)
 
 
 # --- the live preview -------------------------------------------------------------------------
 
-def _preview(request, form: ScheduleForm, *, bound: bool, instance: ScheduledTask | None) -> dict:
-    """The description and next runs, or the timing's validation messages instead of runs."""
+def _preview(request, form: ScheduleForm, *, bound: bool, instance: ScheduledTask | None,
+             stored: ScheduledTask | None = None) -> dict:
+    """The description and next runs, or the timing's validation messages instead of runs; and what the
+    task type says about saving its params (`params_preview`, see `_params_preview`)."""
     now = timezone.now()
     if not bound:
-        if instance is None:
-            return {"empty": True}
-        candidate = instance
+        stored = instance
+        candidate = instance or _unbound_candidate(form)
     else:
         form.is_valid()
+        candidate = form.instance
+    params_preview = _params_preview(request, form, candidate=candidate, stored=stored, now=now)
+    if not bound and instance is None:
+        return {"empty": True, "params_preview": params_preview}
+    if bound:
         timing_errors = [(form.fields[name].label, error) for name in TIMING_FIELDS
                          for error in form.errors.get(name, [])]
         if timing_errors:
-            return {"errors": timing_errors}
-        candidate = form.instance
+            return {"errors": timing_errors, "params_preview": params_preview}
     try:
         preview = selectors.schedule_preview(schedule=candidate, now=now)
     except recurrence.RecurrenceError as exc:
-        return {"errors": [("", exc.message)]}
-    return {**preview, "enabled": candidate.enabled}
+        return {"errors": [("", exc.message)], "params_preview": params_preview}
+    return {**preview, "enabled": candidate.enabled, "params_preview": params_preview}
+
+
+def _unbound_candidate(form: ScheduleForm) -> ScheduledTask | None:
+    """A new schedule as the empty editor shows it: the chosen task type's default params, in the zone shown."""
+    name = form["task_type"].value() or (form.task_types[0] if form.task_types else "")
+    task_type = registry.find(name)
+    if task_type is None:
+        return None
+    try:
+        params = task_type.clean_params({})
+    except ValidationError:  # a task type whose params have no defaults (a channel group to choose)
+        return None
+    return ScheduledTask(task_type=name, params=params, timezone=form["timezone"].value() or "UTC")
+
+
+def _params_preview(request, form: ScheduleForm, *, candidate: ScheduledTask | None, stored: ScheduledTask | None,
+                    now: datetime) -> str:
+    """The task type's fragment about saving the candidate's params over the stored schedule's (a backup
+    retention: what it would delete), once its params are valid; "" otherwise."""
+    if candidate is None or not candidate.task_type or registry.find(candidate.task_type) is None:
+        return ""
+    if form.is_bound and (any(name in form.errors for name in form.params_fields.get(candidate.task_type, []))
+                          or "task_type" in form.errors or "timezone" in form.errors):
+        return ""
+    return registry.preview_change(old=stored, new=candidate, user=request.user, now=now)
 
 
 @require_POST
 def schedule_preview(request):
-    """The editor's live preview (htmx posts the form while the user types); nothing is written."""
+    """The editor's live preview (htmx posts the form while the user types); nothing is written.
+
+    `?schedule=<id>` names the schedule being edited: the task type compares the params typed with its
+    stored ones (a retention that would newly delete backups).
+    """
     user = request.user
     if not (user.has_perm(ADD) or user.has_perm(CHANGE)):
         raise PermissionDenied
+    stored = None
+    if request.GET.get("schedule"):
+        if not user.has_perm(CHANGE):
+            raise PermissionDenied
+        stored = get_object_or_404(ScheduledTask, pk=_id_or_404(request.GET["schedule"]))
     form = _editor_from_request(request, data=request.POST)
-    return render(request, "scheduling/_preview.html", {"preview": _preview(request, form, bound=True, instance=None)})
+    return render(request, "scheduling/_preview.html",
+                  {"preview": _preview(request, form, bound=True, instance=None, stored=stored)})
+
+
+def _id_or_404(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**63:
+        raise Http404("Not an id.")
+    return int(text)
 
 
 # --- toggle, run now, delete ------------------------------------------------------------------
