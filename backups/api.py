@@ -6,7 +6,11 @@ now map onto the backup schedule the /backups page shows (`backups.selectors.bac
 - `enabled`        -> the schedule's enabled switch
 - `schedule_time`  -> its time: a daily or weekly schedule keeps its kind, days and time zone;
                       an interval or cron schedule becomes daily at that time
-- `retention_days` -> its `params.retention_days` (applied when the schedule's clean-up is on)
+- `retention_days` -> its `params.retention_days` (applied when the schedule's clean-up is on); setting
+                      it makes the retention "by age" again if it was "by calendar". `retention` says
+                      the rule in force in words ("keeps 30 days", "keeps last 3, 7 daily", "keeps all").
+                      A retention that would delete backups the current one keeps, or a new schedule
+                      (clean-up on), needs backups.delete_backup: a 403 naming it otherwise.
 - `check_interval` -> accepted, checked and echoed back; no longer needed: the scheduler fires each
                       window on time instead of polling.
 
@@ -22,7 +26,7 @@ from ninja import Field, Router, Schema
 from pydantic import ConfigDict, StrictBool, StrictInt
 
 from backups.selectors import backup_schedule
-from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE
+from backups.tasks import CALENDAR_DEFAULTS, DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE, summarize_params
 from common.api import ApiError, Text, error_responses, require_permission
 from scheduling.api import ADD, CHANGE, VIEW, save_changes
 from scheduling.models import ScheduledTask, ScheduleKind
@@ -31,6 +35,7 @@ DEFAULT_CHECK_INTERVAL = 3600  # seconds: the old service checked hourly
 TIMED_KINDS = (ScheduleKind.DAILY, ScheduleKind.WEEKLY)
 # The model names the retention as a param; this endpoint calls it what the old settings did.
 RENAMED = {"params.retention_days": "retention_days"}
+CALENDAR_KEYS = ("retention_mode", *CALENDAR_DEFAULTS)
 
 router = Router(tags=["backups (compatibility)"])
 
@@ -50,6 +55,8 @@ class BackupConfigOut(Schema):
     retention_days: int
     check_interval: int = Field(description="No longer needed: the scheduler fires each window on time.")
     schedule_id: int | None = Field(description="The backup schedule these settings live in (null: none yet).")
+    retention: str = Field(description="The retention in force, in words: “keeps 30 days”, “keeps last 3, 7 daily, "
+                           "4 weekly, 6 monthly” (by calendar), or “keeps all” (clean-up off).")
     timezone: str
     description: str
 
@@ -59,10 +66,12 @@ def _config(schedule: ScheduledTask | None, check_interval: int | None) -> dict:
         return {"enabled": False, "schedule_time": DEFAULT_TIME,
                 "retention_days": DEFAULT_PARAMS["retention_days"],
                 "check_interval": check_interval or DEFAULT_CHECK_INTERVAL, "schedule_id": None,
+                "retention": summarize_params([DEFAULT_PARAMS])[0],
                 "timezone": "UTC", "description": "No backup schedule yet."}
     return {"enabled": schedule.enabled, "schedule_time": schedule.schedule_time or None,
             "retention_days": schedule.params.get("retention_days", DEFAULT_PARAMS["retention_days"]),
             "check_interval": check_interval or DEFAULT_CHECK_INTERVAL, "schedule_id": schedule.pk,
+            "retention": summarize_params([schedule.params])[0],
             "timezone": schedule.timezone, "description": schedule.describe()}
 
 
@@ -93,8 +102,9 @@ def backup_config_update(request, payload: BackupConfigIn):
                                  schedule_time=DEFAULT_TIME, timezone="UTC", params=dict(DEFAULT_PARAMS))
     else:
         require_permission(request, CHANGE)
-    if "retention_days" in given:
-        data["params"] = {**schedule.params, "retention_days": given["retention_days"]}
+    if "retention_days" in given:  # by age, then (a calendar rule's own keys go)
+        data["params"] = {**{key: value for key, value in schedule.params.items() if key not in CALENDAR_KEYS},
+                          "retention_days": given["retention_days"]}
     if data or schedule.pk is None:
         try:
             schedule = save_changes(schedule=schedule, data=data, request=request, now=now)

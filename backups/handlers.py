@@ -13,10 +13,12 @@ from backups.models import Backup
 from backups.services.making import BackupParams, backup_job_run
 from jobs.models import Job
 from jobs.registry import JobHandler, PermanentJobError
-from scheduling import registry
+from scheduling import recurrence, registry
 
 # Set by the task type on scheduled runs (see backups.tasks.job_requests), not a schedule param.
 WINDOW_START = "window_start"
+# Set by the task type for a calendar retention: the schedule's time zone, whose days it counts.
+TIMEZONE = "timezone"
 
 
 def parse_params(params) -> BackupParams:
@@ -37,11 +39,14 @@ def parse_params(params) -> BackupParams:
         if timezone.is_naive(window_start):
             raise PermanentJobError(f"Invalid parameters: {WINDOW_START}: {window_start.isoformat()} has no time "
                                     "zone offset.")
+    zone = params.pop(TIMEZONE, "UTC")
+    if not isinstance(zone, str) or zone not in recurrence.known_zones():
+        raise PermanentJobError(f"Invalid parameters: {TIMEZONE}: {zone!r} is not a known IANA time zone.")
     try:
         cleaned = registry.get(tasks.TASK_TYPE).clean_params(params)
     except ValidationError as exc:
         raise PermanentJobError("Invalid parameters: " + " ".join(exc.messages)) from None
-    return BackupParams(**cleaned, window_start=window_start)
+    return BackupParams(**cleaned, timezone=zone, window_start=window_start)
 
 
 def run(job: Job) -> dict:

@@ -9,13 +9,13 @@ from pathlib import Path
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Q, QuerySet
 
-from backups import conf, files, offsite
+from backups import conf, files, offsite, retention, tasks
 from backups.errors import BackupError, NoBackupFile
 from backups.models import Backup, BackupStatus, DrillOutcome
 from backups.tasks import JOB_TYPE, TASK_TYPE
 from jobs.models import ACTIVE_STATUSES, Job
 from scheduling import recurrence
-from scheduling.models import ScheduledTask
+from scheduling.models import AuditAction, ScheduleAuditEntry, ScheduledTask, ScheduleRun
 
 PAGE_SIZE = 50
 # The newest good backup is stale once it is older than this many of the schedule's intervals, i.e.
@@ -88,6 +88,82 @@ def backup_file_path(*, backup: Backup) -> Path:
     if not path.is_file():
         raise BackupError(f"The file of backup #{backup.pk} is missing: {path}.")
     return path
+
+
+# --- retention ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    """A rule's plan (backups.retention.Plan) over the completed backups, with their rows."""
+
+    plan: retention.Plan
+    backups: dict[int, Backup]
+
+    def _rows(self, ids) -> list[Backup]:
+        return sorted((self.backups[pk] for pk in ids if pk is not None), key=lambda b: (b.started_at, b.pk))
+
+    @property
+    def deleted(self) -> list[Backup]:
+        """The backups it deletes, oldest first."""
+        return self._rows(self.plan.deleted)
+
+    @property
+    def left_alone(self) -> list[Backup]:
+        return self._rows(self.plan.left_alone)
+
+    @property
+    def kept(self) -> list[Backup]:
+        """The existing backups it keeps, newest first (not the one a run is about to make)."""
+        return self._rows(self.plan.kept)[::-1]
+
+
+def retention_plan(*, rule: retention.Rule, now: datetime, new_backup: bool = False) -> RetentionPlan:
+    """What `rule` does at `now` to the completed backups (the only ones with a file). With `new_backup`,
+    as a run would apply it: after the good backup it makes at `now` (id None in the plan)."""
+    backups = {b.pk: b for b in Backup.objects.filter(status=BackupStatus.COMPLETED).order_by("-started_at", "-id")}
+    items = [retention.Item(b.pk, b.started_at, good=b.verified_at is not None and not b.verify_error,
+                            ours=files.is_ours(b.file_name, b.pk)) for b in backups.values()]
+    if new_backup:
+        items.append(retention.Item(None, now))
+    return RetentionPlan(retention.plan(items, rule, now=now), backups)
+
+
+def _rule_key(params) -> tuple | None:
+    """What decides what a schedule's params delete (clean-up, and the rule without its zone)."""
+    if not isinstance(params, dict):
+        return None
+    try:
+        rule = tasks.retention_rule(params)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return tasks.cleans_up(params), rule
+
+
+def retention_rule_set_by(schedule: ScheduledTask) -> str:
+    """Who last set the schedule's retention rule, from its audit trail: "alice", "the system", "a command"
+    ("" when no entry says: the schedule predates its audit trail). The newest creation or change whose
+    params differ in the rule, or, for a calendar rule, whose time zone changed (it moves the days)."""
+    calendar = isinstance(schedule.params, dict) and schedule.params.get("retention_mode") == retention.CALENDAR
+    entries = ScheduleAuditEntry.objects.filter(schedule=schedule, action__in=(AuditAction.CREATE, AuditAction.UPDATE))
+    for entry in entries.order_by("-at", "-pk").iterator():
+        changes = entry.changes or {}
+        params = changes.get("params")
+        changed = isinstance(params, list) and len(params) == 2 and _rule_key(params[0]) != _rule_key(params[1])
+        if changed or (calendar and "timezone" in changes):
+            return entry.actor_name or ("a command" if entry.via == "command" else "the system")
+    return ""
+
+
+def retention_by(*, job: Job | None, backup: Backup) -> str:
+    """Who deletes, in the words of a deleted backup's note: "retention of “Daily database backup” after
+    backup #12, rule set by alice" (the schedule whose run made the job; its rule's author)."""
+    run = ScheduleRun.objects.filter(jobs=job).select_related("schedule").order_by("-id").first() if job else None
+    if run is None:
+        return f"retention after backup #{backup.pk}"
+    by = f"retention of “{run.schedule_name}” after backup #{backup.pk}"
+    set_by = retention_rule_set_by(run.schedule) if run.schedule is not None else ""
+    return f"{by}, rule set by {set_by}" if set_by else by
 
 
 # --- the /backups page ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pathlib import Path
 from django.db import IntegrityError, transaction
 from django.utils.translation import ngettext
 
-from backups import conf, files, offsite, selectors
+from backups import conf, files, offsite, retention, selectors, tasks
 from backups.engines import engine_for
 from backups.errors import BackupBusy, BackupConfigError, BackupError, NoBackupFile
 from backups.models import Backup, BackupPurpose, BackupStatus
@@ -36,18 +36,33 @@ STALE_AFTER = timedelta(days=1)
 SETUP_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BackupParams:
     """A DATABASE_BACKUP job's params, validated and completed with the task type's defaults (see
     backups.handlers)."""
 
     backup_type: str
-    retention_days: int
+    # The retention rule: by age (retention_days), or by calendar (retention_mode "calendar" and the
+    # keep_* counts, in the schedule's `timezone`); the params hold the chosen rule's keys only.
+    retention_mode: str = retention.DAYS
+    retention_days: int = tasks.DEFAULT_PARAMS["retention_days"]
+    keep_last: int = tasks.CALENDAR_DEFAULTS["keep_last"]
+    keep_daily: int = tasks.CALENDAR_DEFAULTS["keep_daily"]
+    keep_weekly: int = tasks.CALENDAR_DEFAULTS["keep_weekly"]
+    keep_monthly: int = tasks.CALENDAR_DEFAULTS["keep_monthly"]
+    timezone: str = "UTC"
     cleanup_old: bool
     force_backup: bool
     copy_offsite: bool = True
     # The scheduled window the job belongs to; None for jobs made by hand.
     window_start: datetime | None = None
+
+    @property
+    def rule(self) -> retention.Rule:
+        if self.retention_mode == retention.CALENDAR:
+            return retention.calendar_rule(last=self.keep_last, daily=self.keep_daily, weekly=self.keep_weekly,
+                                           monthly=self.keep_monthly, zone=self.timezone)
+        return retention.days_rule(self.retention_days)
 
 
 # --- making a backup ---------------------------------------------------------------------------
@@ -270,8 +285,8 @@ def backup_job_run(*, job: Job, params: BackupParams, now: datetime) -> dict:
         offsite.offsite_copy_enqueue(backup=backup, now=backup.finished_at)
     pruned = PruneReport()
     if params.cleanup_old:
-        pruned = backups_prune(retention_days=params.retention_days, now=backup.finished_at,
-                               by=f"retention after backup #{backup.pk}")
+        pruned = backups_prune(rule=params.rule, now=backup.finished_at,
+                               by=selectors.retention_by(job=job, backup=backup))
     return {
         "status": "completed",
         "backup_id": backup.pk,
@@ -284,6 +299,7 @@ def backup_job_run(*, job: Job, params: BackupParams, now: datetime) -> dict:
         "sha256": backup.sha256,
         **({"offsite_job_id": backup.offsite_job.pk} if backup.offsite_job else {}),
         "deleted": [b.file_name for b in pruned.deleted],
+        "retention": params.rule.describe() if params.cleanup_old else "keeps all",
         **({"retention_errors": pruned.errors} if pruned.errors else {}),
     }
 
@@ -304,26 +320,22 @@ class PruneReport:
     errors: list[str] = field(default_factory=list)
 
 
-def backups_prune(*, retention_days: int, now: datetime, by: str) -> PruneReport:
-    """Delete completed backups older than `retention_days`, never the newest good one.
+def backups_prune(*, rule: retention.Rule, now: datetime, by: str) -> PruneReport:
+    """Delete the completed backups `rule` does not keep at `now` (backups.retention: never the newest
+    good one), each with the rule's reason in its note, "Deleted by <by>: <reason>.".
 
     Only rows of completed backups are candidates, so a failed run (which has no file) and files
-    the app did not make (which have no row) are never touched; the name must also be exactly
-    the one the app gives that row.
+    the app did not make (which have no row) are never touched; a row whose file name is not
+    exactly the one the app gives it is left alone, and the report says so. The selection is the
+    editor's preview's (backups.selectors.retention_plan), so the preview says what a run deletes.
     """
     report = PruneReport()
-    keep = selectors.newest_good_backup()
-    if keep is None:
-        return report  # nothing verified to fall back on: keep everything
-    cutoff = now - timedelta(days=retention_days)
-    days = ngettext("%(n)d day", "%(n)d days", retention_days) % {"n": retention_days}
-    for backup in Backup.objects.filter(status=BackupStatus.COMPLETED, started_at__lt=cutoff).exclude(pk=keep.pk):
-        if not files.is_ours(backup.file_name, backup.pk):
-            report.errors.append(f"#{backup.pk}: {backup.file_name!r} is not a name this app gives; left alone.")
-            continue
+    plan = selectors.retention_plan(rule=rule, now=now)
+    for backup in plan.left_alone:
+        report.errors.append(f"#{backup.pk}: {backup.file_name!r} is not a name this app gives; left alone.")
+    for backup in plan.deleted:
         try:
-            report.deleted.append(backup_delete(
-                backup=backup, now=now, by=by, reason=f"older than the retention of {days}"))
+            report.deleted.append(backup_delete(backup=backup, now=now, by=by, reason=plan.plan.deleted[backup.pk]))
         except BackupError as exc:
             report.errors.append(f"#{backup.pk}: {exc}")
     report.errors += offsite.offsite_delete_leftovers(now=now)  # remote copies a deletion could not reach

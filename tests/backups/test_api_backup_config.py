@@ -8,6 +8,7 @@ from common.actors import Via
 from scheduling import services
 from scheduling.models import ScheduleAuditEntry, ScheduledTask
 from tests.api_clients import ALL_ACTIONS, token_client, user_with
+from tests.factories import grant
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,8 @@ def frozen(time_machine):
 
 @pytest.fixture
 def api(db):
-    return token_client(user_with(*ALL_ACTIONS))
+    # May delete backups too: the schedule it creates cleans up old backups, which needs it.
+    return token_client(grant(user_with(*ALL_ACTIONS), "delete_backup"))
 
 
 def backup_schedule(*, now=NOW, **fields) -> ScheduledTask:
@@ -37,7 +39,7 @@ def test_it_answers_defaults_when_there_is_no_backup_schedule(api):
     assert response.status_code == 200
     assert response.json() == {"enabled": False, "schedule_time": "02:00", "retention_days": 30,
                                "check_interval": 3600, "schedule_id": None, "timezone": "UTC",
-                               "description": "No backup schedule yet."}
+                               "retention": "keeps 30 days", "description": "No backup schedule yet."}
 
 
 def test_it_reads_the_oldest_backup_schedule(api):
@@ -47,7 +49,8 @@ def test_it_reads_the_oldest_backup_schedule(api):
     body = api.get("/api/backup_config").json()
 
     assert body == {"enabled": True, "schedule_time": "03:00", "retention_days": 10, "check_interval": 3600,
-                    "schedule_id": oldest.pk, "timezone": "UTC", "description": "Every day at 03:00 (UTC)"}
+                    "schedule_id": oldest.pk, "timezone": "UTC", "retention": "keeps 10 days",
+                    "description": "Every day at 03:00 (UTC)"}
 
 
 def test_it_reads_the_schedule_the_backups_page_shows(api):
@@ -69,7 +72,7 @@ def test_it_creates_the_daily_backup_schedule_when_there_is_none(api):
     assert schedule.params["cleanup_old"]  # as the page's "Configure Schedule" and the migration make it
     assert schedule.next_run_at == dt.datetime(2026, 5, 2, 2, 30, tzinfo=UTC)
     assert response.json() == {"enabled": True, "schedule_time": "02:30", "retention_days": 14, "check_interval": 600,
-                               "schedule_id": schedule.pk, "timezone": "UTC",
+                               "schedule_id": schedule.pk, "timezone": "UTC", "retention": "keeps 14 days",
                                "description": "Every day at 02:30 (UTC)"}
     [entry] = ScheduleAuditEntry.objects.all()
     assert (entry.action, entry.via) == ("create", Via.API)
@@ -142,7 +145,9 @@ def test_it_needs_view_to_read_and_add_or_change_to_write(db):
     assert token_client(user_with("add", "change")).get("/api/backup_config").status_code == 403
     assert token_client(user_with("view")).post("/api/backup_config", {"enabled": True}).status_code == 403
     assert token_client(user_with("change")).post("/api/backup_config", {"enabled": True}).status_code == 403
-    assert token_client(user_with("add")).post("/api/backup_config", {"enabled": True}).status_code == 200
+    # The schedule it creates deletes old backups: that needs backups.delete_backup too.
+    assert token_client(grant(user_with("add"), "delete_backup")).post(
+        "/api/backup_config", {"enabled": True}).status_code == 200
     # The schedule exists now: changing it needs change, not add.
     assert token_client(user_with("add")).post("/api/backup_config", {"enabled": False}).status_code == 403
     assert token_client(user_with("change")).post("/api/backup_config", {"enabled": False}).status_code == 200

@@ -45,7 +45,7 @@ def test_the_summary_says_one_day_in_the_singular():
 
 @pytest.mark.django_db
 def test_a_new_schedule_from_the_editor_starts_at_the_defaults(client):
-    client.force_login(grant(UserFactory(), "view_scheduledtask", "add_scheduledtask"))
+    client.force_login(grant(UserFactory(), "view_scheduledtask", "add_scheduledtask", "delete_backup"))
 
     form = client.get(EDITOR, **HTMX).content.decode()
 
@@ -63,7 +63,7 @@ def test_a_new_schedule_from_the_editor_starts_at_the_defaults(client):
 
 @pytest.mark.django_db
 def test_backup_config_creates_the_schedule_with_the_defaults():
-    api = token_client(user_with(*ALL_ACTIONS))
+    api = token_client(grant(user_with(*ALL_ACTIONS), "delete_backup"))
 
     assert api.post("/api/backup_config", {"enabled": True}).status_code == 200
 
@@ -92,3 +92,23 @@ def test_the_migration_creates_the_schedule_with_the_defaults():
     assert (schedule.name, schedule.schedule_time, schedule.timezone) == (DEFAULT_NAME, DEFAULT_TIME, "UTC")
     assert registry.get(TASK_TYPE).clean_params(schedule.params) == DEFAULT_PARAMS
     assert schedule.next_run_at > dt.datetime.now(dt.timezone.utc)
+
+
+@pytest.mark.django_db
+def test_a_new_schedule_from_the_api_starts_at_the_defaults():
+    api = token_client(grant(user_with(*ALL_ACTIONS), "delete_backup"))
+
+    body = api.post("/api/schedules", {"name": "Backups", "task_type": TASK_TYPE, "schedule_time": "03:00"}).json()
+
+    assert body["params"] == DEFAULT_PARAMS
+    assert body["params_summary"] == "keeps 30 days"
+    assert api.get("/api/backup_config").json()["retention"] == "keeps 30 days"
+
+
+@pytest.mark.django_db
+def test_a_new_schedule_from_the_admin_starts_at_the_defaults(staff_client):
+    form = staff_client.get("/admin/scheduling/scheduledtask/add/").content.decode()
+
+    assert 'name="database_backup-retention_days" value="30"' in form
+    assert 'id="id_database_backup-cleanup_old" checked' in form
+    assert 'name="database_backup-retention_mode" value="days" id="id_database_backup-retention_mode_0" checked' in form

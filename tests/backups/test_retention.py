@@ -7,6 +7,7 @@ import pytest
 from backups import files
 from backups.errors import BackupError
 from backups.models import Backup, BackupStatus
+from backups.retention import days_rule
 from backups.services.making import backup_delete, backups_prune
 from tests.backups.conftest import folder_names, with_file
 from tests.factories import BackupFactory
@@ -23,7 +24,7 @@ def day(n: int) -> dt.datetime:
 
 
 def retention(days: int):
-    return backups_prune(retention_days=days, now=NOW, by="the test")
+    return backups_prune(rule=days_rule(days), now=NOW, by="the test")
 
 
 def test_it_deletes_backups_older_than_the_retention_and_records_each_deletion(backup_dir):

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-BACKUP = {"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_time": "02:00"}
+# Clean-up off: deleting old backups needs backups.delete_backup, which these users do not have.
+BACKUP = {"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_time": "02:00",
+          "params": {"cleanup_old": False}}
 
 
 # --- services -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from scheduling import api as scheduling_api
 from scheduling import services
 from scheduling.models import ScheduleAuditEntry, ScheduledTask, ScheduleRun
 from tests.api_clients import ALL_ACTIONS, token_client, user_with
-from tests.factories import ChannelFactory, ChannelGroupFactory
+from tests.factories import ChannelFactory, ChannelGroupFactory, grant
 from tests.scheduling.conftest import at
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,8 @@ def frozen(time_machine):
 
 @pytest.fixture
 def editor(db):
-    return user_with(*ALL_ACTIONS, username="editor")
+    # May delete backups too: a new backup schedule cleans up old backups by default, which needs it.
+    return grant(user_with(*ALL_ACTIONS, username="editor"), "delete_backup")
 
 
 @pytest.fixture
@@ -588,7 +589,7 @@ OPERATIONS = [
     ("get", "/api/schedules", None, "view"),
     ("get", "/api/schedules/{id}", None, "view"),
     ("post", "/api/schedules/preview", {"schedule_time": "03:00"}, "view"),
-    ("post", "/api/schedules", BACKUP, "add"),
+    ("post", "/api/schedules", {**BACKUP, "params": {"cleanup_old": False}}, "add"),  # clean-up needs delete_backup
     ("patch", "/api/schedules/{id}", {"name": "Renamed"}, "change"),
     ("post", "/api/schedules/{id}/toggle", None, "change"),
     ("post", "/api/schedules/{id}/run_now", None, "change"),

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def alice(db):
-    return UserFactory(username="alice")
+    return UserFactory(username="alice", permissions=["backups.delete_backup"])  # backup schedules clean up
 
 
 def entries():

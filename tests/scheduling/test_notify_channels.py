@@ -59,7 +59,7 @@ def test_empty_means_every_channel(phone):
 
 @pytest.fixture
 def manager(client):
-    client.force_login(grant(UserFactory(), *ALL))
+    client.force_login(grant(UserFactory(), *ALL, "delete_backup"))  # backup schedules clean up by default
     return client
 
 
@@ -100,7 +100,7 @@ def test_the_editor_refuses_a_channel_that_is_not_offered(manager, phone):
 
 @pytest.fixture
 def api(db):
-    return token_client(user_with(*ALL_ACTIONS, username="editor"))
+    return token_client(grant(user_with(*ALL_ACTIONS, username="editor"), "delete_backup"))
 
 
 BACKUP = {"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_kind": "daily", "schedule_time": "02:00"}

@@ -18,7 +18,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 @pytest.fixture
 def manager(client):
-    client.force_login(grant(UserFactory(), *ALL))
+    client.force_login(grant(UserFactory(), *ALL, "delete_backup"))  # backup schedules clean up by default
     return client
 
 
