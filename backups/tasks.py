@@ -109,6 +109,12 @@ def completed_params(params: dict) -> dict:
     return {**DEFAULT_PARAMS, "retention_mode": retention.DAYS, **CALENDAR_DEFAULTS, **params}
 
 
+# The editor shows the inputs of the rule chosen only (scheduling.registry.ParamsForm's shown_when).
+BackupParamsForm.base_fields["retention_days"].shown_when = ("retention_mode", retention.DAYS)
+for _key in CALENDAR_DEFAULTS:
+    BackupParamsForm.base_fields[_key].shown_when = ("retention_mode", retention.CALENDAR)
+
+
 def retention_rule(params: dict, *, zone: str = "UTC") -> retention.Rule:
     """The retention rule of a schedule's params (missing keys read as the defaults), in its time zone.
     Raises ValueError for params no form would have let through."""

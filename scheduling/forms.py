@@ -96,6 +96,9 @@ class ScheduleForm(forms.ModelForm):
                 field = copy.deepcopy(field)
                 # Required only when its task type is chosen: the params form checks that in clean().
                 field.required = False
+                when = getattr(field, "shown_when", None)
+                if when:  # the controlling param's input, by its name in this form
+                    field.shown_when = (f"{params_prefix(name)}-{when[0]}", when[1])
                 if self.instance.task_type == name and key in stored:
                     field.initial = stored[key]
                 self.fields[field_name] = field

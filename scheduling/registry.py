@@ -27,7 +27,12 @@ logger = logging.getLogger(__name__)
 
 
 class ParamsForm(forms.Form):
-    """Base of every task type's params form. Field names are the keys stored in `params`."""
+    """Base of every task type's params form. Field names are the keys stored in `params`.
+
+    A field may say when the schedule editor shows it: `field.shown_when = ("param", "value")` shows
+    its input only while the input of `param` has that value (a retention's calendar counts, while
+    the calendar is chosen). Done by the pages' JavaScript; without it every input shows.
+    """
 
     def to_params(self) -> dict:
         """The cleaned values as JSON: a chosen model instance is stored as its primary key."""

@@ -134,12 +134,21 @@
       form.querySelectorAll("[data-task-type]").forEach(function (el) {
         el.hidden = !!task && el.dataset.taskType !== task.value;
       });
+      // A params input shown only while another has a value (ParamsForm's shown_when).
+      form.querySelectorAll("[data-shown-when]").forEach(function (el) {
+        var value = null;
+        form.querySelectorAll('[name="' + el.dataset.shownWhen + '"]').forEach(function (input) {
+          if ((input.type !== "radio" && input.type !== "checkbox") || input.checked) value = input.value;
+        });
+        el.hidden = value !== null && value !== el.dataset.shownValue;
+      });
     });
   }
 
   document.addEventListener("change", function (event) {
     var name = event.target.name;
-    if (name === "schedule_kind" || name === "task_type") syncEditor(document);
+    if (name === "schedule_kind" || name === "task_type" ||
+        (name && document.querySelector('[data-shown-when="' + name + '"]'))) syncEditor(document);
   });
 
   // --- time zones: the browser's own zone first ---------------------------------------------

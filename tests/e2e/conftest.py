@@ -64,7 +64,8 @@ def logged_in_page(page, user):
 
 @pytest.fixture
 def user(db):
-    """A user who may do everything with schedules (Django's model permissions), not staff."""
+    """A user who may do everything with schedules (Django's model permissions), not staff; and delete
+    backups, which a new backup schedule's clean-up (on by default) needs."""
     from django.contrib.auth.models import Permission
 
     from tests.factories import UserFactory
@@ -72,6 +73,7 @@ def user(db):
     user = UserFactory()
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="scheduling",
                                                         content_type__model="scheduledtask"))
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="backups", codename="delete_backup"))
     return user
 
 
