@@ -28,14 +28,14 @@ def errors(params: dict) -> dict:
 
 def test_by_age_stores_what_it_always_stored():
     assert clean({"retention_days": 14}) == {"backup_type": "full", "retention_days": 14, "cleanup_old": True,
-                                             "force_backup": False}
+                                             "force_backup": False, "copy_offsite": True}
     assert clean({"retention_mode": "days", "keep_last": 9}) == tasks.DEFAULT_PARAMS
 
 
 def test_by_calendar_stores_its_own_keys_completed_with_their_defaults():
     assert clean({"retention_mode": "calendar"}) == {
         "backup_type": "full", "retention_mode": "calendar", "keep_last": 3, "keep_daily": 7, "keep_weekly": 4,
-        "keep_monthly": 6, "cleanup_old": True, "force_backup": False}
+        "keep_monthly": 6, "cleanup_old": True, "force_backup": False, "copy_offsite": True}
     assert clean({**CALENDAR, "keep_daily": 0})["keep_daily"] == 0
 
 

@@ -126,7 +126,7 @@ def test_a_user_who_may_delete_backups_may_set_any_retention(keeper, backups, pa
     services.schedule_save(schedule=schedule, now=NOW, actor=Actor(Via.PAGE, keeper))
 
     assert ScheduledTask.objects.get().params == {"backup_type": "full", "cleanup_old": True, "force_backup": False,
-                                                  **params}
+                                                  "copy_offsite": True, **params}
 
 
 def test_turning_clean_up_on_is_refused_even_when_it_would_delete_nothing_yet(editor):
