@@ -18,7 +18,7 @@ from django.db.models.functions import Concat, Greatest
 
 from jobs import conf, queue, registry
 from jobs.events import log_outcome
-from jobs.models import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, Job, JobPriority, JobStatus
+from jobs.models import ACTIVE_STATUSES, CANCELLABLE_STATUSES, RETRYABLE_STATUSES, Job, JobPriority, JobStatus
 from jobs.signals import job_status_changed
 
 logger = logging.getLogger(__name__)
@@ -340,3 +340,41 @@ def job_retry(*, job: Job, now: datetime) -> Job:
         _announce(job)
     job.refresh_from_db()
     return job
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """A job jobs_interrupt cancelled, and the status it had (queued, running, retry_wait)."""
+
+    job: Job
+    was: str
+
+
+def jobs_interrupt(*, created_until: datetime, now: datetime, reason: str) -> list[Interrupted]:
+    """Cancel every active job (queued, running, waiting to retry) created at or before `created_until`,
+    with `reason` as its error; return them.
+
+    For work no worker holds any more, whatever its row says: a restored database's jobs were active in
+    the copy, and the workers that held them are gone (backups.services.aftermath). A running one is
+    cancelled too (unlike job_cancel): its attempt is logged as interrupted, and a worker that should still
+    be on it records nothing (its writes are conditional on the attempt). Each job is a compare-and-set
+    on its status and attempt; the runs waiting for them hear of it in one announcement.
+    """
+    interrupted = []
+    with transaction.atomic():
+        for job in Job.objects.filter(status__in=ACTIVE_STATUSES, created_at__lte=created_until).order_by("pk"):
+            changes = {"status": JobStatus.CANCELLED, "finished_at": now, "error": reason,
+                       "announce_due_at": _announce_due(job, now)}
+            if job.status == JobStatus.RUNNING:
+                changes["attempt_log"] = [*job.attempt_log,
+                                          _log_entry(job, outcome="interrupted", now=now, error=reason)]
+            if not Job.objects.filter(pk=job.pk, status=job.status, attempts=job.attempts).update(**changes):
+                continue  # it moved on meanwhile: whoever moved it decides
+            interrupted.append(Interrupted(job=job, was=job.status))
+            for field_name, value in changes.items():
+                setattr(job, field_name, value)
+            log_outcome(job, JobStatus.CANCELLED, now=now, error=summarise_error(reason))
+        if interrupted:
+            announced = [item.job for item in interrupted]
+            transaction.on_commit(lambda: jobs_announce(jobs=announced), robust=True)
+    return interrupted
