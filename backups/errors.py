@@ -22,8 +22,18 @@ class RestoreRefused(BackupError):
 
 
 class RestoreMismatch(RestoreRefused):
-    """The backup does not match what it should (its checksum, the code's migrations): forcing restores it
-    anyway, still checking its integrity."""
+    """The backup's migrations do not match the code's: `--force` restores it anyway (its checksum and
+    integrity are still checked)."""
+
+
+class ChecksumMismatch(RestoreRefused):
+    """The file is not the one its record or manifest describes (damaged or replaced): never restored,
+    whatever is forced."""
+
+
+class ManifestProblem(RestoreRefused):
+    """The manifest beside a backup file is missing or cannot be used: `--no-manifest` restores the file
+    without one (its integrity is still checked)."""
 
 
 class RestoredWithProblems(BackupError):

@@ -166,6 +166,27 @@ def retention_by(*, job: Job | None, backup: Backup) -> str:
     return f"{by}, rule set by {set_by}" if set_by else by
 
 
+@dataclass(frozen=True)
+class Unlisted:
+    """The backup files in BACKUP_DIR that the database does not know (by name), found without reading them:
+    `adopt_backups` then checks each one's manifest and checksum."""
+
+    count: int
+    without_manifest: int
+
+
+def folder_unlisted() -> Unlisted:
+    """Backup files in the folder the list does not have: a listing of the folder and one query."""
+    directory = conf.backup_dir()
+    names = files.backup_file_names(directory)
+    if not names:
+        return Unlisted(0, 0)
+    known = set(Backup.objects.filter(file_name__in=names).values_list("file_name", flat=True))
+    unlisted = [name for name in names if name not in known]
+    without = sum(1 for name in unlisted if not (directory / files.manifest_name(name)).is_file())
+    return Unlisted(len(unlisted), without)
+
+
 # --- the /backups page ------------------------------------------------------------------------------
 
 
@@ -243,6 +264,7 @@ def backups_page(*, now: datetime, page_number=None, show_skipped: bool = False)
         "space_short": needed is not None and usage["free_bytes"] is not None and usage["free_bytes"] < needed,
         "polling": _backup_job_waits(backups=backups, now=now),
         "offsite": offsite.offsite_summary(),
+        "unlisted": folder_unlisted(),
         "now": now,
     }
 

@@ -8,7 +8,8 @@ its toast and a `backups-changed` event that refreshes the page's region.
 
 Permissions (Django model permissions, checked by each view and used to hide what a user may not do):
 seeing the page needs backups.view_backup; Verify now backups.change_backup (it records its result on
-the backup); delete backups.delete_backup; download its own backups.download_backup, not just view: a
+the backup); Adopt (registering the folder's backup files the list does not have) backups.add_backup;
+delete backups.delete_backup; download its own backups.download_backup, not just view: a
 backup file holds every user's data, password hashes and API tokens included, so seeing that backups
 exist must not be enough to take one home. The schedule's buttons need scheduling.add_scheduledtask
 (creating it) or scheduling.change_scheduledtask (editing, enabling, Run now), as on /schedules.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponse
@@ -27,10 +29,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backups import selectors
+from backups import conf, selectors
 from backups.errors import BackupError, NoBackupFile
+from backups.files import RESTORE_GUIDE
 from backups.models import Backup
-from backups.services import making, restoring
+from backups.services import adopting, making, restoring
 from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE
 from common.actors import page_actor
 from common.forms import parse_toggle
@@ -41,6 +44,7 @@ from scheduling.models import RunOutcome, ScheduledTask
 
 VIEW = "backups.view_backup"
 VERIFY = "backups.change_backup"
+ADOPT = "backups.add_backup"
 DELETE = "backups.delete_backup"
 DOWNLOAD = "backups.download_backup"
 ADD_SCHEDULE = "scheduling.add_scheduledtask"
@@ -76,6 +80,33 @@ def backup_list(request):
     if request.htmx and request.htmx.target == "backups-region":
         return render(request, "backups/_region.html", context)
     return render(request, "backups/list.html", context)
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def restore_guide(request):
+    """docs/restore.md as plain text: the restore help links here (it is Markdown, written to be read as is)."""
+    path = settings.BASE_DIR / RESTORE_GUIDE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise Http404(f"{RESTORE_GUIDE} is not in this installation.") from None
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")
+
+
+# Adopt answers within a request: files are read (hashed) for at most this long, the rest on the next press.
+ADOPT_BUDGET_SECONDS = 15.0
+
+
+@require_POST
+@permission_required(ADOPT, raise_exception=True)
+def backups_adopt(request):
+    """Register the backup files of BACKUP_DIR the list does not have (as `manage.py adopt_backups`)."""
+    report = adopting.backups_adopt(directory=conf.backup_dir(), now=timezone.now(), by=request.user.get_username(),
+                                    budget_seconds=ADOPT_BUDGET_SECONDS)
+    lines = report.lines()
+    text = " ".join([report.summary(), *lines[:5], f"(and {len(lines) - 5} more)" if len(lines) > 5 else ""]).strip()
+    return _done(request, Toast(text, "warning" if report.left_alone or report.not_checked else "success"))
 
 
 # --- the schedule: enable/disable, Run now ----------------------------------------------------

@@ -25,6 +25,7 @@ from backups import conf, files, offsite, retention, selectors, tasks
 from backups.engines import engine_for
 from backups.errors import BackupBusy, BackupConfigError, BackupError, NoBackupFile
 from backups.models import Backup, BackupPurpose, BackupStatus
+from backups.services.aftermath import restored_copy_settle
 from backups.sources import Database
 from common.processes import process_name
 from jobs.models import Job, JobStatus
@@ -96,9 +97,12 @@ def backup_create(*, now: datetime, job: Job | None = None, purpose: str = Backu
         backup.applied_migrations, backup.table_rows = made.applied_migrations, made.tables
         backup.duration_seconds = duration
         backup.finished_at = backup.verified_at = now + timedelta(seconds=duration)
+        # The row says completed before the manifest exists, never after: so a database whose row of a
+        # backup still says running while that backup's manifest is in the folder is a copy taken during
+        # it, i.e. a restored one (backups.services.aftermath).
+        backup.save()
         files.write_manifest(directory, backup.file_name, manifest_of(backup))
         files.fsync_dir(directory)
-        backup.save()
     except BaseException as exc:
         error = _as_backup_error(exc)
         if type(error) is BackupError:  # no more precise reason known: was it the folder, after all?
@@ -170,7 +174,8 @@ def _as_backup_error(exc: BaseException) -> BaseException:
 def _fail(backup: Backup, *, error: BaseException, directory: Path, now: datetime, duration: float) -> None:
     _remove_files(directory, backup)
     message = str(error) or error.__class__.__name__
-    Backup.objects.filter(pk=backup.pk, status=BackupStatus.RUNNING).update(
+    # Its own row: still running, or completed just before the manifest could not be written.
+    Backup.objects.filter(pk=backup.pk, status__in=(BackupStatus.RUNNING, BackupStatus.COMPLETED)).update(
         status=BackupStatus.FAILED, error=message, finished_at=now + timedelta(seconds=duration),
         duration_seconds=duration, database_version=backup.database_version, tool=backup.tool,
         database_size_bytes=backup.database_size_bytes,
@@ -216,14 +221,19 @@ def manifest_of(backup: Backup) -> dict:
         "schedule_run_id": run.pk if run else None,
         "schedule_name": run.schedule_name if run else None,
         "worker": backup.worker,
+        "restore": files.restore_entry(vendor=backup.database_vendor, file_name=backup.file_name,
+                                       sha256=backup.sha256, tool=backup.tool),
     }
 
 
 def backups_release_stale(*, now: datetime, current_job: Job | None = None) -> int:
     """Mark backups whose process died while making them as failed, and remove their files.
 
-    Without this, one crashed worker would block every later backup (only one may run).
+    Without this, one crashed worker would block every later backup (only one may run). A running row
+    whose finished manifest is in the folder is no crash but a restored copy's: it is recorded as
+    completed (with the rest of a restore's aftermath), never failed, and its file is kept.
     """
+    restored_copy_settle(now=now)
     released = 0
     directory = conf.backup_dir()
     for backup in Backup.objects.filter(status=BackupStatus.RUNNING).select_related("job"):

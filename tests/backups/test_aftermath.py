@@ -1,0 +1,164 @@
+"""What follows a restore, and how the app notices a restore by hand (backups.services.aftermath).
+
+A restored copy is made here the cheap way: a real backup (file and manifest in BACKUP_DIR), then its row
+set back to what the copy inside it holds (running, its job running). That is the database a restore by
+hand leaves; tests/backups/test_restore_by_hand.py does it for real with the stock tools.
+"""
+
+import datetime as dt
+import json
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from backups import files
+from backups.errors import BackupBusy
+from backups.models import Backup, BackupStatus
+from backups.services.aftermath import restored_copy_settle
+from backups.services.making import backup_create, backups_release_stale
+from jobs.maintenance import jobs_maintain
+from jobs.models import Job, JobStatus
+from tests.backups.conftest import folder_names, sqlite_only
+from tests.factories import JobFactory
+
+pytestmark = [pytest.mark.django_db, sqlite_only]
+
+
+def as_in_its_copy(backup: Backup, job: Job | None = None) -> Backup:
+    """The row as the copy inside the backup holds it: running (its job too), nothing finished yet."""
+    Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.RUNNING, finished_at=None, verified_at=None,
+                                               sha256="", size_bytes=None, job=job)
+    backup.refresh_from_db()
+    return backup
+
+
+@pytest.fixture
+def restored(backup_dir):
+    """A database restored by hand from a backup made an hour ago: its backup job and another job were
+    running, one was queued, one waited to retry; one had completed."""
+    made = timezone.now() - dt.timedelta(hours=1)
+    before = made - dt.timedelta(minutes=1)
+    jobs = {
+        "backup": JobFactory(status=JobStatus.RUNNING, attempts=1, created_at=before, started_at=made, followed=True),
+        "running": JobFactory(job_type="TEST_OK", status=JobStatus.RUNNING, attempts=1, created_at=before,
+                              started_at=before),
+        "queued": JobFactory(job_type="TEST_OK", status=JobStatus.QUEUED, created_at=before),
+        "retry_wait": JobFactory(job_type="TEST_OK", status=JobStatus.RETRY_WAIT, attempts=1, created_at=before),
+        "completed": JobFactory(job_type="TEST_OK", status=JobStatus.COMPLETED, attempts=1, created_at=before),
+    }
+    backup = as_in_its_copy(backup_create(now=made), jobs["backup"])
+    cache.set("from-the-copy", "stale")
+    return backup, jobs
+
+
+def statuses(jobs: dict) -> dict:
+    return {name: Job.objects.get(pk=job.pk).status for name, job in jobs.items()}
+
+
+def test_a_restore_by_hand_is_noticed_and_settled(restored, backup_dir):
+    backup, jobs = restored
+    now = timezone.now()
+    after_the_restore = JobFactory(job_type="TEST_OK", status=JobStatus.QUEUED, created_at=now)
+
+    aftermath = restored_copy_settle(now=now)
+
+    assert aftermath is not None
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.COMPLETED and backup.restored_at == now
+    manifest = json.loads((backup_dir / files.manifest_name(backup.file_name)).read_text())
+    assert (backup.sha256, backup.size_bytes) == (manifest["sha256"], manifest["size_bytes"])
+    assert Backup.objects.good().filter(pk=backup.pk).exists()
+    assert "restored by hand from this backup" in backup.note
+    assert statuses(jobs) == {"backup": "cancelled", "running": "cancelled", "queued": "cancelled",
+                              "retry_wait": "cancelled", "completed": "completed"}
+    assert {item.was for item in aftermath.interrupted} == {"running", "queued", "retry_wait"}
+    interrupted = Job.objects.get(pk=jobs["running"].pk)
+    assert interrupted.error.startswith(f"Interrupted by a restore: the database was restored from backup #{backup.pk}")
+    assert interrupted.attempt_log[-1]["outcome"] == "interrupted"
+    # Made after the restore (the finished manifest's time): none of the copy's business.
+    assert Job.objects.get(pk=after_the_restore.pk).status == JobStatus.QUEUED
+    assert cache.get("from-the-copy") is None and aftermath.caches_emptied == ["django_cache"]
+    # Noticed once: the row is no longer running.
+    assert restored_copy_settle(now=now) is None
+
+
+def test_a_new_backup_is_not_refused_after_a_restore_by_hand(restored, backup_dir):
+    backup, jobs = restored
+
+    new = backup_create(now=timezone.now(), job=JobFactory(status=JobStatus.RUNNING, attempts=1))
+
+    assert new.status == BackupStatus.COMPLETED
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.COMPLETED
+    assert Job.objects.get(pk=jobs["queued"].pk).status == JobStatus.CANCELLED
+    # The restored backup's file is kept: it is that backup, good.
+    assert backup.file_name in folder_names(backup_dir)
+
+
+def test_the_scheduler_step_notices_it(restored):
+    backup, jobs = restored
+
+    jobs_maintain(now=timezone.now())
+
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.COMPLETED
+    assert statuses(jobs)["queued"] == JobStatus.CANCELLED
+
+
+def test_a_backup_in_progress_is_no_restore(backup_dir):
+    """While a backup runs its manifest does not exist yet: nothing to notice, nothing touched."""
+    job = JobFactory(status=JobStatus.RUNNING, attempts=1)
+    queued = JobFactory(job_type="TEST_OK", status=JobStatus.QUEUED)
+    running = Backup.objects.create(status=BackupStatus.RUNNING, database_vendor="sqlite", job=job,
+                                    started_at=timezone.now(), worker="elsewhere:1")
+    running.file_name = files.file_name_for(vendor="sqlite", started_at=running.started_at, backup_id=running.pk)
+    running.save()
+    backup_dir.mkdir()
+    (backup_dir / running.file_name).write_bytes(b"published, manifest not written yet")
+
+    assert restored_copy_settle(now=timezone.now()) is None
+    with pytest.raises(BackupBusy):
+        backup_create(now=timezone.now())
+    assert Backup.objects.get(pk=running.pk).status == BackupStatus.RUNNING
+    assert Job.objects.get(pk=queued.pk).status == JobStatus.QUEUED
+
+
+def test_the_row_is_recorded_completed_before_the_manifest_is_written(backup_dir, monkeypatch):
+    """What makes the marker exact: a live database never has a running row beside a finished manifest."""
+    seen = []
+    write_manifest = files.write_manifest
+
+    def spy(directory, file_name, manifest):
+        seen.append(Backup.objects.get(file_name=file_name).status)
+        return write_manifest(directory, file_name, manifest)
+
+    monkeypatch.setattr(files, "write_manifest", spy)
+    backup_create(now=timezone.now())
+
+    assert seen == [BackupStatus.COMPLETED]
+
+
+def test_a_manifest_that_fails_to_be_written_still_fails_the_backup_and_removes_its_file(backup_dir, monkeypatch):
+    def full(directory, file_name, manifest):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "write_manifest", full)
+    with pytest.raises(Exception, match="The disk is full"):
+        backup_create(now=timezone.now())
+
+    backup = Backup.objects.get()
+    assert backup.status == BackupStatus.FAILED and "The disk is full" in backup.error
+    assert folder_names(backup_dir) == []
+
+
+def test_releasing_a_stale_backup_never_deletes_a_finished_file(restored, backup_dir):
+    """Before: a copy's running row whose job had ended was failed, and its (good, restored) file deleted."""
+    backup, jobs = restored
+    Job.objects.filter(pk=jobs["backup"].pk).update(status=JobStatus.FAILED)
+
+    backups_release_stale(now=timezone.now())
+
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.COMPLETED
+    assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
