@@ -297,6 +297,20 @@ def restore(path: Path, target: Database) -> None:
         raise BackupError(f"pg_restore failed and rolled back; the database is as it was: {_stderr(result)}")
 
 
+def table_names(target: Database) -> list[str]:
+    """The tables of the database, in every schema but PostgreSQL's own; the database must exist."""
+    try:
+        with _connect(target) as connection:
+            rows = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
+                                      "'information_schema') ORDER BY tablename").fetchall()
+    except BackupError as exc:
+        if "does not exist" in str(exc):
+            raise BackupError(f"{exc} Create it first, empty (createdb, or CREATE DATABASE in psql), then restore "
+                              "into it.") from exc
+        raise
+    return [name for (name,) in rows]
+
+
 def check_restored(target: Database) -> None:
     """Nothing to add: pg_restore ran in one transaction with --exit-on-error, so it all committed."""
 

@@ -256,6 +256,27 @@ def check_restored(target: Database) -> None:
         live.close()
 
 
+def table_names(target: Database) -> list[str] | None:
+    """The tables of the database, None if its file does not exist (an empty file has none)."""
+    path = Path(target.name)
+    if not path.exists():
+        return None
+    if path.stat().st_size == 0:
+        return []
+    try:
+        # Read-only: looking must not create or change anything (not even a -wal beside a new file).
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                      "'sqlite_%' ORDER BY name").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{path} is not an SQLite database this app can read ({exc}); move it aside to restore "
+                          "into its place.") from exc
+    return [name for (name,) in rows]
+
+
 def prepare_restore(path: Path, *, scratch: Path, server_major: int | None = None) -> tuple[Path, list[str]]:
     """Decompress into `scratch` and check it: what `restore` then copies into the live database."""
     decompress(path, scratch)

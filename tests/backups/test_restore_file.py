@@ -1,0 +1,272 @@
+"""restore_backup --file: a backup file and the manifest beside it, no record needed (SQLite; PostgreSQL in
+test_restore_postgres.py).
+
+The backup is a real one of the test database (an SQLite file in WAL mode) holding what a live database
+holds: data, jobs queued and running, a cache entry, and its own backup row, running while it was copied.
+Into a database that does not exist yet, or is empty, the restore runs as on a fresh install: `manage.py` in
+a process of its own with DATABASE_URL pointing there, and the app then opens the result. Into the app's
+own database in use, it runs in this process.
+"""
+
+from io import StringIO
+
+import pytest
+from django.core.cache import cache
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
+
+from backups import files
+from backups.models import Backup, BackupPurpose, BackupStatus
+from backups.services.making import backup_create
+from channels.models import ChannelGroup
+from jobs.models import Job, JobStatus
+from tests.backups.apps import manage, sqlite_rows, sqlite_url
+from tests.backups.conftest import folder_names, sqlite_only
+from tests.factories import ChannelGroupFactory, JobFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), sqlite_only]
+
+
+@pytest.fixture
+def source(backup_dir):
+    """A backup of a database in use: two groups, a job running and one queued, a cache entry."""
+    for name in ("News", "Lawyers"):
+        ChannelGroupFactory(name=name)
+    jobs = {"running": JobFactory(job_type="TEST_OK", status=JobStatus.RUNNING, attempts=1, started_at=timezone.now()),
+            "queued": JobFactory(job_type="TEST_OK", status=JobStatus.QUEUED)}
+    cache.set("cluster-status", "alive at backup time", timeout=None)
+    backup = backup_create(now=timezone.now())
+    return backup, jobs
+
+
+def restore(*args: str) -> str:
+    out = StringIO()
+    call_command("restore_backup", *args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def group_names() -> list[str]:
+    return sorted(ChannelGroup.objects.values_list("name", flat=True))
+
+
+# --- a fresh install: the database does not exist yet, or is empty ----------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("state", ["missing", "empty"])
+def test_it_restores_into_a_fresh_installs_database_and_the_app_opens_it(source, backup_dir, tmp_path, state):
+    backup, jobs = source
+    target = tmp_path / "fresh" / "db.sqlite3"
+    if state == "empty":
+        target.parent.mkdir()
+        target.touch()
+    url = sqlite_url(target)
+
+    output = manage("restore_backup", "--file", str(backup_dir / backup.file_name), "--yes",
+                    database_url=url, backup_dir=backup_dir).stdout
+
+    was = {"missing": "it did not exist yet", "empty": "it was empty"}[state]
+    assert (f"Restored backup #{backup.pk} ({backup.file_name}) into the SQLite database {target} ({was}); the "
+            "restored database passes its integrity check.") in output
+    assert sqlite_rows(target, "SELECT name FROM channels_channelgroup ORDER BY name") == [("Lawyers",), ("News",)]
+    # Its own backup, running in the copy: recorded from its manifest, the lock free.
+    assert f"Backup #{backup.pk} was running in the copy; its file and manifest are in BACKUP_DIR" in output
+    [(status, sha256, restored_at)] = sqlite_rows(target, "SELECT status, sha256, restored_at FROM backups_backup "
+                                                          "WHERE id = ?", backup.pk)
+    assert (status, sha256) == ("completed", backup.sha256) and restored_at is not None
+    # The copy's jobs: their workers are gone.
+    assert "Interrupted 2 jobs that were active in the restored copy" in output
+    assert f"#{jobs['running'].pk} TEST_OK (was running)" in output and f"#{jobs['queued'].pk} TEST_OK (was queued)" in output
+    assert sqlite_rows(target, "SELECT status, substr(error, 1, 27) FROM jobs_job ORDER BY id") == [
+        ("cancelled", "Interrupted by a restore: t")] * 2
+    assert "Emptied the cache table django_cache." in output
+    assert sqlite_rows(target, "SELECT count(*) FROM django_cache") == [(0,)]
+    assert "pre_restore" not in output and "just before" not in output  # nothing was there to keep
+    # The app starts on it: nothing to migrate, the backup listed, nothing left to adopt.
+    manage("migrate", "--check", database_url=url, backup_dir=backup_dir)
+    listing = manage("list_backups", database_url=url, backup_dir=backup_dir).stdout
+    assert backup.file_name in listing and "Completed" in listing
+    assert "Adopted 0 backup files" in manage("adopt_backups", database_url=url, backup_dir=backup_dir).stdout
+
+
+@pytest.mark.integration
+def test_it_adopts_the_backups_made_after_the_one_restored(source, backup_dir, tmp_path):
+    backup, _ = source
+    later = backup_create(now=timezone.now())
+    target = tmp_path / "fresh.sqlite3"
+
+    output = manage("restore_backup", "--file", str(backup_dir / backup.file_name), "--yes",
+                    database_url=sqlite_url(target), backup_dir=backup_dir).stdout
+
+    assert f"{later.file_name}: registered as #{later.pk}." in output
+    assert sqlite_rows(target, "SELECT id, status FROM backups_backup ORDER BY id") == [
+        (backup.pk, "completed"), (later.pk, "completed")]
+
+
+@pytest.mark.integration
+def test_it_refuses_a_database_that_is_not_the_apps(source, backup_dir, tmp_path):
+    backup, _ = source
+    target = tmp_path / "other.sqlite3"
+    import sqlite3
+
+    other = sqlite3.connect(target)
+    other.execute("CREATE TABLE notes (body TEXT)")
+    other.execute("INSERT INTO notes VALUES ('mine')")
+    other.commit()
+    other.close()
+
+    result = manage("restore_backup", "--file", str(backup_dir / backup.file_name), "--yes",
+                    database_url=sqlite_url(target), backup_dir=backup_dir, ok=False)
+
+    assert result.returncode != 0
+    assert ("holds 1 table (notes) but is not this app's database" in result.stderr
+            and "The database was not changed" in result.stderr)
+    assert sqlite_rows(target, "SELECT body FROM notes") == [("mine",)]
+
+
+# --- the app's own database, in use ------------------------------------------------------------------
+
+
+def test_it_restores_over_the_database_in_use_after_a_pre_restore_backup(source, backup_dir):
+    backup, _ = source
+    ChannelGroup.objects.filter(name="News").delete()
+    ChannelGroupFactory(name="Written after the backup")
+
+    output = restore("--file", str(backup_dir / backup.file_name), "--yes")
+
+    assert group_names() == ["Lawyers", "News"]
+    pre_restore = Backup.objects.get(purpose=BackupPurpose.PRE_RESTORE)
+    assert pre_restore.status == BackupStatus.COMPLETED
+    assert f"The data from just before is in backup #{pre_restore.pk} ({pre_restore.file_name})" in output
+    assert Backup.objects.get(pk=backup.pk).restored_at is not None
+    # And the pre_restore backup puts it back.
+    restore(str(pre_restore.pk), "--yes")
+    assert group_names() == ["Lawyers", "Written after the backup"]
+
+
+def test_a_file_without_a_manifest_needs_no_manifest_spelled_out(source, backup_dir):
+    backup, _ = source
+    (backup_dir / files.manifest_name(backup.file_name)).unlink()
+    ChannelGroupFactory(name="Written later")
+
+    with pytest.raises(CommandError, match=f"There is no manifest {backup.file_name}.json beside the file.* add "
+                                           "--no-manifest .*The database was not changed"):
+        restore("--file", str(backup_dir / backup.file_name), "--yes", "--force")
+    assert group_names() == ["Lawyers", "News", "Written later"]
+    assert not Backup.objects.filter(purpose=BackupPurpose.PRE_RESTORE).exists()
+
+    output = restore("--file", str(backup_dir / backup.file_name), "--yes", "--no-manifest")
+
+    assert "Note: Restored without a manifest" in output and "its integrity was checked" in output
+    assert group_names() == ["Lawyers", "News"]
+
+
+def test_a_file_without_a_manifest_still_passes_the_integrity_check(source, backup_dir):
+    backup, _ = source
+    path = backup_dir / backup.file_name
+    (backup_dir / files.manifest_name(backup.file_name)).unlink()
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    ChannelGroupFactory(name="Written later")
+
+    with pytest.raises(CommandError, match="cannot be decompressed in full.*truncated.*The database was not changed"):
+        restore("--file", str(path), "--yes", "--no-manifest", "--force")
+    assert group_names() == ["Lawyers", "News", "Written later"]
+
+
+def test_a_checksum_mismatch_is_never_restored_even_forced(source, backup_dir):
+    backup, _ = source
+    path = backup_dir / backup.file_name
+    damaged = bytearray(path.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    ChannelGroupFactory(name="Written later")
+
+    for flags in (["--yes"], ["--yes", "--force"], ["--yes", "--force", "--no-manifest"]):
+        with pytest.raises(CommandError, match="The checksum of .* does not match .* never restored, not even with "
+                                               "--force"):
+            restore("--file", str(path), *flags)
+    assert group_names() == ["Lawyers", "News", "Written later"]
+    assert not Backup.objects.filter(purpose=BackupPurpose.PRE_RESTORE).exists()
+
+
+@pytest.fixture
+def future_migration():
+    yield "9999_from_the_future"
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_migrations WHERE name = '9999_from_the_future'")
+
+
+def test_a_backup_of_a_newer_version_needs_force(backup_dir, future_migration):
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('backups', '9999_from_the_future', "
+                       "'2026-12-01 00:00:00')")
+    backup = backup_create(now=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_migrations WHERE name = '9999_from_the_future'")
+    ChannelGroupFactory(name="Written later")
+
+    with pytest.raises(CommandError, match="1 migration this code does not know.*made by a newer version of the app; "
+                                           "upgrade the app first.*use --force"):
+        restore("--file", str(backup_dir / backup.file_name), "--yes")
+    assert group_names() == ["Written later"]
+
+    output = restore("--file", str(backup_dir / backup.file_name), "--yes", "--force")
+    assert "Restored despite: The backup's migrations do not match the code" in output
+    assert group_names() == []
+
+
+def test_a_backup_of_an_older_version_is_migrated_once_forced(backup_dir):
+    call_command("migrate", "backups", "0003", verbosity=0)  # the app as an older version left it
+    try:
+        ChannelGroupFactory(name="From the older version")
+        backup = backup_create(now=timezone.now())
+    finally:
+        call_command("migrate", verbosity=0)
+    ChannelGroupFactory(name="Written later")
+
+    with pytest.raises(CommandError, match="it lacks 1 migration of this code \\(backups.0004_download_permission\\)"):
+        restore("--file", str(backup_dir / backup.file_name), "--yes")
+
+    output = restore("--file", str(backup_dir / backup.file_name), "--yes", "--force")
+
+    assert "Migrated the restored database: 1 migration(s) of this code it lacked (backups.0004_download_permission)" \
+        in output
+    assert group_names() == ["From the older version"]
+    from django.db.migrations.recorder import MigrationRecorder
+
+    assert MigrationRecorder.Migration.objects.filter(app="backups", name="0004_download_permission").exists()
+
+
+def test_it_empties_the_cache_and_interrupts_the_copys_jobs_in_use_too(source, backup_dir):
+    backup, jobs = source
+    cache.set("written-after", "gone after the restore")
+    after = JobFactory(job_type="TEST_OK", status=JobStatus.QUEUED)
+
+    output = restore("--file", str(backup_dir / backup.file_name), "--yes")
+
+    assert cache.get("cluster-status") is None and cache.get("written-after") is None
+    assert {job.pk: job.status for job in Job.objects.all()} == {jobs["running"].pk: JobStatus.CANCELLED,
+                                                                 jobs["queued"].pk: JobStatus.CANCELLED}
+    assert not Job.objects.filter(pk=after.pk).exists()  # it was not in the backup
+    assert "Interrupted 2 jobs" in output
+
+
+def test_it_names_one_backup(backup_dir):
+    with pytest.raises(CommandError, match="Name one backup"):
+        restore("--yes")
+    with pytest.raises(CommandError, match="Name one backup"):
+        restore("3", "--file", "x", "--yes")
+    with pytest.raises(CommandError, match="--no-manifest goes with --file"):
+        restore("3", "--no-manifest", "--yes")
+    with pytest.raises(CommandError, match="There is no file /nowhere/db.sqlite3.zst"):
+        restore("--file", "/nowhere/db.sqlite3.zst", "--yes")
+
+
+def test_a_file_that_is_no_backup_is_refused_without_a_manifest(backup_dir, tmp_path):
+    stray = tmp_path / "notes.txt"
+    stray.write_text("not a backup")
+
+    with pytest.raises(CommandError, match="neither a zstd-compressed SQLite database nor a pg_dump archive"):
+        restore("--file", str(stray), "--yes", "--no-manifest")
+    assert folder_names(backup_dir) == []
