@@ -162,3 +162,22 @@ def test_releasing_a_stale_backup_never_deletes_a_finished_file(restored, backup
     backup.refresh_from_db()
     assert backup.status == BackupStatus.COMPLETED
     assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
+
+
+def test_a_backup_that_finishes_while_it_is_looked_at_is_no_restore(backup_dir, monkeypatch):
+    """The row read as running, then its manifest found: the live process may have completed it in between
+    (it writes the manifest only after that). The compare-and-set on `running` tells; nothing is touched."""
+    backup = backup_create(now=timezone.now())
+    as_in_its_copy(backup)
+    queued = JobFactory(job_type="TEST_OK", status=JobStatus.QUEUED, created_at=backup.started_at)
+    finished_manifest = files.finished_manifest
+
+    def finished_meanwhile(directory, *, file_name, backup_id):
+        Backup.objects.filter(pk=backup_id).update(status=BackupStatus.COMPLETED)  # the live process's save
+        return finished_manifest(directory, file_name=file_name, backup_id=backup_id)
+
+    monkeypatch.setattr(files, "finished_manifest", finished_meanwhile)
+
+    assert restored_copy_settle(now=timezone.now()) is None
+    assert Job.objects.get(pk=queued.pk).status == JobStatus.QUEUED
+    assert Backup.objects.get(pk=backup.pk).restored_at is None

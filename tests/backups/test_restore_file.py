@@ -8,6 +8,7 @@ a process of its own with DATABASE_URL pointing there, and the app then opens th
 own database in use, it runs in this process.
 """
 
+import json
 from io import StringIO
 
 import pytest
@@ -270,3 +271,24 @@ def test_a_file_that_is_no_backup_is_refused_without_a_manifest(backup_dir, tmp_
     with pytest.raises(CommandError, match="neither a zstd-compressed SQLite database nor a pg_dump archive"):
         restore("--file", str(stray), "--yes", "--no-manifest")
     assert folder_names(backup_dir) == []
+
+
+def test_a_manifest_says_how_to_restore_it_and_an_older_one_without_that_still_restores(source, backup_dir):
+    backup, _ = source
+    manifest_path = backup_dir / files.manifest_name(backup.file_name)
+    manifest = json.loads(manifest_path.read_text())
+    restore_entry = manifest["restore"]
+    assert f"echo '{backup.sha256}  {backup.file_name}' | sha256sum -c" in restore_entry["commands"]
+    assert "zstd -d" in restore_entry["in_words"] and "PRAGMA integrity_check" in restore_entry["in_words"]
+    assert restore_entry["with_the_app"] == f"manage.py restore_backup --file {backup.file_name}"
+    assert restore_entry["guide"] == "docs/restore.md"
+    # A manifest as the first version wrote it: none of the keys added since.
+    for key in ("restore", "finished_at", "verified_at", "duration_seconds", "schedule_name", "worker"):
+        manifest.pop(key)
+    manifest_path.write_text(json.dumps(manifest))
+    ChannelGroupFactory(name="Written later")
+
+    restore("--file", str(backup_dir / backup.file_name), "--yes")
+
+    assert group_names() == ["Lawyers", "News"]
+    assert Backup.objects.get(pk=backup.pk).status == BackupStatus.COMPLETED
