@@ -256,6 +256,35 @@ def check_restored(target: Database) -> None:
         live.close()
 
 
+def install(copy_path: Path, target: Database) -> list[tuple[Path, Path]]:
+    """Make a checked copy the database, where none exists yet, by name: nothing is copied again.
+
+    The copy is on the database's file system (decompressed beside it) and fsynced. A -wal, -shm or
+    -journal left there by an earlier database is moved aside first (`<name>.before-restore`): SQLite would
+    replay an old WAL into the new file. The copy gets the database's name as a hard link, which fails if
+    a file of that name appeared meanwhile, then loses its own; the folder is fsynced, so after a crash
+    the database is there whole, or not at all. Returns the leftovers and where they went.
+    """
+    live = Path(target.name)
+    moved = []
+    for suffix in ("-wal", "-shm", "-journal"):
+        leftover = live.with_name(live.name + suffix)
+        if leftover.exists():
+            aside = leftover.with_name(f"{leftover.name}.before-restore")
+            if aside.exists():
+                aside = leftover.with_name(f"{leftover.name}.before-restore-{int(time.time())}")
+            os.rename(leftover, aside)
+            moved.append((leftover, aside))
+    try:
+        os.link(copy_path, live)
+    except FileExistsError:
+        raise BackupError(f"{live} appeared while the restore was being prepared; it was left as it is. Run the "
+                          "restore again.") from None
+    copy_path.unlink()
+    files.fsync_dir(live.parent)
+    return moved
+
+
 def table_names(target: Database) -> list[str] | None:
     """The tables of the database, None if its file does not exist (an empty file has none)."""
     path = Path(target.name)

@@ -153,25 +153,33 @@ class _Replaced:
 
 
 def _restore(source: _File, *, database: Database, now: datetime, force: bool, pre_restore: bool,
-             keep_records: bool) -> _Replaced:
+             keep_records: bool, missing: bool = False) -> _Replaced:
     """Check the file, take the pre_restore backup if asked, and replace the database with the file.
 
     Raises RestoreRefused or BackupError with the database untouched, RestoredWithProblems if it was
     replaced but failed its check afterwards. `keep_records`: read the backup rows just before the
-    replacement (the restore by id carries them over).
+    replacement (the restore by id carries them over). `missing`: the database does not exist yet; an
+    SQLite one is then decompressed beside where it goes and, once checked, given its name (nothing has
+    it open, so nothing needs copying page by page).
     """
     engine = engine_for(database.vendor)
     warnings: list[str] = []
     if source.sha256 is not None and (problem := _checksum_problem(source.sha256, source.path)):
         raise ChecksumMismatch(problem)
-    scratch = files.partial_path(conf.backup_dir(), source.path.name, f".restore-{uuid.uuid4().hex[:8]}.sqlite3")
+    install = missing and database.vendor == "sqlite"
+    token = uuid.uuid4().hex[:8]
+    if install:
+        live = Path(database.name)
+        scratch = live.with_name(f".{live.name}.restoring-{token}")
+    else:
+        scratch = files.partial_path(conf.backup_dir(), source.path.name, f".restore-{token}.sqlite3")
     try:
         try:
-            conf.backup_dir().mkdir(parents=True, exist_ok=True)
+            scratch.parent.mkdir(parents=True, exist_ok=True)
             restorable, applied = engine.prepare_restore(source.path, scratch=scratch,
                                                          server_major=source.server_major)
         except OSError as exc:
-            raise BackupError(files.describe_os_error(exc, what=f"the restore copy in {conf.backup_dir()}")) from exc
+            raise BackupError(files.describe_os_error(exc, what=f"the restore copy in {scratch.parent}")) from exc
         if problem := _migration_problem(applied):
             if not force:
                 raise RestoreMismatch(problem)
@@ -180,14 +188,18 @@ def _restore(source: _File, *, database: Database, now: datetime, force: bool, p
         records = list(Backup.objects.values()) if keep_records else []
         if database == Database.default():
             connections["default"].close()  # hold no snapshot of the old data while it is replaced
-        if database.vendor == "sqlite":
-            Path(database.name).parent.mkdir(parents=True, exist_ok=True)
-        engine.restore(restorable, database)
-        try:
-            engine.check_restored(database)
-        except Exception as exc:
-            raise RestoredWithProblems(f"{_sentence(source.described)} was restored, but then: {exc}"
-                                       f"{_pre_restore_hint(before)}") from exc
+        if install:
+            # The very file that passed the integrity check becomes the database.
+            warnings += [f"{leftover.name}, left by an earlier database there, was moved aside to {aside.name} "
+                         "(SQLite would have replayed it into the restored database)."
+                         for leftover, aside in engine.install(restorable, database)]
+        else:
+            engine.restore(restorable, database)
+            try:
+                engine.check_restored(database)
+            except Exception as exc:
+                raise RestoredWithProblems(f"{_sentence(source.described)} was restored, but then: {exc}"
+                                           f"{_pre_restore_hint(before)}") from exc
     finally:
         scratch.unlink(missing_ok=True)
     return _Replaced(pre_restore=before, applied=applied, warnings=warnings, records=records)
@@ -311,7 +323,7 @@ def backup_restore_file(*, path: Path, now: datetime, force: bool = False, no_ma
     source = _File(path=path, vendor=vendor, sha256=manifest.sha256 if manifest else None,
                    server_major=manifest.server_major() if manifest else None, described=described)
     replaced = _restore(source, database=database, now=now, force=force, pre_restore=state == "in use",
-                        keep_records=False)
+                        keep_records=False, missing=state == "missing")
     report = RestoreReport(backup=None, pre_restore=replaced.pre_restore, warnings=warnings + replaced.warnings,
                            database_was=state)
     directory = conf.backup_dir()

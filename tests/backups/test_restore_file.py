@@ -59,13 +59,16 @@ def group_names() -> list[str]:
 def test_it_restores_into_a_fresh_installs_database_and_the_app_opens_it(source, backup_dir, tmp_path, state):
     backup, jobs = source
     target = tmp_path / "fresh" / "db.sqlite3"
+    target.parent.mkdir()
     if state == "empty":
-        target.parent.mkdir()
         target.touch()
+    else:  # the lost database's write-ahead log, left beside where the restored one goes
+        target.with_name("db.sqlite3-wal").write_bytes(b"an old WAL")
     url = sqlite_url(target)
 
-    output = manage("restore_backup", "--file", str(backup_dir / backup.file_name), "--yes",
-                    database_url=url, backup_dir=backup_dir).stdout
+    result = manage("restore_backup", "--file", str(backup_dir / backup.file_name), "--yes",
+                    database_url=url, backup_dir=backup_dir)
+    output = result.stdout + result.stderr
 
     was = {"missing": "it did not exist yet", "empty": "it was empty"}[state]
     assert (f"Restored backup #{backup.pk} ({backup.file_name}) into the SQLite database {target} ({was}); the "
@@ -84,6 +87,11 @@ def test_it_restores_into_a_fresh_installs_database_and_the_app_opens_it(source,
     assert "Emptied the cache table django_cache." in output
     assert sqlite_rows(target, "SELECT count(*) FROM django_cache") == [(0,)]
     assert "pre_restore" not in output and "just before" not in output  # nothing was there to keep
+    if state == "missing":
+        assert target.with_name("db.sqlite3-wal.before-restore").read_bytes() == b"an old WAL"
+        assert ("db.sqlite3-wal, left by an earlier database there, was moved aside to db.sqlite3-wal.before-restore"
+                in output)
+    assert sorted(p.name for p in target.parent.iterdir() if "restoring" in p.name) == []  # no scratch left
     # The app starts on it: nothing to migrate, the backup listed, nothing left to adopt.
     manage("migrate", "--check", database_url=url, backup_dir=backup_dir)
     listing = manage("list_backups", database_url=url, backup_dir=backup_dir).stdout
