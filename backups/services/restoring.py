@@ -15,6 +15,7 @@ an older version, restored with `force`) is migrated at once, and then the after
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -164,8 +165,6 @@ def _restore(source: _File, *, database: Database, now: datetime, force: bool, p
     """
     engine = engine_for(database.vendor)
     warnings: list[str] = []
-    if source.sha256 is not None and (problem := _checksum_problem(source.sha256, source.path)):
-        raise ChecksumMismatch(problem)
     install = missing and database.vendor == "sqlite"
     token = uuid.uuid4().hex[:8]
     if install:
@@ -174,12 +173,7 @@ def _restore(source: _File, *, database: Database, now: datetime, force: bool, p
     else:
         scratch = files.partial_path(conf.backup_dir(), source.path.name, f".restore-{token}.sqlite3")
     try:
-        try:
-            scratch.parent.mkdir(parents=True, exist_ok=True)
-            restorable, applied = engine.prepare_restore(source.path, scratch=scratch,
-                                                         server_major=source.server_major)
-        except OSError as exc:
-            raise BackupError(files.describe_os_error(exc, what=f"the restore copy in {scratch.parent}")) from exc
+        restorable, applied = _checked_copy(source, engine=engine, scratch=scratch)
         if problem := _migration_problem(applied):
             if not force:
                 raise RestoreMismatch(problem)
@@ -203,6 +197,36 @@ def _restore(source: _File, *, database: Database, now: datetime, force: bool, p
     finally:
         scratch.unlink(missing_ok=True)
     return _Replaced(pre_restore=before, applied=applied, warnings=warnings, records=records)
+
+
+def _checked_copy(source: _File, *, engine, scratch: Path) -> tuple[Path, list[str]]:
+    """The engine's restorable copy of the file, checked (integrity, applied migrations), and the file's
+    checksum checked against its record or manifest: in two threads, since both read the whole file and
+    both let go of the GIL (hashlib, zstandard, a pg_restore process). A checksum mismatch is what is
+    raised whenever there is one: it says best why a damaged file also failed its integrity check."""
+    checksum: dict = {}
+
+    def check_sum() -> None:
+        try:
+            checksum["problem"] = _checksum_problem(source.sha256, source.path)
+        except BaseException as exc:  # handed to the calling thread below
+            checksum["error"] = exc
+
+    summer = threading.Thread(target=check_sum, name="restore-checksum") if source.sha256 is not None else None
+    if summer is not None:
+        summer.start()
+    try:
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        return engine.prepare_restore(source.path, scratch=scratch, server_major=source.server_major)
+    except OSError as exc:
+        raise BackupError(files.describe_os_error(exc, what=f"the restore copy in {scratch.parent}")) from exc
+    finally:
+        if summer is not None:
+            summer.join()
+            if "error" in checksum:
+                raise checksum["error"]
+            if checksum["problem"]:
+                raise ChecksumMismatch(checksum["problem"])
 
 
 def _sentence(text: str) -> str:
