@@ -260,3 +260,25 @@ def test_it_has_no_serious_accessibility_violations(browser, live_server, user, 
         assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[width]["width"], name
     context.close()
     assert not found, found
+
+
+@sqlite_only
+def test_it_adopts_the_folders_files_the_list_does_not_have(logged_in_page, user, backup_dir):
+    """A fresh install pointed at an old folder: the banner counts the files, Adopt registers them."""
+    from backups.services.making import backup_create
+
+    grant(user, "add_backup")
+    made = [backup_create(now=timezone.now() - dt.timedelta(hours=hours)) for hours in (2, 1)]
+    Backup.objects.all().delete()
+    page = logged_in_page
+    page.goto("/backups")
+
+    banner = page.locator("#unlisted-backups")
+    expect(banner).to_contain_text("2 backup files in the folder are not in this list")
+    assert not axe_violations(page)
+    banner.get_by_role("button", name="Adopt").click()
+
+    expect(page.locator("#toasts")).to_contain_text("Adopted 2 backup files from")
+    expect(banner).to_have_count(0)
+    for backup in made:
+        expect(page.locator(f"#backup-{backup.pk}")).to_contain_text("Completed")
