@@ -217,3 +217,21 @@ def test_a_backup_under_a_concurrent_writer_holds_a_consistent_moment_and_restor
 
     assert Group.objects.filter(name__startswith="row ").count() == len(rows)
     assert ChannelGroup.objects.count() == 2000
+
+
+def test_a_restore_by_id_empties_the_cache_and_interrupts_the_copys_jobs(backup_dir):
+    from django.core.cache import cache
+
+    from jobs.models import Job, JobStatus
+    from tests.factories import JobFactory
+
+    queued = JobFactory(job_type="TEST_OK", status=JobStatus.QUEUED)
+    cache.set("cluster-status", "alive at backup time", timeout=None)
+    backup = backup_create(now=NOW)
+    Job.objects.filter(pk=queued.pk).update(status=JobStatus.COMPLETED)  # it ran meanwhile, in the lost timeline
+
+    output = restore(backup.pk, "--yes")
+
+    assert Job.objects.get(pk=queued.pk).status == JobStatus.CANCELLED
+    assert f"#{queued.pk} TEST_OK (was queued)" in output and "Emptied the cache table django_cache." in output
+    assert cache.get("cluster-status") is None

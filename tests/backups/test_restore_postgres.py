@@ -106,3 +106,24 @@ def test_restore_backup_file_says_to_create_a_database_that_does_not_exist(postg
 
     assert result.returncode != 0
     assert "does not exist" in result.stderr and "Create it first, empty" in result.stderr
+
+
+def test_restore_backup_file_over_the_postgresql_database_in_use_keeps_its_data_first(postgres_url_template,
+                                                                                       pg_backup):
+    backup_dir, backup_id, file_name, *_ = pg_backup
+    url = create_database(postgres_url_template, f"in_use_{uuid.uuid4().hex[:8]}")
+    manage("restore_backup", "--file", str(backup_dir / file_name), "--yes", database_url=url, backup_dir=backup_dir)
+    manage("shell", "-c", "from channels.models import ChannelGroup; ChannelGroup.objects.create(name='Written later')",
+           database_url=url, backup_dir=backup_dir)
+
+    output = manage("restore_backup", "--file", str(backup_dir / file_name), "--yes", database_url=url,
+                    backup_dir=backup_dir).stdout
+
+    assert rows(url, "SELECT name FROM channels_channelgroup ORDER BY name") == [("Lawyers",), ("News",)]
+    [(pre_restore_id, pre_restore_file)] = rows(url, "SELECT id, file_name FROM backups_backup WHERE purpose = "
+                                                     "'pre_restore'")
+    assert f"The data from just before is in backup #{pre_restore_id} ({pre_restore_file})" in output
+    # It puts the data from just before back, by its number now.
+    manage("restore_backup", str(pre_restore_id), "--yes", database_url=url, backup_dir=backup_dir)
+    assert rows(url, "SELECT name FROM channels_channelgroup ORDER BY name") == [
+        ("Lawyers",), ("News",), ("Written later",)]
