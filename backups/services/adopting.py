@@ -112,6 +112,10 @@ def fields_from_manifest(manifest: files.Manifest) -> dict:
 
     verified = data.get("verified_at")
     purpose = data.get("purpose")
+    tables = data.get("tables")
+    table_rows = ({str(name)[:200]: rows for name, rows in tables.items()
+                   if isinstance(rows, int) and not isinstance(rows, bool) and rows >= 0}
+                  if isinstance(tables, dict) else {})
     return {
         "status": BackupStatus.COMPLETED,
         "purpose": purpose if purpose in BackupPurpose.values else BackupPurpose.REGULAR,
@@ -133,6 +137,7 @@ def fields_from_manifest(manifest: files.Manifest) -> dict:
         "verify_error": "",
         "error": "",
         "worker": text("worker", 200),
+        "table_rows": table_rows,  # what a restore drill compares with
     }
 
 
