@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from backups import files, offsite
 from backups.models import Backup, BackupStatus
+from backups.retention import days_rule
 from backups.services.making import backup_create, backup_delete, backups_prune
 from jobs import maintenance, runner
 from jobs.models import Job, JobStatus
@@ -176,7 +177,7 @@ def test_retention_deletes_the_remote_copies_with_the_local_ones(sftp, backup_di
     assert sftp_names == {name for b in (old, older_still, newest)
                           for name in (b.file_name, files.manifest_name(b.file_name))}
 
-    report = backups_prune(retention_days=30, now=NOW, by="retention")
+    report = backups_prune(rule=days_rule(30), now=NOW, by="retention")
 
     assert sorted(b.pk for b in report.deleted) == sorted([old.pk, older_still.pk]) and report.errors == []
     assert sorted(path.name for path in sftp.remote_folder.iterdir()) == sorted(
@@ -202,7 +203,7 @@ def test_a_remote_copy_that_could_not_be_deleted_is_deleted_by_the_next_retentio
     assert deleted.offsite_deleted_at is None and (sftp.remote_folder / old.file_name).exists()
 
     sftp.start()
-    report = backups_prune(retention_days=30, now=NOW + DAY, by="retention")
+    report = backups_prune(rule=days_rule(30), now=NOW + DAY, by="retention")
 
     assert report.errors == [] and report.deleted == []
     old.refresh_from_db()
