@@ -200,7 +200,9 @@ def deliveries_due(*, now: datetime, limit: int) -> list[Delivery]:
     ids = list(due.order_by("next_attempt_at", "id").values_list("pk", flat=True)[:limit])
     if not ids:
         return []
-    return list(Delivery.objects.filter(pk__in=ids).select_related("channel", "incident").order_by("next_attempt_at", "id"))
+    # Read again through the same filter: a row another scheduler sent between the two reads is no
+    # longer due, and claiming it by the status it has now would send it twice.
+    return list(due.filter(pk__in=ids).select_related("channel", "incident").order_by("next_attempt_at", "id"))
 
 
 def deliveries_send_due(*, now: datetime, limit: int | None = None) -> int:

@@ -317,3 +317,25 @@ def test_nothing_in_the_step_can_stop_the_scheduler(monkeypatch, caplog):
         services.notifications_step(now=NOW, source="loop")
 
     assert "Notifications: the step failed" in caplog.text
+
+
+def test_a_delivery_another_scheduler_sent_between_the_two_reads_is_not_sent_again(monkeypatch, webhook):
+    """deliveries_due reads the due ids, then the rows: a row sent by another scheduler in between is no
+    longer due, and must not be claimed by the status it has now (seen as a double send in the race test)."""
+    from django.db.models.query import QuerySet
+
+    NotificationChannelFactory(name="Webhook", target=webhook.url)
+    services.incident_open(key="run_failed:1", kind="run_failed", title="run_failed:1 failed", now=NOW)
+    real_values_list = QuerySet.values_list
+
+    def ids_then_another_scheduler_sends(self, *fields, **kwargs):
+        ids = list(real_values_list(self, *fields, **kwargs))
+        if self.model is Delivery:
+            Delivery.objects.update(status=DeliveryStatus.SENT, attempts=1, next_attempt_at=NOW + dt.timedelta(minutes=2))
+        return ids
+
+    monkeypatch.setattr(QuerySet, "values_list", ids_then_another_scheduler_sends)
+
+    assert services.deliveries_send_due(now=NOW) == 0
+    assert webhook.messages == []
+    assert list(Delivery.objects.values_list("status", "attempts")) == [(DeliveryStatus.SENT, 1)]
