@@ -226,7 +226,10 @@ def test_a_backup_of_a_newer_version_needs_force(backup_dir, future_migration):
 
 
 def test_a_backup_of_an_older_version_is_migrated_once_forced(backup_dir):
-    call_command("migrate", "backups", "0003", verbosity=0)  # the app as an older version left it
+    # The app as an older version left it: one migration short (core's API tokens came later). An app
+    # whose tables the backup itself writes (backups) cannot be the one rolled back: this code's
+    # backup_create needs its current columns.
+    call_command("migrate", "core", "zero", verbosity=0)
     try:
         ChannelGroupFactory(name="From the older version")
         backup = backup_create(now=timezone.now())
@@ -234,17 +237,16 @@ def test_a_backup_of_an_older_version_is_migrated_once_forced(backup_dir):
         call_command("migrate", verbosity=0)
     ChannelGroupFactory(name="Written later")
 
-    with pytest.raises(CommandError, match="it lacks 1 migration of this code \\(backups.0004_download_permission\\)"):
+    with pytest.raises(CommandError, match="it lacks 1 migration of this code \\(core.0001_api_token\\)"):
         restore("--file", str(backup_dir / backup.file_name), "--yes")
 
     output = restore("--file", str(backup_dir / backup.file_name), "--yes", "--force")
 
-    assert "Migrated the restored database: 1 migration(s) of this code it lacked (backups.0004_download_permission)" \
-        in output
+    assert "Migrated the restored database: 1 migration(s) of this code it lacked (core.0001_api_token)" in output
     assert group_names() == ["From the older version"]
     from django.db.migrations.recorder import MigrationRecorder
 
-    assert MigrationRecorder.Migration.objects.filter(app="backups", name="0004_download_permission").exists()
+    assert MigrationRecorder.Migration.objects.filter(app="core", name="0001_api_token").exists()
 
 
 def test_it_empties_the_cache_and_interrupts_the_copys_jobs_in_use_too(source, backup_dir):

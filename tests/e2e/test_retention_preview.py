@@ -77,7 +77,7 @@ def test_the_preview_follows_what_is_typed_and_writes_nothing(page, backups, sch
     # Nothing was written while typing.
     assert Backup.objects.filter(status=BackupStatus.COMPLETED).count() == 4
     assert ScheduledTask.objects.get().params == {"backup_type": "full", "retention_days": 30, "cleanup_old": True,
-                                                  "force_backup": False}
+                                                  "force_backup": False, "copy_offsite": True}
     assert not ScheduleAuditEntry.objects.exclude(via="system").exists()
 
 
