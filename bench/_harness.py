@@ -158,3 +158,9 @@ def main_for(parser: argparse.ArgumentParser, argv: list[str] | None, *, measure
     result = measure_in_child(**options)
     print(json.dumps(result if args.raw else figures(result), indent=2, ensure_ascii=False))
     return 0
+
+
+def row(measurement: str, value, target: str | None = None, met: bool | None = None) -> dict:
+    """One row of a module's measurement table (docs/benchmarks.md renders it): what, how much, the
+    target if there is one and whether it was met."""
+    return {"measurement": measurement, "value": value, "target": target, "met?": met}

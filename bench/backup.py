@@ -258,10 +258,6 @@ def _measure(*, size_mb: int, rounds: int) -> dict:
             "writer": writer, "writer_tools": writer_tools, **versions}
 
 
-def row(measurement: str, value, target: str | None = None, met: bool | None = None) -> dict:
-    return {"measurement": measurement, "value": value, "target": target, "met?": met}
-
-
 def figures(r: dict) -> dict:
     def median(rounds: list[dict], key: str) -> float:
         return statistics.median(m[key] for m in rounds)
@@ -275,38 +271,38 @@ def figures(r: dict) -> dict:
             phases.setdefault(name, []).append(end - start)
     w, wt, first = r["writer"], r["writer_tools"], r["ours"][0]
     rows = [
-        row("`sqlite3 .backup`, s", median(r["tools"], "backup")),
-        row("`zstd -3` of the copy, s", median(r["tools"], "zstd")),
-        row("`sqlite3 copy 'PRAGMA integrity_check'`, s", median(r["tools"], "integrity_check")),
-        row("the tools, sum, s", tools),
-        row("ours, end to end, s", ours),
-        row("ours / the tools, wall time", ours / tools, f"≤ {TARGET_RATIO}", ours / tools <= TARGET_RATIO),
-        row("CPU time (user + system): the tools, s", tools_cpu),
-        row("CPU time (user + system): ours, s", ours_cpu),
-        row("ours / the tools, CPU time", ours_cpu / tools_cpu),
-        row("compression ratio (database / file): ours", first["database_size_bytes"] / first["size_bytes"]),
-        row("compression ratio (database / file): `zstd -3`",
+        _harness.row("`sqlite3 .backup`, s", median(r["tools"], "backup")),
+        _harness.row("`zstd -3` of the copy, s", median(r["tools"], "zstd")),
+        _harness.row("`sqlite3 copy 'PRAGMA integrity_check'`, s", median(r["tools"], "integrity_check")),
+        _harness.row("the tools, sum, s", tools),
+        _harness.row("ours, end to end, s", ours),
+        _harness.row("ours / the tools, wall time", ours / tools, f"≤ {TARGET_RATIO}", ours / tools <= TARGET_RATIO),
+        _harness.row("CPU time (user + system): the tools, s", tools_cpu),
+        _harness.row("CPU time (user + system): ours, s", ours_cpu),
+        _harness.row("ours / the tools, CPU time", ours_cpu / tools_cpu),
+        _harness.row("compression ratio (database / file): ours", first["database_size_bytes"] / first["size_bytes"]),
+        _harness.row("compression ratio (database / file): `zstd -3`",
             r["generated"]["bytes"] / r["tools"][0]["compressed_bytes"]),
-        row("longest commit of a concurrent writer during our backup, ms", w["max_during_ms"], f"< {TARGET_PAUSE_MS}",
+        _harness.row("longest commit of a concurrent writer during our backup, ms", w["max_during_ms"], f"< {TARGET_PAUSE_MS}",
             w["max_during_ms"] < TARGET_PAUSE_MS),
-        row("… its p99, ms", w["p99_during_ms"]),
-        row("… its commits", w["commits_during"]),
-        row(f"… the longest came after, s (in {w['worst_phase']})", w["worst_at_s"]),
-        row("the same writer during the tools' run: longest commit, ms", wt["max_during_ms"]),
-        row("… its p99, ms", wt["p99_during_ms"]),
-        row("… its commits", wt["commits_during"]),
-        row("… the longest came after, s", wt["worst_at_s"]),
-        row("`sqlite3 .backup` with that writer running, s", wt["seconds"] if not wt["gave_up_after"] else None),
-        row("… gave up after (it restarts on every write), s", wt["gave_up_after"]),
-        row("ours with the writer running, s", w["seconds"]),
-        row("the same writer with no backup running: longest commit, ms",
+        _harness.row("… its p99, ms", w["p99_during_ms"]),
+        _harness.row("… its commits", w["commits_during"]),
+        _harness.row(f"… the longest came after, s (in {w['worst_phase']})", w["worst_at_s"]),
+        _harness.row("the same writer during the tools' run: longest commit, ms", wt["max_during_ms"]),
+        _harness.row("… its p99, ms", wt["p99_during_ms"]),
+        _harness.row("… its commits", wt["commits_during"]),
+        _harness.row("… the longest came after, s", wt["worst_at_s"]),
+        _harness.row("`sqlite3 .backup` with that writer running, s", wt["seconds"] if not wt["gave_up_after"] else None),
+        _harness.row("… gave up after (it restarts on every write), s", wt["gave_up_after"]),
+        _harness.row("ours with the writer running, s", w["seconds"]),
+        _harness.row("the same writer with no backup running: longest commit, ms",
             max(w["max_outside_ms"], wt["max_outside_ms"])),
-        row("peak memory of the worker (ru_maxrss, Django included), MB", memory, f"< {TARGET_MEMORY_MB}",
+        _harness.row("peak memory of the worker (ru_maxrss, Django included), MB", memory, f"< {TARGET_MEMORY_MB}",
             memory < TARGET_MEMORY_MB),
-        row("… before the backup, MB", max(o["rss_before_mb"] for o in r["ours"])),
-        row("rounds, ours, s", [o["seconds"] for o in r["ours"]]),
-        row("rounds, the tools' sums, s", [t["sum"] for t in r["tools"]]),
-        *(row(f"our phase {name} (median), s", statistics.median(v)) for name, v in phases.items()),
+        _harness.row("… before the backup, MB", max(o["rss_before_mb"] for o in r["ours"])),
+        _harness.row("rounds, ours, s", [o["seconds"] for o in r["ours"]]),
+        _harness.row("rounds, the tools' sums, s", [t["sum"] for t in r["tools"]]),
+        *(_harness.row(f"our phase {name} (median), s", statistics.median(v)) for name, v in phases.items()),
     ]
     return {"database, MB": first["database_size_bytes"] / 1e6, "video-like rows": r["generated"]["rows"],
             "rows written in, s": r["generated"]["seconds"], "rounds": r["rounds"], "SQLite CLI": r["sqlite3_cli"],

@@ -169,10 +169,6 @@ def _measure(*, size_mb: int, rounds: int) -> dict:
             "sqlite_library": sqlite3.sqlite_version}
 
 
-def row(measurement: str, value, target: str | None = None, met: bool | None = None) -> dict:
-    return {"measurement": measurement, "value": value, "target": target, "met?": met}
-
-
 def figures(r: dict) -> dict:
     def median(rounds: list[dict], key: str) -> float:
         return statistics.median(m[key] for m in rounds)
@@ -183,21 +179,21 @@ def figures(r: dict) -> dict:
         for name, seconds in o["phases"]:
             phases.setdefault(name, []).append(seconds)
     rows = [
-        row("`sha256sum` of the file, s", median(r["tools"], "sha256sum")),
-        row("`zstd -d` into a scratch file, s", median(r["tools"], "zstd_d")),
-        row("`sqlite3 scratch 'PRAGMA integrity_check'`, s", median(r["tools"], "integrity_check")),
-        row("`sqlite3 scratch 'SELECT count(*) …'` of every table, s", median(r["tools"], "count_rows")),
-        row("the tools, sum, s", tools),
-        row("ours, the whole drill in a fresh worker, s", ours),
-        row("ours / the tools, wall time", ours / tools),
-        row("CPU time (user + system): ours, s", median(r["ours"], "cpu_seconds")),
-        row("peak memory of the worker (ru_maxrss, Django included), MB", max(o["max_rss_mb"] for o in r["ours"])),
-        row("… before the drill, MB", max(o["rss_before_mb"] for o in r["ours"])),
-        row("rounds, ours, s", [o["seconds"] for o in r["ours"]]),
-        row("rounds, the tools' sums, s", [t["sum"] for t in r["tools"]]),
-        *(row(f"our phase {name} (median), s", statistics.median(v)) for name, v in phases.items()),
-        row("counting the rows at backup time (`count_rows` of the copy, alone), s", r["count_rows_seconds"]),
-        row("the backup, end to end (counts in the checker thread, beside the compression), s", r["backup_seconds"]),
+        _harness.row("`sha256sum` of the file, s", median(r["tools"], "sha256sum")),
+        _harness.row("`zstd -d` into a scratch file, s", median(r["tools"], "zstd_d")),
+        _harness.row("`sqlite3 scratch 'PRAGMA integrity_check'`, s", median(r["tools"], "integrity_check")),
+        _harness.row("`sqlite3 scratch 'SELECT count(*) …'` of every table, s", median(r["tools"], "count_rows")),
+        _harness.row("the tools, sum, s", tools),
+        _harness.row("ours, the whole drill in a fresh worker, s", ours),
+        _harness.row("ours / the tools, wall time", ours / tools),
+        _harness.row("CPU time (user + system): ours, s", median(r["ours"], "cpu_seconds")),
+        _harness.row("peak memory of the worker (ru_maxrss, Django included), MB", max(o["max_rss_mb"] for o in r["ours"])),
+        _harness.row("… before the drill, MB", max(o["rss_before_mb"] for o in r["ours"])),
+        _harness.row("rounds, ours, s", [o["seconds"] for o in r["ours"]]),
+        _harness.row("rounds, the tools' sums, s", [t["sum"] for t in r["tools"]]),
+        *(_harness.row(f"our phase {name} (median), s", statistics.median(v)) for name, v in phases.items()),
+        _harness.row("counting the rows at backup time (`count_rows` of the copy, alone), s", r["count_rows_seconds"]),
+        _harness.row("the backup, end to end (counts in the checker thread, beside the compression), s", r["backup_seconds"]),
     ]
     return {"database, MB": r["database_bytes"] / 1e6, "backup file, MB": r["file_bytes"] / 1e6,
             "tables in the database": r["tables"], "rows in the database": r["rows"], "rounds": r["rounds"],

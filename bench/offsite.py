@@ -109,10 +109,6 @@ def _measure(*, size_mb: int, rounds: int) -> dict:
 # --------------------------------------------------------------------------- the figures
 
 
-def row(measurement: str, value, target: str | None = None, met: bool | None = None) -> dict:
-    return {"measurement": measurement, "value": value, "target": target, "met?": met}
-
-
 def figures(r: dict) -> dict:
     def median(rounds: list[dict], key: str) -> float:
         return statistics.median(m[key] for m in rounds)
@@ -122,16 +118,16 @@ def figures(r: dict) -> dict:
     paired = statistics.median(o["seconds"] / p["seconds"] for o, p in zip(r["ours"], r["plain"]))
     plain_cpu, ours_cpu = median(r["plain"], "cpu_seconds"), median(r["ours"], "cpu_seconds")
     rows = [
-        row("plain `rclone copyto` of the file, median s", plain),
-        row("ours (copy, manifest, check, record), median s", ours),
-        row("ours / plain, median of the rounds' ratios", paired, f"≤ {TARGET_RATIO}", paired <= TARGET_RATIO),
-        row("ours / plain, ratio of the medians", ours / plain),
-        row("CPU time (user + system, rclone included): plain, s", plain_cpu),
-        row("CPU time (user + system, rclone included): ours, s", ours_cpu),
-        row("ours / plain, CPU time", ours_cpu / plain_cpu),
-        row("throughput, ours, MB/s", r["file_bytes"] / 1e6 / ours),
-        row("rounds, plain, s", [p["seconds"] for p in r["plain"]]),
-        row("rounds, ours, s", [o["seconds"] for o in r["ours"]]),
+        _harness.row("plain `rclone copyto` of the file, median s", plain),
+        _harness.row("ours (copy, manifest, check, record), median s", ours),
+        _harness.row("ours / plain, median of the rounds' ratios", paired, f"≤ {TARGET_RATIO}", paired <= TARGET_RATIO),
+        _harness.row("ours / plain, ratio of the medians", ours / plain),
+        _harness.row("CPU time (user + system, rclone included): plain, s", plain_cpu),
+        _harness.row("CPU time (user + system, rclone included): ours, s", ours_cpu),
+        _harness.row("ours / plain, CPU time", ours_cpu / plain_cpu),
+        _harness.row("throughput, ours, MB/s", r["file_bytes"] / 1e6 / ours),
+        _harness.row("rounds, plain, s", [p["seconds"] for p in r["plain"]]),
+        _harness.row("rounds, ours, s", [o["seconds"] for o in r["ours"]]),
     ]
     return {"database, MB": r["generated"]["bytes"] / 1e6, "backup file, MB": r["file_bytes"] / 1e6,
             "rounds": r["rounds"], "rclone": r["rclone"], "remote": "rclone serve sftp on loopback",

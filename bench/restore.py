@@ -186,10 +186,6 @@ def _measure(*, size_mb: int, rounds: int) -> dict:
             "ours": ours, **versions}
 
 
-def row(measurement: str, value, target: str | None = None, met: bool | None = None) -> dict:
-    return {"measurement": measurement, "value": value, "target": target, "met?": met}
-
-
 def figures(r: dict) -> dict:
     def median(rounds: list[dict], key: str) -> float:
         return statistics.median(m[key] for m in rounds)
@@ -203,19 +199,19 @@ def figures(r: dict) -> dict:
         for name, seconds in totals.items():
             phases.setdefault(name, []).append(seconds)
     rows = [
-        row("`zstd -d` of the file, s", median(r["tools"], "zstd")),
-        row("`sqlite3 TARGET '.restore copy'`, s", median(r["tools"], "restore")),
-        row("the tools, sum, s", tools),
-        row("ours, end to end, s", ours),
-        row("ours / the tools, wall time", ours / tools, f"≤ {TARGET_RATIO}", ours / tools <= TARGET_RATIO),
-        row("CPU time (user + system): the tools, s", median(r["tools"], "cpu_seconds")),
-        row("CPU time (user + system): ours, s", median(r["ours"], "cpu_seconds")),
-        row("docs/restore.md by hand (`sha256sum -c`, `zstd -d`, `PRAGMA integrity_check`, `mv`), s", guide),
-        row("ours / by hand, wall time", ours / guide),
-        row("peak memory of our process (ru_maxrss, Django included), MB", max(o["max_rss_mb"] for o in r["ours"])),
-        row("rounds, ours, s", [o["seconds"] for o in r["ours"]]),
-        row("rounds, the tools' sums, s", [t["sum"] for t in r["tools"]]),
-        *(row(f"our phase {name} (median), s", statistics.median(v)) for name, v in phases.items()),
+        _harness.row("`zstd -d` of the file, s", median(r["tools"], "zstd")),
+        _harness.row("`sqlite3 TARGET '.restore copy'`, s", median(r["tools"], "restore")),
+        _harness.row("the tools, sum, s", tools),
+        _harness.row("ours, end to end, s", ours),
+        _harness.row("ours / the tools, wall time", ours / tools, f"≤ {TARGET_RATIO}", ours / tools <= TARGET_RATIO),
+        _harness.row("CPU time (user + system): the tools, s", median(r["tools"], "cpu_seconds")),
+        _harness.row("CPU time (user + system): ours, s", median(r["ours"], "cpu_seconds")),
+        _harness.row("docs/restore.md by hand (`sha256sum -c`, `zstd -d`, `PRAGMA integrity_check`, `mv`), s", guide),
+        _harness.row("ours / by hand, wall time", ours / guide),
+        _harness.row("peak memory of our process (ru_maxrss, Django included), MB", max(o["max_rss_mb"] for o in r["ours"])),
+        _harness.row("rounds, ours, s", [o["seconds"] for o in r["ours"]]),
+        _harness.row("rounds, the tools' sums, s", [t["sum"] for t in r["tools"]]),
+        *(_harness.row(f"our phase {name} (median), s", statistics.median(v)) for name, v in phases.items()),
     ]
     return {"database, MB": r["database_size_bytes"] / 1e6, "backup file, MB": r["file_bytes"] / 1e6,
             "video-like rows": r["generated"]["rows"], "rounds": r["rounds"], "SQLite CLI": r["sqlite3_cli"],
