@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,3 +166,24 @@ def row(measurement: str, value, target: str | None = None, met: bool | None = N
     """One row of a module's measurement table (docs/benchmarks.md renders it): what, how much, the
     target if there is one and whether it was met."""
     return {"measurement": measurement, "value": value, "target": target, "met?": met}
+
+
+def bench_db() -> Path:
+    """The measuring child's SQLite database (in its work folder)."""
+    return workdir() / "bench.sqlite3"
+
+
+def cpu_children() -> float:
+    """CPU seconds (user + system) of this process's finished children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], cpu: list[float] | None = None, **kwargs) -> float:
+    """Run a stock tool to its end (its output discarded) and return its wall time; its CPU time is
+    appended to `cpu` if given. `kwargs` go to subprocess.run (timeout, input...)."""
+    started, cpu_before = time.monotonic(), cpu_children()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kwargs)
+    if cpu is not None:
+        cpu.append(cpu_children() - cpu_before)
+    return time.monotonic() - started

@@ -56,10 +56,6 @@ def measure_in_child(*, size_mb: int = SIZE_MB, rounds: int = ROUNDS) -> dict:
 # --------------------------------------------------------------------------- the measuring child
 
 
-def _db_path() -> Path:
-    return _harness.workdir() / "bench.sqlite3"
-
-
 def _generate(path: Path, size_mb: int) -> dict:
     """Fill the migrated database up to size_mb with rows that compress like real text."""
     rng = random.Random(42)
@@ -92,32 +88,20 @@ def _generate(path: Path, size_mb: int) -> dict:
     return {"rows": row_id, "seconds": time.monotonic() - started, "bytes": path.stat().st_size}
 
 
-def _cpu_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _timed(argv: list[str], cpu: list[float], timeout: float | None = None) -> float:
-    started, cpu_before = time.monotonic(), _cpu_children()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, timeout=timeout)
-    cpu.append(_cpu_children() - cpu_before)
-    return time.monotonic() - started
-
-
 def _tools_round(db: Path, scratch: Path, backup_timeout: float | None = None) -> dict:
     copy, compressed = scratch / "tools-copy.sqlite3", scratch / "tools-copy.sqlite3.zst"
     cpu: list[float] = []
     wall_start = time.time()
     try:
-        backup_seconds = _timed(["sqlite3", str(db), f".backup '{copy}'"], cpu, timeout=backup_timeout)
+        backup_seconds = _harness.timed(["sqlite3", str(db), f".backup '{copy}'"], cpu, timeout=backup_timeout)
     except subprocess.TimeoutExpired:
         # `.backup` copies 100 pages a step and starts again whenever another connection writes.
         copy.unlink(missing_ok=True)
         return {"gave_up_after": backup_timeout, "wall_start": wall_start, "wall_end": time.time()}
     result = {
         "backup": backup_seconds,
-        "zstd": _timed(["zstd", "-3", "-q", "-f", str(copy), "-o", str(compressed)], cpu),
-        "integrity_check": _timed(["sqlite3", str(copy), "PRAGMA integrity_check"], cpu),
+        "zstd": _harness.timed(["zstd", "-3", "-q", "-f", str(copy), "-o", str(compressed)], cpu),
+        "integrity_check": _harness.timed(["sqlite3", str(copy), "PRAGMA integrity_check"], cpu),
         "compressed_bytes": compressed.stat().st_size,
         "wall_start": wall_start,
         "wall_end": time.time(),
@@ -203,7 +187,8 @@ def _writer(db_path: str, stop_file: str, out_file: str) -> None:
 def _with_writer(workdir: Path, name: str, work) -> dict:
     """Run `work()` (returning wall_start, wall_end) while a writer process commits; its pauses."""
     stop, out = workdir / f"writer-{name}.stop", workdir / f"writer-{name}.json"
-    writer = subprocess.Popen([sys.executable, "-m", "bench.backup", "--writer", str(_db_path()), str(stop), str(out)])
+    writer = subprocess.Popen([sys.executable, "-m", "bench.backup", "--writer", str(_harness.bench_db()), str(stop),
+                               str(out)])
     try:
         time.sleep(1.0)  # commits without a backup, for comparison
         done = work()
@@ -239,20 +224,21 @@ def _measure(*, size_mb: int, rounds: int) -> dict:
     from django.db import connection
 
     connection.close()
-    generated = _generate(_db_path(), size_mb)
+    generated = _generate(_harness.bench_db(), size_mb)
     versions = {
         "sqlite3_cli": subprocess.run(["sqlite3", "--version"], capture_output=True, text=True).stdout.split()[0],
         "zstd_cli": subprocess.run(["zstd", "-V"], capture_output=True, text=True).stdout.strip().strip("* "),
     }
     tools, ours = [], []
     for _ in range(rounds):
-        tools.append(_tools_round(_db_path(), workdir))
+        tools.append(_tools_round(_harness.bench_db(), workdir))
         ours.append(_ours_round())
         if ours[-1]["status"] != "completed":
             raise RuntimeError(f"the backup failed: {ours[-1]['error']}")
     writer = _with_writer(workdir, "ours", _ours_round)
     patience = max(30.0, 3 * max(t["backup"] for t in tools))
-    writer_tools = _with_writer(workdir, "tools", lambda: _tools_round(_db_path(), workdir, backup_timeout=patience))
+    writer_tools = _with_writer(workdir, "tools",
+                                lambda: _tools_round(_harness.bench_db(), workdir, backup_timeout=patience))
     writer_tools["gave_up_after"] = writer_tools.get("gave_up_after")
     return {"size_mb": size_mb, "rounds": rounds, "generated": generated, "tools": tools, "ours": ours,
             "writer": writer, "writer_tools": writer_tools, **versions}

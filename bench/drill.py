@@ -53,24 +53,14 @@ def measure_in_child(*, size_mb: int = SIZE_MB, rounds: int = ROUNDS) -> dict:
 # --------------------------------------------------------------------------- the measuring child
 
 
-def _db_path() -> Path:
-    return _harness.workdir() / "bench.sqlite3"
-
-
-def _timed(argv: list[str], **kwargs) -> float:
-    started = time.monotonic()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kwargs)
-    return time.monotonic() - started
-
-
 def _tools_round(backup_file: Path, tables: list[str], scratch: Path) -> dict:
     copy = scratch / "tools-drill.sqlite3"
     counts_sql = "".join(f'SELECT count(*) FROM "{table}";' for table in tables)
     result = {
-        "sha256sum": _timed(["sha256sum", str(backup_file)]),
-        "zstd_d": _timed(["zstd", "-d", "-q", "-f", str(backup_file), "-o", str(copy)]),
-        "integrity_check": _timed(["sqlite3", str(copy), "PRAGMA integrity_check"]),
-        "count_rows": _timed(["sqlite3", str(copy), counts_sql]),
+        "sha256sum": _harness.timed(["sha256sum", str(backup_file)]),
+        "zstd_d": _harness.timed(["zstd", "-d", "-q", "-f", str(backup_file), "-o", str(copy)]),
+        "integrity_check": _harness.timed(["sqlite3", str(copy), "PRAGMA integrity_check"]),
+        "count_rows": _harness.timed(["sqlite3", str(copy), counts_sql]),
     }
     copy.unlink()
     result["sum"] = sum(result.values())
@@ -138,7 +128,7 @@ def _measure(*, size_mb: int, rounds: int) -> dict:
     workdir = _harness.workdir()
     call_command("migrate", verbosity=0)
     connection.close()
-    generated = _generate(_db_path(), size_mb)
+    generated = _generate(_harness.bench_db(), size_mb)
     started = time.monotonic()
     backup = backup_create(now=timezone.now())
     backup_seconds = time.monotonic() - started
@@ -162,7 +152,7 @@ def _measure(*, size_mb: int, rounds: int) -> dict:
         ours.append(_ours_round())
         if not ours[-1]["passed"]:
             raise RuntimeError(f"the drill failed: {ours[-1]['problem']}")
-    return {"size_mb": size_mb, "rounds": rounds, "generated": generated, "database_bytes": _db_path().stat().st_size,
+    return {"size_mb": size_mb, "rounds": rounds, "generated": generated, "database_bytes": _harness.bench_db().stat().st_size,
             "file_bytes": backup.size_bytes, "tables": len(tables), "rows": sum(backup.table_rows.values()),
             "backup_seconds": backup_seconds, "count_rows_seconds": count_seconds, "tools": tools, "ours": ours,
             "sqlite3_cli": subprocess.run(["sqlite3", "--version"], capture_output=True, text=True).stdout.split()[0],

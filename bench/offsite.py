@@ -63,13 +63,13 @@ def _measure(*, size_mb: int, rounds: int) -> dict:
 
     from backups import conf, offsite
     from backups.services.making import backup_create
-    from bench.backup import _db_path, _generate
+    from bench.backup import _generate
     from tests.servers import rclone_server
 
     workdir = _harness.workdir()
     call_command("migrate", verbosity=0)
     connection.close()
-    generated = _generate(_db_path(), size_mb)
+    generated = _generate(_harness.bench_db(), size_mb)
     backup = backup_create(now=timezone.now())
     local = conf.backup_dir() / backup.file_name
     served = workdir / "remote"

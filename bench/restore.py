@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from bench import _harness
-from bench.backup import _cpu_children, _generate
+from bench.backup import _generate
 
 SIZE_MB = 500
 ROUNDS = 5
@@ -54,20 +54,9 @@ def measure_in_child(*, size_mb: int = SIZE_MB, rounds: int = ROUNDS) -> dict:
 # --------------------------------------------------------------------------- the measuring child
 
 
-def _db_path() -> Path:
-    return _harness.workdir() / "bench.sqlite3"
-
-
 def _remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def _timed(argv: list[str], cpu: list[float], **kwargs) -> float:
-    started, cpu_before = time.monotonic(), _cpu_children()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kwargs)
-    cpu.append(_cpu_children() - cpu_before)
-    return time.monotonic() - started
 
 
 def _tools_round(backup: Path, target: Path) -> dict:
@@ -75,8 +64,8 @@ def _tools_round(backup: Path, target: Path) -> dict:
     copy = target.with_name("tools-copy.sqlite3")
     cpu: list[float] = []
     result = {
-        "zstd": _timed(["zstd", "-d", "-q", str(backup), "-o", str(copy)], cpu),
-        "restore": _timed(["sqlite3", str(target), f".restore '{copy}'"], cpu),
+        "zstd": _harness.timed(["zstd", "-d", "-q", str(backup), "-o", str(copy)], cpu),
+        "restore": _harness.timed(["sqlite3", str(target), f".restore '{copy}'"], cpu),
     }
     result["sum"] = result["zstd"] + result["restore"]
     result["cpu_seconds"] = sum(cpu)
@@ -90,11 +79,11 @@ def _guide_round(backup: Path, target: Path, sha256: str) -> dict:
     restored = Path(f"{target}.restored")
     cpu: list[float] = []
     result = {
-        "sha256sum": _timed(["sha256sum", "-c", "--quiet"], cpu, input=f"{sha256}  {backup.name}\n".encode(),
+        "sha256sum": _harness.timed(["sha256sum", "-c", "--quiet"], cpu, input=f"{sha256}  {backup.name}\n".encode(),
                             cwd=backup.parent),
-        "zstd": _timed(["zstd", "-d", "-q", str(backup), "-o", str(restored)], cpu),
-        "integrity_check": _timed(["sqlite3", str(restored), "PRAGMA integrity_check"], cpu),
-        "mv": _timed(["mv", str(restored), str(target)], cpu),
+        "zstd": _harness.timed(["zstd", "-d", "-q", str(backup), "-o", str(restored)], cpu),
+        "integrity_check": _harness.timed(["sqlite3", str(restored), "PRAGMA integrity_check"], cpu),
+        "mv": _harness.timed(["mv", str(restored), str(target)], cpu),
     }
     result["sum"] = sum(result.values())
     result["cpu_seconds"] = sum(cpu)
@@ -165,7 +154,7 @@ def _measure(*, size_mb: int, rounds: int) -> dict:
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)
     connection.close()
-    generated = _generate(_db_path(), size_mb)
+    generated = _generate(_harness.bench_db(), size_mb)
     backup = backup_create(now=timezone.now())
     if backup.status != "completed":
         raise RuntimeError(f"the backup failed: {backup.error}")
