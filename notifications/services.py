@@ -245,7 +245,8 @@ def _attempt(delivery: Delivery, *, now: datetime) -> None:
         _finish(delivery, DeliveryStatus.SENT, sent_at=now)
         NotificationChannel.objects.filter(pk=channel.pk).update(last_sent_at=now, consecutive_failures=0)
         logger.info("Notification sent: delivery %s, %s of incident %s, to channel %s (%s)", delivery.pk,
-                    delivery.event, delivery.incident_id, channel.pk, channel.masked_target)
+                    delivery.event, delivery.incident_id, channel.pk, channel.masked_target,
+                    extra=_alert_fields(delivery, status=DeliveryStatus.SENT))
         return None
     NotificationChannel.objects.filter(pk=channel.pk).update(
         last_error=error, last_error_at=now, consecutive_failures=F("consecutive_failures") + 1)
@@ -258,8 +259,18 @@ def _attempt(delivery: Delivery, *, now: datetime) -> None:
         retry = f"next attempt at {at:%H:%M:%S} UTC"
     logger.warning("Notification failed: delivery %s (attempt %s of %s, %s), %s of incident %s, to channel %s "
                    "(%s): %s", delivery.pk, delivery.attempts, delivery.max_attempts, retry, delivery.event,
-                   delivery.incident_id, channel.pk, channel.masked_target, error)
+                   delivery.incident_id, channel.pk, channel.masked_target, error,
+                   extra=_alert_fields(delivery, status=DeliveryStatus.FAILED, error=error))
     return None
+
+
+def _alert_fields(delivery: Delivery, *, status: str, error: str = "") -> dict:
+    """The structured fields of an `alert_sent` log line (docs/architecture.md, "Metrics, logs, history")."""
+    incident = delivery.incident
+    return {"event": "alert_sent", "delivery_id": delivery.pk, "incident_id": delivery.incident_id,
+            "kind": incident.kind if incident else "test", "state": delivery.event, "channel_id": delivery.channel_id,
+            "channel_name": delivery.channel_name, "status": status, "attempt": delivery.attempts, "error": error,
+            "schedule_id": incident.schedule_id if incident else None}
 
 
 def _finish(delivery: Delivery, status: str, **fields) -> bool:

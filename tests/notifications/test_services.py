@@ -339,3 +339,23 @@ def test_a_delivery_another_scheduler_sent_between_the_two_reads_is_not_sent_aga
     assert services.deliveries_send_due(now=NOW) == 0
     assert webhook.messages == []
     assert list(Delivery.objects.values_list("status", "attempts")) == [(DeliveryStatus.SENT, 1)]
+
+
+def test_each_alert_sent_or_failed_is_one_log_line_with_its_ids(webhook, caplog):
+    from tests.servers import free_port
+
+    good = NotificationChannelFactory(name="Webhook", target=webhook.url)
+    bad = NotificationChannelFactory(name="Nobody", target=f"json://127.0.0.1:{free_port()}/nobody-listens")
+    incident = services.incident_open(key="run_failed:7", kind="run_failed", title="run 7 failed", schedule_id=7,
+                                      now=NOW)
+
+    with caplog.at_level(logging.INFO, logger="notifications"):
+        send_all()
+
+    lines = {record.channel_id: record for record in caplog.records if getattr(record, "event", "") == "alert_sent"}
+    assert {key: getattr(lines[good.pk], key) for key in ("incident_id", "kind", "state", "status", "attempt",
+                                                            "schedule_id", "channel_name")} == {
+        "incident_id": incident.pk, "kind": "run_failed", "state": "opened", "status": "sent", "attempt": 1,
+        "schedule_id": 7, "channel_name": "Webhook"}
+    assert (lines[bad.pk].status, lines[bad.pk].channel_name) == ("failed", "Nobody")
+    assert "Connection error" in lines[bad.pk].error
