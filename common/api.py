@@ -59,6 +59,25 @@ def errors_of(exc: ValidationError, rename: dict[str, str] | None = None) -> Api
     return ApiError(400, errors)
 
 
+def merge_patch(target: Any, patch: Any) -> Any:
+    """`patch` applied to `target` as a JSON Merge Patch (RFC 7396): what PATCH does to a JSON field.
+
+    A key sent changes; a key sent as null is removed (so whatever reads the object falls back to
+    its default); a key not sent stays. An object merges into an object key by key, all the way
+    down; anything else (a list, a number, a string) replaces what was there. Neither argument is
+    changed.
+    """
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
 _no_nul = ProhibitNullCharactersValidator(message="Text must not contain NUL characters.")
 
 

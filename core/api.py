@@ -14,8 +14,10 @@ import math
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as ModelValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
+from django.urls import Resolver404, URLPattern, path, re_path, resolve
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaValidationError
@@ -25,19 +27,52 @@ from ninja.security import SessionAuth as NinjaSessionAuth
 
 from backups.api import router as backups_router
 from common.api import ApiError, errors_of
-from core.services import api_token_use
+from core.services import ApiTokenRefused, api_token_use
 from scheduling.api import READ_ONLY_FIELDS
 from scheduling.api import router as schedules_router
 
 JSON_TYPES = ("application/json",)
 CSRF_FAILED = "CSRF check Failed"  # ninja's message, recognised to say it better
+MISSING_CREDENTIALS = ("Authentication required: log in, or send Authorization: Bearer <token> with an active "
+                       "API token.")
+
+
+class TokenRefused(AuthenticationError):
+    """A 401 that says what is wrong with the credentials sent; `error` is RFC 6750's code for it."""
+
+    def __init__(self, message: str, *, error: str):
+        super().__init__(message=message)
+        self.message, self.error = message, error
 
 
 class BearerToken(HttpBearer):
-    """`Authorization: Bearer <token>`: a personal API token, acting as its user."""
+    """`Authorization: Bearer <token>`: a personal API token, acting as its user.
+
+    Without the header the session may still let the request in (ninja's own answer: "missing").
+    With it, a refusal says why at once: a header not of the form `Bearer <token>`, a token not
+    of this server's shape, an unknown, revoked or disabled user's token. Ninja's parser would log
+    a header of another scheme, secret and all, with DEBUG on; this one logs nothing.
+    """
+
+    def __call__(self, request):
+        header = request.headers.get(self.header)
+        if header is None:
+            return None
+        parts = header.split()
+        if len(parts) != 2 or parts[0].lower() != self.openapi_scheme:
+            bare = [part.lower() for part in parts] == [self.openapi_scheme]
+            raise TokenRefused("Malformed Authorization header: "
+                               f"{'no token follows “Bearer”' if bare else 'it is not of the form “Bearer <token>”'}. "
+                               "Scripts send Authorization: Bearer <token> with a token from /account/tokens.",
+                               error="invalid_request")
+        return self.authenticate(request, parts[1])
 
     def authenticate(self, request, token: str):
-        return api_token_use(raw_token=token, now=timezone.now())
+        try:
+            return api_token_use(raw_token=token, now=timezone.now())
+        except ApiTokenRefused as exc:
+            raise TokenRefused(exc.message, error="invalid_request" if exc.reason == "malformed"
+                               else "invalid_token") from exc
 
 
 class SessionAuth(NinjaSessionAuth):
@@ -181,9 +216,10 @@ def _describe(loc: list, error: dict) -> tuple[str, str]:
 def _http_error(request, exc: HttpError):
     status, message = exc.status_code, str(exc)
     if isinstance(exc, AuthenticationError):
-        response = _answer(request, 401, {"__all__": [
-            "Authentication required: log in, or send Authorization: Bearer <token> with an active API token."]})
-        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        refused = isinstance(exc, TokenRefused)
+        response = _answer(request, 401, {"__all__": [exc.message if refused else MISSING_CREDENTIALS]})
+        # RFC 6750: no error code when nothing was sent, else what was wrong with it.
+        response["WWW-Authenticate"] = f'Bearer realm="api", error="{exc.error}"' if refused else 'Bearer realm="api"'
         return response
     if status == 403 and message == CSRF_FAILED:
         return _answer(request, 403, {"__all__": [
@@ -203,11 +239,62 @@ def _not_found(request, exc: Http404):
     return _answer(request, 404, {"__all__": ["Not found."]})
 
 
+NO_SUCH_ENDPOINT = "no-such-endpoint"
+
+
+@csrf_exempt  # it changes nothing, whatever the method
+@login_not_required
+def no_such_endpoint(request, **kwargs):
+    """Any path under /api/ no endpoint has: the API's JSON 404, never Django's HTML page.
+
+    The endpoints' paths have no trailing slash; one sent with it is told the path without it.
+    Not a redirect: a client following it would resend a POST or PATCH as a GET, without its body.
+    """
+    hint = ""
+    stripped = request.path_info.rstrip("/")
+    if stripped != request.path_info:
+        try:
+            match = resolve(stripped)
+        except Resolver404:
+            match = None
+        if match is not None and match.url_name not in (NO_SUCH_ENDPOINT, "api-root"):
+            hint = f" Leave out the trailing slash: {request.path.rstrip('/')}."
+    return _answer(request, 404, {"path": [f"No such endpoint.{hint} The endpoints are listed at /api/docs and "
+                                           "/api/openapi.json."]})
+
+
+def _json_405(view):
+    """Ninja answers a method a path does not take with a plain-text 405; the API's is JSON, naming
+    the methods it takes (and Allow, as HTTP wants)."""
+
+    @functools.wraps(view)
+    def answered(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if not isinstance(response, HttpResponseNotAllowed):
+            return response
+        allowed = response["Allow"]
+        json_response = _answer(request, 405, {"__all__": [f"{request.method} is not allowed here; this path "
+                                                           f"takes {allowed}."]})
+        json_response["Allow"] = allowed
+        return json_response
+
+    return answered
+
+
 def urls():
     """The API's URL patterns. The API answers 401 itself, so the site's login redirect is off for
-    it, except for the docs page: a page, which sends an anonymous visitor to the login form."""
+    it, except for the docs page: a page, which sends an anonymous visitor to the login form.
+
+    Every other path under /api/ (a trailing slash, a typo, /api/ itself, where ninja raises an
+    HTML 404) answers the API's JSON 404 (`no_such_endpoint`). APPEND_SLASH never redirects
+    under /api/ then: every path there resolves.
+    """
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
         if pattern.name != "openapi-view":
             login_not_required(pattern.callback)
+    patterns = [path("", no_such_endpoint, name="api-root") if pattern.name == "api-root"
+                else URLPattern(pattern.pattern, _json_405(pattern.callback), pattern.default_args, pattern.name)
+                for pattern in patterns]
+    patterns.append(re_path(r"^.+$", no_such_endpoint, name=NO_SUCH_ENDPOINT))
     return patterns, app_name, namespace

@@ -25,6 +25,7 @@ from common.api import (
     Text,
     error_responses,
     errors_of,
+    merge_patch,
     paginate,
     require_permission,
 )
@@ -55,10 +56,12 @@ def _enum(values) -> dict:
 class ScheduleFields(Schema):
     """A schedule's editable fields, each optional: PATCH changes only the fields it sends.
 
-    `params` is replaced as a whole (send the complete object; a param left out gets the task
-    type's default). `null` clears `schedule_time`, `schedule_days`, `interval_minutes`,
-    `cron_expr` and `anchor_at` (and `notify_channels`: back to all channels); the fields another
-    kind uses are cleared on save anyway.
+    PATCH merges `params` into the stored ones (JSON Merge Patch, RFC 7396): a param sent changes,
+    a param sent as `null` goes back to the task type's default, a param not sent stays; an object
+    merges key by key. A new `task_type` starts from empty params (the old type's mean nothing to it).
+    Create and preview take `params` as they are sent. `null` clears `schedule_time`,
+    `schedule_days`, `interval_minutes`, `cron_expr` and `anchor_at` (and `notify_channels`: back to
+    all channels); the fields another kind uses are cleared on save anyway.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -76,7 +79,9 @@ class ScheduleFields(Schema):
     cron_expr: Text | None = Field(None, description="Five fields: minute hour day-of-month month day-of-week "
                                    "(cron).", examples=["30 5 * * mon-fri"])
     timezone: Text = Field(None, description="IANA time zone.", examples=["Europe/Berlin"])
-    params: JsonObject = Field(None, description="The task type's parameters, replaced as a whole.",
+    params: JsonObject = Field(None, description="The task type's parameters; a param left out gets the task type's "
+                               "default. PATCH merges them into the stored ones (JSON Merge Patch, RFC 7396): a "
+                               "param sent changes, one sent as null goes back to its default, the others stay.",
                                examples=[{"retention_days": 14, "cleanup_old": True}])
     grace_minutes: StrictInt = Field(None, description="A window later than this is recorded as missed (>= 5).")
     overlap_policy: Text = Field(None, json_schema_extra=_enum(OverlapPolicy.values))
@@ -267,6 +272,20 @@ def save_changes(*, schedule: ScheduledTask, data: dict, request, now: dt.dateti
         raise ApiError(403, {exc.api_field: [exc.message]}) from exc
 
 
+def merged_params(schedule: ScheduledTask, data: dict) -> dict:
+    """A PATCH payload with its `params` merged into the schedule's (RFC 7396), as save_changes takes it.
+
+    The stored params are complete (the task type filled in its defaults when they were saved), so a
+    param not sent keeps its value and one sent as null is removed, to be filled in with the default
+    again. A change of task type starts from no params: the old type's would be unknown to the new.
+    `"params": null` is left for the model to refuse, like null for any field that cannot be empty.
+    """
+    new_type = data.get("task_type", schedule.task_type) != schedule.task_type
+    if data.get("params", {}) is None or ("params" not in data and not new_type):
+        return data
+    return {**data, "params": merge_patch({} if new_type else schedule.params, data.get("params", {}))}
+
+
 def get_schedule(schedule_id: int) -> ScheduledTask:
     try:
         return ScheduledTask.objects.get(pk=schedule_id)
@@ -337,10 +356,13 @@ def schedule_detail(request, schedule_id: ScheduleId):
 
 @router.patch("/{schedule_id}", response={200: ScheduleOut, **error_responses(404, 415)})
 def schedule_update(request, schedule_id: ScheduleId, payload: ScheduleFields):
-    """Change the fields sent, and only those (`params` as a whole)."""
+    """Change the fields sent, and only those; `params` merges into the stored ones (RFC 7396):
+    `{"params": {"retention_days": 7}}` changes the retention and keeps the clean-up as it was,
+    `{"params": {"retention_days": null}}` puts the task type's default back."""
     require_permission(request, CHANGE)
-    schedule = save_changes(schedule=get_schedule(schedule_id), data=payload.model_dump(exclude_unset=True),
-                            request=request, now=timezone.now())
+    schedule = get_schedule(schedule_id)
+    data = merged_params(schedule, payload.model_dump(exclude_unset=True))
+    schedule = save_changes(schedule=schedule, data=data, request=request, now=timezone.now())
     return schedules_out([schedule])[0]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MinValueValidator, ProhibitNullCharactersValidator
 from django.db import models
 from django.db.models import Q
@@ -132,9 +132,45 @@ class ScheduledTask(models.Model):
         ScheduleKind.CRON: {"cron_expr"},
     }
 
+    def full_clean(self, exclude=None, validate_unique=True, validate_constraints=True) -> None:
+        """Django's full_clean, with one message per mistake.
+
+        Django checks each field on its own first (choices, blank, length, minimum) and runs clean()
+        whatever those found, reporting both: a schedule kind of "hourly" got "Value 'hourly' is not a
+        valid choice." and clean()'s "Choose one of: daily, weekly, interval, cron (got 'hourly')."
+        clean() judges these fields by the schedule's rules, in words that quote the value and say what
+        would do, so where it has a message for a field, Django's generic one for that field is dropped.
+        A field clean() has no word on (grace_minutes, name, a valid cron expression that is too long
+        to store) keeps Django's message.
+        """
+        exclude = set(exclude or ())
+        errors: dict[str, list] = {}
+        try:
+            self.clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        try:
+            self.clean()
+        except ValidationError as exc:
+            errors |= exc.update_error_dict({})
+        # As Django does: uniqueness and constraints only for the fields that passed.
+        exclude |= set(errors) - {NON_FIELD_ERRORS}
+        for check, wanted in ((self.validate_unique, validate_unique),
+                              (self.validate_constraints, validate_constraints)):
+            if wanted:
+                try:
+                    check(exclude=exclude)
+                except ValidationError as exc:
+                    errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
     def clean(self) -> None:
         self._clear_fields_of_other_kinds()
         errors: dict[str, list] = {}
+        if self.overlap_policy not in OverlapPolicy.values:
+            errors["overlap_policy"] = [f"Choose one of: {', '.join(OverlapPolicy.values)} "
+                                        f"(got {self.overlap_policy!r})."]
         # The zone is its own input: check it alone, so a wrong zone and a wrong time are both reported.
         try:
             recurrence.parse_zone(self.timezone)

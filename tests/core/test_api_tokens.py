@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from core.models import ApiToken
-from core.services import api_token_create, api_token_revoke, api_token_use
+from core.services import ApiTokenRefused, api_token_create, api_token_revoke, api_token_use
 from scheduling.models import ScheduledTask
 from tests.api_clients import ALL_ACTIONS, ApiClient, token_for, user_with
 from tests.factories import StaffFactory, UserFactory
@@ -51,19 +51,27 @@ def test_it_finds_the_user_of_a_token_and_notes_the_use_at_most_once_a_minute():
     assert ApiToken.objects.get().last_used_at == NOW + dt.timedelta(seconds=60)
 
 
-def test_it_refuses_unknown_revoked_and_inactive_users_tokens():
+def refusal(raw_token: str) -> str:
+    with pytest.raises(ApiTokenRefused) as refused:
+        api_token_use(raw_token=raw_token, now=NOW)
+    return refused.value.reason
+
+
+def test_it_refuses_malformed_unknown_revoked_and_inactive_users_tokens():
     user = UserFactory()
     token, raw = api_token_create(user=user, name="x", now=NOW)
-    assert api_token_use(raw_token=raw + "x", now=NOW) is None
+    assert refusal(raw + "x") == "malformed"
+    assert refusal(raw[:-1] + ("A" if raw[-1] != "A" else "B")) == "unknown"
 
     assert api_token_revoke(token=token, now=NOW) is True
     assert api_token_revoke(token=token, now=NOW) is False
-    assert api_token_use(raw_token=raw, now=NOW) is None
+    assert refusal(raw) == "revoked"
 
     _, other = api_token_create(user=user, name="y", now=NOW)
     user.is_active = False
     user.save()
-    assert api_token_use(raw_token=other, now=NOW) is None
+    assert refusal(other) == "inactive"
+    assert ApiToken.objects.filter(last_used_at__isnull=False).count() == 0
 
 
 # --- the API's authentication ---------------------------------------------------------------------
@@ -80,11 +88,12 @@ def test_it_accepts_a_token_and_acts_as_its_user():
 
 
 @pytest.mark.parametrize("header", ["Bearer nope", "Bearer ", "Basic dXNlcjpwYXNz", "arc_token-without-scheme"])
-def test_it_answers_401_for_a_bad_or_missing_token(header):
+def test_it_answers_401_for_a_bad_token(header):
+    """What each says: tests/core/test_api_manners.py."""
     response = Client(HTTP_AUTHORIZATION=header).get("/api/schedules")
 
     assert response.status_code == 401
-    assert response.json()["errors"]["__all__"][0].startswith("Authentication required")
+    assert response.json()["errors"]["__all__"][0].startswith("Malformed")
 
 
 def test_it_answers_401_once_a_token_is_revoked():

@@ -2,13 +2,14 @@
 
 
 import pytest
+from django import forms
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from common.actors import Via
 from jobs.models import Job, JobStatus
 from scheduling import api as scheduling_api
-from scheduling import services
+from scheduling import registry, services
 from scheduling.models import ScheduleAuditEntry, ScheduledTask, ScheduleRun
 from tests.api_clients import ALL_ACTIONS, token_client, user_with
 from tests.factories import ChannelFactory, ChannelGroupFactory, grant
@@ -218,13 +219,80 @@ def test_it_changes_only_the_fields_a_patch_sends(api):
     assert (entry.action, entry.changes) == ("update", {"name": ["Nightly backup", "Renamed"]})
 
 
-def test_it_replaces_params_as_a_whole_on_patch(api):
+# --- PATCH merges params (JSON Merge Patch, RFC 7396) ------------------------------------------------
+
+def test_it_keeps_the_params_a_patch_does_not_send(api):
+    """Changing only the retention used to turn clean-up back on, silently: params were replaced whole."""
     created = create(api, params={"retention_days": 14, "cleanup_old": False})
 
-    body = api.patch(f"/api/schedules/{created['id']}", {"params": {"retention_days": 7}}).json()
+    response = api.patch(f"/api/schedules/{created['id']}", {"params": {"retention_days": 7}})
 
-    # cleanup_old was not sent: it is back to the task type's default, not kept from before.
-    assert body["params"] == {"backup_type": "full", "retention_days": 7, "cleanup_old": True, "force_backup": False,
+    assert response.status_code == 200, response.content
+    assert response.json()["params"] == {"backup_type": "full", "retention_days": 7, "cleanup_old": False,
+                                         "force_backup": False, "copy_offsite": True}
+    assert ScheduledTask.objects.get().params["cleanup_old"] is False
+    assert api_audit()[-1].changes == {"params": [created["params"], response.json()["params"]]}
+
+
+def test_it_puts_a_param_sent_as_null_back_to_its_default(api):
+    created = create(api, params={"retention_days": 14, "cleanup_old": False, "copy_offsite": False})
+
+    body = api.patch(f"/api/schedules/{created['id']}", {"params": {"cleanup_old": None, "retention_days": None}}).json()
+
+    # Defaults: clean-up on, 30 days; copy_offsite was not sent and stays off.
+    assert body["params"] == {"backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False,
+                              "copy_offsite": False}
+
+
+def test_it_merges_nested_params_key_by_key(api, monkeypatch):
+    """An object inside params merges too, all the way down (no task type here has one yet)."""
+    monkeypatch.setitem(registry._task_types, "NESTED", registry.TaskType("NESTED", "Nested", NestedParams,
+                                                                           lambda run, now: []))
+    schedule = services.schedule_save(schedule=ScheduledTask(**{**BACKUP, "task_type": "NESTED", "params": {
+        "options": {"a": 1, "b": {"c": 1, "e": [1, 2]}}}}), now=NOW)
+
+    body = api.patch(f"/api/schedules/{schedule.pk}", {"params": {"options": {"b": {"c": None, "d": 2, "e": [3]}}}}).json()
+
+    assert body["params"] == {"label": "default", "options": {"a": 1, "b": {"d": 2, "e": [3]}}}
+
+
+class NestedParams(registry.ParamsForm):
+    label = forms.CharField(initial="default")
+    options = forms.JSONField(required=False, initial=dict)
+
+
+def test_it_merges_a_calendar_retention_key_by_key(api):
+    created = create(api, params={"retention_mode": "calendar", "keep_last": 5, "keep_daily": 10, "cleanup_old": False})
+
+    body = api.patch(f"/api/schedules/{created['id']}", {"params": {"keep_daily": 3, "keep_last": None}}).json()
+
+    assert body["params"] == {"backup_type": "full", "retention_mode": "calendar", "keep_last": 3, "keep_daily": 3,
+                              "keep_weekly": 4, "keep_monthly": 6, "cleanup_old": False, "force_backup": False,
+                              "copy_offsite": True}
+
+
+def test_it_answers_400_naming_the_param_a_merge_makes_invalid_and_keeps_the_schedule(api):
+    created = create(api, params={"retention_days": 14, "cleanup_old": False})
+
+    errors = errors_of(api.patch(f"/api/schedules/{created['id']}",
+                                 {"name": "Renamed", "params": {"retention_days": 0, "colour": "red"}}))
+
+    assert set(errors) == {"params.retention_days", "params.colour"}
+    schedule = ScheduledTask.objects.get()
+    assert (schedule.name, schedule.params) == ("Nightly backup", created["params"])
+    assert len(api_audit()) == 1
+
+
+def test_it_starts_from_the_new_task_types_defaults_when_a_patch_changes_it(api, news):
+    """A backup's params mean nothing to a quick sync: they are not merged into the new type's."""
+    created = create(api, params={"retention_days": 14, "cleanup_old": False})
+
+    body = api.patch(f"/api/schedules/{created['id']}",
+                     {"task_type": "QUICK_SYNC_GROUP", "params": {"group_id": news.pk}}).json()
+    assert body["params"] == {"group_id": news.pk}
+
+    back = api.patch(f"/api/schedules/{created['id']}", {"task_type": "DATABASE_BACKUP"}).json()
+    assert back["params"] == {"backup_type": "full", "retention_days": 30, "cleanup_old": True, "force_backup": False,
                               "copy_offsite": True}
 
 
