@@ -263,6 +263,9 @@ def no_such_endpoint(request, **kwargs):
                                            "/api/openapi.json."]})
 
 
+METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _json_405(view):
     """Ninja answers a method a path does not take with a plain-text 405; the API's is JSON, naming
     the methods it takes (and Allow, as HTTP wants)."""
@@ -272,7 +275,9 @@ def _json_405(view):
         response = view(request, *args, **kwargs)
         if not isinstance(response, HttpResponseNotAllowed):
             return response
-        allowed = response["Allow"]
+        # Ninja lists them from a set, in any order; the answer should read the same every time.
+        allowed = ", ".join(sorted(response["Allow"].split(", "), key=lambda method: (
+            METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)))
         json_response = _answer(request, 405, {"__all__": [f"{request.method} is not allowed here; this path "
                                                            f"takes {allowed}."]})
         json_response["Allow"] = allowed
