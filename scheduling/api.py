@@ -286,6 +286,31 @@ def merged_params(schedule: ScheduledTask, data: dict) -> dict:
     return {**data, "params": merge_patch({} if new_type else schedule.params, data.get("params", {}))}
 
 
+def refuse_params_not_kept(*, task_type: str, sent: dict | None, merged: dict | None) -> None:
+    """A 400 naming each param a PATCH sends that the task type would not keep.
+
+    A task type keeps only the params its other params make use of (a retention by calendar has no
+    `retention_days`; one by age does not store `retention_mode`, its default). Replaced whole, such params got their defaults and the value sent was used;
+    merged, the stored choice stays and the value sent would be dropped without a word. Invalid
+    params are left for the save to report, with every other error.
+    """
+    found = registry.find(task_type)
+    if not sent or found is None or not isinstance(merged, dict):
+        return
+    try:
+        kept = found.clean_params(merged)
+    except ValidationError:
+        return
+    # A param left out of the kept ones reads as its default: sending the default loses nothing.
+    defaults = {key: field.initial for key, field in found.params_form.base_fields.items()}
+    dropped = sorted(key for key, value in sent.items()
+                     if value is not None and key not in kept and value != defaults.get(key))
+    if dropped:
+        raise ApiError(400, {f"params.{key}": [f"{key}: not used with the other params as they are, so it would "
+                                               "not be kept. Change the param it depends on in the same request."]
+                             for key in dropped})
+
+
 def get_schedule(schedule_id: int) -> ScheduledTask:
     try:
         return ScheduledTask.objects.get(pk=schedule_id)
@@ -361,7 +386,10 @@ def schedule_update(request, schedule_id: ScheduleId, payload: ScheduleFields):
     `{"params": {"retention_days": null}}` puts the task type's default back."""
     require_permission(request, CHANGE)
     schedule = get_schedule(schedule_id)
-    data = merged_params(schedule, payload.model_dump(exclude_unset=True))
+    sent = payload.model_dump(exclude_unset=True)
+    data = merged_params(schedule, sent)
+    refuse_params_not_kept(task_type=data.get("task_type", schedule.task_type), sent=sent.get("params"),
+                           merged=data.get("params"))
     schedule = save_changes(schedule=schedule, data=data, request=request, now=timezone.now())
     return schedules_out([schedule])[0]
 

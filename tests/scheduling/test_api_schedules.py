@@ -271,6 +271,21 @@ def test_it_merges_a_calendar_retention_key_by_key(api):
                               "copy_offsite": True}
 
 
+def test_it_refuses_a_param_the_merged_params_would_not_keep(api):
+    """A calendar retention has no retention_days: merged, the value sent would vanish without a word."""
+    created = create(api, params={"retention_mode": "calendar", "keep_last": 5})
+
+    errors = errors_of(api.patch(f"/api/schedules/{created['id']}", {"params": {"retention_days": 7}}))
+
+    assert errors == {"params.retention_days": ["retention_days: not used with the other params as they are, so it "
+                                                "would not be kept. Change the param it depends on in the same "
+                                                "request."]}
+    assert ScheduledTask.objects.get().params == created["params"]
+    body = api.patch(f"/api/schedules/{created['id']}", {"params": {"retention_mode": "days", "retention_days": 7}}).json()
+    assert body["params"] == {"backup_type": "full", "retention_days": 7, "cleanup_old": True, "force_backup": False,
+                              "copy_offsite": True}
+
+
 def test_it_answers_400_naming_the_param_a_merge_makes_invalid_and_keeps_the_schedule(api):
     created = create(api, params={"retention_days": 14, "cleanup_old": False})
 
