@@ -125,7 +125,9 @@ api = NinjaAPI(
         "`X-CSRFToken` on writes); scripts send `Authorization: Bearer <token>` with a personal API "
         "token from /account/tokens or `manage.py create_api_token`. Access follows Django's model "
         "permissions on schedules: view for reads, add / change / delete for writes; toggle and run "
-        "now need change. Errors are `{\"errors\": {\"field\": [\"message\", ...]}}`."
+        "now need change. Errors are `{\"errors\": {\"field\": [\"message\", ...]}}`; a 401 says whether the "
+        "credentials are missing, malformed, unknown or revoked. PATCH merges `params` into the stored ones (JSON "
+        "Merge Patch, RFC 7396); action POSTs (toggle, run now...) take an empty body. Paths have no trailing slash."
     ),
     urls_namespace="api",
     auth=[BearerToken(), SessionAuth()],
@@ -244,7 +246,7 @@ NO_SUCH_ENDPOINT = "no-such-endpoint"
 
 @csrf_exempt  # it changes nothing, whatever the method
 @login_not_required
-def no_such_endpoint(request, **kwargs):
+def no_such_endpoint(request):
     """Any path under /api/ no endpoint has: the API's JSON 404, never Django's HTML page.
 
     The endpoints' paths have no trailing slash; one sent with it is told the path without it.

@@ -290,9 +290,10 @@ def refuse_params_not_kept(*, task_type: str, sent: dict | None, merged: dict | 
     """A 400 naming each param a PATCH sends that the task type would not keep.
 
     A task type keeps only the params its other params make use of (a retention by calendar has no
-    `retention_days`; one by age does not store `retention_mode`, its default). Replaced whole, such params got their defaults and the value sent was used;
-    merged, the stored choice stays and the value sent would be dropped without a word. Invalid
-    params are left for the save to report, with every other error.
+    `retention_days`; one by age does not store `retention_mode`, its default). Replaced whole, the
+    params around such a param got their defaults and the value sent was used; merged, the stored
+    choice stays and the value sent would be dropped without a word. Invalid params are left for the
+    save to report, with every other error.
     """
     found = registry.find(task_type)
     if not sent or found is None or not isinstance(merged, dict):
