@@ -22,6 +22,7 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
 from common.conf import AppSettings
+from common.network import NO_WAY_OUT, could_not_reach
 
 USER_AGENT = "archive-scheduler/1.0 (self-hosted YouTube archive; quick sync of channel feeds)"
 SETTINGS = AppSettings({
@@ -122,6 +123,34 @@ def fetch(url: str, *, etag: str = "", last_modified: str = "") -> Response:
             chunks.append(chunk)
         result.body = b"".join(chunks)
     return result
+
+
+def network_failure(exc: httpx.HTTPError) -> str:
+    """What went wrong on the way to the feed, in words, naming the host this server tried (the one a
+    redirect led to, if it did). A failed name lookup or connection is this server's network, not
+    the feed: the words say so. No prediction of a retry: whether one comes is the job's to say.
+    """
+    host = _host_tried(exc)
+    if reason := could_not_reach(exc, host=host):
+        return reason
+    if isinstance(exc, httpx.ConnectTimeout):
+        seconds = float(SETTINGS.get("CHANNEL_FEED_CONNECT_TIMEOUT_SECONDS"))
+        return f"This server could not reach {host} {NO_WAY_OUT}: connecting took longer than {seconds:g} s."
+    if isinstance(exc, httpx.TimeoutException):
+        seconds = float(SETTINGS.get("CHANNEL_FEED_READ_TIMEOUT_SECONDS"))
+        return f"The feed server {host} did not answer in time: nothing came for {seconds:g} s ({exc.__class__.__name__})."
+    if isinstance(exc, httpx.TooManyRedirects):
+        return f"The feed at {host} redirected too many times; gave up."
+    detail = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+    return f"The connection to {host} broke off before the feed was complete ({detail})."
+
+
+def _host_tried(exc: httpx.HTTPError) -> str:
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an error raised before any request was made
+        return "the feed server"
+    return f"{url.host}:{url.port}" if url.port else url.host
 
 
 # --------------------------------------------------------------------------- parsing

@@ -35,9 +35,18 @@ def sync_now_message(group_sync: GroupSync) -> str:
 
 
 def outage_note(*, down: int, checked: int) -> str:
-    """A sync judged a feed outage: on the sync and on the schedule run that made it."""
-    return (f"Feed outage: {down} of {checked} channels checked got 404, a server error or no answer; "
+    """A sync judged a feed outage: on the sync and on the schedule run that made it. `checked`: the
+    channels the feed answered for."""
+    return (f"Feed outage: {down} of {checked} channels checked got 404 or a server error; "
             "not counted against the channels.")
+
+
+def unreachable_note(*, errors: list[str], checked: int) -> str:
+    """Channels whose feed got no answer at all (no DNS, refused, timed out): this server's network,
+    not YouTube and not the channels; on the sync and on the run. Each distinct reason once."""
+    reasons = list(dict.fromkeys(error for error in errors if error))
+    said = " ".join(reasons[:2]) + (" Other reasons too." if len(reasons) > 2 else "")
+    return (f"{len(errors)} of {checked} channels got no answer, not counted against them: {said}").rstrip(": ")
 
 
 def group_deleted_reason(group: ChannelGroup) -> str:

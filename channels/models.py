@@ -49,8 +49,9 @@ class SyncOutcome(models.TextChoices):
 
 SUCCESS_OUTCOMES = (SyncOutcome.SYNCED, SyncOutcome.UNCHANGED)
 SKIPPED_OUTCOMES = (SyncOutcome.SKIPPED_BACKOFF, SyncOutcome.SKIPPED_COOLDOWN)
-# Failures that look the same for every channel when YouTube's feed endpoint is down.
-OUTAGE_OUTCOMES = (SyncOutcome.NOT_FOUND, SyncOutcome.SERVER_ERROR, SyncOutcome.UNREACHABLE)
+# Answers that look the same for every channel when YouTube's feed endpoint is down. No answer at all
+# (UNREACHABLE) is not one: that is the network between this server and YouTube (channels.sync).
+OUTAGE_OUTCOMES = (SyncOutcome.NOT_FOUND, SyncOutcome.SERVER_ERROR)
 
 
 class Channel(models.Model):

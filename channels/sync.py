@@ -3,10 +3,14 @@
 Every QUICK_SYNC job belongs to a GroupSync (a group's run, or Sync now of one channel), whose id
 it carries. Each attempt records how it went on the channel and in the sync's ChannelSync row at
 once; what a failure means is decided only when the whole sync is done (`group_sync_finish`, on
-`jobs.signals.job_status_changed`): when most of the group's channels got 404, 5xx or no answer,
-YouTube's feed is down (it is, for hours, on some days) and no channel is blamed; otherwise each
-failing channel's failure count grows and its next attempt backs off. Deciding afterwards, rather
-than undoing a backoff, means no channel is ever seen backed off because of an outage.
+`jobs.signals.job_status_changed`): when most of the group's channels that got an answer got 404
+or 5xx, YouTube's feed is down (it is, for hours, on some days) and no channel is blamed; otherwise
+each failing channel's failure count grows and its next attempt backs off. Deciding afterwards,
+rather than undoing a backoff, means no channel is ever seen backed off because of an outage.
+
+A feed that gave no answer at all (no DNS, a refused connection, a timeout, a connection cut off)
+is neither: the network between this server and YouTube failed, so the channel is not blamed and
+YouTube is not called down. Its words name the host this server tried (`feed.network_failure`).
 """
 
 from __future__ import annotations
@@ -107,12 +111,9 @@ def channel_sync(*, channel_id: int, group_sync_id: int | None, now: datetime, j
     except feed.FeedError as exc:
         _fail(channel, group_sync, now=now, outcome=SyncOutcome.BAD_FEED, error=str(exc))
         raise PermanentJobError(str(exc)) from None
-    except httpx.TimeoutException as exc:
-        message = f"No answer from the feed in time ({exc.__class__.__name__}); will retry."
-        _fail(channel, group_sync, now=now, outcome=SyncOutcome.UNREACHABLE, error=message)
-        raise FeedTemporaryError(message) from None
     except httpx.HTTPError as exc:
-        message = f"Could not reach the feed ({exc.__class__.__name__}: {exc}); will retry."
+        # No answer at all (no DNS, refused, timed out, cut off): the network's doing, so a retry may help.
+        message = feed.network_failure(exc)
         _fail(channel, group_sync, now=now, outcome=SyncOutcome.UNREACHABLE, error=message)
         raise FeedTemporaryError(message) from None
 
@@ -142,7 +143,7 @@ def channel_sync(*, channel_id: int, group_sync_id: int | None, now: datetime, j
         _fail(channel, group_sync, now=now, outcome=SyncOutcome.THROTTLED, error=message, http_status=status)
         raise PermanentJobError(message)
     if status >= 500:
-        message = f"The feed server answered HTTP {status}; will retry."
+        message = f"The feed server answered HTTP {status}."
         _fail(channel, group_sync, now=now, outcome=SyncOutcome.SERVER_ERROR, error=message, http_status=status)
         raise FeedTemporaryError(message)
     message = f"The feed answered HTTP {status}, which a feed never should."
@@ -263,10 +264,16 @@ def _succeed(channel: Channel, group_sync, *, now, outcome, http_status, validat
 
 
 def _fail(channel: Channel, group_sync, *, now, outcome, error, http_status=None) -> None:
-    """Record a failed attempt. Whether it counts against the channel is settled when the sync is done."""
+    """Record a failed attempt. Whether it counts against the channel is settled when the sync is done
+    (a network failure never does)."""
     _record(channel, group_sync, now=now, outcome=outcome, error=error, http_status=http_status)
-    if group_sync is None:  # a job of no sync (made by hand): nothing to compare with, so settle now
+    if group_sync is None and outcome not in NOT_BLAMED:
+        # A job of no sync (made by hand): nothing to compare with, so settle now.
         _count_failure(channel.pk, checked_at=now)
+
+
+# Outcomes settled as they are recorded, never counted against the channel: skipped, or no answer at all.
+NOT_BLAMED = (*SKIPPED_OUTCOMES, SyncOutcome.UNREACHABLE)
 
 
 def _record(channel: Channel, group_sync, *, now, outcome, error="", http_status=None, touch_channel=True) -> None:
@@ -276,7 +283,7 @@ def _record(channel: Channel, group_sync, *, now, outcome, error="", http_status
                                                          last_http_status=http_status, last_error=error,
                                                          last_new_count=0, last_updated_count=0)
         _result(group_sync, channel, now=now, outcome=outcome, http_status=http_status, error=error,
-                settled=outcome in SKIPPED_OUTCOMES)
+                settled=outcome in NOT_BLAMED)
 
 
 RESULT_FIELDS = ["outcome", "http_status", "new_videos", "updated_videos", "error", "checked_at", "settled"]
@@ -356,9 +363,10 @@ def group_sync_finish(*, group_sync_id: int, now: datetime) -> bool:
         if group_sync is None:
             return False
         results = list(group_sync.results.all())
-        checked = [r for r in results if r.outcome not in SKIPPED_OUTCOMES]
-        down = [r for r in checked if r.outcome in OUTAGE_OUTCOMES or r.outcome == SyncOutcome.FEED_OUTAGE]
-        outage = len(checked) >= OUTAGE_MIN_CHANNELS and 2 * len(down) > len(checked)
+        # The channels YouTube answered for: one this server could not reach says nothing of the feed.
+        answered = [r for r in results if r.outcome not in NOT_BLAMED]
+        down = [r for r in answered if r.outcome in OUTAGE_OUTCOMES or r.outcome == SyncOutcome.FEED_OUTAGE]
+        outage = len(answered) >= OUTAGE_MIN_CHANNELS and 2 * len(down) > len(answered)
         unsettled = [r for r in results if not r.settled and r.outcome not in SUCCESS_OUTCOMES]
         _judge_failures(unsettled, outage=outage)
         return _summarise(group_sync, results, outage=outage, now=now, judged=bool(unsettled))
@@ -399,7 +407,12 @@ def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: boo
     # A job cancelled before it ran, or lost with its worker, left no result: it failed too.
     failed = group_sync.channels_total - synced - skipped_backoff - skipped_cooldown
     down = sum(by_outcome.get(o, 0) for o in (*OUTAGE_OUTCOMES, SyncOutcome.FEED_OUTAGE))
-    note = messages.outage_note(down=down, checked=len(results) - skipped_backoff - skipped_cooldown) if outage else ""
+    checked = len(results) - skipped_backoff - skipped_cooldown
+    unreachable = [r.error for r in results if r.outcome == SyncOutcome.UNREACHABLE]
+    note = " ".join(filter(None, [
+        messages.outage_note(down=down, checked=checked - len(unreachable)) if outage else "",
+        messages.unreachable_note(errors=unreachable, checked=checked) if unreachable else "",
+    ]))
     first_time = group_sync.finished_at is None
     summary = {"synced": synced, "failed": failed, "skipped_backoff": skipped_backoff,
                "skipped_cooldown": skipped_cooldown, "outage": outage, "note": note,
@@ -415,7 +428,7 @@ def _summarise(group_sync: GroupSync, results: list[ChannelSync], *, outage: boo
             ChannelGroup.objects.filter(pk=group_sync.group_id).update(last_sync=group_sync.pk)
         if outage:
             ChannelGroup.objects.filter(pk=group_sync.group_id).update(last_outage_at=now)
-    if outage and group_sync.schedule_run_id is not None and first_time:
+    if note and group_sync.schedule_run_id is not None and first_time:
         # The run's own message, so its page says it without knowing about channels.
         schedule_run_add_note(run_id=group_sync.schedule_run_id, note=note)
     return True

@@ -114,5 +114,5 @@ def test_an_outage_says_so_in_the_message_of_the_run_that_made_the_sync_once(mon
 
     assert [note["run_id"] for note in notes] == [run.pk]
     run.refresh_from_db()
-    assert run.message == ("6 jobs created. Feed outage: 5 of 6 channels checked got 404, a server error or no answer; "
+    assert run.message == ("6 jobs created. Feed outage: 5 of 6 channels checked got 404 or a server error; "
                            "not counted against the channels.")
