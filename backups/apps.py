@@ -15,6 +15,7 @@ class BackupsConfig(AppConfig):
         tasks.register()
         registry.register(handlers.HANDLER)
         registry.register(handlers.OFFSITE_HANDLER)
+        registry.register_link("backup_id", handlers.backup_link)
         drills.register()
         register_drill_source(offsite.offsite_drill_source)
         history.keep_jobs(selectors.jobs_with_backup_files)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from backups import offsite, tasks
@@ -12,7 +13,7 @@ from backups.errors import BackupConfigError
 from backups.models import Backup
 from backups.services.making import BackupParams, backup_job_run
 from jobs.models import Job
-from jobs.registry import JobHandler, PermanentJobError
+from jobs.registry import JobHandler, PermanentJobError, Subject
 from scheduling import recurrence, registry
 
 # Set by the task type on scheduled runs (see backups.tasks.job_requests), not a schedule param.
@@ -92,3 +93,13 @@ OFFSITE_HANDLER = JobHandler(
     # 30 s, 1, 2, 4, 8, 16 min, 32 min and 1 h apart (jobs' backoff): a remote down for about two hours.
     max_retries=8,
 )
+
+
+def backup_link(value) -> Subject | None:
+    """A job result's `backup_id` (a backup's, its off-site copy's, its drill's) as a link to the
+    backup's row on /backups; a backup deleted since is named without one."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    if not Backup.objects.filter(pk=value).exists():
+        return Subject("Backup", f"#{value} (deleted)")
+    return Subject("Backup", f"#{value}", f"{reverse('backups')}#backup-{value}")

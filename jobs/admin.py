@@ -25,7 +25,7 @@ class CappedCountPaginator(Paginator):
 class JobAdmin(ReadOnlyAdmin):
     """Jobs are written by the system; the record is read-only here, cancel and retry are actions."""
 
-    list_display = ("id", "job_type_label", "status", "priority", "retries_display", "origin", "created_at",
+    list_display = ("id", "job_type_label", "status", "priority", "attempts_display", "origin", "created_at",
                     "started_at", "finished_at", "worker")
     list_filter = ("status", "job_type", "priority", "failed_permanently")
     search_fields = ("=id", "job_type", "worker", "error", "origin_label")
@@ -40,9 +40,9 @@ class JobAdmin(ReadOnlyAdmin):
     def job_type_label(self, job: Job) -> str:
         return job.label
 
-    @admin.display(description="Retries")
-    def retries_display(self, job: Job) -> str:
-        return job.retries_text
+    @admin.display(description="Attempts")
+    def attempts_display(self, job: Job) -> str:
+        return job.attempts_text
 
     @admin.display(description="Caused by")
     def origin(self, job: Job):

@@ -104,11 +104,20 @@ class Job(models.Model):
         return max(self.attempts - 1, 0)
 
     @property
-    def retries_text(self) -> str:
-        """"1/3"; for a permanent failure, that no retry will come (rather than a hopeful "0/3")."""
+    def most_attempts(self) -> int:
+        """The first attempt and its automatic retries."""
+        return self.max_retries + 1
+
+    @property
+    def attempts_text(self) -> str:
+        """"2 of at most 4": counted in attempts, as "attempt 2" is everywhere (the log, the retry
+        dialog), never in retries beside it. A permanent failure says that no retry comes, and why."""
+        if self.attempts == 0:
+            return f"None yet (at most {self.most_attempts})"
+        text = f"{self.attempts} of at most {self.most_attempts}"
         if self.failed_permanently:
-            return f"{self.retries}/{self.max_retries}, not retried: no retry can fix this error"
-        return f"{self.retries}/{self.max_retries}"
+            return f"{text}; no more: a retry cannot fix this error"
+        return text
 
     @property
     def duration(self):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Count, Min, Q
 
-from jobs import queue
+from jobs import queue, registry
 from jobs.models import Job, JobStatus
 
 # ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and other scripts' digits.
@@ -25,13 +27,40 @@ class JobPage:
 
 
 def job_search(q: str) -> Q:
-    """A number (optionally with `#`) is a job id; any other text is looked for in params and error."""
+    """The jobs a search text finds: `#12` is job 12; any other text (a bare number too: "404" is
+    as likely an HTTP status in an error as an id) is looked for in the id, the params, the error,
+    what caused the job, and what the handlers say it is about (a quick sync's channel and group
+    by name)."""
     text = q.strip()
     if not text:
         return Q()
-    if match := JOB_ID.fullmatch(text):
+    match = JOB_ID.fullmatch(text)
+    if match and text.startswith("#"):
         return Q(pk=int(match.group(1)))
-    return Q(params__icontains=text) | Q(error__icontains=text)
+    found = Q(params__icontains=text) | Q(error__icontains=text) | Q(origin_label__icontains=text)
+    if match:
+        found |= Q(pk=int(match.group(1)))
+    for handler in registry.handlers():
+        if handler.search is not None and (named := handler.search(text)) is not None:
+            found |= Q(job_type=handler.job_type) & named
+    return found
+
+
+def jobs_describe(jobs: Sequence[Job]) -> Sequence[Job]:
+    """Give each job its `subjects` (what it works on, named and linked by its handler: a quick
+    sync's channel and group): one call per job type shown, so a page costs the same few queries
+    whatever its length."""
+    by_type: dict[str, list[Job]] = defaultdict(list)
+    for job in jobs:
+        job.subjects = []
+        by_type[job.job_type].append(job)
+    for job_type, same in by_type.items():
+        handler = registry.get(job_type)
+        if handler is not None and handler.describe is not None:
+            described = handler.describe(same)
+            for job in same:
+                job.subjects = described.get(job.pk, [])
+    return jobs
 
 
 def job_list_page(*, job_type: str = "", status: str = "", q: str = "", before: int | None = None,
@@ -87,10 +116,16 @@ def queue_stats(*, now: datetime) -> dict:
 NO_WORKER_NOTE = "No worker is running, so the jobs wait until one starts (manage.py qcluster)."
 
 
+def workers_missing() -> bool:
+    """No worker cluster runs (django-q2's own status, as /healthz reads it): queued jobs wait. False
+    when one runs, or when the clusters' status cannot be read (nothing is claimed then)."""
+    return queue.workers_alive() is False
+
+
 def no_worker_note() -> str:
     """What to add after "jobs queued" when no worker cluster runs: they wait. Empty otherwise
     (a worker runs, or the clusters' status cannot be read)."""
-    return NO_WORKER_NOTE if queue.workers_alive() is False else ""
+    return NO_WORKER_NOTE if workers_missing() else ""
 
 
 # --- /metrics: aggregates in a fixed number of queries, whatever the number of rows ------------------

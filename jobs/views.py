@@ -6,9 +6,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import selectors, services
+from jobs import registry, selectors, services
 from jobs.forms import JobFilterForm
-from jobs.models import Job
+from jobs.models import Job, JobStatus
 
 PAGE_SIZE = 50
 # Refresh quickly while something on the page can still change, slowly otherwise.
@@ -23,6 +23,7 @@ def job_list(request):
     form = JobFilterForm(request.GET)
     filters = form.filters()
     page = selectors.job_list_page(**filters, page_size=PAGE_SIZE)
+    selectors.jobs_describe(page.jobs)
     keep = {key: filters[key] for key in ("q",) if filters[key]}
     if filters["job_type"]:
         keep["type"] = filters["job_type"]
@@ -44,9 +45,14 @@ def job_list(request):
 @require_GET
 def job_detail(request, pk: int):
     job = get_object_or_404(Job, pk=pk)
+    selectors.jobs_describe([job])
+    waiting = job.status in (JobStatus.QUEUED, JobStatus.RETRY_WAIT)
     context = {
         "title": f"Job #{job.pk}",
         "job": job,
+        "result_links": registry.links(job.result),
+        # A waiting job with no worker cluster to take it waits for one to start: the page says so.
+        "no_worker": waiting and selectors.workers_missing(),
         "can_operate": request.user.has_perm(OPERATE_PERMISSION),
         "refresh_seconds": REFRESH_ACTIVE_SECONDS,
         "now": timezone.now(),

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from common.actors import page_actor
 from common.forms import errors_by_field, parse_toggle
 from common.pages import Toast, action_done, client_redirect, htmx_response, message, next_url
+from jobs.selectors import jobs_describe
 from scheduling import recurrence, registry, selectors, services
 from scheduling.forms import KIND_INPUTS, PauseForm, ScheduleFilterForm, ScheduleForm
 from scheduling.messages import pause_done, run_now_message
@@ -471,7 +472,8 @@ def schedule_run_detail(request, pk: int):
         "title": f"Run #{run.pk} of “{run.schedule_name}”",
         "run": run,
         "lateness": _lateness(run),
-        "jobs": list(run.jobs.order_by("pk")),
+        # Each named by what it works on (a quick sync's channel and group), as /jobs names them.
+        "jobs": jobs_describe(list(run.jobs.order_by("pk"))),
         "can_view_schedule": request.user.has_perm(VIEW),
     })
 

@@ -26,5 +26,5 @@ def test_it_fits_jobs_and_a_job_on_a_phone(browser, live_server, user):
         assert not axe_violations(page), name
     page.goto("/jobs")
     label = page.locator(".jobs-table td").nth(3).evaluate("el => getComputedStyle(el, '::before').content")
-    assert label == '"Retries: "'
+    assert label == '"Attempts: "'
     context.close()

@@ -18,12 +18,12 @@ def act(client, action: str, jobs) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-def test_it_lists_jobs_with_their_retries(staff_client):
+def test_it_lists_jobs_with_their_attempts(staff_client):
     JobFactory(status=JobStatus.FAILED, attempts=3, max_retries=2)
 
     html = staff_client.get(CHANGELIST).content.decode()
 
-    assert "2/2" in html
+    assert "3 of at most 3" in html
     assert "Cancel selected jobs" in html and "Retry selected jobs" in html
 
 
@@ -123,4 +123,4 @@ def test_the_job_list_shows_labels_origins_and_permanent_failures(staff_client):
     content = staff_client.get("/admin/jobs/job/").content.decode()
     assert "Test: fails" in content
     assert '<a href="/channels">Sync now by alice</a>' in content
-    assert "0/2, not retried: no retry can fix this error" in content
+    assert "1 of at most 3; no more: a retry cannot fix this error" in content

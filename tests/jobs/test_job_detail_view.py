@@ -7,7 +7,7 @@ import pytest
 from common.actors import Actor, Via
 from jobs.models import JobPriority, JobStatus
 from scheduling import services
-from tests.factories import JobFactory, ScheduledTaskFactory
+from tests.factories import BackupFactory, JobFactory, ScheduledTaskFactory
 from tests.jobs.conftest import at
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +42,7 @@ def test_it_shows_every_field_of_a_completed_job(user_client):
     for label, value in [
         ("Type", "Test: succeeds <code>TEST_OK</code>"),
         ("Priority", "Normal"),
-        ("Retries", "0/3"),
+        ("Attempts", "1 of at most 4"),
         ("Worker", "<code>archive-1:4242</code>"),
         ("Duration", "5 s"),
     ]:
@@ -78,8 +78,9 @@ def test_it_shows_the_error_and_the_attempts_of_a_failed_job(user_client):
 
     html = page(user_client, job)
 
-    assert "<dd>1/1</dd>" in html
+    assert "<dd>2 of at most 2</dd>" in html
     assert "<h2>Error</h2>" in html
+    assert '<p class="error-cause">&lt;disk&gt; full <span class="muted">(OSError)</span></p>' in html
     assert "OSError: &lt;disk&gt; full</pre>" in html
     assert "<td>Lost</td>" in html and "<td>worker killed</td>" in html
     assert "<td>2026-05-01 05:31:00</td>" in html
@@ -92,7 +93,7 @@ def test_it_says_when_a_waiting_job_tries_again(user_client):
     html = page(user_client, job)
 
     assert "Waiting to retry</span>" in html
-    assert 'next attempt at <time datetime="2026-05-01T05:31:00+00:00">' in html
+    assert 'attempt 2 at <time datetime="2026-05-01T05:31:00+00:00">' in html
     assert "<h2>Last error</h2>" in html
 
 
@@ -186,3 +187,146 @@ def test_it_formats_long_durations_for_people(user_client):
                      finished_at=at("2026-05-01 05:30") + dt.timedelta(hours=1, minutes=2, seconds=3))
 
     assert "<dd>1 h 2 min</dd>" in page(user_client, job)
+
+
+# --- errors: the cause first, in words; the traceback behind a disclosure ---------------------------
+
+FEED_TRACEBACK = """Traceback (most recent call last):
+  File "/app/jobs/runner.py", line 135, in _execute
+    result = as_json(handler.run(job))
+  File "/app/channels/sync.py", line 114, in channel_sync
+    raise FeedTemporaryError(message) from None
+channels.sync.FeedTemporaryError: This server could not reach www.youtube.com (no DNS or no internet?): its name could not be looked up.
+"""
+
+
+def test_it_puts_the_errors_cause_first_and_the_traceback_behind_a_disclosure(user_client):
+    job = JobFactory(status=JobStatus.FAILED, attempts=4, max_retries=3, error=FEED_TRACEBACK)
+
+    html = page(user_client, job)
+
+    cause = ('<p class="error-cause">This server could not reach www.youtube.com (no DNS or no internet?): its name '
+             'could not be looked up. <span class="muted">(FeedTemporaryError)</span></p>')
+    assert cause in html
+    details = html.index('<details class="error-traceback">')
+    assert html.index(cause) < details < html.index("File &quot;/app/channels/sync.py&quot;, line 114")
+    assert "<summary>Traceback</summary>" in html
+    assert html.index("File &quot;/app/jobs/runner.py&quot;") > details  # no frame before the disclosure
+
+
+def test_of_a_chain_of_exceptions_the_last_is_the_cause(user_client):
+    error = ("Traceback (most recent call last):\n  File \"a.py\", line 1, in f\nKeyError: 'x'\n\n"
+             "The above exception was the direct cause of the following exception:\n\n"
+             "Traceback (most recent call last):\n  File \"b.py\", line 2, in g\n"
+             "backups.errors.BackupConfigError: BACKUP_DIR /srv/backups is not writable.\n")
+
+    html = page(user_client, JobFactory(status=JobStatus.FAILED, error=error))
+
+    assert ('<p class="error-cause">BACKUP_DIR /srv/backups is not writable. '
+            '<span class="muted">(BackupConfigError)</span></p>') in html
+
+
+def test_words_written_before_a_traceback_are_the_cause(user_client):
+    error = f"Time limit of 120 s exceeded; the attempt was stopped.\n\n{FEED_TRACEBACK}"
+
+    html = page(user_client, JobFactory(status=JobStatus.FAILED, error=error))
+
+    assert '<p class="error-cause">Time limit of 120 s exceeded; the attempt was stopped.</p>' in html
+    assert '<details class="error-traceback">' in html
+
+
+def test_a_handlers_own_message_is_all_cause_with_no_disclosure(user_client):
+    job = JobFactory(status=JobStatus.FAILED, failed_permanently=True, attempts=1,
+                     error="The feed answered 404 Not Found for UCgone (a deleted channel, a wrong id, …).")
+
+    html = page(user_client, job)
+
+    assert '<p class="error-cause">The feed answered 404 Not Found for UCgone' in html
+    assert "<details" not in html
+
+
+# --- attempts, counted one way ----------------------------------------------------------------------
+
+
+def test_attempts_and_the_attempt_number_agree(user_client):
+    job = JobFactory(status=JobStatus.RUNNING, attempts=2, max_retries=3, started_at=at("2026-05-01 05:30"))
+
+    html = page(user_client, job)
+
+    assert "<dt>Attempts</dt>\n    <dd>2 of at most 4</dd>" in html
+    assert "(attempt 2)" in html
+    assert "Retries" not in html
+
+
+@pytest.mark.parametrize(("attempts", "max_retries", "said"), [
+    (1, 3, "1 of at most 4; no more: a retry cannot fix this error"),
+    (4, 3, "4 of at most 4; no more: a retry cannot fix this error"),  # failed for good after retrying
+])
+def test_a_permanent_failure_says_no_retry_comes_without_a_count_of_retries(user_client, attempts, max_retries,
+                                                                              said):
+    job = JobFactory(status=JobStatus.FAILED, failed_permanently=True, attempts=attempts, max_retries=max_retries,
+                     error="Invalid parameters: backup_type: bogus.")
+
+    html = page(user_client, job)
+
+    assert f"<dt>Attempts</dt>\n    <dd>{said}</dd>" in html
+    assert "not retried" not in html
+
+
+def test_a_job_not_started_says_how_many_attempts_it_may_make(user_client):
+    html = page(user_client, JobFactory(status=JobStatus.QUEUED, attempts=0, max_retries=2))
+
+    assert "<dt>Attempts</dt>\n    <dd>None yet (at most 3)</dd>" in html
+
+
+# --- a queued job while no worker runs ---------------------------------------------------------------
+
+NO_WORKER = "<strong>No worker is running</strong>, so this job waits until one starts"
+
+
+@pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.RETRY_WAIT])
+def test_a_waiting_job_says_when_no_worker_runs(user_client, status):
+    # No cluster has reported in django-q2's status (the test process runs none).
+    assert NO_WORKER in page(user_client, JobFactory(status=status))
+
+
+def test_a_waiting_job_says_nothing_of_workers_while_one_runs(user_client, monkeypatch):
+    from jobs import queue
+
+    monkeypatch.setattr(queue, "workers_alive", lambda: True)
+
+    assert NO_WORKER not in page(user_client, JobFactory(status=JobStatus.QUEUED))
+
+
+@pytest.mark.parametrize("status", [JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED])
+def test_a_job_that_waits_for_nothing_says_nothing_of_workers(user_client, status):
+    assert NO_WORKER not in page(user_client, JobFactory(status=status, started_at=at("2026-05-01 05:30")))
+
+
+# --- links in the result ------------------------------------------------------------------------------
+
+
+def test_a_results_backup_id_links_to_the_backup(user_client):
+    backup = BackupFactory()
+    job = JobFactory(status=JobStatus.COMPLETED, result={"status": "completed", "backup_id": backup.pk})
+
+    html = page(user_client, job)
+
+    assert (f'<p class="result-links">See <span class="job-subject">Backup '
+            f'<a href="/backups#backup-{backup.pk}">#{backup.pk}</a></span>.</p>') in html
+
+
+@pytest.mark.parametrize(("result", "said"), [
+    ({"backup_id": 987654}, "Backup #987654 (deleted)"),
+    ({"backup_id": "12"}, None),  # not a backup's id: no link made up
+    ({"backup_id": True}, None),
+    (["backup_id", 3], None),
+])
+def test_a_backup_id_that_names_no_backup_links_nowhere(user_client, result, said):
+    html = page(user_client, JobFactory(status=JobStatus.COMPLETED, result=result))
+
+    assert 'href="/backups#' not in html
+    if said:
+        assert f'<span class="job-subject">{said}</span>' in html
+    else:
+        assert "result-links" not in html

@@ -35,7 +35,7 @@ def test_it_lists_jobs_newest_first_with_their_state(user_client):
     assert "<h1>Jobs</h1>" in html
     assert "Test: fails" in html  # the handler's label, not the code
     assert '<span class="badge badge-warn">Waiting to retry</span>' in html  # status in words
-    assert "<td>1/2</td>" in html
+    assert "<td>2/3</td>" in html
     assert "{&quot;channel_id&quot;: 7}" in html
 
 
@@ -163,3 +163,16 @@ def test_it_answers_htmx_with_the_table_only_and_the_status_badge(user_client):
 
 def test_it_rejects_post(user_client):
     assert user_client.post("/jobs").status_code == 405
+
+
+def test_it_counts_attempts_and_says_when_no_retry_can_help(user_client):
+    JobFactory(status=JobStatus.FAILED, attempts=1, max_retries=3, failed_permanently=True)
+    JobFactory(status=JobStatus.FAILED, attempts=4, max_retries=3, failed_permanently=True)
+    JobFactory(status=JobStatus.QUEUED, attempts=0, max_retries=2)
+
+    html = user_client.get("/jobs").content.decode()
+
+    assert '<th scope="col">Attempts</th>' in html and "Retries" not in html
+    assert "<td>1/4 (a retry cannot fix it)</td>" in html and "<td>4/4 (a retry cannot fix it)</td>" in html
+    assert "<td>0/3</td>" in html
+    assert "not retried" not in html

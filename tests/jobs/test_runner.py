@@ -125,7 +125,7 @@ def test_it_fails_at_once_without_retries_when_the_handler_says_no_retry_can_hel
     job.refresh_from_db()
     assert (job.status, job.attempts, job.failed_permanently) == (JobStatus.FAILED, 1, True)
     assert job.error == "group_id: the channel group 7 no longer exists."
-    assert job.retries_text == "0/3, not retried: no retry can fix this error"
+    assert job.attempts_text == "1 of at most 4; no more: a retry cannot fix this error"
 
 
 def test_it_fails_a_job_of_an_unknown_type_at_once_with_a_clear_message():
