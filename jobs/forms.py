@@ -12,7 +12,7 @@ class JobFilterForm(forms.Form):
                                choices=[("", "All statuses"), *JobStatus.choices])
     q = forms.CharField(
         required=False, max_length=200, label="Search",
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Job id or text in parameters/error"}),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "#id, channel, group, or text in errors"}),
     )
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     after = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
