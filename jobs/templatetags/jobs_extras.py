@@ -34,8 +34,8 @@ def parse_instant(value: str | None) -> datetime | None:
 
 
 TRACEBACK = "Traceback (most recent call last):"
-# The line a traceback ends with: the exception's class (maybe dotted), and its message if any.
-EXCEPTION_LINE = re.compile(r"(?P<name>[A-Za-z_][\w.]*)(?::[ \t]?(?P<message>.*))?", re.DOTALL)
+# The line a traceback ends with: the exception's class (maybe dotted, CamelCase), and its message.
+EXCEPTION_LINE = re.compile(r"(?:[A-Za-z_]\w*\.)*(?P<name>[A-Z][A-Za-z0-9]*):[ \t]?(?P<message>.+)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,16 @@ def error_parts(error: str) -> ErrorParts:
         return ErrorParts(cause=traceback.splitlines()[-1].strip(), exception="", traceback=traceback)
     said = "\n".join(last[body:]).strip()
     match = EXCEPTION_LINE.fullmatch(said)
-    if match is None or not match.group("message"):
+    if match is None:
         return ErrorParts(cause=said, exception="", traceback=traceback)
-    return ErrorParts(cause=match.group("message").strip(), exception=match.group("name").rsplit(".", 1)[-1],
-                      traceback=traceback)
+    return ErrorParts(cause=match.group("message").strip(), exception=match.group("name"), traceback=traceback)
+
+
+@register.filter
+def attempt_error(line: str) -> ErrorParts:
+    """An attempt's one-line error (the line its traceback ended with) as the page words a cause:
+    the message first, its class after."""
+    match = EXCEPTION_LINE.fullmatch((line or "").strip())
+    if match is None:
+        return ErrorParts(cause=(line or "").strip(), exception="", traceback="")
+    return ErrorParts(cause=match.group("message").strip(), exception=match.group("name"), traceback="")

@@ -330,3 +330,18 @@ def test_a_backup_id_that_names_no_backup_links_nowhere(user_client, result, sai
         assert f'<span class="job-subject">{said}</span>' in html
     else:
         assert "result-links" not in html
+
+
+def test_each_attempts_error_reads_cause_first_too(user_client):
+    entry = {"worker": "a:1", "started_at": "2026-05-01T05:30:00+00:00", "finished_at": "2026-05-01T05:30:01+00:00",
+             "outcome": "failed"}
+    job = JobFactory(status=JobStatus.FAILED, failed_permanently=True, attempts=2, attempt_log=[
+        {**entry, "attempt": 1, "error": "channels.sync.FeedTemporaryError: This server could not reach x.invalid."},
+        {**entry, "attempt": 2, "error": "channel_id: expected a channel's numeric id, got 'x'."},
+    ])
+
+    html = page(user_client, job)
+
+    assert '<td>This server could not reach x.invalid. <span class="muted">(FeedTemporaryError)</span></td>' in html
+    # A handler's own words that merely hold a colon are left whole.
+    assert "<td>channel_id: expected a channel&#x27;s numeric id, got &#x27;x&#x27;.</td>" in html
