@@ -69,8 +69,9 @@ def test_it_retries_a_failing_job_with_backoff_then_fails_with_the_error_shown(c
     assert starts[2] - starts[1] >= 2.0
     html = user_client.get(f"/jobs/{job.pk}").content.decode()
     assert "Failed</span>" in html
-    assert "<dd>2/2</dd>" in html
-    assert "RuntimeError: feed unreachable" in html
+    assert "<dd>3 of at most 3</dd>" in html
+    assert '<p class="error-cause">feed unreachable <span class="muted">(RuntimeError)</span></p>' in html
+    assert "RuntimeError: feed unreachable" in html  # the traceback, behind its disclosure
     assert "Traceback (most recent call last)" in html
 
 
