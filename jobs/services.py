@@ -315,7 +315,7 @@ def job_retry(*, job: Job, now: datetime) -> Job:
     """Queue a failed or cancelled job again, now.
 
     A manual retry is one more attempt, not a fresh start: `attempts` keeps counting (the page's
-    "Retries n/m" stays true), and `max_retries` grows only as far as needed to allow that one
+    "Attempts: n of at most m" stays true), and `max_retries` grows only as far as needed to allow that one
     attempt. So a job whose retries were used up gets exactly one more try (no automatic retries
     after it; retry again by hand), and a job cancelled while it still had retries keeps them.
     The last error stays visible until the new attempt starts.
