@@ -52,3 +52,9 @@ def unreachable_note(*, errors: list[str], checked: int) -> str:
 def group_deleted_reason(group: ChannelGroup) -> str:
     """Why a schedule was disabled, in its audit trail."""
     return f"Its channel group “{group.name}” (id {group.pk}) was deleted."
+
+
+def sync_active_message(what: str, active: int) -> str:
+    """Sync now refused because an earlier sync of the same group or channel still has jobs to do."""
+    return f"{what} is still syncing: " + ngettext("%d job queued or running.", "%d jobs queued or running.",
+                                                   active) % active

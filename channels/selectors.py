@@ -9,6 +9,8 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import ngettext
 
 from channels.models import Channel, ChannelGroup, GroupSync, SyncOutcome, Video
+from channels.sync import JOB_TYPE as SYNC_JOB_TYPE
+from jobs.models import ACTIVE_STATUSES, Job
 from scheduling.models import ScheduledTask
 
 TASK_TYPE = "QUICK_SYNC_GROUP"
@@ -139,3 +141,109 @@ def group_counts(*, now: datetime) -> dict[str, int]:
     """Channel groups: how many, how many whose last finished sync was a feed outage, how many cooling down."""
     return ChannelGroup.objects.aggregate(total=Count("pk"), last_sync_outage=Count("pk", filter=Q(last_sync__outage=True)),
                                           cooling_down=Count("pk", filter=Q(cooldown_until__gt=now)))
+
+
+# --- the JSON API (channels.api): lists with their filters, in a fixed number of queries -------------
+
+# A channel's state in one word, for scripts: the API shows it and filters by it. Exactly one applies,
+# tried in this order (a disabled channel is "disabled" whatever its failures).
+CHANNEL_STATES = {
+    "disabled": "left out of group syncs by a person",
+    "never_synced": "enabled, not checked yet",
+    "backoff": "its last checks failed; group syncs skip it until next_attempt_at",
+    "failing": "its last checks failed; its wait is over, the next sync tries again",
+    "ok": "enabled, and its last check was not a failure of its own (a feed outage is not)",
+}
+
+
+def channel_state(channel: Channel, *, now: datetime) -> str:
+    """The word of CHANNEL_STATES that applies to the channel (as `channels_with_state` finds it)."""
+    if not channel.enabled:
+        return "disabled"
+    if channel.last_checked_at is None:
+        return "never_synced"
+    if channel.in_backoff(now):
+        return "backoff"
+    if channel.consecutive_failures:
+        return "failing"
+    return "ok"
+
+
+def _state_q(state: str, *, now: datetime) -> Q:
+    enabled, checked = Q(enabled=True), Q(last_checked_at__isnull=False)
+    backoff = Q(next_attempt_at__gt=now)
+    return {
+        "disabled": Q(enabled=False),
+        "never_synced": enabled & Q(last_checked_at__isnull=True),
+        "backoff": enabled & checked & backoff,
+        "failing": enabled & checked & ~backoff & Q(consecutive_failures__gt=0),
+        "ok": enabled & checked & ~backoff & Q(consecutive_failures=0),
+    }[state]
+
+
+def channels_api_list(*, now: datetime, group_id: int | None = None, state: str | None = None,
+                      last_outcome: str | None = None, youtube_id: str | None = None) -> QuerySet[Channel]:
+    """Channels with their counts (as `channel_rows`) and groups, filtered; the caller orders and pages."""
+    channels = channel_rows().prefetch_related(Prefetch("groups", queryset=ChannelGroup.objects.order_by("pk")))
+    if group_id is not None:
+        channels = channels.filter(groups=group_id)
+    if state is not None:
+        channels = channels.filter(_state_q(state, now=now))
+    if last_outcome is not None:
+        channels = channels.filter(last_outcome="" if last_outcome == "none" else last_outcome)
+    if youtube_id is not None:
+        channels = channels.filter(youtube_id=youtube_id)
+    return channels
+
+
+def groups_api_list(*, name: str | None = None) -> QuerySet[ChannelGroup]:
+    """Groups with `channel_count`, `enabled_count` and their last sync; `name` matches case-insensitively."""
+    groups = (ChannelGroup.objects.select_related("last_sync")
+              .annotate(channel_count=Count("channels", distinct=True),
+                        enabled_count=Count("channels", filter=Q(channels__enabled=True), distinct=True)))
+    if name is not None:
+        groups = groups.filter(name__iexact=name)
+    return groups
+
+
+def groups_with_schedules_and_syncs(groups: list[ChannelGroup]) -> list[ChannelGroup]:
+    """Sets `schedules` (the quick-sync schedules that sync each group) and `running_sync` (its newest sync
+    not finished yet, or None) on each group: two queries, whatever the number of groups."""
+    schedules: dict[int | None, list[ScheduledTask]] = {}
+    for schedule in ScheduledTask.objects.filter(task_type=TASK_TYPE).order_by("name", "pk"):
+        schedules.setdefault(group_id_of(schedule), []).append(schedule)
+    running: dict[int, GroupSync] = {}
+    for group_sync in GroupSync.objects.filter(group__in=[g.pk for g in groups], finished_at__isnull=True
+                                               ).order_by("created_at", "pk"):
+        running[group_sync.group_id] = group_sync  # the newest one wins
+    for group in groups:
+        group.schedules = schedules.get(group.pk, [])
+        group.running_sync = running.get(group.pk)
+    return groups
+
+
+def channel_videos(*, channel: Channel, is_short: bool | None = None,
+                   published_since: datetime | None = None) -> QuerySet[Video]:
+    """A channel's videos, filtered; the caller orders and pages them (newest first: the
+    (channel, -published_at) index serves it)."""
+    videos = Video.objects.filter(channel=channel)
+    if is_short is not None:
+        videos = videos.filter(is_short=is_short)
+    if published_since is not None:
+        videos = videos.filter(published_at__gte=published_since)
+    return videos
+
+
+def active_sync_jobs_of_group(group: ChannelGroup) -> int:
+    """Quick-sync jobs of the group still queued, running or waiting to retry (a schedule's run or Sync now)."""
+    return _active_sync_jobs().filter(params__group_id=group.pk).count()
+
+
+def active_sync_jobs_of_channel(channel: Channel) -> int:
+    """Quick-sync jobs of the channel still queued, running or waiting to retry, whichever sync made them."""
+    return _active_sync_jobs().filter(params__channel_id=channel.pk).count()
+
+
+def _active_sync_jobs():
+    # The (job_type, status) index narrows this to the few active jobs before the JSON is read.
+    return Job.objects.filter(job_type=SYNC_JOB_TYPE, status__in=ACTIVE_STATUSES)

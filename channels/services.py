@@ -170,3 +170,51 @@ def channel_sync_now(*, channel: Channel, now: datetime, user=None) -> GroupSync
                                                  origin_label=_by(user), followed=True)], now=now)
     group_sync.refresh_from_db()
     return group_sync
+
+
+# --------------------------------------------------------------------------- the JSON API's writes
+
+
+class SyncActiveError(Exception):
+    """Sync now refused: an earlier sync of the same group or channel still has jobs queued or running."""
+
+
+def group_sync_if_idle(*, group: ChannelGroup, now: datetime, user=None) -> GroupSync:
+    """Sync now, unless jobs of an earlier sync of the group (Sync now or a schedule's run) are still active:
+    a script that asks twice would otherwise check every channel twice. The pages leave that to the
+    person, who sees the running sync on the group's card."""
+    if active := selectors.active_sync_jobs_of_group(group):
+        raise SyncActiveError(messages.sync_active_message(f"“{group.name}”", active))
+    return group_sync_now(group=group, now=now, user=user)
+
+
+def channel_sync_if_idle(*, channel: Channel, now: datetime, user=None) -> GroupSync:
+    """Sync one channel now, unless a job syncing it (of any sync) is still active."""
+    if active := selectors.active_sync_jobs_of_channel(channel):
+        raise SyncActiveError(messages.sync_active_message(f"“{channel.title}”", active))
+    return channel_sync_now(channel=channel, now=now, user=user)
+
+
+def channel_update(*, channel: Channel, title: str | None = None, enabled: bool | None = None,
+                   groups: Iterable[ChannelGroup] | None = None) -> Channel:
+    """Change what is given, all of it or nothing: the title (empty: the id, until a sync fills in the
+    channel's own, as when added), enabled, and the groups it is in (joined or left to match; the channel
+    and its videos stay either way)."""
+    with transaction.atomic():
+        if title is not None:
+            channel.title = title.strip() or channel.youtube_id
+            channel.full_clean()
+            Channel.objects.filter(pk=channel.pk).update(title=channel.title)
+        if enabled is not None:
+            channel_set_enabled(channel=channel, enabled=enabled)
+        if groups is not None:
+            wanted, current = set(groups), set(channel.groups.all())
+            channel_add_to_groups(channel=channel, groups=wanted - current)
+            channel_remove_from_groups(channel=channel, groups=current - wanted)
+    return channel
+
+
+def channel_delete(*, channel: Channel) -> None:
+    """Delete a channel and its videos from the archive. Its jobs still queued end as failed ("no longer
+    exists"); the records of past group syncs keep their counts."""
+    channel.delete()

@@ -26,6 +26,7 @@ from ninja.security import HttpBearer
 from ninja.security import SessionAuth as NinjaSessionAuth
 
 from backups.api import router as backups_router
+from channels.api import router as channels_router
 from common.api import ApiError, errors_of
 from core.services import ApiTokenRefused, api_token_use
 from scheduling.api import READ_ONLY_FIELDS
@@ -125,7 +126,9 @@ api = NinjaAPI(
         "`X-CSRFToken` on writes); scripts send `Authorization: Bearer <token>` with a personal API "
         "token from /account/tokens or `manage.py create_api_token`. Access follows Django's model "
         "permissions on schedules: view for reads, add / change / delete for writes; toggle and run "
-        "now need change. Errors are `{\"errors\": {\"field\": [\"message\", ...]}}`; a 401 says whether the "
+        "now need change. Channel groups, channels and videos follow their own model permissions the "
+        "same way; Sync now needs change on channel groups. Errors are "
+        "`{\"errors\": {\"field\": [\"message\", ...]}}`; a 401 says whether the "
         "credentials are missing, malformed, unknown or revoked. PATCH merges `params` into the stored ones (JSON "
         "Merge Patch, RFC 7396); action POSTs (toggle, run now...) take an empty body. Paths have no trailing slash."
     ),
@@ -137,6 +140,7 @@ api = NinjaAPI(
 )
 api.add_router("/schedules", schedules_router)
 api.add_router("/", backups_router)
+api.add_router("/channels", channels_router)
 
 
 def _read_body_first(run):
