@@ -27,7 +27,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema, Status
-from pydantic import AwareDatetime, ConfigDict, StrictBool
+from pydantic import AwareDatetime, ConfigDict, StrictBool, StrictInt
 
 from channels import selectors, services
 from channels.forms import ChannelAddForm, ChannelGroupForm, ChannelGroupsForm
@@ -58,7 +58,7 @@ MAX_GROUPS = 1000  # ids in one `groups` list: more than anyone has, few enough 
 
 GroupId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ChannelId = Annotated[int, Path(ge=1, le=MAX_ID)]
-AnId = Annotated[int, Field(ge=1, le=MAX_ID)]
+AnId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 
 
 def _enum(values) -> dict:
