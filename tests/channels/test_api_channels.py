@@ -425,6 +425,7 @@ def test_it_filters_videos_by_short_and_publication(api):
     assert listed("is_short=true") == ["Short"]
     assert listed("is_short=false") == ["Long"]
     assert listed("published_since=2026-03-10T00:00:00%2B00:00") == ["Short", "Long"]
+    assert listed("published_since=2026-03-10T01:00:00Z") == ["Short"]
 
 
 @pytest.mark.parametrize("cursor", ["not-base64!", "dD14", "dD0yMDI2LTAzLTA1VDAwOjAwOjAwJmk9MSZyPTA=",
@@ -441,6 +442,8 @@ def test_it_answers_400_for_a_video_cursor_it_did_not_make(api, cursor):
 @pytest.mark.parametrize(("query", "field"), [("is_short=maybe", "is_short"), ("published_since=yesterday",
                                                                                   "published_since"),
                                               ("published_since=2026-03-10T00:00:00", "published_since"),
+                                              ("published_since=0.5", "published_since"),
+                                              ("published_since=1700000000", "published_since"),
                                               ("limit=201", "limit")])
 def test_it_names_a_bad_video_query_parameter(api, query, field):
     channel = ChannelFactory()

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from scheduling import services
 from scheduling.models import ScheduledTask
 from tests.api_clients import token_for
-from tests.factories import ChannelGroupFactory, StaffFactory
+from tests.factories import ChannelFactory, ChannelGroupFactory, StaffFactory, VideoFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,8 +45,13 @@ def test_it_serves_an_openapi_3_document_without_login(client):
     assert set(document["paths"]) == {
         "/api/schedules", "/api/schedules/preview", "/api/schedules/{schedule_id}",
         "/api/schedules/{schedule_id}/toggle", "/api/schedules/{schedule_id}/run_now",
-        "/api/schedules/{schedule_id}/pause", "/api/schedules/{schedule_id}/resume", "/api/backup_config"}
+        "/api/schedules/{schedule_id}/pause", "/api/schedules/{schedule_id}/resume", "/api/backup_config",
+        "/api/channels/channel_groups", "/api/channels/channel_groups/{group_id}",
+        "/api/channels/channel_groups/{group_id}/sync", "/api/channels", "/api/channels/{channel_id}",
+        "/api/channels/{channel_id}/sync", "/api/channels/{channel_id}/videos"}
     assert set(document["paths"]["/api/schedules/{schedule_id}"]) == {"get", "patch", "delete"}
+    assert set(document["paths"]["/api/channels/channel_groups/{group_id}"]) == {"get", "patch", "delete"}
+    assert set(document["paths"]["/api/channels/{channel_id}"]) == {"get", "patch", "delete"}
     schemes = document["components"]["securitySchemes"]
     assert {scheme["type"] for scheme in schemes.values()} == {"http", "apiKey"}
     out = document["components"]["schemas"]["ScheduleOut"]["properties"]
@@ -76,6 +81,7 @@ def test_it_sends_anonymous_visitors_of_the_docs_page_to_login(client):
 @pytest.fixture
 def fuzz_token(db):
     group = ChannelGroupFactory(name="News")
+    VideoFactory(channel=ChannelFactory(group=group))
     now = timezone.now()
     services.schedule_save(schedule=ScheduledTask(name="A daily sync", task_type="QUICK_SYNC_GROUP",
                                                   schedule_time="02:00", params={"group_id": group.pk}), now=now)
