@@ -303,26 +303,29 @@ def _api_root() -> str:
 
 # --- input ---------------------------------------------------------------------------------------------
 
-def get_group(group_id: int) -> ChannelGroup:
+def get_group(group_id: int, groups: QuerySet[ChannelGroup] | None = None) -> ChannelGroup:
     try:
-        return ChannelGroup.objects.get(pk=group_id)
+        return (groups if groups is not None else ChannelGroup.objects).get(pk=group_id)
     except ChannelGroup.DoesNotExist:
         raise ApiError(404, {"id": [f"No channel group with id {group_id}."]}) from None
 
 
-def get_channel(channel_id: int) -> Channel:
+def get_channel(channel_id: int, channels: QuerySet[Channel] | None = None) -> Channel:
     try:
-        return Channel.objects.get(pk=channel_id)
+        return (channels if channels is not None else Channel.objects).get(pk=channel_id)
     except Channel.DoesNotExist:
         raise ApiError(404, {"id": [f"No channel with id {channel_id}."]}) from None
 
 
-def _the_group(group_id: int) -> ChannelGroup:
-    return selectors.groups_api_list().get(pk=group_id)
+def group_answer(request, group_id: int) -> dict:
+    """The group as every answer shows it, read again (its counts, schedules and syncs)."""
+    return groups_out(request, [get_group(group_id, selectors.groups_api_list())])[0]
 
 
-def _the_channel(channel_id: int, *, now: dt.datetime) -> Channel:
-    return selectors.channels_api_list(now=now).get(pk=channel_id)
+def channel_answer(channel_id: int) -> dict:
+    """The channel as every answer shows it, read again (its counts, groups and state now)."""
+    now = timezone.now()
+    return channel_out(get_channel(channel_id, selectors.channels_api_list(now=now)), now=now)
 
 
 def _form_errors(form) -> ApiError:
@@ -356,13 +359,13 @@ def group_create(request, payload: GroupCreate):
         group = services.group_create(name=data["name"], description=data["description"], now=timezone.now())
     except ValidationError as exc:
         raise errors_of(exc) from exc
-    return Status(201, groups_out(request, [_the_group(group.pk)])[0])
+    return Status(201, group_answer(request, group.pk))
 
 
 @router.get("/channel_groups/{group_id}", response={200: GroupOut, **error_responses(404)})
 def group_detail(request, group_id: GroupId):
     require_permission(request, VIEW_GROUP)
-    return groups_out(request, [_the_group(get_group(group_id).pk)])[0]
+    return group_answer(request, group_id)
 
 
 @router.patch("/channel_groups/{group_id}", response={200: GroupOut, **error_responses(404, 415)})
@@ -379,7 +382,7 @@ def group_update(request, group_id: GroupId, payload: GroupFields):
         services.group_update(group=group, name=data["name"], description=data["description"])
     except ValidationError as exc:
         raise errors_of(exc) from exc
-    return groups_out(request, [_the_group(group.pk)])[0]
+    return group_answer(request, group.pk)
 
 
 @router.delete("/channel_groups/{group_id}", response={204: None, **error_responses(404)})
@@ -454,14 +457,13 @@ def channel_add(request, payload: ChannelCreate):
                                                 groups=list(data["groups"]))
     except ValidationError as exc:
         raise errors_of(exc, rename={"youtube_id": "reference"}) from exc
-    return Status(201 if created else 200, channel_out(_the_channel(channel.pk, now=now), now=now))
+    return Status(201 if created else 200, channel_answer(channel.pk))
 
 
 @router.get("/{channel_id}", response={200: ChannelOut, **error_responses(404)})
 def channel_detail(request, channel_id: ChannelId):
     require_permission(request, VIEW_CHANNEL)
-    now = timezone.now()
-    return channel_out(_the_channel(get_channel(channel_id).pk, now=now), now=now)
+    return channel_answer(channel_id)
 
 
 @router.patch("/{channel_id}", response={200: ChannelOut, **error_responses(404, 415)})
@@ -477,8 +479,7 @@ def channel_update(request, channel_id: ChannelId, payload: ChannelFields):
         services.channel_update(channel=channel, title=sent.get("title"), enabled=sent.get("enabled"), groups=groups)
     except ValidationError as exc:
         raise errors_of(exc) from exc
-    now = timezone.now()
-    return channel_out(_the_channel(channel.pk, now=now), now=now)
+    return channel_answer(channel.pk)
 
 
 @router.delete("/{channel_id}", response={204: None, **error_responses(404)})
