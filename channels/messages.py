@@ -56,5 +56,5 @@ def group_deleted_reason(group: ChannelGroup) -> str:
 
 def sync_active_message(what: str, active: int) -> str:
     """Sync now refused because an earlier sync of the same group or channel still has jobs to do."""
-    return f"{what} is still syncing: " + ngettext("%d job queued or running.", "%d jobs queued or running.",
-                                                   active) % active
+    return f"{what} is still syncing: " + ngettext("%d job queued, running or waiting to retry.",
+                                                   "%d jobs queued, running or waiting to retry.", active) % active

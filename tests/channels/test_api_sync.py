@@ -74,12 +74,14 @@ def test_it_syncs_a_group_and_answers_with_its_jobs(api, news):
     assert body["sync"]["origin"] == "Sync now by editor"
 
 
-def test_it_accepts_an_empty_body_without_a_content_type(editor, news):
+@pytest.mark.parametrize("target", ["group", "channel"])
+def test_it_accepts_an_empty_body_without_a_content_type(editor, news, target):
     """curl -X POST …/sync sends no body and no Content-Type."""
-    ChannelFactory(group=news)
+    channel = ChannelFactory(group=news)
     curl = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(editor)}")
+    url = f"{GROUPS}/{news.pk}/sync" if target == "group" else f"/api/channels/{channel.pk}/sync"
 
-    response = curl.generic("POST", f"{GROUPS}/{news.pk}/sync", b"", content_type="")
+    response = curl.generic("POST", url, b"", content_type="")
 
     assert response.status_code == 200, response.content
     assert Job.objects.count() == 1
@@ -110,7 +112,7 @@ def test_it_answers_409_while_a_sync_of_the_group_is_at_work_unless_forced(api, 
 
     errors = errors_of(sync_group(api, news), status=409)
 
-    assert errors == {"__all__": ['“News” is still syncing: 2 jobs queued or running. Send {"force": true} to sync '
+    assert errors == {"__all__": ['“News” is still syncing: 2 jobs queued, running or waiting to retry. Send {"force": true} to sync '
                                   "anyway."]}
     assert Job.objects.count() == 2 and GroupSync.objects.count() == 1
     forced = sync_group(api, news, {"force": True})
@@ -126,13 +128,22 @@ def test_it_syncs_again_once_the_earlier_jobs_are_done(api, news):
     assert sync_group(api, news, {"force": False}).status_code == 200
 
 
-def test_it_counts_a_schedules_run_of_the_group_as_a_sync_at_work(api, news):
+@pytest.mark.parametrize(("status", "at_work"), [(JobStatus.QUEUED, True), (JobStatus.RUNNING, True),
+                                               (JobStatus.RETRY_WAIT, True), (JobStatus.FAILED, False),
+                                               (JobStatus.CANCELLED, False), (JobStatus.COMPLETED, False)])
+def test_it_counts_unfinished_jobs_of_a_schedules_run_as_a_sync_at_work(api, news, status, at_work):
     """The schedule's run makes the same QUICK_SYNC jobs, with the group's id."""
     channel = ChannelFactory(group=news)
-    Job.objects.create(job_type="QUICK_SYNC", status=JobStatus.RUNNING,
+    Job.objects.create(job_type="QUICK_SYNC", status=status,
                        params={"channel_id": channel.pk, "group_id": news.pk, "group_sync_id": 1})
 
-    assert "“News” is still syncing: 1 job queued or running." in errors_of(sync_group(api, news), 409)["__all__"][0]
+    response = sync_group(api, news)
+
+    if at_work:
+        assert errors_of(response, status=409) == {"__all__": [
+            '“News” is still syncing: 1 job queued, running or waiting to retry. Send {"force": true} to sync anyway.']}
+    else:
+        assert response.status_code == 200, response.content
 
 
 # --- one channel -----------------------------------------------------------------------------------------
@@ -169,7 +180,7 @@ def test_it_answers_409_while_a_job_syncs_the_channel_unless_forced(api, news):
 
     errors = errors_of(api.post(f"/api/channels/{channel.pk}/sync"), status=409)
 
-    assert errors == {"__all__": ['“Daily” is still syncing: 1 job queued or running. Send {"force": true} to sync '
+    assert errors == {"__all__": ['“Daily” is still syncing: 1 job queued, running or waiting to retry. Send {"force": true} to sync '
                                   "anyway."]}
     assert api.post(f"/api/channels/{channel.pk}/sync", {"force": True}).status_code == 200
     assert Job.objects.count() == 2
