@@ -165,9 +165,10 @@ class ChannelOut(Schema):
     enabled: bool
     groups: list[int] = Field(description="Ids of its groups.")
     group_names: list[str]
-    state: str = Field(description="; ".join(f"“{key}”: {text}" for key, text in selectors.CHANNEL_STATES.items()),
-                       json_schema_extra=_enum(selectors.CHANNEL_STATES))
-    status: str = Field(description="Its state in words, as the pages say it.")
+    status: str = Field(description="; ".join(f"“{key}”: {text}" for key, text in selectors.CHANNEL_STATES.items()),
+                        json_schema_extra=_enum(selectors.CHANNEL_STATES))
+    status_text: str = Field(description="Its state in words, as the pages say it: “Feed not found (HTTP 404); "
+                             "1 failure in a row; next try after 2026-03-26 13:00 UTC”.")
     created_at: dt.datetime
     last_checked_at: dt.datetime | None
     last_success_at: dt.datetime | None
@@ -189,8 +190,8 @@ class ChannelPage(Schema):
 
 class ChannelFilters(PageQuery):
     group: int | None = Field(None, ge=1, le=MAX_ID, description="Only the channels of this group (its id).")
-    state: Text | None = Field(None, json_schema_extra=_enum(selectors.CHANNEL_STATES),
-                               description="Only channels in this state (see `state` of a channel).")
+    status: Text | None = Field(None, json_schema_extra=_enum(selectors.CHANNEL_STATES),
+                                description="Only channels with this `status`.")
     last_outcome: Text | None = Field(None, json_schema_extra=_enum([*SyncOutcome.values, "none"]),
                                       description="Only channels whose last check went so; `none`: never checked.")
     youtube_id: Text | None = Field(None, description="The channel with this YouTube id.")
@@ -287,7 +288,8 @@ def channel_out(channel: Channel, *, now: dt.datetime) -> dict:
         "id": channel.pk, "youtube_id": channel.youtube_id, "title": channel.title,
         "youtube_url": channel.youtube_url, "enabled": channel.enabled,
         "groups": [group.pk for group in groups], "group_names": [group.name for group in groups],
-        "state": selectors.channel_state(channel, now=now), "status": selectors.channel_status(channel, now=now),
+        "status": selectors.channel_state(channel, now=now),
+        "status_text": selectors.channel_status(channel, now=now),
         "created_at": _utc(channel.created_at), "last_checked_at": _utc(channel.last_checked_at),
         "last_success_at": _utc(channel.last_success_at), "last_outcome": channel.last_outcome or None,
         "last_http_status": channel.last_http_status, "last_new_count": channel.last_new_count,
@@ -429,17 +431,17 @@ def _sync_answer(request, group_sync: GroupSync, *, prefix: str = "") -> dict:
 
 @router.get("", response={200: ChannelPage, **error_responses()})
 def channel_list(request, filters: Query[ChannelFilters]):
-    """Channels by id, a page at a time, with their state, groups and video counts."""
+    """Channels by id, a page at a time, with their status, groups and video counts."""
     require_permission(request, VIEW_CHANNEL)
     now = timezone.now()
     errors = {}
-    if filters.state is not None and filters.state not in selectors.CHANNEL_STATES:
-        errors["state"] = [f"Choose one of: {', '.join(selectors.CHANNEL_STATES)}."]
+    if filters.status is not None and filters.status not in selectors.CHANNEL_STATES:
+        errors["status"] = [f"Choose one of: {', '.join(selectors.CHANNEL_STATES)}."]
     if filters.last_outcome is not None and filters.last_outcome not in [*SyncOutcome.values, "none"]:
         errors["last_outcome"] = [f"Choose one of: {', '.join([*SyncOutcome.values, 'none'])}."]
     if errors:
         raise ApiError(400, errors)
-    channels = selectors.channels_api_list(now=now, group_id=filters.group, state=filters.state,
+    channels = selectors.channels_api_list(now=now, group_id=filters.group, state=filters.status,
                                            last_outcome=filters.last_outcome, youtube_id=filters.youtube_id)
     page = paginate(request, channels, filters)
     return {**page, "items": [channel_out(channel, now=now) for channel in page["items"]]}

@@ -145,8 +145,8 @@ def group_counts(*, now: datetime) -> dict[str, int]:
 
 # --- the JSON API (channels.api): lists with their filters, in a fixed number of queries -------------
 
-# A channel's state in one word, for scripts: the API shows it and filters by it. Exactly one applies,
-# tried in this order (a disabled channel is "disabled" whatever its failures).
+# A channel's state in one word, for scripts: the API's `status` of a channel, and its filter. Exactly
+# one applies, tried in this order (a disabled channel is "disabled" whatever its failures).
 CHANNEL_STATES = {
     "disabled": "left out of group syncs by a person",
     "never_synced": "enabled, not checked yet",
@@ -157,7 +157,7 @@ CHANNEL_STATES = {
 
 
 def channel_state(channel: Channel, *, now: datetime) -> str:
-    """The word of CHANNEL_STATES that applies to the channel (as `channels_with_state` finds it)."""
+    """The word of CHANNEL_STATES that applies to the channel (the one `channels_api_list(state=...)` finds it by)."""
     if not channel.enabled:
         return "disabled"
     if channel.last_checked_at is None:

@@ -17,7 +17,7 @@ UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 3, 26, 12, 0, tzinfo=UTC)
 URL = "/api/channels"
 CHANNEL_ID = "UCq1w2e3r4t5y6u7i8o9p0aZ"
-FIELDS = {"id", "youtube_id", "title", "youtube_url", "enabled", "groups", "group_names", "state", "status",
+FIELDS = {"id", "youtube_id", "title", "youtube_url", "enabled", "groups", "group_names", "status", "status_text",
           "created_at", "last_checked_at", "last_success_at", "last_outcome", "last_http_status", "last_new_count",
           "last_error", "consecutive_failures", "next_attempt_at", "video_count", "newest_video_at"}
 
@@ -67,7 +67,7 @@ def test_it_adds_a_channel_by_id_channel_url_or_feed_url(api, reference):
     channel = Channel.objects.get()
     assert (body["id"], body["youtube_id"], body["title"]) == (channel.pk, CHANNEL_ID, CHANNEL_ID)
     assert (body["groups"], body["group_names"]) == ([news.pk], ["News"])
-    assert (body["state"], body["status"], body["video_count"]) == ("never_synced", "Not synced yet", 0)
+    assert (body["status"], body["status_text"], body["video_count"]) == ("never_synced", "Not synced yet", 0)
     assert body["youtube_url"] == f"https://www.youtube.com/channel/{CHANNEL_ID}"
     assert body["created_at"] == "2026-03-26T12:00:00Z"
 
@@ -110,7 +110,7 @@ def test_it_refuses_what_the_page_refuses_in_its_words(api, fields, field, messa
 
 @pytest.fixture
 def archive(db):
-    """Channels in each state, in two groups."""
+    """Channels of each status, in two groups."""
     news, law = ChannelGroupFactory(name="News"), ChannelGroupFactory(name="Law")
     return {
         "ok": ChannelFactory(group=news, last_checked_at=at(26), last_outcome="synced"),
@@ -138,28 +138,28 @@ def test_it_lists_channels_by_id_and_filters_by_group(api, archive):
     assert ids(api, "?group=987654") == []
 
 
-@pytest.mark.parametrize(("state", "expected"), [
+@pytest.mark.parametrize(("status", "expected"), [
     ("ok", ["ok", "outage"]), ("never_synced", ["never_synced"]), ("disabled", ["disabled"]),
     ("backoff", ["backoff"]), ("failing", ["failing"])])
-def test_it_filters_by_state_and_shows_the_same_state(api, archive, state, expected):
-    items = api.get(f"{URL}?state={state}").json()["items"]
+def test_it_filters_by_status_and_shows_the_same_status(api, archive, status, expected):
+    items = api.get(f"{URL}?status={status}").json()["items"]
 
     assert [item["id"] for item in items] == [archive[key].pk for key in expected]
-    assert {item["state"] for item in items} == {state}
+    assert {item["status"] for item in items} == {status}
 
 
 def test_it_filters_by_last_outcome_and_by_youtube_id(api, archive):
     assert ids(api, "?last_outcome=server_error") == [archive["failing"].pk]
     assert ids(api, "?last_outcome=none") == [archive["never_synced"].pk, archive["disabled"].pk]
     assert ids(api, f"?youtube_id={archive['ok'].youtube_id}") == [archive["ok"].pk]
-    assert ids(api, f"?state=ok&group={archive['news'].pk}&last_outcome=synced") == [archive["ok"].pk]
+    assert ids(api, f"?status=ok&group={archive['news'].pk}&last_outcome=synced") == [archive["ok"].pk]
 
 
 def test_it_says_a_channels_state_in_the_pages_words(api, archive):
     body = api.get(f"{URL}/{archive['backoff'].pk}").json()
 
-    assert body["state"] == "backoff"
-    assert body["status"] == "Feed not found (HTTP 404); 1 failure in a row; next try after 2026-03-26 13:00 UTC"
+    assert body["status"] == "backoff"
+    assert body["status_text"] == "Feed not found (HTTP 404); 1 failure in a row; next try after 2026-03-26 13:00 UTC"
     assert body["next_attempt_at"] == "2026-03-26T13:00:00Z"
 
 
@@ -173,7 +173,7 @@ def test_it_counts_a_channels_videos(api):
     assert (body["video_count"], body["newest_video_at"]) == (2, "2026-03-03T00:00:00Z")
 
 
-@pytest.mark.parametrize(("query", "field"), [("state=sleeping", "state"), ("last_outcome=great", "last_outcome"),
+@pytest.mark.parametrize(("query", "field"), [("status=sleeping", "status"), ("last_outcome=great", "last_outcome"),
                                               ("group=abc", "group"), ("group=0", "group"), ("group=-1", "group"),
                                               ("group=99999999999999999999", "group"), ("youtube_id=%00", "youtube_id"),
                                               ("limit=0", "limit"), ("cursor=%00", "cursor")])
@@ -226,7 +226,7 @@ def test_it_renames_disables_and_moves_a_channel_in_one_patch(api):
 
     body = api.patch(f"{URL}/{channel.pk}", {"title": " New ", "enabled": False, "groups": [law.pk, news.pk]}).json()
 
-    assert (body["title"], body["enabled"], body["state"]) == ("New", False, "disabled")
+    assert (body["title"], body["enabled"], body["status"]) == ("New", False, "disabled")
     assert sorted(body["group_names"]) == ["Law", "News"]
     channel.refresh_from_db()
     assert (channel.title, channel.enabled) == ("New", False)
@@ -241,8 +241,8 @@ def test_it_changes_only_what_a_patch_sends(api):
 
     body = api.patch(f"{URL}/{channel.pk}", {"enabled": False}).json()
 
-    assert {k: v for k, v in body.items() if k not in ("enabled", "state", "status")} == \
-        {k: v for k, v in before.items() if k not in ("enabled", "state", "status")}
+    assert {k: v for k, v in body.items() if k not in ("enabled", "status", "status_text")} == \
+        {k: v for k, v in before.items() if k not in ("enabled", "status", "status_text")}
     assert api.patch(f"{URL}/{channel.pk}", {}).json() == body
 
 
