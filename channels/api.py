@@ -10,6 +10,10 @@ same message, and every write goes through channels.services.
 - A channel's groups are the PATCH field `groups` (the whole list, as the page's "Member of" boxes):
   the field a GET shows is the one a PATCH sends back, and one PATCH changes the title, the switch
   and the groups together or not at all.
+- Sync now answers 409 when it has nothing to do (the pages' warning toast, in the same words), and
+  while jobs of an earlier sync of the same group or channel are unfinished: a script that asks
+  twice would otherwise check every channel twice. `{"force": true}` syncs anyway. (The pages let
+  a person click again: the group's card shows the sync at work.)
 - Videos come newest first by publication (a keyset on `published_at` and `id`, the order of
   the (channel, -published_at) index): a page boundary holds while newer videos arrive.
 """
