@@ -218,6 +218,8 @@ LOGOUT_REDIRECT_URL = "login"
 # --- Internationalisation: UTC everywhere in storage; schedules carry their own zone ----------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# The admin and any datetime shown without a format use the pages' one format, with its zone.
+FORMAT_MODULE_PATH = ["common.formats"]
 USE_I18N = True
 USE_TZ = True
 

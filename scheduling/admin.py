@@ -12,6 +12,7 @@ from django.utils.translation import ngettext
 
 from common.actors import admin_actor
 from common.admin import ReadOnlyAdmin
+from common.formatting import format_instant
 from scheduling import recurrence, registry, services
 from scheduling.forms import ScheduleForm, WallTimeField
 from scheduling.messages import paused_until, run_now_message
@@ -162,9 +163,9 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
         if not runs:
             return "No runs yet"
         return format_html_join(
-            mark_safe("<br>"), '<a href="{}">Run #{}</a>: {} ({}, due {} UTC)',
+            mark_safe("<br>"), '<a href="{}">Run #{}</a>: {} ({}, due {})',
             ((reverse("admin:scheduling_schedulerun_change", args=[run.pk]), run.pk, run.get_outcome_display(),
-              run.get_trigger_display().lower(), f"{run.due_at:%Y-%m-%d %H:%M}") for run in runs),
+              run.get_trigger_display().lower(), format_instant(run.due_at)) for run in runs),
         )
 
     def save_model(self, request, obj, form, change):

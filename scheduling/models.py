@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.timezone import now
 
 from common.actors import Via
+from common.formatting import format_instant
 from notifications.selectors import channels_missing
 from scheduling import recurrence, registry
 
@@ -338,7 +339,7 @@ class ScheduleRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.schedule_name} @ {self.due_at:%Y-%m-%d %H:%M} UTC: {self.outcome}"
+        return f"{self.schedule_name} @ {format_instant(self.due_at)}: {self.outcome}"
 
     def get_absolute_url(self) -> str:
         return reverse("schedule_run_detail", args=[self.pk])
@@ -365,7 +366,7 @@ class SchedulerHeartbeat(models.Model):
     lateness_seconds = models.FloatField(default=0)
 
     def __str__(self) -> str:
-        return f"{self.name} at {self.last_pass_at:%Y-%m-%d %H:%M:%S} UTC"
+        return f"{self.name} at {format_instant(self.last_pass_at)}"
 
 
 class AuditAction(models.TextChoices):

@@ -1,4 +1,4 @@
-"""`{% load formatting %}`: durations and status badges, the same on every page."""
+"""`{% load formatting %}`: instants, durations and status badges, the same on every page."""
 
 from datetime import datetime
 
@@ -9,6 +9,20 @@ from common import formatting
 register = template.Library()
 
 register.filter("human_duration", formatting.human_duration)
+
+
+@register.filter
+def when(instant: datetime | None, zone: str = "UTC") -> str:
+    """`{{ job.created_at|when }}`, `{{ run.at|when:schedule.timezone }}`: the one time format of the pages,
+    "Fri 4 Dec 2026, 19:37 UTC". Use it wherever an instant is shown, inside a `<time>` element."""
+    return formatting.format_instant(instant, zone)
+
+
+@register.filter
+def actor_words(entry) -> str:
+    """`by alice on the pages`, `by the system`: who did it and through which entrance, for an object with
+    `actor_name` and `via` (an audit entry)."""
+    return formatting.actor_words(entry.actor_name, entry.via)
 
 
 @register.filter

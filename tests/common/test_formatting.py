@@ -1,4 +1,4 @@
-"""The formatting every page shares: durations and status badges."""
+"""The formatting every page shares: instants, durations, status badges, who did something."""
 
 import datetime as dt
 
@@ -6,8 +6,9 @@ import pytest
 
 from backups.models import BackupStatus
 from channels.models import SyncOutcome
-from common.formatting import BADGE_TONES, badge_class, human_duration
-from common.templatetags.formatting import since
+from common.actors import Via
+from common.formatting import BADGE_TONES, actor_words, badge_class, format_instant, human_duration
+from common.templatetags.formatting import since, when
 from jobs.models import JobStatus
 from notifications.models import DeliveryStatus
 from scheduling.models import RunOutcome
@@ -48,3 +49,39 @@ def test_it_knows_every_status_the_apps_have(choices):
     uncoloured = {JobStatus.QUEUED}
 
     assert set(choices.values) - coloured <= uncoloured
+
+
+WINTER = dt.datetime(2026, 12, 4, 19, 37, 51, tzinfo=dt.timezone.utc)
+SUMMER = dt.datetime(2025, 7, 1, 0, 5, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize(("instant", "zone", "text"), [
+    (WINTER, "UTC", "Fri 4 Dec 2026, 19:37 UTC"),
+    (WINTER, "Europe/Berlin", "Fri 4 Dec 2026, 20:37 CET"),
+    (SUMMER, "Europe/Berlin", "Tue 1 Jul 2025, 02:05 CEST"),
+    (SUMMER, "America/New_York", "Mon 30 Jun 2025, 20:05 EDT"),  # the day before, on that wall clock
+    (WINTER, "Mars/Olympus_Mons", "Fri 4 Dec 2026, 19:37 UTC"),  # a zone tzdata no longer knows: UTC, said so
+    (WINTER, "", "Fri 4 Dec 2026, 19:37 UTC"),
+    (WINTER.replace(tzinfo=None), "UTC", "Fri 4 Dec 2026, 19:37 UTC"),  # stored instants are UTC
+    (None, "UTC", ""),
+])
+def test_it_writes_every_instant_in_one_format_with_its_zone(instant, zone, text):
+    assert format_instant(instant, zone) == text
+
+
+def test_the_template_filter_defaults_to_utc():
+    assert when(WINTER) == "Fri 4 Dec 2026, 19:37 UTC"
+    assert when(WINTER, "Europe/Berlin") == "Fri 4 Dec 2026, 20:37 CET"
+
+
+@pytest.mark.parametrize(("name", "via", "words"), [
+    ("", Via.SYSTEM, "by the system"),  # not "by the system via The system"
+    ("", Via.COMMAND, "from the command line"),
+    ("alice", Via.COMMAND, "by alice from the command line"),
+    ("alice", Via.PAGE, "by alice on the pages"),
+    ("alice", Via.API, "by alice through the API"),
+    ("alice", Via.ADMIN, "by alice in the admin"),
+    ("", Via.API, "by an unknown user through the API"),
+])
+def test_it_says_who_did_something_in_one_phrase(name, via, words):
+    assert actor_words(name, via) == words

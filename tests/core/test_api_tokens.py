@@ -226,7 +226,7 @@ def test_it_lists_the_users_own_tokens_with_last_use(user_client, user):
 
     page = user_client.get("/account/tokens").content.decode()
 
-    assert "laptop" in page and "2026-05-01 13:00" in page and f"{token.prefix}…" in page
+    assert "laptop" in page and "Fri 1 May 2026, 13:00 UTC" in page and f"{token.prefix}…" in page
     assert "someone else" not in page
     assert f'data-opens-dialog="revoke-dialog-{token.pk}"' in page
 

@@ -1,4 +1,9 @@
-"""The site's own answers outside the apps: what Django refuses before any view runs."""
+"""The site's own answers outside the apps: what Django refuses before any view runs, its error pages,
+and what every page shares (one time format)."""
+
+import datetime as dt
+import re
+from html.parser import HTMLParser
 
 import pytest
 
@@ -19,3 +24,131 @@ def test_a_page_answers_a_host_it_does_not_serve_as_django_does(client):
 
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
+
+
+# --- One time format across the pages ---------------------------------------------------------------
+
+ONE_FORMAT = r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4}, \d\d:\d\d [A-Z]{3,4}"
+OTHER_FORMATS = {
+    "ISO date": r"\b\d{4}-\d\d-\d\d\b",
+    "seconds": r"\b\d{1,2}:\d\d:\d\d\b",
+    "a.m./p.m.": r"\b\d{1,2}(:\d\d)? ?[ap]\.?m\b",
+    "a short date without year, time and zone": r"\b\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b(?! \d{4}, \d\d:\d\d [A-Z])",
+    "Django's English date": r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\.? \d{1,2}, \d{4}\b",
+}
+
+
+class _Times(HTMLParser):
+    """The visible text of a page and the texts and titles of its <time> elements."""
+
+    def __init__(self):
+        super().__init__()
+        self.text, self.times, self.titles = [], [], []
+        self._open_times, self._skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style", "template"):
+            self._skip += 1
+        if tag == "time":
+            self._open_times.append([])
+            if title := dict(attrs).get("title"):
+                self.titles.append(title)
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style", "template"):
+            self._skip -= 1
+        if tag == "time" and self._open_times:
+            self.times.append(" ".join("".join(self._open_times.pop()).split()))
+
+    def handle_data(self, data):
+        if self._skip:
+            return
+        self.text.append(data)
+        for parts in self._open_times:
+            parts.append(data)
+
+
+def times_of(html: str) -> _Times:
+    parser = _Times()
+    parser.feed(html)
+    parser.text = " ".join(" ".join(parser.text).split())
+    return parser
+
+
+@pytest.fixture
+def everything(db, settings, tmp_path):
+    """A little of everything a page shows a time for, in two zones and two years."""
+    from common.actors import Actor, Via
+    from core.services import api_token_create
+    from jobs.models import Job
+    from notifications.models import Delivery, Incident
+    from scheduling.services import schedule_run_now
+    from tests.factories import (
+        BackupFactory,
+        ChannelFactory,
+        ChannelGroupFactory,
+        NotificationChannelFactory,
+        ScheduledTaskFactory,
+        StaffFactory,
+        VideoFactory,
+    )
+
+    settings.BACKUP_DIR = tmp_path / "backups"
+    now = dt.datetime(2026, 12, 4, 19, 37, 51, tzinfo=dt.UTC)
+    user = StaffFactory(is_superuser=True)
+    schedule = ScheduledTaskFactory(name="Nightly backup", timezone="Europe/Berlin",
+                                    next_run_at=dt.datetime(2026, 12, 5, 1, tzinfo=dt.UTC))
+    run = schedule_run_now(schedule=schedule, now=now, actor=Actor(Via.PAGE, user))
+    Job.objects.filter(schedule_runs=run).update(
+        status="completed", started_at=now + dt.timedelta(seconds=2), finished_at=now + dt.timedelta(seconds=9),
+        attempts=1, attempt_log=[{"attempt": 1, "started_at": (now + dt.timedelta(seconds=2)).isoformat(),
+                                  "finished_at": (now + dt.timedelta(seconds=9)).isoformat(), "outcome": "completed"}])
+    BackupFactory(started_at=dt.datetime(2025, 11, 1, 2, 0, 7, tzinfo=dt.UTC))
+    group = ChannelGroupFactory(name="News")
+    channel = ChannelFactory(title="Tagesschau", group=group, last_checked_at=now, last_success_at=now)
+    VideoFactory(channel=channel, title="Evening news", published_at=dt.datetime(2024, 5, 1, 20, 0, 3, tzinfo=dt.UTC))
+    phone = NotificationChannelFactory(name="Phone", last_sent_at=now, last_error_at=now, consecutive_failures=1,
+                                       last_error="refused")
+    Incident.objects.create(key="run_failed:1", kind="run_failed", title="Nightly backup failed", opened_at=now)
+    Delivery.objects.create(channel=phone, channel_name="Phone", event="test", title="Test", created_at=now,
+                            next_attempt_at=now, status="sent", sent_at=now + dt.timedelta(seconds=1), attempts=1)
+    api_token_create(user=user, name="laptop", now=now)
+    return {"user": user, "schedule": schedule, "run": run, "job": run.jobs.get(), "channel": channel}
+
+
+def pages_of(everything) -> list[str]:
+    job = everything["job"]
+    return ["/schedules", f"/schedules/{everything['schedule'].pk}", f"/schedules/runs/{everything['run'].pk}",
+            "/schedules/upcoming", "/backups", "/channels", f"/channels/{everything['channel'].pk}",
+            "/jobs", f"/jobs/{job.pk}", "/notifications", "/account/tokens",
+            "/admin/jobs/job/", f"/admin/jobs/job/{job.pk}/change/", "/admin/scheduling/scheduleauditentry/",
+            "/admin/scheduling/schedulerun/", f"/admin/scheduling/schedulerun/{everything['run'].pk}/change/",
+            f"/admin/scheduling/scheduledtask/{everything['schedule'].pk}/change/", "/admin/backups/backup/",
+            "/admin/channels/video/", "/admin/notifications/delivery/", "/admin/auth/user/"]
+
+
+def test_every_page_writes_times_in_one_format(client, everything):
+    client.force_login(everything["user"])
+    seen = 0
+    for path in pages_of(everything):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        page = times_of(response.content.decode())
+        for text in page.times:
+            assert re.fullmatch(rf"{ONE_FORMAT}( \({ONE_FORMAT}\))?", text), (path, text)
+        for title in page.titles:
+            assert re.fullmatch(ONE_FORMAT, title), (path, title)
+        for name, pattern in OTHER_FORMATS.items():
+            assert not re.search(pattern, page.text), (path, name, re.search(pattern, page.text))
+        seen += len(page.times) + len(re.findall(ONE_FORMAT, page.text))
+    assert seen > 40  # the pages did show times
+
+
+def test_the_admin_shows_the_zone_of_its_times(client, everything):
+    client.force_login(everything["user"])
+    job = everything["job"]
+    listing = times_of(client.get("/admin/jobs/job/").content.decode()).text
+    detail = times_of(client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()).text
+
+    assert "Fri 4 Dec 2026, 19:37 UTC" in listing  # created
+    assert "Fri 4 Dec 2026, 19:38 UTC" in detail  # finished, read-only

@@ -169,7 +169,7 @@ def test_the_list_says_paused_until_when_and_why_and_offers_resume(manager, berl
     row = content[content.index(f'id="schedule-{berlin.pk}"'):]
     row = row[:row.index("</tr>")]
     assert '<span class="badge badge-muted">Paused</span> until <time datetime="2026-05-04T06:00:00+00:00"' in row
-    assert "Mon 4 May, 08:00 CEST" in row and "— server maintenance" in row
+    assert "Mon 4 May 2026, 08:00 CEST" in row and "— server maintenance" in row
     assert f'id="pause-{berlin.pk}" aria-label="Resume now: Nightly backup">Resume now</button>' in row
     assert "Pause…" not in row
     other = content[content.index("Running"):]
@@ -179,11 +179,11 @@ def test_the_list_says_paused_until_when_and_why_and_offers_resume(manager, berl
 def test_a_schedules_page_says_paused_until_and_when_it_runs_next(manager, berlin):
     paused(berlin)
     content = manager.get(f"/schedules/{berlin.pk}").content.decode()
-    assert "Mon 4 May, 08:00 CEST" in content and "— server maintenance" in content
+    assert "Mon 4 May 2026, 08:00 CEST" in content and "— server maintenance" in content
     assert ">Resume now</button>" in content
     # Next run: the first window after the pause (02:00 Berlin on Tue 5 May), not one inside it.
-    assert "Tue 5 May, 02:00 CEST" in content and "(the first after the pause)" in content
-    assert "Sat 2 May, 02:00 CEST" not in content
+    assert "Tue 5 May 2026, 02:00 CEST" in content and "(the first after the pause)" in content
+    assert "Sat 2 May 2026, 02:00 CEST" not in content
 
 
 def test_a_paused_run_shows_in_the_history_with_its_badge_and_no_lateness(manager, make_schedule):

@@ -42,7 +42,9 @@ def test_it_lists_schedules_with_task_summary_zone_and_next_run(manager, make_sc
     assert "News sync" in content
     assert "Quick sync of a channel group" in content and ": News" in content
     assert "Every day at 05:30 (Europe/Berlin)" in content
-    assert re.search(r'<time datetime="[^"]+" title="[0-9-]+ [0-9:]+ UTC">', content)  # UTC on hover
+    # The schedule's own wall clock, and UTC on hover and for screen readers, in the one format.
+    assert re.search(r'<time datetime="[^"]+" title="\w{3} \d+ \w{3} \d{4}, \d\d:\d\d UTC">\w{3} \d+ \w{3} \d{4}, '
+                     r'\d\d:\d\d CES?T<', content)
     assert re.search(r'<span class="muted">in [0-9.]+ (min|h|d)</span>', content)  # relative: "in 3 h"
 
 
