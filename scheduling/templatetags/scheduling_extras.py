@@ -9,12 +9,14 @@ register = template.Library()
 
 @register.filter
 def relative_to(instant: datetime | None, now: datetime | None) -> str:
-    """"in 3 h", "5 min ago", "now": how far `instant` is from the view's clock, roughly."""
+    """"in 3 h", "5 min ago", "just now": how far `instant` is from the view's clock, roughly.
+
+    Never a bare "now": beside a status it read as part of it ("now Dispatched", "now: dispatched")."""
     if instant is None or now is None:
         return ""
     seconds = (instant - now).total_seconds()
     if abs(seconds) < 60:
-        return "now"
+        return "in under a minute" if seconds > 0 else "just now"
     amount = _rough(abs(seconds))
     return f"in {amount}" if seconds > 0 else f"{amount} ago"
 

@@ -6,6 +6,23 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from django.utils import timezone
+
+from common.actors import Actor, Via
+from core.services import api_token_create
+from jobs.models import Job
+from notifications.models import Delivery, Incident
+from scheduling.models import ScheduleAuditEntry
+from scheduling.services import schedule_run_now
+from tests.factories import (
+    BackupFactory,
+    ChannelFactory,
+    ChannelGroupFactory,
+    NotificationChannelFactory,
+    ScheduledTaskFactory,
+    StaffFactory,
+    VideoFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -78,21 +95,6 @@ def times_of(html: str) -> _Times:
 @pytest.fixture
 def everything(db, settings, tmp_path):
     """A little of everything a page shows a time for, in two zones and two years."""
-    from common.actors import Actor, Via
-    from core.services import api_token_create
-    from jobs.models import Job
-    from notifications.models import Delivery, Incident
-    from scheduling.services import schedule_run_now
-    from tests.factories import (
-        BackupFactory,
-        ChannelFactory,
-        ChannelGroupFactory,
-        NotificationChannelFactory,
-        ScheduledTaskFactory,
-        StaffFactory,
-        VideoFactory,
-    )
-
     settings.BACKUP_DIR = tmp_path / "backups"
     now = dt.datetime(2026, 12, 4, 19, 37, 51, tzinfo=dt.UTC)
     user = StaffFactory(is_superuser=True)
@@ -152,3 +154,34 @@ def test_the_admin_shows_the_zone_of_its_times(client, everything):
 
     assert "Fri 4 Dec 2026, 19:37 UTC" in listing  # created
     assert "Fri 4 Dec 2026, 19:38 UTC" in detail  # finished, read-only
+
+
+# --- The newcomer's small things ----------------------------------------------------------------------
+
+def test_backups_says_when_its_schedule_last_ran_in_words(client, settings, tmp_path):
+    settings.BACKUP_DIR = tmp_path / "backups"
+    user = StaffFactory(is_superuser=True)
+    client.force_login(user)
+    schedule = ScheduledTaskFactory(name="Nightly backup")
+    schedule_run_now(schedule=schedule, now=timezone.now(), actor=Actor(Via.PAGE, user))
+
+    text = times_of(client.get("/backups").content.decode()).text
+
+    assert "The schedule last ran" in text and "UTC (just now); that run has not finished yet." in text
+    assert not re.search(r"now ?: ?dispatched", text, re.IGNORECASE)
+
+
+def test_a_schedules_audit_trail_says_who_in_plain_words(client):
+    user = StaffFactory(is_superuser=True, username="alice")
+    client.force_login(user)
+    schedule = ScheduledTaskFactory(name="Nightly backup")
+    for action, via, name in [("create", Via.SYSTEM, ""), ("update", Via.PAGE, "alice"), ("run_now", Via.COMMAND, "")]:
+        ScheduleAuditEntry.objects.create(schedule=schedule, schedule_name=schedule.name, action=action, via=via,
+                                          actor_name=name, at=dt.datetime(2026, 12, 4, 19, 37, tzinfo=dt.UTC))
+
+    text = times_of(client.get(f"/schedules/{schedule.pk}").content.decode()).text
+
+    assert "Created by the system, Fri 4 Dec 2026, 19:37 UTC" in text
+    assert "Changed by alice on the pages," in text
+    assert "Run now from the command line," in text
+    assert " via " not in text
