@@ -3,9 +3,37 @@ The services deal in facts (a GroupSync's counts, a group's cool-down); these pu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.utils.translation import ngettext
 
-from channels.models import ChannelGroup, GroupSync
+from channels.models import Channel, ChannelGroup, GroupSync
+
+
+def channel_added(*, channel: Channel, created: bool, groups: Iterable[ChannelGroup],
+                  already_in: Iterable[ChannelGroup] = ()) -> str:
+    """What adding a channel did: created or found, which of the chosen groups it joined, and which it was
+    already in. A channel already in every chosen group changes nothing, and the message says so."""
+    chosen = list(groups)
+    before = {group.pk for group in already_in}
+    joined = [group for group in chosen if group.pk not in before]
+    kept = [group for group in chosen if group.pk in before]
+    if created:
+        where = f" to {_names(chosen)}" if chosen else " (in no group yet)"
+        return f"Channel “{channel.title}” added{where}. Its videos appear after its first sync."
+    if not joined:
+        where = f" and in {_names(kept)}" if kept else ""
+        return f"“{channel.title}” is already in the archive{where}: nothing changed."
+    text = f"“{channel.title}” was already in the archive; it is now in {_names(joined)} too."
+    if kept:
+        text += f" It was already in {_names(kept)}."
+    return text
+
+
+def _names(groups: list[ChannelGroup]) -> str:
+    """“News”, “News” and “Lawyers”, “A”, “B” and “C”."""
+    quoted = [f"“{group.name}”" for group in groups]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
 
 
 def nothing_to_sync_message(group_sync: GroupSync, group: ChannelGroup) -> str:

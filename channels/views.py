@@ -22,7 +22,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from channels import selectors, services
 from channels.forms import ChannelAddForm, ChannelGroupForm, ChannelGroupsForm
-from channels.messages import sync_now_message
+from channels.identity import parse_channel_reference
+from channels.messages import channel_added, sync_now_message
 from channels.models import Channel, ChannelGroup, GroupSync
 from common.actors import page_actor
 from common.forms import parse_toggle
@@ -161,6 +162,7 @@ def channel_add(request):
     form = ChannelAddForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         groups = list(form.cleaned_data["groups"])
+        already_in = _groups_of_known_channel(form.cleaned_data["reference"])
         try:
             channel, created = services.channel_add(reference=form.cleaned_data["reference"], now=timezone.now(),
                                                     title=form.cleaned_data["title"], groups=groups)
@@ -171,14 +173,19 @@ def channel_add(request):
                 if field != "youtube_id":
                     form.add_error(None, errors)
         else:
-            names = ", ".join(f"“{group.name}”" for group in groups)
-            if created:
-                text = (f"Channel “{channel.title}” added" + (f" to {names}" if groups else " (in no group yet)")
-                        + ". Its videos appear after its first sync.")
-            else:
-                text = f"“{channel.title}” was already in the archive" + (f"; it is now in {names} too." if groups else ".")
+            text = channel_added(channel=channel, created=created, groups=groups, already_in=already_in)
             return _done(request, Toast(text))
     return _form(request, "channels/_channel_add.html", {"form": form}, title="Add a channel")
+
+
+def _groups_of_known_channel(reference: str) -> list[ChannelGroup]:
+    """The groups a channel already in the archive is in, before adding it (to say what adding changed);
+    none for a new channel or a reference the service will refuse."""
+    try:
+        youtube_id = parse_channel_reference(reference)
+    except ValidationError:
+        return []
+    return list(ChannelGroup.objects.filter(channels__youtube_id=youtube_id))
 
 
 def _channel_detail_context(request, channel: Channel) -> dict:

@@ -185,3 +185,28 @@ def test_a_schedules_audit_trail_says_who_in_plain_words(client):
     assert "Changed by alice on the pages," in text
     assert "Run now from the command line," in text
     assert " via " not in text
+
+
+CHANNEL_ID = "UCabcdefghijklmnopqrstuv"
+
+
+@pytest.mark.parametrize(("before", "chosen", "toast"), [
+    (["News"], ["News"], "“Both” is already in the archive and in “News”: nothing changed."),
+    ([], [], "“Both” is already in the archive: nothing changed."),
+    (["News"], [], "“Both” is already in the archive: nothing changed."),
+    (["News"], ["News", "Lawyers"], "“Both” was already in the archive; it is now in “Lawyers” too. "
+                                    "It was already in “News”."),
+    ([], ["News", "Lawyers"], "“Both” was already in the archive; it is now in “Lawyers” and “News” too."),
+    (None, ["News"], "Channel “UCabcdefghijklmnopqrstuv” added to “News”. Its videos appear after its first sync."),
+])
+def test_adding_a_channel_says_what_changed(client, before, chosen, toast):
+    client.force_login(StaffFactory(is_superuser=True))
+    groups = {name: ChannelGroupFactory(name=name) for name in ("Lawyers", "News")}
+    if before is not None:
+        channel = ChannelFactory(youtube_id=CHANNEL_ID, title="Both")
+        channel.groups.set([groups[name] for name in before])
+
+    response = client.post("/channels/add", {"reference": CHANNEL_ID, "groups": [groups[n].pk for n in chosen]},
+                           HTTP_HX_REQUEST="true")
+
+    assert toast in times_of(response.content.decode()).text
