@@ -210,3 +210,17 @@ def test_adding_a_channel_says_what_changed(client, before, chosen, toast):
                            HTTP_HX_REQUEST="true")
 
     assert toast in times_of(response.content.decode()).text
+
+
+def test_a_videos_kind_has_a_badge_only_when_it_is_known(client):
+    client.force_login(StaffFactory(is_superuser=True))
+    channel = ChannelFactory(title="Tagesschau")
+    for title, is_short in [("A Short", True), ("A video", False), ("Kind unknown", None)]:
+        VideoFactory(channel=channel, title=title, is_short=is_short)
+
+    html = client.get(f"/channels/{channel.pk}").content.decode()
+    badges = {re.search(r'target="_blank">([^<]*)<', item)[1]: re.findall(r'class="badge[^"]*">([^<]*)<', item)
+              for item in html.split('<li class="video">')[1:]}
+
+    assert badges == {"A Short": ["Short"], "A video": ["Video"], "Kind unknown": []}
+    assert "unknown" not in times_of(html).text.lower().replace("kind unknown", "")
