@@ -7,6 +7,7 @@ import struct
 import zlib
 
 import pytest
+from playwright.sync_api import expect
 
 from jobs.models import Job
 from tests.e2e.conftest import WIDTHS, log_in, screenshot
@@ -52,6 +53,11 @@ def test_the_header_is_one_line_at_1280_px(page, staff, scheme):
         assert header["height"] <= one_line + 1, (path, header)
         tops = {round(box["top"]) for box in header["boxes"]}
         assert max(tops) - min(tops) <= header["tallest"] / 2, (path, header["boxes"])
+        # Cut short on screen, the status is whole on hover.
+        badge = page.locator("#health-badge")
+        assert badge.get_attribute("title") == ("Scheduler down, workers down · 1 queued · start manage.py "
+                                                "schedule_tick --loop · start manage.py qcluster")
+        expect(page.get_by_role("link", name="Log out").or_(page.get_by_role("button", name="Log out"))).to_be_visible()
 
 
 def test_a_thumbnail_that_cannot_load_leaves_a_plain_placeholder_and_asks_no_more(page, staff):
