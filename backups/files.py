@@ -166,20 +166,22 @@ def write_manifest(directory: Path, file_name: str, manifest: dict) -> Path:
 
 
 def folder_usage(directory: Path) -> dict:
-    """Bytes used by the files in the folder, and the total and free space of its disk."""
-    used = files = 0
+    """Bytes used by the files in the folder, how many files (how many of them manifests: a backup is a file
+    and its manifest, and a person counts backups, not files), and the total and free space of its disk."""
+    used = files = manifests = 0
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
                 if entry.is_file(follow_symlinks=False):
                     used += entry.stat(follow_symlinks=False).st_size
                     files += 1
+                    manifests += entry.name.endswith(MANIFEST_SUFFIX)
     except FileNotFoundError:
-        return {"path": str(directory), "exists": False, "used_bytes": 0, "files": 0,
-                "free_bytes": None, "total_bytes": None}
+        return {"path": str(directory), "exists": False, "used_bytes": 0, "files": 0, "manifests": 0,
+                "backup_files": 0, "free_bytes": None, "total_bytes": None}
     disk = shutil.disk_usage(directory)
-    return {"path": str(directory), "exists": True, "used_bytes": used, "files": files,
-            "free_bytes": disk.free, "total_bytes": disk.total}
+    return {"path": str(directory), "exists": True, "used_bytes": used, "files": files, "manifests": manifests,
+            "backup_files": files - manifests, "free_bytes": disk.free, "total_bytes": disk.total}
 
 
 def free_bytes(directory: Path) -> int | None:

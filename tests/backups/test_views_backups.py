@@ -74,7 +74,7 @@ def test_it_shows_the_schedule_the_last_result_and_the_backups(manager, backup_d
     assert "2.5 MB" in row and "4.0×" in row and "3.2 s" in row and "Verified" in row
     assert f'title="SHA-256 {"ab" * 32}"' in row and f">{'ab' * 6}…</code>" in row
     assert f'href="/backups/{good.pk}/download"' in row and f'hx-get="/backups/{good.pk}/delete"' in row
-    assert "holds 2 files using <strong>1.0 kB</strong>" in content.replace("1.0 KB", "1.0 kB")
+    assert "holds 1 backup file and its manifest, using <strong>1.0 kB</strong>" in content.replace("1.0 KB", "1.0 kB")
     assert "manage.py restore_backup &lt;number&gt;" in content and "pre_restore" in content
     assert "Stop the worker and the scheduler" in content
     assert manager.get("/backups?skipped=1").context["backups"][0].status == BackupStatus.SKIPPED

@@ -88,7 +88,8 @@ class _Times(HTMLParser):
 def times_of(html: str) -> _Times:
     parser = _Times()
     parser.feed(html)
-    parser.text = " ".join(" ".join(parser.text).split())
+    # Text pieces joined by a space (a page's cells must not run together), then no space before punctuation.
+    parser.text = re.sub(r" ([.,;:)])", r"\1", " ".join(" ".join(parser.text).split()))
     return parser
 
 
@@ -224,3 +225,23 @@ def test_a_videos_kind_has_a_badge_only_when_it_is_known(client):
 
     assert badges == {"A Short": ["Short"], "A video": ["Video"], "Kind unknown": []}
     assert "unknown" not in times_of(html).text.lower().replace("kind unknown", "")
+
+
+@pytest.mark.parametrize(("names", "words"), [
+    ([], "is empty."),
+    (["a.sqlite3.zst", "a.sqlite3.zst.json"], "holds 1 backup file and its manifest, using 20 B."),
+    (["a.sqlite3.zst", "a.sqlite3.zst.json", "b.sqlite3.zst", "b.sqlite3.zst.json"],
+     "holds 2 backup files and their manifests, using 40 B."),
+    (["a.sqlite3.zst", "b.sqlite3.zst", "b.sqlite3.zst.json"], "holds 2 backup files and 1 manifest, using 30 B."),
+])
+def test_backups_counts_backups_in_its_folder_not_files(client, settings, tmp_path, names, words):
+    settings.BACKUP_DIR = tmp_path / "backups"
+    settings.BACKUP_DIR.mkdir()
+    for name in names:
+        (settings.BACKUP_DIR / name).write_bytes(b"x" * 10)
+    client.force_login(StaffFactory(is_superuser=True))
+
+    text = times_of(client.get("/backups").content.decode()).text
+
+    assert f"The backup folder {settings.BACKUP_DIR} {words}" in text, text[text.find("The backup folder"):][:300]
+    assert not re.search(r"\b\d+ files?\b", text)
