@@ -6,6 +6,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from django.urls import path as url_path
 from django.utils import timezone
 
 from common.actors import Actor, Via
@@ -245,3 +246,41 @@ def test_backups_counts_backups_in_its_folder_not_files(client, settings, tmp_pa
 
     assert f"The backup folder {settings.BACKUP_DIR} {words}" in text, text[text.find("The backup folder"):][:300]
     assert not re.search(r"\b\d+ files?\b", text)
+
+
+# --- Styled 404 and 500 pages -----------------------------------------------------------------------------
+
+def boom(request):
+    raise RuntimeError("a bug")
+
+
+urlpatterns = [url_path("boom", boom)]  # for the 500 test below (pytest.mark.urls)
+
+
+def test_an_unknown_page_answers_a_styled_404_in_words(client):
+    client.force_login(StaffFactory(is_superuser=True))
+
+    response = client.get("/schedules/no-such-page")
+
+    assert response.status_code == 404
+    assert [t.name for t in response.templates][:2] == ["404.html", "frame.html"]
+    text = times_of(response.content.decode()).text
+    assert text.startswith("Page not found · Channel archive Channel archive Page not found")
+    assert "There is no page at /schedules/no-such-page." in text
+    assert '<a href="/schedules">Schedules</a>' in response.content.decode()
+    assert "<style>" in response.content.decode()
+
+
+@pytest.mark.urls("tests.core.test_views")
+def test_a_server_error_answers_a_styled_500_that_needs_no_database(client, django_db_blocker):
+    client.raise_request_exception = False
+
+    with django_db_blocker.block():  # the error may be the database itself: the page must not need it
+        response = client.get("/boom")
+
+    assert response.status_code == 500
+    assert [t.name for t in response.templates] == ["500.html", "frame.html"]
+    text = times_of(response.content.decode()).text
+    assert "Something went wrong" in text and "What went wrong is written in the server's log." in text
+    assert "a bug" not in text and "Traceback" not in text
+    assert "<style>" in response.content.decode()
