@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.utils.translation import ngettext
 
 from channels.models import Channel, ChannelGroup, GroupSync
+from common.formatting import format_instant
 
 
 def channel_added(*, channel: Channel, created: bool, groups: Iterable[ChannelGroup],
@@ -42,7 +43,7 @@ def nothing_to_sync_message(group_sync: GroupSync, group: ChannelGroup) -> str:
         return f"“{group.name}” has no enabled channel."
     if group_sync.skipped_cooldown or group.cooldown_until:
         return (f"All {group_sync.channels_total} channels of “{group.name}” are skipped: the group cools down "
-                f"until {group.cooldown_until:%Y-%m-%d %H:%M} UTC ({group.cooldown_reason}).")
+                f"until {format_instant(group.cooldown_until)} ({group.cooldown_reason}).")
     return (f"All {group_sync.channels_total} enabled channels of “{group.name}” are skipped: each is waiting "
             "after failures (backoff).")
 

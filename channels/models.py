@@ -3,6 +3,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import ngettext
 
+from common.formatting import format_instant
+
 youtube_channel_id = RegexValidator(
     r"^UC[A-Za-z0-9_-]{22}$", "A YouTube channel id looks like UC followed by 22 letters, digits, - or _."
 )
@@ -165,7 +167,7 @@ class GroupSync(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Sync of {self.group_name or 'one channel'} at {self.created_at:%Y-%m-%d %H:%M} UTC"
+        return f"Sync of {self.group_name or 'one channel'} at {format_instant(self.created_at)}"
 
     @property
     def skipped(self) -> int:

@@ -10,6 +10,7 @@ from django.utils.translation import ngettext
 
 from channels.models import Channel, ChannelGroup, GroupSync, SyncOutcome, Video
 from channels.sync import JOB_TYPE as SYNC_JOB_TYPE
+from common.formatting import format_instant
 from jobs.models import ACTIVE_STATUSES, Job
 from scheduling.models import ScheduledTask
 
@@ -69,7 +70,7 @@ def channel_status(channel: Channel, *, now: datetime) -> str:
         failures = channel.consecutive_failures
         text += "; " + ngettext("%d failure in a row", "%d failures in a row", failures) % failures
     if channel.in_backoff(now):
-        text += f"; next try after {channel.next_attempt_at:%Y-%m-%d %H:%M} UTC"
+        text += f"; next try after {format_instant(channel.next_attempt_at)}"
     return text
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.utils.translation import ngettext
 
+from common.formatting import format_instant
 from jobs.models import JobStatus
 from jobs.selectors import no_worker_note
 from scheduling import recurrence
@@ -25,7 +26,7 @@ def windows_coalesced(count: int, *, since: datetime, at_least: bool = False) ->
                        "this one.",
                        "%(n)s earlier windows since %(since)s passed while no scheduler ran; they are folded "
                        "into this one.", count)
-    return windows % {"n": f"At least {count}" if at_least else count, "since": since.isoformat()}
+    return windows % {"n": f"At least {count}" if at_least else count, "since": format_instant(since)}
 
 
 def paused_until(schedule: ScheduledTask) -> str:

@@ -542,9 +542,10 @@ def wall_to_instant(wall: _dt.datetime, zone: str | ZoneInfo) -> _dt.datetime:
 
 
 def local_label(instant: _dt.datetime, zone: str | ZoneInfo) -> str:
-    """"Mon 4 May, 08:00 CEST": an instant on a zone's wall clock, as the pages show times."""
+    """"Mon 4 May 2026, 08:00 CEST": an instant on a zone's wall clock, in the pages' one format
+    (common.formatting.INSTANT_FORMAT, which this pure module cannot import)."""
     local = instant.astimezone(parse_zone(zone) if isinstance(zone, str) else zone)
-    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M} {local.tzname()}"
+    return f"{local:%a} {local.day} {local:%b} {local.year}, {local:%H:%M} {local.tzname()}"
 
 
 # --------------------------------------------------------------------------- preview

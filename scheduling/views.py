@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common.actors import page_actor
+from common.formatting import format_instant
 from common.forms import errors_by_field, parse_toggle
 from common.pages import Toast, action_done, client_redirect, htmx_response, message, next_url
 from jobs.selectors import jobs_describe
@@ -182,7 +183,7 @@ def _save(request, form: ScheduleForm, *, schedule: ScheduledTask | None) -> Htt
 
 
 def _local(instant: datetime, zone: str) -> str:
-    return f"{instant.astimezone(zoneinfo.ZoneInfo(zone)):%a %Y-%m-%d %H:%M} ({zone})"
+    return f"{format_instant(instant, zone)} ({zone})"
 
 
 @require_http_methods(["GET", "POST"])

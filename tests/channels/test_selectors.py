@@ -47,7 +47,7 @@ def test_channel_rows_have_video_counts_newest_video_and_status_in_words():
 
     assert (a.video_count, a.newest_video_at, a.newest_video_title) == (2, NOW - dt.timedelta(days=1), "The newest")
     assert selectors.channel_status(a, now=NOW) == ("Feed not found (HTTP 404); 2 failures in a row; next try after "
-                                                    "2026-05-02 12:40 UTC")
+                                                    "Sat 2 May 2026, 12:40 UTC")
     assert (b.video_count, selectors.channel_status(b, now=NOW)) == (0, "Not synced yet")
     assert [v.published_at for v in selectors.channel_newest_videos(channel=a)] == [
         NOW - dt.timedelta(days=1), NOW - dt.timedelta(days=2)]

@@ -54,7 +54,7 @@ def test_it_pauses_from_the_list_by_keyboard_and_shows_paused_until(logged_in_pa
     page.keyboard.press("Enter")
 
     expect(dialog).to_be_hidden()
-    label = recurrence.local_label(until, BERLIN)  # e.g. "Mon 4 May, 08:00 CEST"
+    label = recurrence.local_label(until, BERLIN)  # e.g. "Mon 4 May 2026, 08:00 CEST"
     expect(page.locator("#toasts")).to_contain_text(f"“Nightly backup” paused until {label} — server maintenance.")
     next_run = row(page, "Nightly backup").locator("td[data-label='Next run']")
     expect(next_run).to_contain_text("Paused until")

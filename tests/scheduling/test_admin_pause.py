@@ -39,7 +39,7 @@ def test_the_list_shows_the_pause_and_filters_by_it(staff_client, berlin, make_s
     services.schedule_pause(schedule=berlin, until=at("2026-05-04 06:00"), reason="server maintenance", now=NOW)
 
     content = staff_client.get(CHANGELIST).content.decode()
-    assert "Paused until Mon 4 May, 08:00 CEST — server maintenance" in content
+    assert "Paused until Mon 4 May 2026, 08:00 CEST — server maintenance" in content
 
     paused = staff_client.get(CHANGELIST + "?paused=yes").context["cl"].result_list
     assert [s.name for s in paused] == ["Nightly backup"]
@@ -88,9 +88,9 @@ def test_emptying_paused_until_resumes(staff_client, berlin):
 
 @pytest.mark.parametrize(("fields", "errors"), [
     ({"paused_until": "2026-05-01T13:00"},
-     {"paused_until": ["Choose a time in the future: it is already Fri 1 May, 14:00 CEST (Europe/Berlin)."]}),
+     {"paused_until": ["Choose a time in the future: it is already Fri 1 May 2026, 14:00 CEST (Europe/Berlin)."]}),
     ({"paused_until": "2027-06-01T00:00"},
-     {"paused_until": ["A pause lasts at most 365 days (until Sat 1 May, 14:00 CEST (Europe/Berlin)); to stop a "
+     {"paused_until": ["A pause lasts at most 365 days (until Sat 1 May 2027, 14:00 CEST (Europe/Berlin)); to stop a "
                        "schedule for longer, disable it."]}),
     ({"pause_reason": "server maintenance"}, {"paused_until": ["Give the date and time the pause ends."]}),
     ({"paused_until": "2026-05-04T08:00", "pause_reason": "x" * 201},

@@ -52,7 +52,7 @@ def test_it_pauses_until_an_instant_with_an_offset_and_shows_the_pause(api, edit
     assert body["paused_until"] == "2026-05-04T06:00:00Z"
     assert body["pause_reason"] == "server maintenance"
     assert body["description"] == ("Every day at 02:00 (Europe/Berlin). "
-                                   "Paused until Mon 4 May, 08:00 CEST — server maintenance")
+                                   "Paused until Mon 4 May 2026, 08:00 CEST — server maintenance")
     assert body["enabled"] is True
     assert api.get(f"/api/schedules/{schedule.pk}").json()["paused_until"] == "2026-05-04T06:00:00Z"
     [item] = api.get("/api/schedules").json()["items"]
@@ -88,9 +88,9 @@ def test_the_pass_resumes_it_and_the_api_shows_it(api, schedule):
     (None, {"until": ["Give the date and time the pause ends."]}),
     ({"reason": "maintenance"}, {"until": ["Give the date and time the pause ends."]}),
     ({"until": "2026-05-01T13:00:00+02:00"},
-     {"until": ["Choose a time in the future: it is already Fri 1 May, 14:00 CEST (Europe/Berlin)."]}),
+     {"until": ["Choose a time in the future: it is already Fri 1 May 2026, 14:00 CEST (Europe/Berlin)."]}),
     ({"until": "2027-05-02T00:00:00Z"},
-     {"until": ["A pause lasts at most 365 days (until Sat 1 May, 14:00 CEST (Europe/Berlin)); to stop a schedule "
+     {"until": ["A pause lasts at most 365 days (until Sat 1 May 2027, 14:00 CEST (Europe/Berlin)); to stop a schedule "
                 "for longer, disable it."]}),
     ({"until": "2026-05-04T08:00:00+02:00", "reason": "x" * 201},
      {"reason": ["Ensure this value has at most 200 characters (it has 201)."]}),

@@ -59,9 +59,9 @@ def window_jobs():
 
 @pytest.mark.parametrize(("until", "reason", "errors"), [
     (None, "", {"until": ["Give the date and time the pause ends."]}),
-    (at("2026-05-01 12:01"), "", {"until": ["Choose a time in the future: it is already Fri 1 May, 12:01 UTC (UTC)."]}),
-    (at("2026-05-01 11:00"), "", {"until": ["Choose a time in the future: it is already Fri 1 May, 12:01 UTC (UTC)."]}),
-    (at("2027-05-01 12:02"), "", {"until": ["A pause lasts at most 365 days (until Sat 1 May, 12:01 UTC (UTC)); to "
+    (at("2026-05-01 12:01"), "", {"until": ["Choose a time in the future: it is already Fri 1 May 2026, 12:01 UTC (UTC)."]}),
+    (at("2026-05-01 11:00"), "", {"until": ["Choose a time in the future: it is already Fri 1 May 2026, 12:01 UTC (UTC)."]}),
+    (at("2027-05-01 12:02"), "", {"until": ["A pause lasts at most 365 days (until Sat 1 May 2027, 12:01 UTC (UTC)); to "
                                             "stop a schedule for longer, disable it."]}),
     (at("2026-05-02 08:00"), "x" * 201, {"reason": ["Ensure this value has at most 200 characters (it has 201)."]}),
     (at("2026-05-02 08:00"), "a\x00b", {"reason": ["Null characters are not allowed."]}),
@@ -96,7 +96,7 @@ def test_it_says_the_current_time_in_the_schedules_zone(make_schedule):
     with pytest.raises(ValidationError) as caught:
         pause(schedule, at("2026-05-01 12:00"))
     assert caught.value.message_dict["until"] == [
-        "Choose a time in the future: it is already Fri 1 May, 14:01 CEST (Europe/Berlin)."]
+        "Choose a time in the future: it is already Fri 1 May 2026, 14:01 CEST (Europe/Berlin)."]
 
 
 def test_is_paused_covers_the_windows_before_the_end_only(every_5):
@@ -118,7 +118,7 @@ def test_it_records_the_windows_inside_the_pause_as_paused_runs_none_and_resumes
     assert window_jobs() == ["2026-05-01T12:05:00+00:00"]
     [paused] = ScheduleRun.objects.filter(schedule=every_5, outcome=RunOutcome.PAUSED)
     assert (paused.due_at, paused.coalesced_windows) == (at("2026-05-01 12:25"), 3)  # 12:10, 12:15, 12:20 too
-    assert paused.message == "Not run: paused until Fri 1 May, 12:30 UTC — server maintenance."
+    assert paused.message == "Not run: paused until Fri 1 May 2026, 12:30 UTC — server maintenance."
     assert not paused.jobs.exists()
     every_5 = refreshed(every_5)
     assert every_5.paused_until == at("2026-05-01 12:30")  # not yet

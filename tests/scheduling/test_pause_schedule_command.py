@@ -30,7 +30,7 @@ def pause_schedule(*args) -> str:
 def test_it_pauses_until_a_time_on_the_schedules_wall_clock_and_resumes(berlin):
     output = pause_schedule(str(berlin.pk), "--until", "2026-05-04T08:00", "--reason", "server maintenance")
 
-    assert output == "“Nightly backup” paused until Mon 4 May, 08:00 CEST — server maintenance. It resumes by itself then."
+    assert output == "“Nightly backup” paused until Mon 4 May 2026, 08:00 CEST — server maintenance. It resumes by itself then."
     assert refreshed(berlin).paused_until == at("2026-05-04 06:00")
     assert ScheduleAuditEntry.objects.get(action=AuditAction.PAUSE).via == "command"
     assert pause_schedule(str(berlin.pk), "--resume") == "“Nightly backup” resumed."
@@ -44,7 +44,7 @@ def test_it_takes_an_offset_as_given(berlin):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--until", "2026-05-01T13:00"], "until: Choose a time in the future: it is already Fri 1 May, 14:00 CEST"),
+    (["--until", "2026-05-01T13:00"], "until: Choose a time in the future: it is already Fri 1 May 2026, 14:00 CEST"),
     (["--until", "monday"], "until: not an ISO-8601 date and time: 'monday'."),
     (["--until", "2026-05-04T08:00", "--reason", "x" * 201], "reason: Ensure this value has at most 200 characters"),
 ])

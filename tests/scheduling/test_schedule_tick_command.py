@@ -170,5 +170,5 @@ def test_it_fires_once_after_three_days_down_when_simulated_with_now(make_schedu
     assert (sync_run.due_at, sync_run.outcome, sync_run.coalesced_windows) == (
         at("2026-05-03 05:30"), "missed", 1)
     assert sync_run.message == (
-        "1 earlier window since 2026-05-02T05:30:00+00:00 passed while no scheduler ran; it is folded into this "
+        "1 earlier window since Sat 2 May 2026, 05:30 UTC passed while no scheduler ran; it is folded into this "
         "one. Missed: 24 h 15 min late, past the grace period of 30 min.")

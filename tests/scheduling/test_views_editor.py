@@ -168,7 +168,7 @@ def test_it_shows_runs_with_lateness_jobs_and_the_audit_trail(manager, make_sche
     for job in run.jobs.all():
         assert f'href="/jobs/{job.pk}"' in content
     assert "Run now" in content and "2 jobs created." in content
-    assert "<strong>Run now</strong> by" in content and "via Pages" in content
+    assert "<strong>Run now</strong> by" in content and " on the pages," in content and "via Pages" not in content
     assert "<strong>Created</strong>" in content
 
 

@@ -13,7 +13,7 @@ from tests.scheduling.conftest import at, refreshed
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-NOW = at("2026-05-01 12:00")  # Fri 1 May, 14:00 CEST
+NOW = at("2026-05-01 12:00")  # Fri 1 May 2026, 14:00 CEST
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def test_it_offers_a_datetime_local_input_in_the_schedules_zone(manager, berlin)
     assert response.templates[0].name == "scheduling/_pause.html"  # the dialog's content, no page around it
     assert '<h2 id="dialog-title">Pause “Nightly backup”</h2>' in content
     assert 'type="datetime-local" name="until"' in content
-    assert "in the schedule&#x27;s time zone, Europe/Berlin (it is now Fri 1 May, 14:00 CEST there)" in content
+    assert "in the schedule&#x27;s time zone, Europe/Berlin (it is now Fri 1 May 2026, 14:00 CEST there)" in content
     assert 'name="reason" placeholder="e.g. server maintenance" maxlength="200"' in content
 
 
@@ -75,7 +75,7 @@ def test_it_pauses_until_a_local_time_and_says_so(manager, berlin):
     assert response.status_code == 200
     assert response["HX-Reswap"] == "none"
     assert '"schedules-changed"' in response["HX-Trigger"] and '"close-dialog"' in response["HX-Trigger"]
-    assert ("“Nightly backup” paused until Mon 4 May, 08:00 CEST — server maintenance. It resumes by itself then."
+    assert ("“Nightly backup” paused until Mon 4 May 2026, 08:00 CEST — server maintenance. It resumes by itself then."
             in response.content.decode())
     berlin = refreshed(berlin)
     assert (berlin.paused_until, berlin.pause_reason) == (at("2026-05-04 06:00"), "server maintenance")
@@ -106,7 +106,7 @@ def test_it_reads_a_wall_time_inside_a_dst_change_as_the_scheduler_does(manager,
 @pytest.mark.parametrize(("data", "field", "message"), [
     ({"until": ""}, "until", "Give the date and time the pause ends."),
     ({"until": "tomorrow"}, "until", "Enter a valid date/time."),
-    ({"until": "2026-05-01T13:59"}, "until", "Choose a time in the future: it is already Fri 1 May, 14:00 CEST"),
+    ({"until": "2026-05-01T13:59"}, "until", "Choose a time in the future: it is already Fri 1 May 2026, 14:00 CEST"),
     ({"until": "2027-05-02T14:00"}, "until", "A pause lasts at most 365 days"),
     ({"until": "2026-05-04T08:00", "reason": "x" * 201}, "reason", "at most 200 characters (it has 201)"),
     ({"until": "2026-05-04T08:00", "reason": "a\x00b"}, "reason", "Null characters are not allowed."),
@@ -140,7 +140,7 @@ def test_it_resumes_now(manager, berlin):
     response = manager.post(f"/schedules/{berlin.pk}/resume", **HTMX)
 
     assert response["HX-Reswap"] == "none" and '"schedules-changed"' in response["HX-Trigger"]
-    assert "“Nightly backup” resumed. Next run: Sat 2026-05-02 02:00 (Europe/Berlin)." in response.content.decode()
+    assert "“Nightly backup” resumed. Next run: Sat 2 May 2026, 02:00 CEST (Europe/Berlin)." in response.content.decode()
     assert refreshed(berlin).paused_until is None
     assert ScheduleAuditEntry.objects.get(action=AuditAction.RESUME).via == Via.PAGE
 
@@ -245,7 +245,7 @@ def test_the_list_filters_paused_schedules(manager, berlin, make_schedule):
 
 
 def test_upcoming_runs_leave_out_the_windows_inside_a_pause(manager, berlin):
-    paused(berlin)  # until Mon 4 May, 08:00 CEST: the runs of 2, 3 and 4 May at 02:00 do not happen
+    paused(berlin)  # until Mon 4 May 2026, 08:00 CEST: the runs of 2, 3 and 4 May at 02:00 do not happen
     runs = [item.run.at for day in manager.get("/schedules/upcoming").context["days"] for item in day["runs"]]
-    assert runs[0] == at("2026-05-05 00:00")  # Tue 5 May, 02:00 CEST
+    assert runs[0] == at("2026-05-05 00:00")  # Tue 5 May 2026, 02:00 CEST
     assert len(runs) == 4  # 5 to 8 May
