@@ -35,6 +35,22 @@ def backup_list(*, include_skipped: bool = True) -> QuerySet[Backup]:
     return backups.order_by("-started_at", "-id")
 
 
+def backup_api_list(*, status: str | None = None, purpose: str | None = None) -> QuerySet[Backup]:
+    """Backups as the API lists them (by id, a page at a time), filtered by status and purpose, with the
+    jobs their off-site state reads (so a page costs the same queries whatever its length)."""
+    backups = Backup.objects.select_related("offsite_job")
+    if status is not None:
+        backups = backups.filter(status=status)
+    if purpose is not None:
+        backups = backups.filter(purpose=purpose)
+    return backups
+
+
+def running_backup() -> Backup | None:
+    """The backup being made now, if one is (there is at most one: the one_running_backup constraint)."""
+    return Backup.objects.filter(status=BackupStatus.RUNNING).first()
+
+
 def newest_good_backup() -> Backup | None:
     """The newest completed backup that was verified and failed no later verification."""
     return Backup.objects.good().order_by("-started_at", "-id").first()

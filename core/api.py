@@ -28,7 +28,10 @@ from ninja.security import SessionAuth as NinjaSessionAuth
 from backups.api import router as backups_router
 from channels.api import router as channels_router
 from common.api import ApiError, errors_of
+from core.health_api import anonymous_unless_credentials
+from core.health_api import router as health_router
 from core.services import ApiTokenRefused, api_token_use
+from jobs.api import router as jobs_router
 from scheduling.api import READ_ONLY_FIELDS
 from scheduling.api import router as schedules_router
 
@@ -141,6 +144,9 @@ api = NinjaAPI(
 api.add_router("/schedules", schedules_router)
 api.add_router("/", backups_router)
 api.add_router("/channels", channels_router)
+api.add_router("/jobs", jobs_router)
+# No login needed, as for /healthz; credentials sent are still checked (core.health_api).
+api.add_router("/health", health_router, auth=[*api.auth, anonymous_unless_credentials])
 
 
 def _read_body_first(run):

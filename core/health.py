@@ -13,8 +13,10 @@ in the shared cache (jobs.queue), and two index seeks on the job table (jobs.sel
 from __future__ import annotations
 
 import logging
+import platform
 from datetime import datetime, timedelta
 
+import django
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
@@ -23,6 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from backups import offsite
+from backups import selectors as backup_selectors
 from jobs import queue
 from jobs.selectors import queue_stats
 from scheduling.selectors import scheduler_status
@@ -107,6 +110,33 @@ def public_report(report: dict) -> dict:
     """The report without internal names: the scheduler's host:pid is for staff, not for anyone."""
     scheduler = {key: value for key, value in report["scheduler"].items() if key != "name"}
     return {**report, "scheduler": scheduler}
+
+
+def staff_details(report: dict, *, now: datetime) -> dict:
+    """What staff see besides the report (GET /api/health): the worker clusters by name, the newest good
+    backup's age against the backup schedule, and the software. Internal names, so never for anyone else.
+    Without a database only the software is known."""
+    details: dict = {"clusters": None, "backups": None,
+                     "software": {"python": platform.python_version(), "django": django.get_version(),
+                                  "database": connection.vendor}}
+    if not report["database"]["ok"]:
+        return details
+    clusters = queue.alive_clusters()
+    if clusters is not None:
+        details["clusters"] = [{"id": str(cluster.cluster_id), "host": str(cluster.host), "pid": cluster.pid,
+                                "status": str(cluster.status), "workers": len(cluster.workers)}
+                               for cluster in clusters]
+    schedule, newest = backup_selectors.backup_schedule(), backup_selectors.newest_good_backup()
+    freshness = backup_selectors.backup_freshness(schedule=schedule, newest_good=newest, now=now)
+    details["backups"] = {
+        "newest_good_id": newest.pk if newest else None,
+        "newest_good_at": newest.started_at.isoformat() if newest else None,
+        "age_seconds": round(freshness.age.total_seconds(), 1) if freshness.age is not None else None,
+        "stale_after_seconds": freshness.limit.total_seconds() if freshness.limit is not None else None,
+        "stale": freshness.stale,
+        "offsite": offsite.offsite_summary(),
+    }
+    return details
 
 
 @login_not_required

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, QuerySet
 
 from jobs import queue, registry
 from jobs.models import Job, JobStatus
@@ -100,6 +100,28 @@ def job_list_page(*, job_type: str = "", status: str = "", q: str = "", before: 
         # Past the oldest: offer the way back if anything matches at all.
         newer = before - 1 if before is not None and jobs.filter(pk__gte=before).exists() else None
     return JobPage(jobs=rows, newer=newer, older=rows[-1].pk if more_older else None)
+
+
+def job_api_list(*, job_type: str | None = None, status: str | None = None, origin: str | None = None,
+                 origin_url: str | None = None, q: str | None = None) -> QuerySet[Job]:
+    """Jobs as the API lists them (by id, a page at a time), filtered.
+
+    `origin` is text in what caused the job (its origin label: "Daily backup", "Sync now by alice"),
+    `origin_url` the exact link to it (a schedule run's "/schedules/runs/12": the jobs of that run),
+    `q` the /jobs page's search (an id, or text in the parameters or the error).
+    """
+    jobs = Job.objects.all()
+    if job_type is not None:
+        jobs = jobs.filter(job_type=job_type)
+    if status is not None:
+        jobs = jobs.filter(status=status)
+    if origin is not None:
+        jobs = jobs.filter(origin_label__icontains=origin)
+    if origin_url is not None:
+        jobs = jobs.filter(origin_url=origin_url)
+    if q is not None:
+        jobs = jobs.filter(job_search(q))
+    return jobs
 
 
 def queue_stats(*, now: datetime) -> dict:
