@@ -43,7 +43,7 @@ from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema, Status
 from pydantic import ConfigDict, StrictBool, StrictInt
 
-from backups import selectors
+from backups import files, selectors
 from backups.errors import BackupError, NoBackupFile
 from backups.models import Backup, BackupPurpose, BackupStatus
 from backups.selectors import backup_schedule
@@ -360,7 +360,7 @@ def backup_download(request, backup_id: BackupId):
     """The backup's file, streamed (never read into memory). Needs backups.download_backup, not just view.
 
     409 while the backup has no file yet or never had one (running, failed, skipped); 410 once the file is
-    gone (deleted, or missing from BACKUP_DIR)."""
+    gone (deleted, or missing from BACKUP_DIR); 404 for a record naming a file the app would not make."""
     require_permission(request, DOWNLOAD_BACKUP)
     backup = get_backup(backup_id)
     try:
@@ -369,8 +369,9 @@ def backup_download(request, backup_id: BackupId):
         gone = backup.status == BackupStatus.DELETED
         message = backup.no_file_reason(to="download") + (f" {backup.note}" if gone and backup.note else "")
         raise ApiError(410 if gone else 409, {"__all__": [message]}) from exc
-    except BackupError as exc:  # the file is missing, or not one the app made
-        raise ApiError(410, {"__all__": [str(exc)]}) from exc
+    except BackupError as exc:
+        # Its file is gone from BACKUP_DIR (410), or the name recorded is not one the app gives: never served.
+        raise ApiError(410 if files.is_ours(backup.file_name, backup.pk) else 404, {"__all__": [str(exc)]}) from exc
     return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,
                         content_type="application/octet-stream")
 

@@ -156,3 +156,30 @@ def test_it_needs_view_to_read_and_add_or_change_to_write(db):
 def test_it_answers_401_to_anonymous_requests(client):
     assert client.get("/api/backup_config").status_code == 401
     assert client.post("/api/backup_config", {}, content_type="application/json").status_code == 401
+
+
+# --- check_interval: kept for old scripts, explained as what it is ----------------------------------------
+
+def test_it_still_takes_check_interval_from_old_scripts_and_stores_nothing_of_it(api):
+    schedule = backup_schedule()
+    before = ScheduledTask.objects.get(pk=schedule.pk).updated_at
+
+    response = api.post("/api/backup_config", {"check_interval": 600})
+
+    assert response.status_code == 200 and response.json()["check_interval"] == 600
+    assert ScheduledTask.objects.get(pk=schedule.pk).updated_at == before  # nothing to save
+    assert not ScheduleAuditEntry.objects.filter(via=Via.API).exists()
+    assert api.get("/api/backup_config").json()["check_interval"] == 3600  # never stored
+
+
+def test_the_document_explains_check_interval_as_deprecated(client):
+    schemas = client.get("/api/openapi.json").json()["components"]["schemas"]
+
+    sent = schemas["BackupConfigIn"]["properties"]["check_interval"]
+    answered = schemas["BackupConfigOut"]["properties"]["check_interval"]
+
+    assert sent["deprecated"] is True and answered["deprecated"] is True
+    assert sent["description"].startswith("Deprecated, and has no effect.")
+    assert "The scheduler now fires each window at its time" in sent["description"]
+    assert "never stored" in sent["description"]
+    assert "else 3600 (the old default)" in answered["description"]

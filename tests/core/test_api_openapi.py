@@ -12,9 +12,13 @@ import pytest
 import schemathesis
 from django.contrib.staticfiles import finders
 from django.core import signals
+from django.core.cache import caches
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.utils import timezone
+from django_q.conf import Conf
+from django_q.signing import SignedPackage
+from django_q.status import Status
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -26,9 +30,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from scheduling import services
-from scheduling.models import ScheduledTask
+from scheduling.models import HeartbeatSource, ScheduledTask, SchedulerHeartbeat
 from tests.api_clients import token_for
-from tests.factories import ChannelFactory, ChannelGroupFactory, StaffFactory, VideoFactory
+from tests.backups.conftest import with_file
+from tests.factories import BackupFactory, ChannelFactory, ChannelGroupFactory, JobFactory, StaffFactory, VideoFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +53,10 @@ def test_it_serves_an_openapi_3_document_without_login(client):
         "/api/schedules/{schedule_id}/pause", "/api/schedules/{schedule_id}/resume", "/api/backup_config",
         "/api/channels/channel_groups", "/api/channels/channel_groups/{group_id}",
         "/api/channels/channel_groups/{group_id}/sync", "/api/channels", "/api/channels/{channel_id}",
-        "/api/channels/{channel_id}/sync", "/api/channels/{channel_id}/videos"}
+        "/api/channels/{channel_id}/sync", "/api/channels/{channel_id}/videos",
+        "/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/retry", "/api/jobs/{job_id}/cancel",
+        "/api/backups", "/api/backups/{backup_id}", "/api/backups/{backup_id}/verify",
+        "/api/backups/{backup_id}/download", "/api/health"}
     assert set(document["paths"]["/api/schedules/{schedule_id}"]) == {"get", "patch", "delete"}
     assert set(document["paths"]["/api/channels/channel_groups/{group_id}"]) == {"get", "patch", "delete"}
     assert set(document["paths"]["/api/channels/{channel_id}"]) == {"get", "patch", "delete"}
@@ -79,7 +87,15 @@ def test_it_sends_anonymous_visitors_of_the_docs_page_to_login(client):
 
 
 @pytest.fixture
-def fuzz_token(db):
+def fuzz_token(db, settings, tmp_path):
+    # Jobs and backups with low ids (the fuzz tries those), in every state their actions care about.
+    settings.BACKUP_DIR = tmp_path / "backups"
+    for status in ("failed", "queued", "completed", "running"):
+        JobFactory(status=status, result={"backup_id": 1} if status == "completed" else None,
+                   error="Traceback\nValueError: boom" if status == "failed" else "")
+    with_file(BackupFactory(table_rows={"jobs_job": 4}), settings.BACKUP_DIR)
+    BackupFactory(status="failed", error="Disk full.")
+    BackupFactory(status="deleted", note="Deleted by alice.")
     group = ChannelGroupFactory(name="News")
     VideoFactory(channel=ChannelFactory(group=group))
     now = timezone.now()
@@ -102,14 +118,43 @@ def in_test_transaction():
     signals.request_finished.connect(close_old_connections)
 
 
+@pytest.fixture
+def running_system(db):
+    """A scheduler and a worker cluster reporting in, so /api/health answers 200 (its 503 is checked on its
+    own below): a one-shot scheduler's heartbeat stays fresh for two minutes, the cluster's entry for ten."""
+    SchedulerHeartbeat.objects.create(name="fuzz:1", source=HeartbeatSource.ONCE, last_pass_at=timezone.now())
+    stat = Status(pid=100, cluster_id="fuzz-cluster")
+    stat.status, stat.workers = str(Conf.IDLE), [101]
+    cache, key = caches[Conf.CACHE], f"{Conf.Q_STAT}:fuzz-cluster"
+    keys = cache.get(Conf.Q_STAT) or []
+    cache.set(Conf.Q_STAT, [*keys, key], None)
+    cache.set(key, SignedPackage.dumps(stat, True), 600)
+    yield
+    cache.delete(key)
+    cache.set(Conf.Q_STAT, keys, None)
+
+
 # Loaded through the application itself, as a client would (it needs no database).
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application())
+
+
+@pytest.mark.parametrize("token", [True, False])
+def test_the_health_report_of_a_system_that_is_down_matches_its_schema(fuzz_token, in_test_transaction, token):
+    """No scheduler, no worker: the documented 503, with the staff's details or without."""
+    case = schema["/api/health"]["GET"].Case(headers={"Authorization": f"Bearer {fuzz_token}"} if token else {})
+
+    response = case.call()
+
+    assert response.status_code == 503
+    assert ("details" in response.json()) is token
+    case.validate_response(response, checks=[status_code_conformance, content_type_conformance,
+                                             response_headers_conformance, response_schema_conformance])
 
 
 @schema.parametrize()
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much])
-def test_it_answers_every_generated_request_within_its_schema(case, fuzz_token, in_test_transaction):
+def test_it_answers_every_generated_request_within_its_schema(case, fuzz_token, running_system, in_test_transaction):
     case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_token}"}, checks=[
         not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
         response_schema_conformance, negative_data_rejection])
