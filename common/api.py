@@ -152,8 +152,12 @@ class IdCursorPagination(CursorPagination):
 def paginate(request, queryset: QuerySet, page: PageQuery) -> dict:
     """One page of `queryset` by id: `{"items": [...], "next": url or None, "previous": url or None}`.
 
-    The links keep the request's other query parameters (its filters).
+    The links keep the request's other query parameters (its filters). A parameter given twice is a 400
+    naming it: ninja would quietly take the last value, so `?status=failed&status=queued` would list
+    only the queued jobs.
     """
+    if repeated := sorted(key for key, values in request.GET.lists() if len(values) > 1):
+        raise ApiError(400, {key: ["Give this parameter once: it takes one value."] for key in repeated})
     pagination = IdCursorPagination(ordering=("id",), page_size=page.limit, max_page_size=page.limit)
     return pagination.paginate_queryset(queryset, pagination.Input(cursor=page.cursor, page_size=page.limit),
                                         request=request)

@@ -516,3 +516,10 @@ def test_running_a_backup_needs_no_schedule_permission(schedule, backup_dir):
 
     assert client.post("/api/backups").status_code == 202
     assert client.post(f"/api/schedules/{schedule.pk}/run_now", {"force": True}).status_code == 403
+
+
+def test_it_refuses_a_filter_given_twice_rather_than_taking_one(api):
+    BackupFactory()
+
+    assert errors_of(api.get("/api/backups?status=completed&status=failed")) == {
+        "status": ["Give this parameter once: it takes one value."]}

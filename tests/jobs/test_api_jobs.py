@@ -369,3 +369,11 @@ def test_a_browser_session_needs_its_csrf_token_to_cancel(operator):
 
     assert "CSRF" in errors["__all__"][0]
     assert Job.objects.get(pk=job.pk).status == JobStatus.QUEUED
+
+
+@pytest.mark.parametrize("query, fields", [("status=failed&status=queued", ["status"]),
+                                           ("q=a&q=b&limit=2&limit=3", ["limit", "q"])])
+def test_it_refuses_a_filter_given_twice_rather_than_taking_one(api, query, fields):
+    failed_job()
+
+    assert sorted(errors_of(api.get(f"/api/jobs?{query}"))) == fields
