@@ -218,7 +218,7 @@ class BackupFilters(PageQuery):
                                                                   "those taken before a restore.")
 
 
-class ActionIn(Schema):
+class VerifyIn(Schema):
     """Verify takes no fields: send no body (`curl -X POST`), or `{}`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -332,7 +332,7 @@ def backup_detail(request, backup_id: BackupId):
 
 @router.post("/backups/{backup_id}/verify", response={200: BackupVerifyOut, **error_responses(404, 409, 415)},
              tags=TAGS)
-def backup_verify(request, backup_id: BackupId, payload: ActionIn | None = None):
+def backup_verify(request, backup_id: BackupId, payload: VerifyIn | None = None):
     """Check the file again, here and now (its checksum, then the copy's integrity) and record the result, as
     Verify now on /backups does; it takes seconds for a large database. A backup without a file (not
     completed) is a 409."""

@@ -243,7 +243,7 @@ class SyncIn(Schema):
     force: StrictBool = Field(False, description="Sync even while jobs of an earlier sync are queued or running.")
 
 
-class JobOut(Schema):
+class SyncJobOut(Schema):
     id: int
     status: str
     channel_id: int | None
@@ -254,7 +254,7 @@ class JobOut(Schema):
 class SyncNowOut(Schema):
     message: str = Field(description="What happened, in words.")
     sync: SyncOut
-    jobs: list[JobOut] = Field(description="The jobs created: one per channel checked.")
+    jobs: list[SyncJobOut] = Field(description="The jobs created: one per channel checked.")
 
 
 # --- output --------------------------------------------------------------------------------------------

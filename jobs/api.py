@@ -96,7 +96,7 @@ class JobFilters(PageQuery):
                            "“#42”), or text in the parameters or the error.")
 
 
-class ActionIn(Schema):
+class JobActionIn(Schema):
     """Retry and cancel take no fields: send no body (`curl -X POST`), or `{}`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -192,7 +192,7 @@ def job_detail(request, job_id: JobId):
 
 
 @router.post("/{job_id}/retry", response={200: JobActionOut, **error_responses(404, 409, 415)})
-def job_retry(request, job_id: JobId, payload: ActionIn | None = None):
+def job_retry(request, job_id: JobId, payload: JobActionIn | None = None):
     """Queue a failed or cancelled job again, now, as one more attempt (as Retry on its page); 409 for a job
     in another state."""
     require_permission(request, OPERATE)
@@ -205,7 +205,7 @@ def job_retry(request, job_id: JobId, payload: ActionIn | None = None):
 
 
 @router.post("/{job_id}/cancel", response={200: JobActionOut, **error_responses(404, 409, 415)})
-def job_cancel(request, job_id: JobId, payload: ActionIn | None = None):
+def job_cancel(request, job_id: JobId, payload: JobActionIn | None = None):
     """Cancel a job that has not started: queued, or waiting to retry (as Cancel on its page); 409 for a job
     running or finished (a running job's worker is not interrupted)."""
     require_permission(request, OPERATE)

@@ -159,7 +159,7 @@ def test_it_says_a_channels_state_in_the_pages_words(api, archive):
     body = api.get(f"{URL}/{archive['backoff'].pk}").json()
 
     assert body["status"] == "backoff"
-    assert body["status_text"] == "Feed not found (HTTP 404); 1 failure in a row; next try after 2026-03-26 13:00 UTC"
+    assert body["status_text"] == "Feed not found (HTTP 404); 1 failure in a row; next try after Thu 26 Mar 2026, 13:00 UTC"
     assert body["next_attempt_at"] == "2026-03-26T13:00:00Z"
 
 

@@ -95,7 +95,7 @@ def test_it_accepts_an_empty_body_without_a_content_type(editor, news, target):
      "All 2 enabled channels of “News” are skipped: each is waiting after failures (backoff)."),
     (lambda group: (ChannelFactory(group=group), ChannelGroup.objects.filter(pk=group.pk).update(
         cooldown_until=NOW + dt.timedelta(hours=1), cooldown_reason="HTTP 429 from YouTube")),
-     "All 1 channels of “News” are skipped: the group cools down until 2026-03-26 13:00 UTC (HTTP 429 from YouTube)."),
+     "All 1 channels of “News” are skipped: the group cools down until Thu 26 Mar 2026, 13:00 UTC (HTTP 429 from YouTube)."),
 ])
 def test_it_answers_409_when_a_group_has_nothing_to_sync(api, news, setup, message):
     setup(news)

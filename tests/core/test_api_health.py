@@ -152,7 +152,7 @@ def test_it_refuses_credentials_it_cannot_accept_instead_of_ignoring_them(health
 
     assert response.status_code == 401
     assert list(response.json()["errors"]) == ["__all__"]
-    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_request"'
 
 
 def test_it_refuses_a_revoked_token(healthy, admin):
