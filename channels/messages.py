@@ -7,8 +7,11 @@ from collections.abc import Iterable
 
 from django.utils.translation import ngettext
 
-from channels.models import Channel, ChannelGroup, GroupSync
+from channels.models import SKIPPED_OUTCOMES, Channel, ChannelGroup, GroupSync, SyncOutcome
 from common.formatting import format_instant
+
+# A toast names this many skipped channels, then "and N more".
+SKIPPED_NAMED = 5
 
 
 def channel_added(*, channel: Channel, created: bool, groups: Iterable[ChannelGroup],
@@ -57,10 +60,30 @@ def sync_now_message(group_sync: GroupSync) -> str:
         return f"Not synced: {group_sync.results.first().error}" if group_sync.results.exists() else "Nothing to sync."
     queued = group_sync.jobs_created
     text = f"Syncing {what}: " + ngettext("%d job queued.", "%d jobs queued.", queued) % queued
-    if skipped := group_sync.skipped:
-        text += " " + ngettext("%d channel skipped (backoff or cool-down).",
-                               "%d channels skipped (backoff or cool-down).", skipped) % skipped
+    if group_sync.skipped:
+        text += " " + skipped_note(group_sync)
     return text
+
+
+def skipped_note(group_sync: GroupSync) -> str:
+    """Which channels a sync left out and why, by name (1 channel skipped, waiting after failures: “Tagesschau”.)."""
+    results = list(group_sync.results.filter(outcome__in=SKIPPED_OUTCOMES).select_related("channel")
+                   .order_by("channel__title", "channel__pk"))
+    count = len(results)
+    if not count:
+        return ""
+    reasons = {result.outcome for result in results}
+    if reasons == {SyncOutcome.SKIPPED_BACKOFF}:
+        why = "waiting after failures"
+    elif reasons == {SyncOutcome.SKIPPED_COOLDOWN}:
+        why = "cooling down after YouTube refused"
+    else:
+        why = "waiting after failures or cooling down"
+    names = ", ".join(f"“{result.channel.title}”" for result in results[:SKIPPED_NAMED])
+    if count > SKIPPED_NAMED:
+        names += f" and {count - SKIPPED_NAMED} more"
+    return ngettext("%(count)d channel skipped, %(why)s: %(names)s.", "%(count)d channels skipped, %(why)s: %(names)s.",
+                    count) % {"count": count, "why": why, "names": names}
 
 
 def outage_note(*, down: int, checked: int) -> str:

@@ -8,15 +8,18 @@ from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySe
 from django.db.models.functions import Coalesce
 from django.utils.translation import ngettext
 
-from channels.models import Channel, ChannelGroup, GroupSync, SyncOutcome, Video
+from channels.models import SKIPPED_OUTCOMES, Channel, ChannelGroup, ChannelSync, GroupSync, SyncOutcome, Video
 from channels.sync import JOB_TYPE as SYNC_JOB_TYPE
 from common.formatting import format_instant
 from jobs.models import ACTIVE_STATUSES, Job
 from scheduling.models import ScheduledTask
 
 TASK_TYPE = "QUICK_SYNC_GROUP"
-# The pages count a group's videos first seen this many days back as new.
+# The pages count a group's videos published this many days back as new. By publication, not by when
+# a sync first saw them: a group's first sync finds up to 15 older videos per channel, which are not news.
 NEW_VIDEOS_DAYS = 7
+# A group's card names this many of its channels checked apart from its own syncs, then "and N more".
+CHECKED_APART_SHOWN = 3
 # A running sync keeps the page refreshing itself this long: one whose jobs wait for a worker
 # that never comes stays unfinished, and the page stops asking after a while.
 POLL_FOR = timedelta(minutes=30)
@@ -28,9 +31,9 @@ def schedules_of_group(group: ChannelGroup):
 
 
 def groups_overview(*, since: datetime) -> QuerySet[ChannelGroup]:
-    """Every group with `channel_count`, `enabled_count`, `new_videos_since` (first seen at or after
-    `since`) and its last sync (`last_sync`, whose `.summary` says it in words)."""
-    new_videos = (Video.objects.filter(channel__groups=OuterRef("pk"), first_seen_at__gte=since)
+    """Every group with `channel_count`, `enabled_count`, `new_videos_since` (videos published at or
+    after `since`) and its last sync (`last_sync`, whose `.summary` says it in words)."""
+    new_videos = (Video.objects.filter(channel__groups=OuterRef("pk"), published_at__gte=since)
                   .order_by().values("channel__groups").annotate(n=Count("pk")).values("n"))
     return (ChannelGroup.objects.select_related("last_sync")
             .annotate(channel_count=Count("channels", distinct=True),
@@ -42,14 +45,23 @@ def groups_overview(*, since: datetime) -> QuerySet[ChannelGroup]:
 def channel_rows() -> QuerySet[Channel]:
     """Channels with `video_count`, `newest_video_title` and `newest_video_at`, as subqueries: one query
     for every channel of every group, whatever their number (the page prefetches it per group).
-    `channel_status(channel, now=...)` puts each one's state in words."""
+    `channel_status(channel, now=...)` puts each one's state in words.
+
+    Also which sync made the channel's latest check (a skip is no check): `last_check_group_id`,
+    `last_check_group_name` ("" for a Sync now of the channel alone) and `last_check_origin`.
+    """
     videos = Video.objects.filter(channel=OuterRef("pk"))
     count = videos.order_by().values("channel").annotate(n=Count("pk")).values("n")
     newest = videos.order_by("-published_at", "-pk")
+    last_check = (ChannelSync.objects.filter(channel=OuterRef("pk")).exclude(outcome__in=SKIPPED_OUTCOMES)
+                  .order_by("-checked_at", "-pk"))
     return Channel.objects.annotate(
         video_count=Coalesce(Subquery(count, output_field=IntegerField()), 0),
         newest_video_title=Subquery(newest.values("title")[:1]),
         newest_video_at=Subquery(newest.values("published_at")[:1]),
+        last_check_group_id=Subquery(last_check.values("group_sync__group_id")[:1]),
+        last_check_group_name=Subquery(last_check.values("group_sync__group_name")[:1]),
+        last_check_origin=Subquery(last_check.values("group_sync__origin_label")[:1]),
     ).order_by("title", "pk")
 
 
@@ -82,6 +94,17 @@ def group_id_of(schedule: ScheduledTask) -> int | None:
         return None
 
 
+def checked_apart(group: ChannelGroup) -> list[Channel]:
+    """The group's channels checked after its last sync finished by something other than a sync of
+    this group (a Sync now of the channel alone, a sync of another group it is in), newest first: the
+    card's "Last sync" must not read older than the channels it shows. Needs `group.channel_rows`."""
+    after = group.last_sync.finished_at if group.last_sync and group.last_sync.finished_at else None
+    rows = [channel for channel in group.channel_rows
+            if channel.last_checked_at is not None and channel.last_check_group_id != group.pk
+            and (after is None or channel.last_checked_at > after)]
+    return sorted(rows, key=lambda channel: channel.last_checked_at, reverse=True)
+
+
 def _with_status(channels, *, now: datetime):
     for channel in channels:
         channel.status_text = channel_status(channel, now=now)
@@ -104,6 +127,8 @@ def groups_page(*, now: datetime) -> dict:
         group.running_sync = running.get(group.pk)
         group.cooling = group.in_cooldown(now)
         _with_status(group.channel_rows, now=now)
+        apart = checked_apart(group)
+        group.checked_apart, group.checked_apart_more = apart[:CHECKED_APART_SHOWN], len(apart[CHECKED_APART_SHOWN:])
     ungrouped = _with_status(list(channel_rows().filter(groups=None)), now=now)
     # A sync whose jobs wait for a worker that never comes stays unfinished: stop asking after a while.
     polling = any(group.running_sync and group.running_sync.created_at > now - POLL_FOR for group in groups)

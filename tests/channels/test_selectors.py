@@ -18,8 +18,8 @@ def test_groups_overview_counts_channels_and_new_videos_once_per_group():
     news, lawyers = ChannelGroupFactory(name="News"), ChannelGroupFactory(name="Lawyers")
     shared = ChannelFactory(groups=[news, lawyers])
     ChannelFactory(group=news, enabled=False)
-    VideoFactory.create_batch(2, channel=shared, first_seen_at=NOW - dt.timedelta(hours=1))
-    VideoFactory(channel=shared, first_seen_at=NOW - dt.timedelta(days=3))
+    VideoFactory.create_batch(2, channel=shared, published_at=NOW - dt.timedelta(hours=1))
+    VideoFactory(channel=shared, published_at=NOW - dt.timedelta(days=3), first_seen_at=NOW)  # old, seen just now
     sync = GroupSync.objects.create(group=news, group_name="News", finished_at=NOW, channels_total=2, synced=1,
                                     failed=1, new_videos=2)
     news.last_sync = sync

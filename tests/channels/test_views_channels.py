@@ -75,7 +75,7 @@ def test_it_shows_a_card_per_group_with_its_sync_schedule_and_channels(manager):
     assert "<span class=\"fact-label\">New videos:</span> 2" in content
     assert "Feed outage:</span> <span class=\"badge badge-warn\">Yes</span>" in content
     assert "(Sync now by bob)" in content
-    assert "2 in the last 7 days" in content  # both videos were first seen just now
+    assert "0 published in the last 7 days" in content  # first seen just now, but published in May
     assert "News sync</a>: Every day at 05:30 (Europe/Berlin)" in content
     assert f'/schedules/{schedule.pk}/edit?task_type=QUICK_SYNC_GROUP&amp;fixed=quick_sync_group-group_id' in content
     # Each channel: videos, newest video, status in words and its last error.
@@ -137,10 +137,10 @@ def test_it_polls_while_a_sync_runs(manager):
     assert "every 5s" not in manager.get("/channels").content.decode()
     GroupSync.objects.create(group=group, group_name=group.name, created_at=timezone.now(), jobs_created=3)
     content = manager.get("/channels").content.decode()
-    assert "every 5s" in content and "Running: 3 channels to check." in content
+    assert "every 5s" in content and "Running</span> 3 channels to check" in content
     GroupSync.objects.update(created_at=timezone.now() - dt.timedelta(hours=1))  # no worker ever came
     content = manager.get("/channels").content.decode()
-    assert "every 5s" not in content and "Running: 3 channels to check." in content
+    assert "every 5s" not in content and "Running</span> 3 channels to check" in content
 
 
 def test_it_hides_what_the_user_may_not_do(viewer):

@@ -1,6 +1,9 @@
 """The group forms of /channels (create, rename, delete with its warning) and a group's Sync now
 (works / validates / permissions / method / bad id)."""
 
+import datetime as dt
+import re
+
 import pytest
 from django.utils import timezone
 
@@ -8,12 +11,15 @@ from channels.models import ChannelGroup, GroupSync
 from jobs.models import Job
 from scheduling import services as scheduling_services
 from scheduling.models import ScheduleAuditEntry, ScheduledTask
-from tests.factories import ChannelFactory, ChannelGroupFactory, UserFactory, grant
+from tests.channels.conftest import feed_for
+from tests.factories import ChannelFactory, ChannelGroupFactory, UserFactory, VideoFactory, grant
 
 pytestmark = pytest.mark.django_db
 
 GROUPS = ("view_channelgroup", "add_channelgroup", "change_channelgroup", "delete_channelgroup")
 HTMX = {"HTTP_HX_REQUEST": "true"}
+CHANNEL_A = "UCaaaaaaaaaaaaaaaaaaaaaa"
+CHANNEL_B = "UCbbbbbbbbbbbbbbbbbbbbbb"
 
 
 @pytest.fixture
@@ -186,3 +192,88 @@ def test_it_refuses_group_writes_without_their_permission(client, path, needs):
     assert client.post(url, {"name": "Changed"}).status_code == 403
     assert list(ChannelGroup.objects.values_list("name", flat=True)) == ["News"]
     assert not Job.objects.exists()
+
+
+def test_it_names_the_skipped_channels_in_the_sync_toast(manager):
+    group = ChannelGroupFactory(name="News")
+    ChannelFactory(group=group, title="Phoenix")
+    later = timezone.now() + dt.timedelta(hours=1)
+    ChannelFactory(group=group, title="Tagesschau", consecutive_failures=2, next_attempt_at=later)
+    content = manager.post(f"/channels/groups/{group.pk}/sync", **HTMX).content.decode()
+    assert "Syncing “News”: 1 job queued. 1 channel skipped, waiting after failures: “Tagesschau”." in content
+
+
+def test_it_names_at_most_five_skipped_channels(manager):
+    group = ChannelGroupFactory(name="News")
+    ChannelFactory(group=group, title="Phoenix")
+    later = timezone.now() + dt.timedelta(hours=1)
+    for letter in "ABCDEFG":
+        ChannelFactory(group=group, title=f"Channel {letter}", consecutive_failures=1, next_attempt_at=later)
+    content = manager.post(f"/channels/groups/{group.pk}/sync", **HTMX).content.decode()
+    assert ("7 channels skipped, waiting after failures: “Channel A”, “Channel B”, “Channel C”, “Channel D”, "
+            "“Channel E” and 2 more.") in content
+
+
+# --- the group's card tells the truth ---------------------------------------------------------
+
+def card_text(client, group) -> str:
+    """The group card's text as a screen reader reads it: tags out, whitespace collapsed."""
+    content = client.get("/channels").content.decode()
+    start = content.index(f'id="group-{group.pk}"')
+    card = content[start:content.index("</section>", start)]
+    return " ".join(re.sub(r"<[^>]+>", " ", card).split())
+
+
+def test_the_card_says_running_once_with_who_started_it(manager):
+    group = ChannelGroupFactory(name="News")
+    GroupSync.objects.create(group=group, group_name="News", origin_label="Sync now by bob",
+                             created_at=timezone.now(), jobs_created=3)
+    text = card_text(manager, group)
+    assert "Running 3 channels to check (Sync now by bob), started" in text
+    assert text.count("Running") == 1
+
+
+def test_the_cards_last_sync_covers_a_channel_synced_on_its_own(manager, feeds, run_jobs):
+    group = ChannelGroupFactory(name="News")
+    other = ChannelGroupFactory(name="Lawyers")
+    alone = ChannelFactory(group=group, title="Tagesschau", youtube_id=CHANNEL_A)
+    ChannelFactory(groups=[group, other], title="Phoenix", youtube_id=CHANNEL_B)
+    feeds.serve(CHANNEL_A, feed_for(CHANNEL_A, prefix="AAAAAAAAA"))
+    feeds.serve(CHANNEL_B, feed_for(CHANNEL_B, prefix="BBBBBBBBB"))
+    assert "Never synced" in card_text(manager, group)
+
+    manager.post(f"/channels/groups/{group.pk}/sync", **HTMX)
+    run_jobs()
+    text = card_text(manager, group)
+    assert "Synced: 2" in text and "checked apart" not in text  # the group's own sync says it all
+
+    manager.post(f"/channels/{alone.pk}/sync", **HTMX)
+    run_jobs()
+    text = card_text(manager, group)
+    assert ("Since then, checked apart from the group: “Tagesschau” on its own (Sync now by alice), "
+            in text), text
+    assert "Synced, nothing new" in text and "Phoenix" not in text.partition("Since then")[2].partition("New videos")[0]
+
+    manager.post(f"/channels/groups/{other.pk}/sync", **HTMX)
+    run_jobs()
+    text = card_text(manager, group)
+    assert "“Phoenix” in a sync of “Lawyers” (Sync now by alice)" in text
+    assert "“Tagesschau” on its own" in text
+
+    # While the group's next sync runs, the channels it has checked are its own, not "apart".
+    manager.post(f"/channels/groups/{group.pk}/sync", **HTMX)
+    run_jobs(Job.objects.filter(status="queued").order_by("pk")[:1])
+    text = card_text(manager, group)
+    assert "Running 2 channels to check" in text and "“Tagesschau” on its own" not in text
+    assert "“Tagesschau” in a sync" not in text and "“Phoenix” in a sync of “Lawyers”" in text
+
+
+def test_the_card_counts_new_videos_by_publication_date_and_says_so(manager):
+    group = ChannelGroupFactory(name="News")
+    channel = ChannelFactory(group=group)
+    now = timezone.now()
+    # A first sync finds older videos too: first seen now, published long ago; they are not new.
+    VideoFactory.create_batch(3, channel=channel, first_seen_at=now, published_at=now - dt.timedelta(days=30))
+    VideoFactory(channel=channel, first_seen_at=now, published_at=now - dt.timedelta(days=2))
+    VideoFactory(channel=channel, first_seen_at=now - dt.timedelta(days=20), published_at=now - dt.timedelta(days=6))
+    assert "New videos 2 published in the last 7 days" in card_text(manager, group)

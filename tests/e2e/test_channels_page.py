@@ -167,7 +167,7 @@ def test_it_syncs_a_group_now_without_a_schedule_and_says_no_worker_runs(logged_
     toasts = page.locator("#toasts")
     expect(toasts).to_contain_text("Syncing “News”: 2 jobs queued.")
     expect(toasts).to_contain_text("No worker is running, so the jobs wait until one starts")
-    expect(card(page, "News")).to_contain_text("Running: 2 channels to check.")  # the list refreshed itself
+    expect(card(page, "News")).to_contain_text("Running 2 channels to check (Sync now by alice)")  # the list refreshed itself
     assert set(Job.objects.values_list("origin_label", flat=True)) == {"Sync now by alice"}
     expect(page.locator(":focus")).to_have_attribute("id", f"sync-group-{news.pk}")
     # One channel, from its row.
