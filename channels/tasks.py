@@ -19,6 +19,10 @@ class QuickSyncGroupParamsForm(registry.ParamsForm):
     )
 
 
+# A group's card opens the editor with its group fixed; the editor's title names it (ParamsForm's editor_title).
+QuickSyncGroupParamsForm.base_fields["group_id"].editor_title = "Quick sync of {}"
+
+
 def job_requests(run, *, now) -> list[JobRequest]:
     """The run's jobs, recorded as the run's GroupSync in the scheduler's transaction (the channels
     skipped for backoff or cool-down are part of it). A run that would sync nothing says why instead."""

@@ -31,19 +31,23 @@ def params_prefix(task_type: str) -> str:
 class ScheduleForm(forms.ModelForm):
     task_type = forms.ChoiceField(label="Task")
     schedule_kind = forms.ChoiceField(label="Repeats", choices=ScheduleKind.choices, initial=ScheduleKind.DAILY)
+    # No maxlength: a browser would cut "5:30pm" to "5:30p" as it is typed. The whole text is read
+    # (clean_schedule_time) and the model refuses what is not understood, quoting all of it.
     schedule_time = forms.CharField(
-        label="Time (HH:MM, 24-hour)", required=False, max_length=5,
-        help_text="Local time in the schedule's time zone, e.g. 05:30.",
-        widget=forms.TextInput(attrs={"placeholder": "HH:MM", "size": 6, "inputmode": "numeric",
-                                      "pattern": "[0-2][0-9]:[0-5][0-9]", "autocomplete": "off"}),
+        label="Time (HH:MM, 24-hour)", required=False, strip=True,
+        help_text="Local time in the schedule's time zone, e.g. 05:30 or 17:30 (5:30pm is understood too).",
+        widget=forms.TextInput(attrs={"placeholder": "HH:MM", "size": 8, "autocomplete": "off"}),
     )
     schedule_days = forms.MultipleChoiceField(
         label="On", required=False, widget=forms.CheckboxSelectMultiple,
         choices=[(day, day.capitalize()) for day in recurrence.WEEKDAYS],
         help_text="At least one weekday.",
     )
+    # The minimum is the model's rule, said once, in its words ("at least 5 minutes (got 3)"); the
+    # input's `min` only hints it to the browser (the form is `novalidate`).
     interval_minutes = forms.IntegerField(
-        label="Every (minutes)", required=False, min_value=recurrence.MIN_INTERVAL_MINUTES,
+        label="Every (minutes)", required=False,
+        widget=forms.NumberInput(attrs={"min": recurrence.MIN_INTERVAL_MINUTES}),
         help_text=f"At least {recurrence.MIN_INTERVAL_MINUTES} minutes.",
     )
     cron_expr = forms.CharField(
@@ -105,6 +109,31 @@ class ScheduleForm(forms.ModelForm):
                 names.append(field_name)
             self.params_fields[name] = names
 
+    def clean_schedule_time(self) -> str:
+        """"5:30pm" is 17:30 and "7:30" is 07:30; text that is no time stays as typed, for the model to refuse whole."""
+        text = self.cleaned_data.get("schedule_time") or ""
+        return recurrence.read_wall_time(text) or text
+
+    @property
+    def fixed_title(self) -> str:
+        """What the editor is for, when its page fixed a param whose field says how to name it
+        (`field.editor_title = "Quick sync of {}"` on a task type's params field): "Quick sync of News".
+        "" when no such param is fixed (the views set `fixed`) or its value names nothing."""
+        chosen = self["task_type"].value() or (self.task_types[0] if self.task_types else "")
+        for name in getattr(self, "fixed", ()):
+            field = self.fields[name]
+            title = getattr(field, "editor_title", None)
+            if not title or name not in self.params_fields.get(chosen, ()):
+                continue
+            try:
+                value = field.clean(self[name].value())
+            except ValidationError:
+                continue
+            if value not in field.empty_values:
+                return title.format(field.label_from_instance(value) if hasattr(field, "label_from_instance")
+                                    else value)
+        return ""
+
     def chosen_params_form(self) -> registry.ParamsForm | None:
         name = self.cleaned_data.get("task_type") if hasattr(self, "cleaned_data") else self.instance.task_type
         if name not in self.params_fields:
@@ -127,7 +156,12 @@ class ScheduleForm(forms.ModelForm):
         return cleaned
 
     def _post_clean(self):
+        # One mistake, one message: an input the form could not read reached the model empty, and the
+        # model's rules about that empty value ("a number of minutes is required") are not true.
+        read_errors = {name: len(errors) for name, errors in self._errors.items() if name in self.fields}
         super()._post_clean()
+        for name, count in read_errors.items():
+            del self._errors[name][count:]
         # The model checks params too (every entrance goes through it); its messages name the
         # param, so move them under that param's own input when the form shows one.
         errors = self._errors.pop("params", None) if self._errors else None

@@ -169,6 +169,8 @@ class ScheduledTask(models.Model):
     def clean(self) -> None:
         self._clear_fields_of_other_kinds()
         errors: dict[str, list] = {}
+        # Whatever the entrance, "europe/berlin" is Europe/Berlin, stored as IANA spells it.
+        self.timezone = recurrence.canonical_zone(self.timezone)
         if self.overlap_policy not in OverlapPolicy.values:
             errors["overlap_policy"] = [f"Choose one of: {', '.join(OverlapPolicy.values)} "
                                         f"(got {self.overlap_policy!r})."]

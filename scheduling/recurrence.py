@@ -57,6 +57,7 @@ __all__ = [
     "Recurrence",
     "RecurrenceError",
     "PreviewRun",
+    "canonical_zone",
     "day_change",
     "known_zones",
     "local_label",
@@ -65,6 +66,7 @@ __all__ = [
     "whole_minute",
     "parse_time",
     "parse_zone",
+    "read_wall_time",
     "validate_cron",
     "wall_to_instant",
 ]
@@ -112,6 +114,30 @@ def parse_time(value: str) -> _dt.time:
     return _dt.time(int(match[1]), int(match[2]))
 
 
+_TWELVE_HOUR_RE = re.compile(r"(1[0-2]|0?[1-9])(?:[:.]([0-5][0-9]))?\s*([ap])\.?\s*m\.?", re.IGNORECASE)
+_ONE_DIGIT_HOUR_RE = re.compile(r"([0-9]):([0-5][0-9])")
+
+
+def read_wall_time(text: str) -> str | None:
+    """A time as people type it -> "HH:MM" (24-hour), or None when it is not understood.
+
+    Understood: "17:30", "7:30" (one-digit hour), and the 12-hour clock with am/pm in any case and
+    spacing ("5:30pm", "5:30 PM", "5 p.m.", "12:15am" = 00:15). Anything else is None, so the caller
+    refuses the whole text rather than a part of it. Pure: `parse_time` stays the strict check.
+    """
+    if not isinstance(text, str):
+        return None
+    text = text.strip()
+    if _TIME_RE.fullmatch(text):
+        return text
+    if match := _ONE_DIGIT_HOUR_RE.fullmatch(text):
+        return f"0{match[1]}:{match[2]}"
+    if match := _TWELVE_HOUR_RE.fullmatch(text):
+        hour = int(match[1]) % 12 + (12 if match[3].lower() == "p" else 0)
+        return f"{hour:02d}:{match[2] or '00'}"
+    return None
+
+
 def parse_days(values: Iterable[str]) -> tuple[int, ...]:
     """Weekday names ("mon".."sun", any case) -> sorted unique weekday ints (0 = Monday)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
@@ -137,6 +163,20 @@ _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 def known_zones() -> frozenset[str]:
     """The IANA zone names a schedule may use (read from the tz database once per process)."""
     return frozenset(available_timezones()) - _NOT_ZONES
+
+
+@functools.lru_cache(maxsize=1)
+def _zones_by_folded_name() -> dict[str, str]:
+    return {name.casefold(): name for name in known_zones()}
+
+
+def canonical_zone(name):
+    """A zone name as a person may type it ("europe/berlin", " utc ") -> its IANA spelling
+    ("Europe/Berlin", "UTC"); a name that matches no zone comes back as it was, for `parse_zone`
+    to refuse with the text the person typed. IANA names differ by more than case, never by case alone."""
+    if not isinstance(name, str):
+        return name
+    return _zones_by_folded_name().get(name.strip().casefold(), name)
 
 
 def parse_zone(name: str) -> ZoneInfo:

@@ -32,6 +32,8 @@ class ParamsForm(forms.Form):
     A field may say when the schedule editor shows it: `field.shown_when = ("param", "value")` shows
     its input only while the input of `param` has that value (a retention's calendar counts, while
     the calendar is chosen). Done by the pages' JavaScript; without it every input shows.
+    And how the editor's title names a schedule whose page fixed this param: `field.editor_title =
+    "Quick sync of {}"` ("Quick sync of News", the chosen value's label in the braces).
     """
 
     def to_params(self) -> dict:

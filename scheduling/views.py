@@ -516,7 +516,7 @@ class UpcomingForm(forms.Form):
                                                        "spellcheck": "false"}))
 
     def clean_tz(self):
-        name = (self.cleaned_data.get("tz") or "").strip() or "UTC"
+        name = recurrence.canonical_zone((self.cleaned_data.get("tz") or "").strip() or "UTC")
         try:
             recurrence.parse_zone(name)
         except recurrence.RecurrenceError as exc:

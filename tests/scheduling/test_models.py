@@ -117,6 +117,44 @@ def test_it_accepts_iana_zones():
     assert valid(timezone="Europe/Berlin").timezone == "Europe/Berlin"
 
 
+@pytest.mark.parametrize(("typed", "stored"), [("europe/berlin", "Europe/Berlin"), (" EUROPE/BERLIN ", "Europe/Berlin"),
+                                               ("utc", "UTC"), ("america/argentina/buenos_aires",
+                                                                "America/Argentina/Buenos_Aires")])
+def test_it_matches_time_zones_whatever_their_case_and_stores_them_as_iana_spells_them(typed, stored):
+    assert valid(timezone=typed).timezone == stored
+
+
+def test_it_refuses_a_zone_that_matches_none_quoting_what_was_typed():
+    assert errors_of(timezone="europe/berlinn")["timezone"] == [
+        "Unknown time zone 'europe/berlinn'; use an IANA name such as 'Europe/Berlin' or 'UTC'."]
+
+
+def test_every_entrance_stores_the_zone_as_iana_spells_it():
+    """The rule lives in the model's cleaning, so the API and the services (the commands' way in) follow it."""
+    from django.utils import timezone as django_timezone
+
+    from scheduling import services
+    from tests.api_clients import ALL_ACTIONS, token_client, user_with
+    from tests.factories import grant
+
+    schedule = services.schedule_save(schedule=ScheduledTask(
+        name="By a command", task_type="DATABASE_BACKUP", schedule_kind="daily", schedule_time="02:00",
+        timezone="europe/london"), now=django_timezone.now())
+    assert ScheduledTask.objects.get(pk=schedule.pk).timezone == "Europe/London"
+
+    api = token_client(grant(user_with(*ALL_ACTIONS), "delete_backup"))
+    response = api.post("/api/schedules", {"name": "By a script", "task_type": "DATABASE_BACKUP",
+                                           "schedule_kind": "daily", "schedule_time": "02:00",
+                                           "timezone": "asia/tokyo"})
+    assert response.status_code == 201, response.content
+    assert response.json()["timezone"] == "Asia/Tokyo"
+    assert api.patch(f"/api/schedules/{response.json()['id']}", {"timezone": "PACIFIC/AUCKLAND"}).json()[
+        "timezone"] == "Pacific/Auckland"
+    preview = api.post("/api/schedules/preview", {"schedule_kind": "daily", "schedule_time": "02:00",
+                                                  "timezone": "america/new_york"})
+    assert preview.json()["timezone"] == "America/New_York"
+
+
 def test_it_rejects_an_unknown_task_type():
     errors = errors_of(task_type="MAKE_COFFEE")
     assert "MAKE_COFFEE" in errors["task_type"][0]

@@ -1,6 +1,8 @@
 """The schedule editor, its live preview, a schedule's history and the upcoming runs."""
 
 import datetime as dt
+import html
+import re
 
 import pytest
 import time_machine
@@ -199,7 +201,82 @@ def test_it_lists_upcoming_runs_by_day_in_the_viewers_zone_and_marks_dst_days(ma
     assert "48 runs this day" in content  # a frequent schedule's day is one line
 
 
+def test_it_shows_upcoming_runs_in_a_zone_typed_in_any_case(manager):
+    response = manager.get("/schedules/upcoming?tz=america/new_york")
+    assert response.context["zone"] == "America/New_York" and 'id="id_tz_error"' not in response.content.decode()
+
+
 def test_it_falls_back_to_utc_for_an_unknown_zone(manager):
     response = manager.get("/schedules/upcoming?tz=Nowhere/Land")
     assert response.context["zone"] == "UTC"
     assert 'id="id_tz_error"' in response.content.decode()
+
+
+# --- one mistake, one true message; times and zones as people type them ---------------------------
+
+def field_errors(content: str, field: str) -> list[str]:
+    """The messages under one input, as the page shows them."""
+    match = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', content, re.S)
+    return [html.unescape(item) for item in re.findall(r"<li>(.*?)</li>", match[1])] if match else []
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("3", "The interval must be at least 5 minutes (got 3)."),
+    ("ten", "Enter a whole number."),
+])
+def test_it_gives_an_interval_below_five_one_true_message(manager, typed, message):
+    fields = daily(schedule_kind="interval", interval_minutes=typed)
+    content = manager.post("/schedules/new", fields, **HTMX).content.decode()
+    assert field_errors(content, "interval_minutes") == [message]
+    preview = html.unescape(manager.post("/schedules/preview", fields).content.decode())
+    assert preview.count(message) == 1 and "is required" not in preview
+    assert not ScheduledTask.objects.exists()
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("5:30pm", "17:30"), ("5:30 PM", "17:30"), ("12:15am", "00:15"),
+                                               ("7 p.m.", "19:00"), ("7:30", "07:30"), (" 17:30 ", "17:30")])
+def test_it_understands_times_as_people_type_them(manager, typed, stored):
+    content = manager.post("/schedules/preview", daily(schedule_time=typed)).content.decode()
+    assert f"Every day at {stored} (UTC)" in content
+    manager.post("/schedules/new", daily(schedule_time=typed), **HTMX)
+    assert ScheduledTask.objects.get().schedule_time == stored
+
+
+@pytest.mark.parametrize("typed", ["5:30p", "17:30pm", "noon", "5.30", "5:30pm and a bit"])
+def test_it_refuses_a_time_it_does_not_understand_whole(manager, typed):
+    content = manager.post("/schedules/new", daily(schedule_time=typed), **HTMX).content.decode()
+    assert field_errors(content, "schedule_time") == [
+        f"Enter the time as HH:MM in 24-hour format, 00:00 to 23:59 (got {typed!r})."]
+    assert not ScheduledTask.objects.exists()
+
+
+def test_the_time_input_takes_the_whole_text(manager):
+    """A maxlength of 5 let the browser cut "5:30pm" to "5:30p" while it was typed."""
+    fragment = manager.get("/schedules/new", **HTMX).content.decode()
+    time_input = re.search(r'<input[^>]*name="schedule_time"[^>]*>', fragment)[0]
+    assert "maxlength" not in time_input and "pattern" not in time_input and "inputmode" not in time_input
+
+
+def test_it_matches_the_time_zone_whatever_its_case_and_stores_it_as_iana_spells_it(manager):
+    content = manager.post("/schedules/preview", daily(timezone="europe/berlin")).content.decode()
+    assert "Every day at 02:00 (Europe/Berlin)" in content
+    manager.post("/schedules/new", daily(timezone=" europe/BERLIN "), **HTMX)
+    assert ScheduledTask.objects.get().timezone == "Europe/Berlin"
+
+
+def test_the_quick_sync_editor_names_its_group_in_its_title(manager):
+    group = ChannelGroupFactory(name="News")
+    query = f"task_type=QUICK_SYNC_GROUP&quick_sync_group-group_id={group.pk}&fixed=quick_sync_group-group_id"
+    fragment = manager.get(f"/schedules/new?{query}", **HTMX).content.decode()
+    assert 'id="dialog-title">New schedule: Quick sync of News</h2>' in fragment
+    # A mistake re-renders the form: the title still names the group.
+    fields = daily(task_type="QUICK_SYNC_GROUP", schedule_time="25:00", _task_types="QUICK_SYNC_GROUP",
+                   _fixed="quick_sync_group-group_id", **{"quick_sync_group-group_id": group.pk})
+    content = manager.post("/schedules/new", fields, **HTMX).content.decode()
+    assert 'id="dialog-title">New schedule: Quick sync of News</h2>' in content
+    manager.post("/schedules/new", {**fields, "schedule_time": "05:30", "name": "Morning"}, **HTMX)
+    schedule = ScheduledTask.objects.get()
+    fragment = manager.get(f"/schedules/{schedule.pk}/edit?{query}", **HTMX).content.decode()
+    assert 'id="dialog-title">Edit “Morning”: Quick sync of News</h2>' in fragment
+    # Opened from /schedules, nothing is fixed: the plain title.
+    assert 'id="dialog-title">Edit “Morning”</h2>' in manager.get(f"/schedules/{schedule.pk}/edit", **HTMX).content.decode()
