@@ -601,6 +601,18 @@ class PreviewRun:
     shifted_from: _dt.time | None  # the wall time asked for, when a spring-forward gap moved the run
     note: str  # the two facts above in plain words, or ""
 
+    @property
+    def label(self) -> str:
+        """"Sun 25 Oct 2026, 02:30 CEST": the local time with its zone, which stays on a time the clocks
+        repeat (Django's `date` filter leaves the zone out there, the time being ambiguous to it)."""
+        local = self.local
+        return f"{local:%a} {local.day} {local:%b} {local.year}, {local:%H:%M} {local.tzname()}"
+
+    @property
+    def differs_from_utc(self) -> bool:
+        """Whether the local time reads differently from UTC ("= 02:00 UTC" beside 02:00 UTC says nothing)."""
+        return self.local.utcoffset() != _dt.timedelta(0)
+
 
 def day_change(zone: ZoneInfo, day: _dt.date) -> _dt.timedelta:
     """How far the zone's clocks move during this local day (0 on ordinary days)."""

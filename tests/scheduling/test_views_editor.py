@@ -3,6 +3,7 @@
 import datetime as dt
 import html
 import re
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -280,3 +281,43 @@ def test_the_quick_sync_editor_names_its_group_in_its_title(manager):
     assert 'id="dialog-title">Edit “Morning”: Quick sync of News</h2>' in fragment
     # Opened from /schedules, nothing is fixed: the plain title.
     assert 'id="dialog-title">Edit “Morning”</h2>' in manager.get(f"/schedules/{schedule.pk}/edit", **HTMX).content.decode()
+
+
+# --- the preview's DST rows ------------------------------------------------------------------------
+
+def preview_rows(manager, **fields) -> list[str]:
+    content = manager.post("/schedules/preview", daily(**fields)).content.decode()
+    rows = re.findall(r"<li[^>]*>(.*?)</li>", content.partition('<ol class="preview-runs">')[2], re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in rows]
+
+
+def test_the_fall_back_row_keeps_its_zone(manager):
+    with time_machine.travel(dt.datetime(2026, 10, 23, 12, tzinfo=dt.timezone.utc), tick=False):
+        rows = preview_rows(manager, schedule_time="02:30", timezone="Europe/Berlin")
+    assert rows[1].startswith("Sun 25 Oct 2026, 02:30 CEST = 00:30 UTC DST Clocks go back this day")
+    # A real-time cron runs in both passes of the repeated hour: each says which.
+    with time_machine.travel(dt.datetime(2026, 10, 25, 0, 10, tzinfo=dt.timezone.utc), tick=False):
+        real_time = preview_rows(manager, schedule_kind="cron", cron_expr="30 * * * *", timezone="Europe/Berlin")
+    assert [row.split(" = ")[0] for row in real_time[:3]] == [
+        "Sun 25 Oct 2026, 02:30 CEST", "Sun 25 Oct 2026, 02:30 CET", "Sun 25 Oct 2026, 03:30 CET"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/London"])  # London is on UTC in winter
+def test_it_does_not_repeat_a_time_in_utc_that_reads_the_same(manager, zone):
+    with time_machine.travel(dt.datetime(2026, 12, 1, 12, tzinfo=dt.timezone.utc), tick=False):
+        rows = preview_rows(manager, timezone=zone)
+    assert len(rows) == 5 and all("=" not in row for row in rows), rows
+    assert rows[0].startswith("Wed 2 Dec 2026, 02:00 ")
+
+
+def test_it_gives_utc_beside_a_local_time_that_differs(manager):
+    with time_machine.travel(dt.datetime(2026, 12, 1, 12, tzinfo=dt.timezone.utc), tick=False):
+        rows = preview_rows(manager, timezone="Europe/Berlin")
+    assert rows[0] == "Wed 2 Dec 2026, 02:00 CET = 01:00 UTC"
+
+
+def test_the_dst_rows_are_marked_with_what_every_font_has():
+    """An emoji marker (⏰) shows as a box where the system font lacks it: the DST rows' rules use none."""
+    css = (Path(__file__).resolve().parents[2] / "static" / "css" / "app.css").read_text()
+    rules = [rule for rule in re.findall(r"[^{}]+\{[^{}]*\}", css) if "dst" in rule.split("{")[0]]
+    assert rules and all(rule.isascii() for rule in rules), [rule for rule in rules if not rule.isascii()]
