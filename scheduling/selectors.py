@@ -6,7 +6,7 @@ import heapq
 import itertools
 from datetime import datetime, timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from scheduling import conf, recurrence
 from scheduling.models import HeartbeatSource, RunOutcome, RunTrigger, ScheduledTask, SchedulerHeartbeat, ScheduleRun
@@ -120,7 +120,11 @@ def _runs_of(schedule: ScheduledTask, *, start: datetime, until: datetime):
     except recurrence.RecurrenceError:
         return
     cursor = start
-    if schedule.paused_until is not None and schedule.paused_until > start:
+    # The scheduler runs the schedule next at `next_run_at`: the windows before it are done, even those
+    # still ahead of the clock (a simulated pass, `schedule_tick --now <future>`, claimed them).
+    if schedule.next_run_at is not None and schedule.next_run_at > cursor:
+        cursor = schedule.next_run_at - timedelta(microseconds=1)
+    if schedule.paused_until is not None and schedule.paused_until > cursor:
         cursor = schedule.paused_until - timedelta(microseconds=1)  # its windows before then will not run
     while True:
         runs = recurrence.preview_runs(timing, cursor, 1)
@@ -144,6 +148,16 @@ def upcoming_runs(*, now: datetime, days: int = UPCOMING_DAYS, limit: int = UPCO
     merged = heapq.merge(*streams, key=lambda item: (item[0].at, item[1].pk))
     runs = list(itertools.islice(merged, limit + 1))
     return runs[:limit], len(runs) > limit, until
+
+
+def simulated_runs(*, now: datetime) -> dict | None:
+    """Runs in the ledger written ahead of the clock, by a simulated pass (`schedule_tick --now <future>
+    --allow-future`): {count, schedules, until}, or None when there are none. Their windows will not run
+    again, so the pages say so beside "Next run" and "Upcoming", which start after them. Read along the
+    index on created_at."""
+    ahead = ScheduleRun.objects.filter(created_at__gt=now + HEARTBEAT_CLOCK_TOLERANCE)
+    found = ahead.aggregate(count=Count("pk"), schedules=Count("schedule", distinct=True), until=Max("created_at"))
+    return found if found["count"] else None
 
 
 # --- /metrics: aggregates in a fixed number of queries, whatever the number of rows ------------------

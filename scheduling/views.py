@@ -75,6 +75,7 @@ def schedule_list(request):
         "keep": keep,
         "now": timezone.now(),
     }
+    context["simulated"] = selectors.simulated_runs(now=context["now"])
     if request.htmx and request.htmx.target == "schedule-list":
         return render(request, "scheduling/_list.html", context)
     return render(request, "scheduling/list.html", context)
@@ -555,4 +556,5 @@ def schedule_upcoming(request):
         "until": until,
         "zones": all_zones(),
         "now": now,
+        "simulated": selectors.simulated_runs(now=now),
     })

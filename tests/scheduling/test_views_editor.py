@@ -2,11 +2,13 @@
 
 import datetime as dt
 import html
+import io
 import re
 from pathlib import Path
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.utils import timezone
 
 from common.actors import Via
@@ -321,3 +323,24 @@ def test_the_dst_rows_are_marked_with_what_every_font_has():
     css = (Path(__file__).resolve().parents[2] / "static" / "css" / "app.css").read_text()
     rules = [rule for rule in re.findall(r"[^{}]+\{[^{}]*\}", css) if "dst" in rule.split("{")[0]]
     assert rules and all(rule.isascii() for rule in rules), [rule for rule in rules if not rule.isascii()]
+
+
+# --- after a simulated future pass the pages agree ------------------------------------------------------
+
+def test_upcoming_agrees_with_next_run_after_a_simulated_future_pass_and_says_so(manager, make_schedule):
+    now = dt.datetime(2026, 5, 1, 12, tzinfo=dt.timezone.utc)
+    with time_machine.travel(now, tick=False):
+        schedule = make_schedule(now=now)  # daily at 02:00 UTC
+        assert "Simulated runs" not in manager.get("/schedules").content.decode()
+        call_command("schedule_tick", "--now", "2026-05-03T02:00:30Z", "--allow-future", stdout=io.StringIO())
+        schedule.refresh_from_db()
+        upcoming = manager.get("/schedules/upcoming")
+        listing = manager.get("/schedules").content.decode()
+    assert schedule.next_run_at == dt.datetime(2026, 5, 4, 2, tzinfo=dt.timezone.utc)  # what "Next run" shows
+    runs = [item.run.at for day in upcoming.context["days"] for item in day["runs"]]
+    assert runs[0] == schedule.next_run_at  # not 2 and 3 May, whose windows the simulated pass has done
+    for content in (upcoming.content.decode(), listing):
+        text = " ".join(re.sub(r"<[^>]+>", " ", content).split())
+        assert ("Simulated runs: a pass of schedule_tick --now ahead of the clock recorded 1 run of 1 schedule, "
+                "up to Sun 3 May, 02:00 UTC") in text
+        assert "Those windows are done and will not run again: next runs come after them." in text
