@@ -284,3 +284,19 @@ def test_a_server_error_answers_a_styled_500_that_needs_no_database(client, djan
     assert "Something went wrong" in text and "What went wrong is written in the server's log." in text
     assert "a bug" not in text and "Traceback" not in text
     assert "<style>" in response.content.decode()
+
+
+def test_the_tokens_table_labels_its_own_cells_for_a_phone(client):
+    """On a phone each token is a card whose cells say what they are (the page's own labels, not the jobs table's)."""
+    from django.utils import timezone
+
+    from core.services import api_token_create
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    api_token_create(user=user, name="Nightly export", now=timezone.now())
+    client.force_login(user)
+    content = client.get("/account/tokens").content.decode()
+    assert 'class="tokens-table stack-on-phone"' in content and "jobs-table" not in content
+    for label in ("Name", "Token", "Created", "Last used", "Status"):
+        assert f'data-label="{label}"' in content, label

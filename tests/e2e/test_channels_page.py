@@ -185,7 +185,7 @@ def test_it_edits_and_removes_the_groups_schedule_from_its_card(logged_in_page, 
     page.goto("/channels")
     card(page, "News").get_by_role("link", name="Schedule Quick Sync").click()
     dialog = page.locator("dialog#page-dialog")
-    expect(dialog.get_by_role("heading", level=2)).to_have_text("Edit “News every morning”")
+    expect(dialog.get_by_role("heading", level=2)).to_have_text("Edit “News every morning”: Quick sync of News")
     dialog.get_by_label("Every N minutes").check()
     dialog.get_by_label("Every (minutes)").fill("90")
     dialog.get_by_label("Time zone").fill("Europe/Berlin")
