@@ -403,6 +403,33 @@ def test_it_rejects_bad_zones(bad):
     assert info.value.field == "timezone"
 
 
+@pytest.mark.parametrize(("typed", "canonical"), [("europe/berlin", "Europe/Berlin"), (" UTC ", "UTC"),
+                                                  ("AMERICA/NEW_YORK", "America/New_York"), ("utc", "UTC")])
+def test_it_spells_a_zone_typed_in_any_case_as_iana_does(typed, canonical):
+    assert recurrence.canonical_zone(typed) == canonical
+    assert parse_zone(recurrence.canonical_zone(typed)).key == canonical
+
+
+@pytest.mark.parametrize("other", ["Mars/Olympus", "", "europe/", "localtime", None, 3])
+def test_it_gives_back_a_zone_name_it_cannot_match_as_it_was(other):
+    assert recurrence.canonical_zone(other) == other
+
+
+@pytest.mark.parametrize(("typed", "read"), [
+    ("17:30", "17:30"), ("7:30", "07:30"), ("5:30pm", "17:30"), ("5:30 PM", "17:30"), ("5.30pm", "17:30"),
+    ("5pm", "17:00"), ("5 p.m.", "17:00"), ("12pm", "12:00"), ("12:15am", "00:15"), ("11:59 p.m.", "23:59"),
+    (" 09:05 ", "09:05"),
+])
+def test_it_reads_times_as_people_type_them(typed, read):
+    assert recurrence.read_wall_time(typed) == read
+    assert parse_time(read)  # and the strict check takes what it gives
+
+
+@pytest.mark.parametrize("typed", ["5:30p", "17:30pm", "13pm", "0:30am", "24:00", "5.30", "noon", "5:30 pm!", "", None])
+def test_it_reads_no_time_from_text_that_is_none(typed):
+    assert recurrence.read_wall_time(typed) is None
+
+
 @pytest.mark.parametrize(
     "expr",
     ["*/15 * * * *", "0 0 29 2 *", "0 4 * * 1,3,5", "0 0 * * 7", "0 0 1 jan *", "0 9 * * mon-fri", "5 8-10/2 * * *", "*/61 * * * *"],

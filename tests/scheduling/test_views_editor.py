@@ -344,3 +344,13 @@ def test_upcoming_agrees_with_next_run_after_a_simulated_future_pass_and_says_so
         assert ("Simulated runs: a pass of schedule_tick --now ahead of the clock recorded 1 run of 1 schedule, "
                 "up to Sun 3 May, 02:00 UTC") in text
         assert "Those windows are done and will not run again: next runs come after them." in text
+
+
+def test_upcoming_keeps_the_zone_on_a_time_the_clocks_repeat(manager, make_schedule):
+    now = dt.datetime(2026, 10, 23, 12, tzinfo=dt.timezone.utc)
+    with time_machine.travel(now, tick=False):
+        make_schedule(now=now, name="Berlin night", schedule_time="02:30", timezone="Europe/Berlin")
+        content = manager.get("/schedules/upcoming?tz=Europe/Berlin").content.decode()
+    sunday = content.partition("Sunday 25 October 2026")[2].partition("</li>")[0]
+    assert 'class="run-time">02:30 CEST</time>' in sunday
+    assert 'class="run-time">02:30 CET</time>' in content.partition("Monday 26 October 2026")[2]
