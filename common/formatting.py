@@ -66,7 +66,10 @@ def format_instant(instant: datetime | None, zone: str | ZoneInfo = "UTC") -> st
         tz = ZoneInfo("UTC")
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=ZoneInfo("UTC"))
-    return dateformat.format(instant.astimezone(tz), INSTANT_FORMAT)
+    local = instant.astimezone(tz)
+    # Django's "T" writes nothing for a wall time the clocks repeat (02:30 on a fall-back night), not
+    # knowing which of the two is meant; the datetime knows (its fold), and so does its tzname().
+    return dateformat.format(local, INSTANT_FORMAT.removesuffix(" T")) + f" {local.tzname()}"
 
 
 _VIA_WORDS = {

@@ -62,6 +62,9 @@ SUMMER = dt.datetime(2025, 7, 1, 0, 5, tzinfo=dt.timezone.utc)
     (SUMMER, "America/New_York", "Mon 30 Jun 2025, 20:05 EDT"),  # the day before, on that wall clock
     (WINTER, "Mars/Olympus_Mons", "Fri 4 Dec 2026, 19:37 UTC"),  # a zone tzdata no longer knows: UTC, said so
     (WINTER, "", "Fri 4 Dec 2026, 19:37 UTC"),
+    # 02:30 twice on the night Berlin's clocks go back: each keeps its zone.
+    (dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.timezone.utc), "Europe/Berlin", "Sun 25 Oct 2026, 02:30 CEST"),
+    (dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.timezone.utc), "Europe/Berlin", "Sun 25 Oct 2026, 02:30 CET"),
     (WINTER.replace(tzinfo=None), "UTC", "Fri 4 Dec 2026, 19:37 UTC"),  # stored instants are UTC
     (None, "UTC", ""),
 ])
