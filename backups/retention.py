@@ -127,10 +127,11 @@ def plan(items, rule: Rule, *, now: datetime) -> Plan:
     else:
         for item, why in calendar_keepers(good, rule).items():
             reasons[item].extend(why)
-        for item in items:
-            if not item.good and item.at.astimezone(timezone.utc) > newest_good.at.astimezone(timezone.utc):
-                reasons[item.id].append("not verified yet or failed its verification, but newer than the newest "
-                                        "good backup")
+        # Newer by the one order (an instant, then the later row): two backups started in the same second
+        # are told apart as everywhere else here. Every one before the newest good backup is not good.
+        for item in items[:items.index(newest_good)]:
+            reasons[item.id].append("not verified yet or failed its verification, but newer than the newest "
+                                    "good backup")
         why_not = f"not among the backups the rule keeps ({rule.describe().removeprefix('keeps ')})"
     result = Plan(rule)
     for item in items:
