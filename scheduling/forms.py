@@ -35,7 +35,7 @@ class ScheduleForm(forms.ModelForm):
     # (clean_schedule_time) and the model refuses what is not understood, quoting all of it.
     schedule_time = forms.CharField(
         label="Time (HH:MM, 24-hour)", required=False, strip=True,
-        help_text="Local time in the schedule's time zone, e.g. 05:30 or 17:30 (5:30pm is understood too).",
+        help_text="Local time in the schedule's time zone, e.g. 05:30 or 17:30 (a 12-hour time with am or pm is understood too).",
         widget=forms.TextInput(attrs={"placeholder": "HH:MM", "size": 8, "autocomplete": "off"}),
     )
     schedule_days = forms.MultipleChoiceField(

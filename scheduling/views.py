@@ -488,8 +488,6 @@ class UpcomingRun:
     schedule: ScheduledTask
     count: int = 1  # a frequent schedule's runs of one day are one line: its first run, how many, its last
     last: recurrence.PreviewRun | None = None
-    # "02:30 CEST" in the viewer's zone, made here: Django's date filter drops the zone of a time the clocks repeat.
-    time_label: str = ""
 
 
 # More runs than this of one schedule in a day read as one line ("96 runs, 00:12 to 23:57").
@@ -508,8 +506,7 @@ def _collapsed(items: list[UpcomingRun]) -> list[UpcomingRun]:
         elif item.schedule.pk not in seen:
             seen.add(item.schedule.pk)
             first = next((other for other in mine if other.run.note), item)
-            lines.append(UpcomingRun(run=first.run, schedule=item.schedule, count=len(mine), last=mine[-1].run,
-                                     time_label=first.time_label))
+            lines.append(UpcomingRun(run=first.run, schedule=item.schedule, count=len(mine), last=mine[-1].run))
     return lines
 
 
@@ -545,7 +542,7 @@ def schedule_upcoming(request):
             days.append({"date": local.date(), "runs": [],
                          "clock_change": "" if not change else "forward" if change > timedelta(0) else "back",
                          "change_minutes": abs(int(change.total_seconds() // 60))})
-        days[-1]["runs"].append(UpcomingRun(run=run, schedule=schedule, time_label=f"{local:%H:%M} {local.tzname()}"))
+        days[-1]["runs"].append(UpcomingRun(run=run, schedule=schedule))
     for day in days:
         day["runs"] = _collapsed(day["runs"])
     return render(request, "scheduling/upcoming.html", {

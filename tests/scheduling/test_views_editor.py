@@ -342,7 +342,7 @@ def test_upcoming_agrees_with_next_run_after_a_simulated_future_pass_and_says_so
     for content in (upcoming.content.decode(), listing):
         text = " ".join(re.sub(r"<[^>]+>", " ", content).split())
         assert ("Simulated runs: a pass of schedule_tick --now ahead of the clock recorded 1 run of 1 schedule, "
-                "up to Sun 3 May, 02:00 UTC") in text
+                "up to Sun 3 May 2026, 02:00 UTC") in text
         assert "Those windows are done and will not run again: next runs come after them." in text
 
 
@@ -352,5 +352,5 @@ def test_upcoming_keeps_the_zone_on_a_time_the_clocks_repeat(manager, make_sched
         make_schedule(now=now, name="Berlin night", schedule_time="02:30", timezone="Europe/Berlin")
         content = manager.get("/schedules/upcoming?tz=Europe/Berlin").content.decode()
     sunday = content.partition("Sunday 25 October 2026")[2].partition("</li>")[0]
-    assert 'class="run-time">02:30 CEST</time>' in sunday
-    assert 'class="run-time">02:30 CET</time>' in content.partition("Monday 26 October 2026")[2]
+    assert 'class="run-time">Sun 25 Oct 2026, 02:30 CEST</time>' in sunday
+    assert 'class="run-time">Mon 26 Oct 2026, 02:30 CET</time>' in content.partition("Monday 26 October 2026")[2]
