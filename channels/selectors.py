@@ -86,6 +86,11 @@ def channel_status(channel: Channel, *, now: datetime) -> str:
     return text
 
 
+def channel_syncing(*, channel: Channel, live: Q) -> bool:
+    """A sync job of this channel is live (`live`: jobs.selectors.live_jobs): its page keeps watching."""
+    return Job.objects.filter(live, job_type=SYNC_JOB_TYPE, params__channel_id=channel.pk).exists()
+
+
 def group_id_of(schedule: ScheduledTask) -> int | None:
     """The group a quick-sync schedule syncs, as stored in its params (None if they hold no id)."""
     try:

@@ -23,12 +23,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from channels import selectors, services
 from channels.forms import ChannelAddForm, ChannelGroupForm, ChannelGroupsForm
 from channels.identity import parse_channel_reference
-from channels.messages import channel_added, sync_now_message
-from channels.models import Channel, ChannelGroup, GroupSync
+from channels.messages import channel_added, sync_finished, sync_now_message
+from channels.models import Channel, ChannelGroup, ChannelSync, GroupSync
+from common import live
 from common.actors import page_actor
 from common.forms import parse_toggle
 from common.pages import Toast, action_done
-from jobs.selectors import no_worker_note
+from jobs.selectors import live_jobs, no_worker_note
 
 VIEW = "channels.view_channelgroup"  # the pages: groups, their channels, a channel's videos
 ADD_GROUP = "channels.add_channelgroup"
@@ -71,10 +72,31 @@ def editor_urls(group: ChannelGroup) -> dict:
     return {"url": f"{reverse('schedule_new')}?{query}", "creates": True}
 
 
+def syncs_finished(sync_ids: list[int]) -> dict[int, Toast | None]:
+    """The syncs started here (common.live) that have ended, each with its toast; gone ones without."""
+    syncs = {sync.pk: sync for sync in GroupSync.objects.filter(pk__in=sync_ids)}
+    done: dict[int, Toast | None] = {pk: None for pk in sync_ids if pk not in syncs}
+    ended = [sync for sync in syncs.values() if sync.finished_at is not None]
+    # One channel's sync has no group: it is named after its channel.
+    titles = dict(ChannelSync.objects.filter(group_sync__in=[s for s in ended if not s.group_name])
+                  .values_list("group_sync_id", "channel__title"))
+    for sync in ended:
+        name = sync.group_name or titles.get(sync.pk) or "the channel"
+        done[sync.pk] = Toast(sync_finished(sync, name=name), "warning" if sync.failed else "success")
+    return done
+
+
+def _live(request, *, active: bool, now) -> dict:
+    toasts, pending = live.settle(request, {"group_sync": syncs_finished}, now=now)
+    return live.context(request, active=active or pending, toasts=toasts)
+
+
 @require_GET
 @permission_required(VIEW, raise_exception=True)
 def channel_list(request):
-    context = {**selectors.groups_page(now=timezone.now()), "title": "Channels"}
+    now = timezone.now()
+    page = selectors.groups_page(now=now)
+    context = {**page, "title": "Channels", **_live(request, active=page["polling"], now=now)}
     for group in context["groups"]:
         group.editor = editor_urls(group)
     if request.htmx and request.htmx.target == "group-list":
@@ -149,7 +171,10 @@ def _sync_toast(group_sync: GroupSync) -> Toast:
 @permission_required(SYNC, raise_exception=True)
 def group_sync(request, pk: int):
     group = get_object_or_404(ChannelGroup, pk=pk)
-    group_sync = services.group_sync_now(group=group, now=timezone.now(), user=request.user)
+    now = timezone.now()
+    group_sync = services.group_sync_now(group=group, now=now, user=request.user)
+    if group_sync.jobs_created:
+        live.follow(request, "group_sync", group_sync.pk, now=now)  # its end is toasted (common.live)
     return _done(request, _sync_toast(group_sync))
 
 
@@ -191,6 +216,7 @@ def _groups_of_known_channel(reference: str) -> list[ChannelGroup]:
 def _channel_detail_context(request, channel: Channel) -> dict:
     now = timezone.now()
     channel.status_text = selectors.channel_status(channel, now=now)
+    syncing = selectors.channel_syncing(channel=channel, live=live_jobs(now=now))
     groups = list(channel.groups.order_by("name"))
     return {
         "title": channel.title,
@@ -200,6 +226,7 @@ def _channel_detail_context(request, channel: Channel) -> dict:
         "videos": list(selectors.channel_newest_videos(channel=channel)),
         "video_count": channel.videos.count(),
         "now": now,
+        **_live(request, active=syncing, now=now),
     }
 
 
@@ -225,7 +252,10 @@ def channel_toggle(request, pk: int):
 @permission_required(SYNC, raise_exception=True)
 def channel_sync(request, pk: int):
     channel = get_object_or_404(Channel, pk=pk)
-    group_sync = services.channel_sync_now(channel=channel, now=timezone.now(), user=request.user)
+    now = timezone.now()
+    group_sync = services.channel_sync_now(channel=channel, now=now, user=request.user)
+    if group_sync.jobs_created:
+        live.follow(request, "group_sync", group_sync.pk, now=now)  # its end is toasted (common.live)
     toast = _sync_toast(group_sync)
     toast.message = f"{channel.title}: {toast.message}"
     return _done(request, toast, redirect_to=_back(request, channel))

@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Min, Q, QuerySet
 
@@ -16,6 +16,24 @@ from jobs.models import Job, JobStatus
 # ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and other scripts' digits.
 # At most 18 of them, so the id always fits the database's 64-bit integer.
 JOB_ID = re.compile(r"#?([0-9]{1,18})")
+
+
+# A live page (common/live.py) watches a job that runs, and one that waits (queued, or for its retry)
+# for this long: one waiting longer waits for a worker that is not coming, and the page stops asking.
+LIVE_WAIT = timedelta(minutes=30)
+
+
+def live_jobs(*, now: datetime) -> Q:
+    """The jobs a live page keeps watching: running, or waiting since at most LIVE_WAIT ago."""
+    return Q(status=JobStatus.RUNNING) | Q(status__in=(JobStatus.QUEUED, JobStatus.RETRY_WAIT),
+                                           available_at__gte=now - LIVE_WAIT)
+
+
+def is_live(job: Job, *, now: datetime) -> bool:
+    """`live_jobs` for a job in hand."""
+    if job.status == JobStatus.RUNNING:
+        return True
+    return job.status in (JobStatus.QUEUED, JobStatus.RETRY_WAIT) and job.available_at >= now - LIVE_WAIT
 
 
 @dataclass(frozen=True)

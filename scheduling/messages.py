@@ -86,3 +86,14 @@ def run_now_message(run: ScheduleRun) -> str:
 def _minutes(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def run_finished(run: ScheduleRun, *, jobs_total: int, jobs_failed: int) -> str:
+    """How a run someone started ended, for the live pages' toast: "“Nightly” done: its job succeeded."."""
+    if run.outcome == RunOutcome.SUCCEEDED:
+        jobs = "its job" if jobs_total == 1 else f"all {jobs_total} jobs"
+        return f"“{run.schedule_name}” done: {jobs} succeeded."
+    if run.outcome == RunOutcome.PARTLY_FAILED:
+        return f"“{run.schedule_name}” partly failed: {jobs_failed} of {jobs_total} jobs failed."
+    jobs = "its job" if jobs_total == 1 else f"{jobs_failed} of {jobs_total} jobs"
+    return f"“{run.schedule_name}” failed: {jobs} failed."

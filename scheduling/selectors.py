@@ -6,8 +6,10 @@ import heapq
 import itertools
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
+from jobs.models import JobStatus
+from jobs.selectors import LIVE_WAIT
 from scheduling import conf, recurrence
 from scheduling.models import HeartbeatSource, RunOutcome, RunTrigger, ScheduledTask, SchedulerHeartbeat, ScheduleRun
 
@@ -83,6 +85,29 @@ def schedule_preview(*, schedule, now: datetime, count: int = 5) -> dict:
         "timezone": timing.timezone,
         "runs": recurrence.preview_runs(timing, now, count),
     }
+
+
+def schedules_live(*, schedule_ids, now: datetime) -> set[int]:
+    """Which of these schedules a live page keeps watching (common.live): a run still dispatched, written
+    within jobs.selectors.LIVE_WAIT or with a job running. A dispatched run is settled by its last job's
+    announcement just after that job's commit, so "dispatched" itself, not the jobs' statuses, says
+    whether the row may still change."""
+    recent = Q(created_at__gte=now - LIVE_WAIT) | Q(jobs__status=JobStatus.RUNNING)
+    return set(ScheduleRun.objects.filter(recent, schedule_id__in=schedule_ids, outcome=RunOutcome.DISPATCHED)
+               .values_list("schedule_id", flat=True).distinct())
+
+
+def runs_finished(run_ids: list[int]) -> dict[int, tuple[ScheduleRun, int, int] | None]:
+    """Of these runs, those no longer dispatched: (run, jobs, failed jobs); a run deleted maps to None."""
+    runs = {run.pk: run for run in ScheduleRun.objects.filter(pk__in=run_ids)
+            .annotate(jobs_total=Count("jobs", distinct=True),
+                      jobs_failed=Count("jobs", filter=Q(jobs__status__in=(JobStatus.FAILED, JobStatus.CANCELLED)),
+                                        distinct=True))}
+    done: dict[int, tuple[ScheduleRun, int, int] | None] = {pk: None for pk in run_ids if pk not in runs}
+    for run in runs.values():
+        if run.outcome != RunOutcome.DISPATCHED:
+            done[run.pk] = (run, run.jobs_total, run.jobs_failed)
+    return done
 
 
 def schedule_list(*, task_type: str = "", state: str = "") -> QuerySet[ScheduledTask]:

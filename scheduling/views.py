@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from common import live
 from common.actors import page_actor
 from common.formatting import format_instant
 from common.forms import errors_by_field, parse_toggle
@@ -29,7 +30,7 @@ from common.pages import Toast, action_done, client_redirect, htmx_response, mes
 from jobs.selectors import jobs_describe
 from scheduling import recurrence, registry, selectors, services
 from scheduling.forms import KIND_INPUTS, PauseForm, ScheduleFilterForm, ScheduleForm
-from scheduling.messages import pause_done, run_now_message
+from scheduling.messages import pause_done, run_finished, run_now_message
 from scheduling.models import RunOutcome, RunTrigger, ScheduleAuditEntry, ScheduledTask, ScheduleRun
 
 VIEW = "scheduling.view_scheduledtask"
@@ -66,19 +67,37 @@ def schedule_list(request):
     paginator = Paginator(selectors.schedule_list(**filters), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     keep = {key: value for key, value in (("type", filters["task_type"]), ("state", filters["state"])) if value}
+    now = timezone.now()
+    schedules = _with_summaries(list(page.object_list))
     context = {
         "title": "Schedules",
         "form": form,
         "page": page,
-        "schedules": _with_summaries(list(page.object_list)),
+        "schedules": schedules,
         "filtered": bool(keep),
         "keep": keep,
-        "now": timezone.now(),
+        "now": now,
+        **_live(request, schedule_ids=[schedule.pk for schedule in schedules], now=now),
     }
     context["simulated"] = selectors.simulated_runs(now=context["now"])
     if request.htmx and request.htmx.target == "schedule-list":
         return render(request, "scheduling/_list.html", context)
     return render(request, "scheduling/list.html", context)
+
+
+def runs_finished_toasts(run_ids: list[int]) -> dict[int, Toast | None]:
+    """The runs started here (common.live) that have ended, each with its toast."""
+    return {pk: None if found is None else
+            Toast(run_finished(found[0], jobs_total=found[1], jobs_failed=found[2]),
+                  "success" if found[0].outcome == RunOutcome.SUCCEEDED else "error")
+            for pk, found in selectors.runs_finished(run_ids).items()}
+
+
+def _live(request, *, schedule_ids, now) -> dict:
+    """Live while a listed schedule has a run in progress or a run the user started has not ended."""
+    toasts, pending = live.settle(request, {"run": runs_finished_toasts}, now=now)
+    active = pending or bool(selectors.schedules_live(schedule_ids=schedule_ids, now=now))
+    return live.context(request, active=active, toasts=toasts)
 
 
 def _row_response(request, schedule: ScheduledTask, toast: Toast) -> HttpResponse:
@@ -314,9 +333,9 @@ def schedule_toggle(request, pk: int):
 def schedule_run_now(request, pk: int):
     schedule = get_object_or_404(ScheduledTask, pk=pk)
     force = request.POST.get("force") in ("1", "true", "on")
+    now = timezone.now()
     try:
-        run = services.schedule_run_now(schedule=schedule, now=timezone.now(), force=force,
-                                        actor=page_actor(request))
+        run = services.schedule_run_now(schedule=schedule, now=now, force=force, actor=page_actor(request))
     except services.RunActiveError as exc:
         toast = Toast(str(exc), "error", run_anyway_url=reverse("schedule_run_now", args=[pk]))
         if request.htmx:
@@ -325,6 +344,8 @@ def schedule_run_now(request, pk: int):
         return redirect(next_url(request, reverse("schedule_detail", args=[pk])))
     failed = run.outcome == RunOutcome.DISPATCH_FAILED
     toast = Toast(run_now_message(run), "error" if failed else "success")
+    if run.outcome == RunOutcome.DISPATCHED:
+        live.follow(request, "run", run.pk, now=now)  # its end is toasted (common.live)
     if request.htmx:
         return htmx_response(request, toasts=[toast], swap=False, events={"schedules-changed": {"id": pk}})
     message(request, toast)
@@ -413,13 +434,15 @@ def schedule_detail(request, pk: int):
     entries = list(ScheduleAuditEntry.objects.filter(schedule=schedule).order_by("-at", "-pk")[:HISTORY_AUDIT])
     for entry in entries:
         entry.change_list = _change_list(entry.changes)
+    now = timezone.now()
     return render(request, "scheduling/detail.html", {
         "title": schedule.name,
         "schedule": _with_summaries([schedule])[0],
         "runs": runs,
         "entries": entries,
         "first_run_after_pause": _first_run_after_pause(schedule),
-        "now": timezone.now(),
+        "now": now,
+        **_live(request, schedule_ids=[schedule.pk], now=now),
     })
 
 

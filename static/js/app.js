@@ -75,13 +75,63 @@
     });
   }
 
-  // Focus kept across swaps: a refreshed row or list gets its focused button back by id.
+  // Focus kept across swaps: a refreshed row or list gets its focused button back by id; if that
+  // button is gone (a retried job's Retry), the nearest enclosing element that has an id and is still
+  // there (its row) gets the focus, so it never falls to the page's start.
   var focusedId = "";
+  var focusedAround = [];
   document.addEventListener("htmx:beforeSwap", function (event) {
     var active = document.activeElement;
     var target = event.detail.target;
-    focusedId = active && active.id && target && target.contains(active) ? active.id : "";
+    var inside = active && active !== document.body && target && target.contains(active);
+    focusedId = inside && active.id ? active.id : "";
+    focusedAround = [];
+    for (var node = inside ? active.parentElement : null; node && node !== target.parentElement; node = node.parentElement) {
+      if (node.id) focusedAround.push(node.id);
+    }
   });
+
+  function focusLostNear() {
+    if (document.activeElement && document.activeElement !== document.body) return;
+    var again = focusedId && document.getElementById(focusedId);
+    if (again) { again.focus(); return; }
+    for (var i = 0; i < focusedAround.length; i++) {
+      var around = document.getElementById(focusedAround[i]);
+      var target = around && firstVisible(focusables(around));
+      if (target) { target.focus(); return; }
+    }
+  }
+
+  // --- live regions (common/live.py): htmx morphs them in place (idiomorph) ---------------------
+  // A region refreshed while the user works keeps what they hold: the focus (idiomorph keeps the
+  // focused element), an open <details> or <dialog>, and the value of any input they typed in or
+  // ticked, focused or not (a half-typed search, a ticked box), until they submit it.
+  var touched = new WeakSet();
+  function touch(event) { touched.add(event.target); }
+  document.addEventListener("input", touch, true);
+  document.addEventListener("change", touch, true);
+
+  function heldByUser(name, element) {
+    if (name === "open") return element.tagName === "DETAILS" || element.tagName === "DIALOG";
+    if (name === "value" || name === "checked") return touched.has(element);
+    if (name === "selected") return touched.has(element.closest("select"));
+    return false;
+  }
+
+  function configureMorph() {
+    if (!window.Idiomorph) return;
+    Idiomorph.defaults.ignoreActiveValue = true;
+    Idiomorph.defaults.callbacks.beforeAttributeUpdated = function (name, element) {
+      return !heldByUser(name, element);
+    };
+  }
+
+  function isLiveSwap(detail) {
+    var elt = detail.requestConfig && detail.requestConfig.elt;
+    var target = detail.target;
+    return !!((elt && elt.hasAttribute && elt.hasAttribute("data-live-watch")) ||
+              (target && target.hasAttribute && target.hasAttribute("data-live-region")));
+  }
 
   function swappedNothing(detail) {
     var xhr = detail.xhr;
@@ -93,6 +143,8 @@
     var target = event.detail.target;
     // A save or delete answers with events and toasts only; its dialog is closing, not to be reopened.
     if (swappedNothing(event.detail)) return;
+    // A live region updated around the user: nothing opens and nothing takes the focus.
+    if (isLiveSwap(event.detail)) { focusLostNear(); focusedId = ""; return; }
     // An outerHTML swap leaves the old element in the event: find its replacement by id.
     if (target && !target.isConnected && target.id) target = document.getElementById(target.id) || target;
     var dialog = target && target.closest ? target.closest("dialog") : null;
@@ -192,6 +244,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    configureMorph();
     init(document);
     document.querySelectorAll("dialog").forEach(watchDialog);
     var invalid = document.querySelector("main [aria-invalid='true']");

@@ -134,13 +134,13 @@ def test_it_refreshes_only_the_list_for_htmx(manager):
 
 def test_it_polls_while_a_sync_runs(manager):
     group = ChannelGroupFactory(name="News")
-    assert "every 5s" not in manager.get("/channels").content.decode()
+    assert "group-list-watch" not in manager.get("/channels").content.decode()
     GroupSync.objects.create(group=group, group_name=group.name, created_at=timezone.now(), jobs_created=3)
     content = manager.get("/channels").content.decode()
-    assert "every 5s" in content and "Running</span> 3 channels to check" in content
+    assert 'id="group-list-watch"' in content and "Running</span> 3 channels to check" in content
     GroupSync.objects.update(created_at=timezone.now() - dt.timedelta(hours=1))  # no worker ever came
     content = manager.get("/channels").content.decode()
-    assert "every 5s" not in content and "Running</span> 3 channels to check" in content
+    assert "group-list-watch" not in content and "Running</span> 3 channels to check" in content
 
 
 def test_it_hides_what_the_user_may_not_do(viewer):

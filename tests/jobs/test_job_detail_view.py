@@ -135,7 +135,7 @@ def test_it_offers_retry_with_a_confirmation_dialog(operator_client, status):
     html = page(operator_client, job)
 
     assert '<dialog id="retry-dialog" aria-labelledby="retry-dialog-title">' in html
-    assert f'<form method="post" action="/jobs/{job.pk}/retry">' in html
+    assert f'<form method="post" action="/jobs/{job.pk}/retry" hx-post="/jobs/{job.pk}/retry" hx-swap="none">' in html
     assert '<form method="dialog"><button type="submit" class="button">Cancel</button></form>' in html
     assert "as attempt 5. Its automatic retries are used up" in html
     assert "cancel-dialog" not in html
@@ -152,9 +152,10 @@ def test_it_refreshes_itself_only_while_the_job_is_active(user_client):
     running = JobFactory(status=JobStatus.RUNNING, started_at=at("2026-05-01 05:30"))
     done = JobFactory(status=JobStatus.COMPLETED)
 
-    trigger = "every 5s [document.visibilityState === 'visible' && !document.querySelector('dialog[open]')]"
+    trigger = "every 1s [document.visibilityState === 'visible']"
+    assert 'id="job-detail-watch"' in page(user_client, running)
     assert f'hx-trigger="{trigger}"' in page(user_client, running)
-    assert "hx-trigger" not in page(user_client, done).split('id="job-detail"')[1].split(">")[0]
+    assert "every " not in page(user_client, done) and "-watch" not in page(user_client, done)
 
 
 def test_it_shows_how_long_a_running_job_has_been_running(user_client, time_machine):
