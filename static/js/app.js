@@ -100,6 +100,9 @@
       var target = around && firstVisible(focusables(around));
       if (target) { target.focus(); return; }
     }
+    if (!focusedAround.length && !focusedId) return;  // the focus was not in the region
+    var heading = document.querySelector("main h1[tabindex]") || document.getElementById("main");
+    if (heading) heading.focus();
   }
 
   // --- live regions (common/live.py): htmx morphs them in place (idiomorph) ---------------------
@@ -113,14 +116,15 @@
 
   function heldByUser(name, element) {
     if (name === "open") return element.tagName === "DETAILS" || element.tagName === "DIALOG";
-    if (name === "value" || name === "checked") return touched.has(element);
+    if (name === "value" || name === "checked") return touched.has(element) || element === document.activeElement;
     if (name === "selected") return touched.has(element.closest("select"));
     return false;
   }
 
   function configureMorph() {
     if (!window.Idiomorph) return;
-    Idiomorph.defaults.ignoreActiveValue = true;
+    // Not idiomorph's ignoreActiveValue: it also leaves the focused element's children alone, so a
+    // focused button whose label changes (Retry job… becoming Cancel job…) would keep the old label.
     Idiomorph.defaults.callbacks.beforeAttributeUpdated = function (name, element) {
       return !heldByUser(name, element);
     };
