@@ -171,11 +171,21 @@
     }
   });
 
-  // --- toasts: successes fade after a while; errors (role=alert) stay until dismissed ---------
+  // --- toasts: successes fade after a while, warnings later; errors stay until dismissed ------
+  // (Warnings used to stay too, like errors: "Backups off", "nothing to sync" never left.) A toast
+  // the pointer or the focus is on waits until they leave it, so it is not taken from under them.
   function armToast(toast) {
     if (toast.dataset.armed || !toast.hasAttribute("data-autodismiss")) return;
     toast.dataset.armed = "1";
-    setTimeout(function () { toast.remove(); }, 8000);
+    var seconds = parseInt(toast.dataset.autodismiss, 10) || 8;
+    function fade() {
+      if (toast.matches(":hover") || toast.contains(document.activeElement)) { setTimeout(fade, 2000); return; }
+      var wrapper = toast.parentElement;
+      toast.remove();
+      // An out-of-band answer's wrapper, left empty: it would keep a gap in the toast column.
+      if (wrapper && wrapper.id !== "toasts" && !wrapper.children.length) wrapper.remove();
+    }
+    setTimeout(fade, seconds * 1000);
   }
 
   // --- the schedule editor: only the chosen kind's inputs, only the chosen task's settings ----

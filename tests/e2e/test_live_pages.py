@@ -306,3 +306,32 @@ def test_a_search_box_and_an_open_dialog_survive_an_update(live_page):
     expect(page.locator(f"#job-{running.pk}")).to_contain_text("Running", timeout=UPDATE)
     expect(search).to_have_value("half typ")
     expect(search).to_be_focused()
+
+
+# --- toasts that never leave (issue 18, point 5) ----------------------------------------------------
+
+def test_successes_and_warnings_fade_and_errors_stay(live_page, news):
+    page = live_page
+    empty = ChannelGroupFactory(name="Empty")
+    page.clock.install()
+    page.goto("/channels")
+    # An error toast, as a refused action brings one.
+    page.evaluate("""() => { const t = document.createElement('div'); t.className = 'toast toast-error';
+        t.setAttribute('role', 'alert'); t.textContent = 'An error'; document.getElementById('toasts').append(t); }""")
+    press(page, f"#sync-group-{empty.pk}")
+    warning = page.locator("#toasts .toast-warning")
+    expect(warning).to_contain_text("“Empty” has no enabled channel.")
+    expect(warning).to_have_attribute("role", "alert")
+    press(page, f"#sync-group-{news.pk}")
+    success = page.locator("#toasts .toast-success")
+    expect(success).to_contain_text("Syncing “News”: 2 jobs queued.")
+    page.mouse.move(0, 0)
+    page.locator("main h1").focus()
+
+    page.clock.run_for(9000)
+    expect(success).to_have_count(0)
+    expect(warning).to_have_count(1)
+    page.clock.run_for(12000)
+    expect(warning).to_have_count(0)  # it used to stay, like an error, until dismissed
+    expect(page.locator("#toasts .toast-error")).to_have_text("An error")  # an error stays until dismissed
+    expect(page.locator("#toasts > *")).to_have_count(1)  # and no empty wrappers are left behind
