@@ -113,6 +113,10 @@
   function touch(event) { touched.add(event.target); }
   document.addEventListener("input", touch, true);
   document.addEventListener("change", touch, true);
+  // Once sent, a form's inputs follow the server again (a value it normalised, a box it unticked).
+  document.addEventListener("submit", function (event) {
+    Array.prototype.forEach.call(event.target.elements || [], function (input) { touched.delete(input); });
+  }, true);
 
   function heldByUser(name, element) {
     if (name === "open") return element.tagName === "DETAILS" || element.tagName === "DIALOG";
