@@ -184,10 +184,7 @@
     var seconds = parseInt(toast.dataset.autodismiss, 10) || 8;
     function fade() {
       if (toast.matches(":hover") || toast.contains(document.activeElement)) { setTimeout(fade, 2000); return; }
-      var wrapper = toast.parentElement;
       toast.remove();
-      // An out-of-band answer's wrapper, left empty: it would keep a gap in the toast column.
-      if (wrapper && wrapper.id !== "toasts" && !wrapper.children.length) wrapper.remove();
     }
     setTimeout(fade, seconds * 1000);
   }

@@ -334,4 +334,21 @@ def test_successes_and_warnings_fade_and_errors_stay(live_page, news):
     page.clock.run_for(12000)
     expect(warning).to_have_count(0)  # it used to stay, like an error, until dismissed
     expect(page.locator("#toasts .toast-error")).to_have_text("An error")  # an error stays until dismissed
-    expect(page.locator("#toasts > *")).to_have_count(1)  # and no empty wrappers are left behind
+    expect(page.locator("#toasts > *")).to_have_count(1)  # nothing else left behind in the toast column
+
+
+def test_a_toast_waits_while_the_focus_is_on_it(live_page, news):
+    page = live_page
+    page.clock.install()
+    page.goto("/channels")
+    press(page, f"#sync-group-{news.pk}")
+    success = page.locator("#toasts .toast-success")
+    expect(success).to_contain_text("Syncing “News”: 2 jobs queued.")
+    success.get_by_role("button", name="Dismiss: Syncing").focus()
+    page.mouse.move(0, 0)
+
+    page.clock.run_for(12000)
+    expect(success).to_have_count(1)  # not taken from under the keyboard user
+    page.locator("main h1").focus()
+    page.clock.run_for(2500)
+    expect(success).to_have_count(0)
