@@ -239,7 +239,7 @@ def _background_schedule(rng, n, *, now, horizon, cache):
     kind = rng.choices(KINDS, KIND_WEIGHTS)[0]
     zone = rng.choice(ZONES) if kind != "interval" else "UTC"
     while True:  # until the next window lies past the horizon
-        s = ScheduledTask(name=f"Backup {n:06d}", task_type="DATABASE_BACKUP", schedule_kind=kind, timezone=zone,
+        s = ScheduledTask(name=f"Backup {n:06d}", key=f"backup-{n:06d}", task_type="DATABASE_BACKUP", schedule_kind=kind, timezone=zone,
                           params=dict(PARAMS), created_at=now - timedelta(days=30), enabled=True)
         if kind == "interval":
             s.interval_minutes = rng.choice(INTERVALS)

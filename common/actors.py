@@ -14,6 +14,8 @@ class Via(models.TextChoices):
     PAGE = "page", "Pages"
     API = "api", "API"
     COMMAND = "command", "Command line"
+    # A file of schedules applied (manage.py import_schedules, POST /api/schedules/import).
+    IMPORT = "import", "Import"
     SYSTEM = "system", "The system"
 
 
@@ -31,6 +33,7 @@ class Actor:
 
 SYSTEM = Actor(Via.SYSTEM)
 COMMAND = Actor(Via.COMMAND)
+IMPORT = Actor(Via.IMPORT)  # manage.py import_schedules: a file applied from the command line
 
 
 def page_actor(request) -> Actor:
@@ -41,6 +44,6 @@ def admin_actor(request) -> Actor:
     return Actor(Via.ADMIN, request.user)
 
 
-def api_actor(request) -> Actor:
+def api_actor(request, via: str = Via.API) -> Actor:
     # The API authenticates by session or token; ninja puts the user on `request.auth` either way.
-    return Actor(Via.API, request.auth)
+    return Actor(via, request.auth)

@@ -4,10 +4,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.core.validators import MinValueValidator, ProhibitNullCharactersValidator
+from django.core.validators import MinValueValidator, ProhibitNullCharactersValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.text import slugify
 from django.utils.timezone import now
 
 from common.actors import Via
@@ -20,6 +21,14 @@ MIN_GRACE_MINUTES = 5
 MAX_PAUSE = timedelta(days=365)
 # The engine's names for the fields it checks, where the model's differ.
 _FIELD_OF = {"anchor": "anchor_at"}
+KEY_MAX_LENGTH = 100
+# Room left for "-2", "-3"... when a key made from a name is taken already.
+_KEY_BASE_LENGTH = KEY_MAX_LENGTH - 10
+validate_key = RegexValidator(
+    r"\A[a-z0-9][a-z0-9_-]*\Z",
+    "Use lower-case letters, digits, hyphens and underscores, starting with a letter or digit, e.g. news-daily.",
+    code="invalid_key",
+)
 
 
 # The kinds are the recurrence engine's; only their labels are said here.
@@ -64,6 +73,12 @@ class ScheduledTask(models.Model):
 
     # NUL: PostgreSQL cannot store it, and the forms refuse it; the model says so for every entrance.
     name = models.CharField(max_length=200, validators=[ProhibitNullCharactersValidator()])
+    # What files and scripts call the schedule (manage.py export_schedules / import_schedules): ids
+    # differ from one database to the next, names may repeat and change. Made from the name when left
+    # empty, then kept when the name changes.
+    key = models.CharField(max_length=KEY_MAX_LENGTH, unique=True, blank=True, validators=[validate_key],
+                           help_text="A short unique name for files and scripts, e.g. news-daily; "
+                                     "empty: made from the name. It stays when the name changes.")
     task_type = models.CharField(max_length=64)
     enabled = models.BooleanField(default=True)
 
@@ -120,7 +135,7 @@ class ScheduledTask(models.Model):
 
     # What a person edits, in the order an audit diff lists it. A save writes only these (never
     # last_run_at or last_outcome, which a scheduler may be updating at the same moment).
-    EDITABLE_FIELDS = ("name", "task_type", "params", "enabled", "schedule_kind", "schedule_time", "schedule_days",
+    EDITABLE_FIELDS = ("name", "key", "task_type", "params", "enabled", "schedule_kind", "schedule_time", "schedule_days",
                        "interval_minutes", "anchor_at", "cron_expr", "timezone", "grace_minutes", "overlap_policy",
                        "notify_channels")
 
@@ -167,6 +182,8 @@ class ScheduledTask(models.Model):
             raise ValidationError(errors)
 
     def clean(self) -> None:
+        if not self.key and self.name:
+            self.key = self.free_key(self.name)
         self._clear_fields_of_other_kinds()
         errors: dict[str, list] = {}
         # Whatever the entrance, "europe/berlin" is Europe/Berlin, stored as IANA spells it.
@@ -203,6 +220,28 @@ class ScheduledTask(models.Model):
             errors["notify_channels"] = exc.error_list
         if errors:
             raise ValidationError(errors)
+
+    def free_key(self, name: str) -> str:
+        """A key made from `name` that no other schedule has: "news-daily", else "news-daily-2", "-3"...
+
+        Only letters and digits of ASCII survive (accents are dropped); a name with none becomes
+        "schedule". Two saves racing for the same key: the unique index lets one win.
+        """
+        base = slugify(name)[:_KEY_BASE_LENGTH].strip("-_") or "schedule"
+        taken = set(ScheduledTask.objects.exclude(pk=self.pk).filter(key__startswith=base)
+                    .values_list("key", flat=True))
+        key, n = base, 1
+        while key in taken:
+            n += 1
+            key = f"{base}-{n}"
+        return key
+
+    def unique_error_message(self, model_class, unique_check):
+        if tuple(unique_check) == ("key",):
+            other = ScheduledTask.objects.exclude(pk=self.pk).filter(key=self.key).values_list("name", flat=True).first()
+            return ValidationError(f"The key “{self.key}” is taken by the schedule “{other}”: keys are unique.",
+                                   code="unique")
+        return super().unique_error_message(model_class, unique_check)
 
     def _clear_fields_of_other_kinds(self) -> None:
         """Switching kind in a form leaves the old kind's values behind; they must not linger."""

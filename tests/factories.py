@@ -81,6 +81,7 @@ class ScheduledTaskFactory(factory.django.DjangoModelFactory):
         model = ScheduledTask
 
     name = factory.Sequence(lambda n: f"Schedule {n}")
+    key = factory.Sequence(lambda n: f"schedule-{n}")  # given: bulk_create saves no key of its own
     task_type = "DATABASE_BACKUP"
     schedule_kind = "daily"
     schedule_time = "02:00"

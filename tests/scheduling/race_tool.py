@@ -36,7 +36,7 @@ def setup(count: int, created_at: str) -> dict:
     next_run_at = template.next_after(now)
     ScheduledTask.objects.bulk_create(
         [
-            ScheduledTask(name=f"race {n}", task_type=template.task_type, schedule_kind="interval",
+            ScheduledTask(name=f"race {n}", key=f"race-{n}", task_type=template.task_type, schedule_kind="interval",
                           interval_minutes=5, overlap_policy="allow", params=template.params,
                           created_at=now, anchor_at=now, next_run_at=next_run_at)
             for n in range(count)
