@@ -102,7 +102,7 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
                     "last_outcome")
     list_display_links = ("name",)
     list_filter = ("enabled", PausedFilter, TaskTypeFilter, "schedule_kind", "last_outcome")
-    search_fields = ("name", "task_type", "cron_expr")
+    search_fields = ("name", "key", "task_type", "cron_expr")
     readonly_fields = ("schedule_description", "last_run_at", "last_outcome", "next_run_at", "created_at",
                        "updated_at", "recent_runs")
     actions = ("enable_schedules", "disable_schedules", "resume_schedules", "run_now", "run_now_forced")
@@ -118,7 +118,7 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
             for name, fields in form.params_fields.items() if fields
         ]
         fieldsets = [
-            (None, {"fields": ("name", "task_type", "enabled")}),
+            (None, {"fields": ("name", "key", "task_type", "enabled")}),
             *params,
             ("When", {"fields": ("schedule_kind", "schedule_time", "schedule_days", "interval_minutes",
                                  "anchor_at", "cron_expr", "timezone", "schedule_description")}),
@@ -132,8 +132,9 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
         return fieldsets
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        # The params fields are added by the form itself; the admin must not ask for them by name.
-        kwargs["fields"] = ScheduleForm.Meta.fields
+        # The params fields are added by the form itself; the admin must not ask for them by name. The
+        # key is the admin's own (the pages' editor leaves it to be made from the name).
+        kwargs["fields"] = (*ScheduleForm.Meta.fields, "key")
         form = super().get_form(request, obj, change, **kwargs)
         # Who saves: the task type may refuse their change, under the param (as on the pages).
         return type(form.__name__, (form,), {"user": request.user})

@@ -221,6 +221,11 @@ class ScheduledTask(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    def save(self, *args, **kwargs):
+        if not self.key:  # code that saves without full_clean() (fixtures, data scripts) still gets one
+            self.key = self.free_key(self.name)
+        super().save(*args, **kwargs)
+
     def free_key(self, name: str) -> str:
         """A key made from `name` that no other schedule has: "news-daily", else "news-daily-2", "-3"...
 
