@@ -9,14 +9,15 @@ model's, with the same message everywhere.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema, Status
 from pydantic import AwareDatetime, ConfigDict, StrictBool, StrictInt
 
-from common.actors import api_actor
+from common.actors import Via, api_actor
 from common.api import (
     MAX_ID,
     ApiError,
@@ -30,7 +31,7 @@ from common.api import (
     require_permission,
 )
 from common.forms import errors_by_field
-from scheduling import registry, selectors, services
+from scheduling import portable, registry, selectors, services
 from scheduling.messages import paused_until, run_now_message
 from scheduling.models import OverlapPolicy, ScheduledTask, ScheduleKind, ScheduleRun
 from scheduling.recurrence import WEEKDAYS
@@ -67,6 +68,9 @@ class ScheduleFields(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: Text = Field(None, max_length=200, examples=["Nightly backup"])
+    key: Text = Field(None, description="A short unique name for files and scripts (lower-case letters, digits, "
+                      "hyphens, underscores). Empty or left out when creating: made from the name. It stays when "
+                      "the name changes.", examples=["nightly-backup"])
     task_type: Text = Field(None, description="A registered task type.", examples=["DATABASE_BACKUP"],
                             json_schema_extra=_enum(registry.names()))
     enabled: StrictBool = None
@@ -103,6 +107,7 @@ class ScheduleCreate(ScheduleFields):
 class ScheduleOut(Schema):
     id: int
     name: str
+    key: str = Field(description="The schedule's unique key: what export and import name it by.")
     task_type: str
     task_type_label: str
     enabled: bool
@@ -211,6 +216,7 @@ def schedule_out(schedule: ScheduledTask, params_summary: str = "") -> dict:
     return {
         "id": schedule.pk,
         "name": schedule.name,
+        "key": schedule.key,
         "task_type": schedule.task_type,
         "task_type_label": registry.label(schedule.task_type),
         "enabled": schedule.enabled,
@@ -355,6 +361,114 @@ def schedule_preview_view(request, payload: ScheduleFields,
                   "shifted_from": f"{run.shifted_from:%H:%M}" if run.shifted_from else None, "note": run.note}
                  for run in preview["runs"]],
     }
+
+
+# --- schedules as code: export and import (scheduling.portable) -------------------------------------
+# Before "/{schedule_id}" like the preview: "export" and "import" are not ids.
+
+IMPORT_TYPES = {"application/json": "json", "application/yaml": "yaml", "application/x-yaml": "yaml",
+                "text/yaml": "yaml", "text/x-yaml": "yaml"}
+
+
+class ScheduleEntry(Schema):
+    """One schedule in a document: its editable fields; of the timing fields only those its kind uses."""
+
+    name: str
+    task_type: str
+    enabled: bool
+    schedule_kind: str
+    schedule_time: str | None = None
+    schedule_days: list[str] | None = None
+    interval_minutes: int | None = None
+    anchor_at: dt.datetime | None = None
+    cron_expr: str | None = None
+    timezone: str
+    params: dict[str, Any] = Field(description="The task type's parameters; a channel group by its name.")
+    grace_minutes: int
+    overlap_policy: str
+    notify_channels: list[int | str] = Field(description="Notification channels by name (by id where two share "
+                                             "a name); empty: all channels.")
+
+
+class ScheduleDocument(Schema):
+    """Every schedule, keyed by its key: what GET …/export writes and POST …/import reads."""
+
+    version: int = Field(description="The format's version: 1.", examples=[1])
+    schedules: dict[str, ScheduleEntry]
+
+
+class ImportChangeOut(Schema):
+    key: str
+    action: str = Field(json_schema_extra=_enum([portable.CREATE, portable.CHANGE, portable.DELETE,
+                                                 portable.UNCHANGED, portable.KEEP]),
+                        description="“kept”: in the database, not in the document, and no prune.")
+    name: str
+    id: int | None = Field(description="The schedule's id; null for one a dry run would create.")
+    fields: list[str] = Field(description="The fields that change (“changed” only).")
+
+
+class ImportOut(Schema):
+    applied: bool = Field(description="False for a dry run: nothing was written.")
+    message: str = Field(description="What changed (or would), in words.")
+    changes: list[ImportChangeOut]
+
+
+_DOCUMENT_OUT = {"$ref": "#/components/schemas/ScheduleDocument"}
+
+
+def _entry_in_schema() -> dict:
+    schema = portable.Entry.model_json_schema()
+    for prop in schema["properties"].values():
+        prop.pop("default", None)  # "null" for a field that may be left out but not sent as null
+    return schema
+
+
+# What an import reads: an export, or less (every field but `name` and `task_type` has a default).
+_DOCUMENT_IN = {
+    "type": "object", "title": "ScheduleDocumentIn", "required": ["schedules"], "additionalProperties": False,
+    "properties": {
+        "version": {"type": "integer", "description": "The format's version: 1 (the default)."},
+        "schedules": {"type": "object", "description": "The schedules by key; the key is made of lower-case "
+                      "letters, digits, hyphens and underscores.",
+                      "additionalProperties": _entry_in_schema()},
+    },
+}
+
+
+@router.get("/export", response={200: ScheduleDocument, **error_responses()},
+            openapi_extra={"responses": {200: {"content": {"application/yaml": {"schema": _DOCUMENT_OUT}}}}})
+def schedule_export(request, fmt: Literal["json", "yaml"] = Query("json", alias="format")):
+    """Every schedule, keyed by its key, as `manage.py export_schedules` writes it: the same text, byte for
+    byte (JSON, or YAML with `?format=yaml`). Feed it to POST …/import, here or on another installation."""
+    require_permission(request, VIEW)
+    content_type = "application/json" if fmt == "json" else "application/yaml"
+    return HttpResponse(portable.dump(portable.to_document(), fmt), content_type=f"{content_type}; charset=utf-8")
+
+
+@router.post("/import", response={200: ImportOut, **error_responses(413, 415)}, openapi_extra={"requestBody": {
+    "required": True,
+    "content": {"application/json": {"schema": _DOCUMENT_IN}, "application/yaml": {"schema": _DOCUMENT_IN}}}})
+def schedule_import(request, dry_run: bool = Query(False, description="Say what would change; write nothing."),
+                    prune: bool = Query(False, description="Delete the schedules the document does not list.")):
+    """Create and change schedules to match the document (JSON, or YAML sent as `application/yaml`), and with
+    `prune=true` delete those it does not list: all of it, or nothing when any entry is invalid (400, each
+    error named `<key>.<field>`). Needs add and change (and delete with prune); audited as "import"."""
+    for perm in (ADD, CHANGE, *([DELETE] if prune else [])):
+        require_permission(request, perm)
+    if not request.body:
+        raise ApiError(400, {"body": ["The body is empty: send the document, as JSON or as application/yaml."]})
+    fmt = IMPORT_TYPES.get(request.content_type)
+    if fmt is None:
+        raise ApiError(415, {"body": ["Send the document as application/json or application/yaml (got "
+                                      f"{request.content_type or 'none'})."]})
+    try:
+        plan = portable.apply(portable.load(request.body, fmt), now=timezone.now(),
+                              actor=api_actor(request, Via.IMPORT), prune=prune, dry_run=dry_run)
+    except portable.ImportRefused as exc:
+        raise ApiError(400, exc.by_field()) from exc
+    return {"applied": plan.applied, "message": plan.summary(),
+            "changes": [{"key": change.key, "action": change.action, "name": change.schedule.name,
+                         "id": change.id, "fields": change.fields} for change in plan.changes]}
 
 
 @router.get("", response={200: SchedulePage, **error_responses()})

@@ -297,6 +297,8 @@ def _shaped(parsed) -> dict:
     for key, entry in schedules.items():
         if not isinstance(key, str):
             errors[(str(key),)] = [f"A key is text: write it in quotes (\"{key}\")."]
+        elif not key:  # the model would make one from the name: not the schedule the document names
+            errors[("schedules",)] = ["A key cannot be empty."]
         elif not isinstance(entry, dict):
             errors[(key,)] = ["Give the schedule's fields as a mapping (name, task_type, …)."]
     if errors:
@@ -304,9 +306,9 @@ def _shaped(parsed) -> dict:
     return {"version": VERSION, "schedules": schedules}
 
 
-class _Entry(BaseModel):
+class Entry(BaseModel):
     """One entry's JSON types, as the API's ScheduleFields checks them; every rule about values is the
-    model's and the task type's."""
+    model's and the task type's. Only `name` and `task_type` are required: the rest have defaults."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -416,7 +418,7 @@ def make_plan(document: dict, *, now: dt.datetime, user=None, prune: bool = Fals
 def _planned(key: str, entry: dict, stored: ScheduledTask | None, references: _References, *, now: dt.datetime,
              user) -> Change:
     try:
-        data = _Entry.model_validate(entry).model_dump(exclude_unset=True)
+        data = Entry.model_validate(entry).model_dump(exclude_unset=True)
     except SchemaError as exc:
         raise ImportRefused(_type_errors(key, exc, entry)) from None
     data = references.resolved(key, data)

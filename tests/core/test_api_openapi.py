@@ -73,7 +73,8 @@ def test_it_serves_an_openapi_3_document_without_login(client):
         "/api/channels/{channel_id}/sync", "/api/channels/{channel_id}/videos",
         "/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/retry", "/api/jobs/{job_id}/cancel",
         "/api/backups", "/api/backups/{backup_id}", "/api/backups/{backup_id}/verify",
-        "/api/backups/{backup_id}/download", "/api/health"}
+        "/api/backups/{backup_id}/download", "/api/health",
+        "/api/schedules/export", "/api/schedules/import"}
     assert set(document["paths"]["/api/schedules/{schedule_id}"]) == {"get", "patch", "delete"}
     assert set(document["paths"]["/api/channels/channel_groups/{group_id}"]) == {"get", "patch", "delete"}
     assert set(document["paths"]["/api/channels/{channel_id}"]) == {"get", "patch", "delete"}

@@ -18,7 +18,7 @@ from tests.scheduling.conftest import at
 pytestmark = pytest.mark.django_db
 
 NOW = at("2026-03-26 12:00")
-FIELDS = {"id", "name", "task_type", "enabled", "schedule_kind", "schedule_time", "schedule_days", "interval_minutes",
+FIELDS = {"id", "name", "key", "task_type", "enabled", "schedule_kind", "schedule_time", "schedule_days", "interval_minutes",
           "cron_expr", "timezone", "params", "grace_minutes", "overlap_policy", "anchor_at", "notify_channels",
           "last_run_at", "last_outcome", "next_run_at", "created_at", "updated_at", "paused_until", "pause_reason"}
 EXTRAS = {"description", "task_type_label", "params_summary"}
@@ -107,6 +107,28 @@ def test_it_creates_a_quick_sync_of_a_group_and_names_the_group(api, news):
     assert body["params"] == {"group_id": news.pk}
     assert body["params_summary"] == "News"
     assert body["cron_expr"] == "30 5 * * mon-fri" and body["schedule_time"] is None
+
+
+def test_it_makes_a_key_from_the_name_and_keeps_it_when_the_name_changes(api):
+    first, second = create(api, name="News daily"), create(api, name="News daily")
+    renamed = api.patch(f"/api/schedules/{first['id']}", {"name": "Morning news"}).json()
+
+    assert (first["key"], second["key"], renamed["key"]) == ("news-daily", "news-daily-2", "news-daily")
+
+
+def test_it_sets_and_changes_a_key(api):
+    created = create(api, key="backup-main")
+    changed = api.patch(f"/api/schedules/{created['id']}", {"key": "backup-nightly"})
+
+    assert created["key"] == "backup-main" and changed.json()["key"] == "backup-nightly"
+    assert ScheduleAuditEntry.objects.filter(via=Via.API).order_by("id").last().changes == {"key": ["backup-main", "backup-nightly"]}
+
+
+def test_it_refuses_a_key_another_schedule_has(api):
+    create(api, name="News daily")
+
+    assert errors_of(api.post("/api/schedules", {**BACKUP, "key": "news-daily"})) == {
+        "key": ["The key “news-daily” is taken by the schedule “News daily”: keys are unique."]}
 
 
 def test_it_gets_one_schedule(api):
@@ -545,6 +567,9 @@ def test_it_bounds_the_preview_count(api, count):
     ({"overlap_policy": "sometimes"}, "overlap_policy"),
     ({"name": ""}, "name"),
     ({"name": "x" * 201}, "name"),
+    ({"key": "News Daily"}, "key"),
+    ({"key": "x" * 101}, "key"),
+    ({"key": 5}, "key"),
     # JSON types are the schema's: no silent coercion of "15" into 15 or "yes" into true.
     ({"schedule_kind": "interval", "interval_minutes": "15"}, "interval_minutes"),
     ({"enabled": "yes"}, "enabled"),
@@ -608,7 +633,7 @@ def test_it_validates_a_patch_like_a_create_and_keeps_the_schedule(api):
     assert len(api_audit()) == 1
 
 
-@pytest.mark.parametrize("field", ["name", "task_type", "enabled", "schedule_kind", "timezone", "params",
+@pytest.mark.parametrize("field", ["name", "key", "task_type", "enabled", "schedule_kind", "timezone", "params",
                                    "grace_minutes", "overlap_policy"])
 def test_it_refuses_null_for_a_field_that_cannot_be_empty(api, field):
     created = create(api)

@@ -353,6 +353,8 @@ def test_it_refuses_a_change_the_task_type_refuses_for_the_user(library):
     ('{"schedules": ', "Not valid JSON: Expecting value (line 1, column 15)."),
     ("schedules: {a: [}\n", "Not valid YAML: "),
     ("schedules:\n  2024: {name: A}\n", '2024: A key is text: write it in quotes ("2024").'),
+    ('schedules:\n  "": {name: A, task_type: DATABASE_BACKUP, schedule_time: "02:00"}\n',
+     "schedules: A key cannot be empty."),
     ("schedules: !!python/object/apply:os.system [echo hi]\n", "Not valid YAML: could not determine a constructor"),
     ("a: &a [1, 2]\nschedules: {x: {name: *a}}\n", "Not valid YAML: aliases (*name) are not allowed"),
     (b"schedules: {}\n\xff\xfe", "The document is not UTF-8 text: byte 0xff at offset 14 is not valid UTF-8."),
