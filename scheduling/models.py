@@ -182,8 +182,6 @@ class ScheduledTask(models.Model):
             raise ValidationError(errors)
 
     def clean(self) -> None:
-        if not self.key and self.name:
-            self.key = self.free_key(self.name)
         self._clear_fields_of_other_kinds()
         errors: dict[str, list] = {}
         # Whatever the entrance, "europe/berlin" is Europe/Berlin, stored as IANA spells it.
@@ -222,7 +220,9 @@ class ScheduledTask(models.Model):
             raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
-        if not self.key:  # code that saves without full_clean() (fixtures, data scripts) still gets one
+        # Here rather than in clean(): every way of saving gets a key, those without full_clean() too
+        # (fixtures, data scripts), and a preview that only validates costs no query for it.
+        if not self.key:
             self.key = self.free_key(self.name)
         super().save(*args, **kwargs)
 

@@ -331,11 +331,13 @@ def test_it_refuses_a_change_the_task_type_refuses_for_the_user(library):
     exported["schedules"]["nightly-backup"]["params"]["cleanup_old"] = True
     user = UserFactory()
 
-    with pytest.raises(portable.ImportRefused) as caught:
-        portable.apply(portable.load(json.dumps(exported)), now=NOW, actor=Actor(Via.IMPORT, user))
+    for dry_run in (True, False):  # a dry run says so too
+        with pytest.raises(portable.ImportRefused) as caught:
+            portable.apply(portable.load(json.dumps(exported)), now=NOW, actor=Actor(Via.IMPORT, user),
+                           dry_run=dry_run)
 
-    [(where, messages)] = caught.value.errors.items()
-    assert where[0] == "nightly-backup" and where[1].startswith("params") and "backups.delete_backup" in messages[0]
+        [(where, messages)] = caught.value.errors.items()
+        assert where[0] == "nightly-backup" and where[1].startswith("params") and "backups.delete_backup" in messages[0]
 
 
 # --- a bad file: a clear error saying where --------------------------------------------------------------------
@@ -416,3 +418,51 @@ def test_the_admin_edits_the_key_and_makes_one_when_left_empty(staff_client):
     assert staff_client.post(ADD, form_data(name="Other", key="my-own")).status_code == 302
 
     assert sorted(ScheduledTask.objects.values_list("key", flat=True)) == ["my-own", "news-daily"]
+
+
+# --- the migration that gives existing schedules their keys -------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_gives_each_existing_schedule_a_key_from_its_name_oldest_first():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    def migrate(targets):
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(targets)
+        return executor.loader.project_state(targets).apps
+
+    try:
+        old = migrate([("scheduling", "0009_dispatched_runs_index")])
+        Schedule = old.get_model("scheduling", "ScheduledTask")
+        Schedule.objects.all().delete()
+        for name in ("News", "News", "Über backup!", "日本", "News 2"):
+            Schedule.objects.create(name=name, task_type="DATABASE_BACKUP", schedule_time="02:00")
+
+        new = migrate([("scheduling", "0010_schedule_key_and_import")])
+
+        keys = new.get_model("scheduling", "ScheduledTask").objects.order_by("pk").values_list("key", flat=True)
+        assert list(keys) == ["news", "news-2", "uber-backup", "schedule", "news-2-2"]
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_a_failure_half_way_through_the_writes_undoes_the_writes_before_it(library, tmp_path, monkeypatch):
+    """A schedule saved by someone else between the check and the write (say) fails the import as a whole."""
+    exported = json.loads(export())
+    for entry in exported["schedules"].values():
+        entry["grace_minutes"] = 45
+    before = export()
+    real_save, saved = services.schedule_save, []
+
+    def save_then_fail(*, schedule, now, actor):
+        if saved:
+            raise ValidationError({"schedule_time": ["Changed meanwhile."]})
+        saved.append(schedule.key)
+        return real_save(schedule=schedule, now=now, actor=actor)
+
+    monkeypatch.setattr(services, "schedule_save", save_then_fail)
+
+    assert refused(tmp_path, json.dumps(exported)) == ["news-weekdays: schedule_time: Changed meanwhile."]
+    assert saved == ["every-quarter-hour"] and export() == before
