@@ -182,6 +182,8 @@ class ScheduledTask(models.Model):
             raise ValidationError(errors)
 
     def clean(self) -> None:
+        if not self.key and self.name:  # before the save's audit diff, which must show the key it gets
+            self.key = self.free_key(self.name)
         self._clear_fields_of_other_kinds()
         errors: dict[str, list] = {}
         # Whatever the entrance, "europe/berlin" is Europe/Berlin, stored as IANA spells it.
@@ -220,8 +222,8 @@ class ScheduledTask(models.Model):
             raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
-        # Here rather than in clean(): every way of saving gets a key, those without full_clean() too
-        # (fixtures, data scripts), and a preview that only validates costs no query for it.
+        # clean() makes it for every entrance; this is for the code that saves without full_clean()
+        # (fixtures, data scripts).
         if not self.key:
             self.key = self.free_key(self.name)
         super().save(*args, **kwargs)

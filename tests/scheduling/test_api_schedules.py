@@ -124,6 +124,16 @@ def test_it_sets_and_changes_a_key(api):
     assert ScheduleAuditEntry.objects.filter(via=Via.API).order_by("id").last().changes == {"key": ["backup-main", "backup-nightly"]}
 
 
+def test_it_makes_the_key_again_from_the_name_when_sent_empty(api):
+    created = create(api, name="Nightly backup", key="main")
+
+    changed = api.patch(f"/api/schedules/{created['id']}", {"name": "Backup", "key": ""}).json()
+
+    assert changed["key"] == "backup"
+    assert ScheduleAuditEntry.objects.filter(via=Via.API).order_by("id").last().changes == {
+        "name": ["Nightly backup", "Backup"], "key": ["main", "backup"]}
+
+
 def test_it_refuses_a_key_another_schedule_has(api):
     create(api, name="News daily")
 
