@@ -145,9 +145,7 @@ class _ReferenceNames:
         self._channels = None
 
     def params(self, schedule: ScheduledTask) -> dict:
-        params = dict(schedule.params) if isinstance(schedule.params, dict) else schedule.params
-        if not isinstance(params, dict):
-            return params
+        params = dict(schedule.params)
         for (task_type, param), names in self._names.items():
             if task_type == schedule.task_type and params.get(param) in names:
                 params[param] = names[params[param]]  # a deleted one stays an id: the import says it is gone
