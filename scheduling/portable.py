@@ -145,7 +145,7 @@ class _ReferenceNames:
         self._channels = None
 
     def params(self, schedule: ScheduledTask) -> dict:
-        params = dict(schedule.params)
+        params = _params_as_read(schedule)
         for (task_type, param), names in self._names.items():
             if task_type == schedule.task_type and params.get(param) in names:
                 params[param] = names[params[param]]  # a deleted one stays an id: the import says it is gone
@@ -163,6 +163,17 @@ class _ReferenceNames:
         written = [self._channels.get(pk, pk) for pk in ids]
         return sorted(item for item in written if isinstance(item, str)) + sorted(
             item for item in written if not isinstance(item, str))
+
+
+def _params_as_read(schedule: ScheduledTask) -> dict:
+    """A schedule's params completed as its task type reads them. A row saved by an older release lacks
+    the params added since: its export writes their defaults, and importing that export changes nothing.
+    Params the task type refuses (a deleted group) stay as stored: the import says what is wrong."""
+    task_type = registry.find(schedule.task_type)
+    try:
+        return task_type.clean_params(dict(schedule.params)) if task_type is not None else dict(schedule.params)
+    except ValidationError:
+        return dict(schedule.params)
 
 
 def _model_params(task_type: registry.TaskType | None) -> dict[str, tuple[models.QuerySet, str, str]]:
@@ -443,7 +454,8 @@ def _planned(key: str, entry: dict, stored: ScheduledTask | None, references: _R
         raise _refuse(exc.message, key, exc.api_field) from None
     if stored is None:
         return Change(key, CREATE, schedule)
-    changed = list(audit.diff(audit.snapshot(stored), audit.snapshot(schedule)))
+    before = {**audit.snapshot(stored), "params": _params_as_read(stored)}
+    changed = list(audit.diff(before, audit.snapshot(schedule)))
     return Change(key, CHANGE if changed else UNCHANGED, schedule, changed, id=stored.pk)
 
 

@@ -168,6 +168,16 @@ def test_an_export_imported_into_an_empty_database_exports_the_same_file(library
     assert export(fmt) == text
 
 
+def test_it_exports_params_completed_so_an_older_row_imports_unchanged(library, tmp_path):
+    """The migrations' default schedules carry the params of their day; those added since have defaults."""
+    ScheduledTask.objects.filter(key="nightly-backup").update(params={"backup_type": "full", "cleanup_old": False})
+
+    params = json.loads(export())["schedules"]["nightly-backup"]["params"]
+
+    assert params["retention_days"] == 30 and params["copy_offsite"] is True
+    assert run_import(tmp_path, export()).splitlines()[-1] == "0 created, 0 changed, 0 deleted, 4 unchanged."
+
+
 # --- import ---------------------------------------------------------------------------------------------------
 
 def test_it_creates_changes_and_keeps_and_says_which_fields_changed(library, tmp_path):
