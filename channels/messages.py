@@ -106,6 +106,12 @@ def group_deleted_reason(group: ChannelGroup) -> str:
     return f"Its channel group “{group.name}” (id {group.pk}) was deleted."
 
 
+def sync_active_message(what: str, active: int) -> str:
+    """Sync now refused because an earlier sync of the same group or channel still has jobs to do."""
+    return f"{what} is still syncing: " + ngettext("%d job queued, running or waiting to retry.",
+                                                   "%d jobs queued, running or waiting to retry.", active) % active
+
+
 def sync_finished(group_sync: GroupSync, *, name: str) -> str:
     """How a Sync now ended, for the live pages' toast: "Sync of News: 3 channels, 5 new videos, 1 failed."
     `name` is the group's (or, for one channel's sync, the channel's)."""

@@ -94,7 +94,7 @@ def test_it_answers_in_a_constant_number_of_queries(manager):
         assert response.status_code == 200 and len(response.context["schedules"]) == 50
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
-    assert counts[1] <= 15, counts
+    assert counts[1] <= 17, counts  # with the live check and the simulated-runs banner: one query each
 
 
 def test_it_pages_through_many_schedules(manager):
