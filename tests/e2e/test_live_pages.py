@@ -176,7 +176,7 @@ def test_it_updates_a_group_card_after_sync_now(live_page, news):
 
     press(page, f"#sync-group-{news.pk}")
     expect(page.locator("#toasts")).to_contain_text("Syncing “News”: 2 jobs queued.")
-    expect(card).to_contain_text("Running: 2 channels to check.", timeout=UPDATE)
+    expect(card).to_contain_text("Running 2 channels to check", timeout=UPDATE)
     work_off_queue()
 
     expect(card.locator(".sync-summary")).to_contain_text("New videos: 30", timeout=UPDATE)

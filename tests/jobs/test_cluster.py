@@ -149,7 +149,7 @@ def test_it_cancels_and_retries_from_the_page(start_cluster, marker, operator_cl
     failing = wait_for_job(failing, finished, message="the retried job never finished")
     assert failing.status == JobStatus.COMPLETED
     assert (failing.attempts, failing.max_retries) == (2, 1)
-    assert "<dd>1/1</dd>" in operator_client.get(f"/jobs/{failing.pk}").content.decode()
+    assert "<dd>2 of at most 2</dd>" in operator_client.get(f"/jobs/{failing.pk}").content.decode()
 
     response = operator_client.post(f"/jobs/{cancelled.pk}/retry", follow=True)
     assert response.status_code == 200
