@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("channels.urls")),
     path("", include("jobs.urls")),
     path("", include("notifications.urls")),
+    path("api", api.no_such_endpoint, name=api.NO_SUCH_ENDPOINT),  # the API's JSON 404, not APPEND_SLASH's redirect to /api/
     path("api/", api.urls()),
     path("account/tokens", views.api_tokens, name="api_tokens"),
     path("account/tokens/<int:pk>/revoke", views.api_token_revoke, name="api_token_revoke"),

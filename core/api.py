@@ -14,6 +14,7 @@ import math
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as ModelValidationError
+from django.db import OperationalError
 from django.http import Http404, HttpResponseNotAllowed
 from django.urls import Resolver404, URLPattern, path, re_path, resolve
 from django.utils import timezone
@@ -174,6 +175,14 @@ def _answer(request, status: int, errors: dict[str, list[str]]):
 @api.exception_handler(ApiError)
 def _api_error(request, exc: ApiError):
     return _answer(request, exc.status, exc.errors)
+
+
+@api.exception_handler(OperationalError)
+def _database_error(request, exc: OperationalError):
+    """The database gone or locked (checking a token or a session needs it too): 503, which monitors and
+    retrying scripts understand, in words rather than a 500. An IntegrityError stays a bug: a 500."""
+    return _answer(request, 503, {"__all__": [
+        f"The database cannot be reached ({type(exc).__name__}); try again when it is back."]})
 
 
 @api.exception_handler(PermissionDenied)

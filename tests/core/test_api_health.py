@@ -83,6 +83,25 @@ def test_it_answers_without_a_database(client, monkeypatch):
     assert response.json()["workers"] == {"ok": False} and response.json()["queue"] == {}
 
 
+def test_a_token_sent_while_the_database_is_down_gets_a_503_in_words_not_a_500(monkeypatch):
+    """Checking a token needs the database: with it gone the answer is the API's 503, which a monitor
+    reads as down, never a 500 with a traceback in the log."""
+    from django.db import OperationalError
+
+    from core import api
+
+    def no_database(**kwargs):
+        raise OperationalError("unable to open database file")
+
+    monkeypatch.setattr(api, "api_token_use", no_database)
+
+    response = ApiClient("arc_" + "x" * 43).get("/api/health")
+
+    assert response.status_code == 503
+    assert response.json() == {"errors": {"__all__": [
+        "The database cannot be reached (OperationalError); try again when it is back."]}}
+
+
 @pytest.mark.parametrize("who", ["token", "session"])
 def test_it_gives_a_user_who_is_not_staff_the_public_report(healthy, who):
     user = UserFactory(username="bob")

@@ -227,6 +227,7 @@ def no_slash(path: str) -> str:
     ("/api/nothing/", None),
     ("/api/schedules/{id}/nothing", None),
     ("/api/", None),
+    ("/api", None),  # not Django's slash redirect (which a POST cannot follow)
 ])
 def test_it_answers_a_path_no_endpoint_has_with_the_apis_json_404(schedule, method, who, path, hint):
     """Never Django's HTML page, never an APPEND_SLASH redirect (which would turn a POST into a GET)."""
