@@ -50,7 +50,7 @@ from backups.selectors import backup_schedule
 from backups.services import making, restoring
 from backups.tasks import CALENDAR_DEFAULTS, DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE, summarize_params
 from common.actors import api_actor
-from common.api import MAX_ID, ApiError, PageQuery, Text, error_responses, paginate, require_permission
+from common.api import MAX_ID, ApiError, PageLinks, PageQuery, Text, error_responses, paginate, require_permission
 from scheduling import services as scheduling_services
 from scheduling.api import ADD, CHANGE, VIEW, RunNowIn, RunOut, run_out, save_changes
 from scheduling.messages import run_now_message
@@ -206,10 +206,8 @@ class BackupDetailOut(BackupOut):
     applied_migrations: list[str] = Field(description="The migrations applied in the copy (“app.name”).")
 
 
-class BackupPage(Schema):
+class BackupPage(PageLinks):
     items: list[BackupOut]
-    next: str | None = Field(description="The next page's URL; null on the last page.")
-    previous: str | None = Field(description="The previous page's URL; null on the first page.")
 
 
 class BackupFilters(PageQuery):

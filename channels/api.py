@@ -40,7 +40,17 @@ from channels.messages import sync_now_message
 from channels.models import Channel, ChannelGroup, GroupSync, SyncOutcome, Video
 from channels.sync import sync_jobs
 from common.actors import api_actor
-from common.api import MAX_ID, ApiError, PageQuery, Text, error_responses, errors_of, paginate, require_permission
+from common.api import (
+    MAX_ID,
+    ApiError,
+    PageLinks,
+    PageQuery,
+    Text,
+    error_responses,
+    errors_of,
+    paginate,
+    require_permission,
+)
 from jobs.selectors import no_worker_note
 
 UTC = dt.timezone.utc
@@ -123,10 +133,8 @@ class GroupOut(Schema):
     cooldown_reason: str
 
 
-class GroupPage(Schema):
+class GroupPage(PageLinks):
     items: list[GroupOut]
-    next: str | None = Field(description="The next page's URL; null on the last page.")
-    previous: str | None = Field(description="The previous page's URL; null on the first page.")
 
 
 class GroupFilters(PageQuery):
@@ -186,10 +194,8 @@ class ChannelOut(Schema):
     newest_video_at: dt.datetime | None
 
 
-class ChannelPage(Schema):
+class ChannelPage(PageLinks):
     items: list[ChannelOut]
-    next: str | None = Field(description="The next page's URL; null on the last page.")
-    previous: str | None = Field(description="The previous page's URL; null on the first page.")
 
 
 class ChannelFilters(PageQuery):
@@ -214,7 +220,7 @@ class VideoOut(Schema):
     first_seen_at: dt.datetime
 
 
-class VideoPage(Schema):
+class VideoPage(PageLinks):
     items: list[VideoOut]
     next: str | None = Field(description="The next (older) page's URL; null on the last page.")
     previous: str | None = Field(description="The previous (newer) page's URL; null on the first page.")

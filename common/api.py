@@ -123,6 +123,13 @@ class PageQuery(Schema):
     limit: int = Field(50, ge=1, le=200, description="Items per page.")
 
 
+class PageLinks(Schema):
+    """Beside a list's `items`: where the neighbouring pages are. A list's answer extends it with its items."""
+
+    next: str | None = Field(description="The next page's URL; null on the last page.")
+    previous: str | None = Field(description="The previous page's URL; null on the first page.")
+
+
 class IdCursorPagination(CursorPagination):
     """ninja's cursor pagination, by id: no count, no offset scan, stable while rows are added.
 

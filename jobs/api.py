@@ -17,7 +17,7 @@ from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema
 from pydantic import ConfigDict
 
-from common.api import MAX_ID, ApiError, PageQuery, Text, error_responses, paginate, require_permission
+from common.api import MAX_ID, ApiError, PageLinks, PageQuery, Text, error_responses, paginate, require_permission
 from jobs import selectors, services
 from jobs.models import Job, JobStatus
 
@@ -79,10 +79,8 @@ class JobDetailOut(JobOut):
     time_limit_seconds: int
 
 
-class JobPage(Schema):
+class JobPage(PageLinks):
     items: list[JobOut]
-    next: str | None = Field(description="The next page's URL; null on the last page.")
-    previous: str | None = Field(description="The previous page's URL; null on the first page.")
 
 
 class JobFilters(PageQuery):

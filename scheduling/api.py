@@ -22,6 +22,7 @@ from common.api import (
     MAX_ID,
     ApiError,
     JsonObject,
+    PageLinks,
     PageQuery,
     Text,
     error_responses,
@@ -141,10 +142,8 @@ class ScheduleOut(Schema):
 READ_ONLY_FIELDS = frozenset(ScheduleOut.model_fields) - frozenset(ScheduleFields.model_fields)
 
 
-class SchedulePage(Schema):
+class SchedulePage(PageLinks):
     items: list[ScheduleOut]
-    next: str | None = Field(description="The next page's URL; null on the last page.")
-    previous: str | None = Field(description="The previous page's URL; null on the first page.")
 
 
 class ScheduleFilters(PageQuery):

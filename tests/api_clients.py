@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.services import api_token_create
@@ -41,3 +43,23 @@ class ApiClient(Client):
 
 def token_client(user) -> ApiClient:
     return ApiClient(token_for(user))
+
+
+def queries_for(api, url: str) -> int:
+    """How many SQL queries one successful GET of `url` costs."""
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get(url).status_code == 200
+    return len(queries)
+
+
+def walk_pages(api, url: str) -> tuple[list[dict], int, dict]:
+    """Follow `next` from `url` to the last page, checking that no page counts rows (keyset, no COUNT):
+    (every item seen, the number of pages, the last page)."""
+    seen, pages, last = [], 0, None
+    while url:
+        with CaptureQueriesContext(connection) as queries:
+            last = api.get(url).json()
+        assert not any("COUNT(" in query["sql"].upper() for query in queries.captured_queries)
+        seen += last["items"]
+        url, pages = last["next"], pages + 1
+    return seen, pages, last

@@ -4,11 +4,9 @@
 import datetime as dt
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from channels.models import Channel, ChannelGroup, Video
-from tests.api_clients import ALL_ACTIONS, token_client, user_with
+from tests.api_clients import ALL_ACTIONS, queries_for, token_client, user_with
 from tests.factories import ChannelFactory, ChannelGroupFactory, VideoFactory, grant
 
 pytestmark = pytest.mark.django_db
@@ -201,9 +199,7 @@ def test_it_answers_400_for_a_channel_cursor_it_did_not_make(api, cursor):
 
 def test_it_lists_channels_in_a_constant_number_of_queries(api):
     def queries_for_list() -> int:
-        with CaptureQueriesContext(connection) as queries:
-            assert api.get(f"{URL}?limit=200").status_code == 200
-        return len(queries)
+        return queries_for(api, f"{URL}?limit=200")
 
     def a_channel_with_everything():
         channel = ChannelFactory(groups=[ChannelGroupFactory(), ChannelGroupFactory()])
@@ -455,9 +451,7 @@ def test_it_lists_videos_in_a_constant_number_of_queries(api):
     channel = ChannelFactory()
 
     def queries_for_list() -> int:
-        with CaptureQueriesContext(connection) as queries:
-            assert api.get(f"{URL}/{channel.pk}/videos?limit=200").status_code == 200
-        return len(queries)
+        return queries_for(api, f"{URL}/{channel.pk}/videos?limit=200")
 
     queries_for_list()
     VideoFactory(channel=channel)
