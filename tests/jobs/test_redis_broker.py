@@ -196,7 +196,9 @@ def test_jobs_whose_messages_were_lost_with_a_redis_restart_run_within_a_minute(
         redis.wait(timeout=10)
         redis = start_redis()
         restarted = time.monotonic()
-        assert waiting() == 0  # every message is gone
+        # Every message is gone with it; the scheduler's loop (a pass a second) may already have sent the
+        # three old ones again, never the three sent less than 30 s ago.
+        assert waiting() in (0, 3)
         processes.append(Process("qcluster", ["qcluster"], env=env, log_path=tmp_path / "qcluster.log"))
 
         wait_until(lambda: statuses(old) == ["completed"] * 3, timeout=30, interval=0.2,
