@@ -49,6 +49,7 @@ from common.api import (
     error_responses,
     errors_of,
     paginate,
+    refuse_unknown_query,
     require_permission,
 )
 from jobs.selectors import no_worker_note
@@ -550,6 +551,7 @@ def newest_first_page(request, queryset: QuerySet, page: PageQuery, *, field: st
     (instant, id) of the row it follows, and the next page is what comes strictly after it in that order.
     No count, no offset: a page boundary holds while rows are added or removed.
     """
+    refuse_unknown_query(request, [field.alias or name for name, field in type(page).model_fields.items()])
     position = _decode(page.cursor)
     newest_first = (f"-{field}", "-id")
     if position is None:

@@ -7,6 +7,7 @@ rule about values is the model's, with the message every entrance gives.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
@@ -156,13 +157,23 @@ class IdCursorPagination(CursorPagination):
                                                 "link as given, or leave `cursor` out for the first page."]}) from None
 
 
+def refuse_unknown_query(request, allowed: Iterable[str]) -> None:
+    """A query parameter the operation does not take is a 400 naming it: ninja ignores it, so a typo such as
+    `?stauts=failed` would list every job, without a word."""
+    allowed = sorted(allowed)
+    if unknown := sorted(set(request.GET) - set(allowed)):
+        message = f"Unknown query parameter: this takes {', '.join(allowed)}."
+        raise ApiError(400, {name or "(no name)": [message] for name in unknown})
+
+
 def paginate(request, queryset: QuerySet, page: PageQuery) -> dict:
     """One page of `queryset` by id: `{"items": [...], "next": url or None, "previous": url or None}`.
 
-    The links keep the request's other query parameters (its filters). A parameter given twice is a 400
-    naming it: ninja would quietly take the last value, so `?status=failed&status=queued` would list
-    only the queued jobs.
+    The links keep the request's other query parameters (its filters). A parameter the list does not take
+    is a 400 naming it (`refuse_unknown_query`), and so is one given twice: ninja would quietly take the
+    last value, so `?status=failed&status=queued` would list only the queued jobs.
     """
+    refuse_unknown_query(request, [field.alias or name for name, field in type(page).model_fields.items()])
     if repeated := sorted(key for key, values in request.GET.lists() if len(values) > 1):
         raise ApiError(400, {key: ["Give this parameter once: it takes one value."] for key in repeated})
     pagination = IdCursorPagination(ordering=("id",), page_size=page.limit, max_page_size=page.limit)

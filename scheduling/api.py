@@ -29,6 +29,7 @@ from common.api import (
     errors_of,
     merge_patch,
     paginate,
+    refuse_unknown_query,
     require_permission,
 )
 from common.forms import errors_by_field
@@ -340,6 +341,7 @@ def schedule_preview_view(request, payload: ScheduleFields,
     payload is a dry run of create), the ones it leaves out are not required.
     """
     require_permission(request, VIEW)
+    refuse_unknown_query(request, ["count"])
     now = timezone.now()
     data = payload.model_dump(exclude_unset=True)
     schedule = apply_fields(ScheduledTask(created_at=now), data)
@@ -440,6 +442,7 @@ def schedule_export(request, fmt: Literal["json", "yaml"] = Query("json", alias=
     """Every schedule, keyed by its key, as `manage.py export_schedules` writes it: the same text, byte for
     byte (JSON, or YAML with `?format=yaml`). Feed it to POST …/import, here or on another installation."""
     require_permission(request, VIEW)
+    refuse_unknown_query(request, ["format"])
     content_type = "application/json" if fmt == "json" else "application/yaml"
     return HttpResponse(portable.dump(portable.to_document(), fmt), content_type=f"{content_type}; charset=utf-8")
 
@@ -454,6 +457,7 @@ def schedule_import(request, dry_run: bool = Query(False, description="Say what 
     error named `<key>.<field>`). Needs add and change (and delete with prune); audited as "import"."""
     for perm in (ADD, CHANGE, *([DELETE] if prune else [])):
         require_permission(request, perm)
+    refuse_unknown_query(request, ["dry_run", "prune"])
     if not request.body:
         raise ApiError(400, {"body": ["The body is empty: send the document, as JSON or as application/yaml."]})
     fmt = IMPORT_TYPES.get(request.content_type)

@@ -14,7 +14,7 @@ from core.services import api_token_create, api_token_revoke
 from scheduling import services
 from scheduling.models import ScheduledTask
 from tests.api_clients import ALL_ACTIONS, ApiClient, token_for, user_with
-from tests.factories import StaffFactory, UserFactory, grant
+from tests.factories import ChannelFactory, StaffFactory, UserFactory, grant
 
 BACKUP = {"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_kind": "daily", "schedule_time": "02:00"}
 
@@ -109,6 +109,32 @@ def test_it_accepts_an_empty_body_on_every_action_post(api, schedule, content_ty
         assert response.status_code < 500 and response.status_code not in (405, 415, 422), (path, response.content)
         if response.status_code == 400:
             assert "body" not in response.json()["errors"], (path, response.content)
+
+
+# --- a query parameter an operation does not take is named, not ignored -----------------------------------
+
+def operations_with_query_parameters(document: dict) -> list[tuple[str, str, list[str]]]:
+    return sorted((method, path, sorted(parameter["name"] for parameter in operation.get("parameters", [])
+                                        if parameter["in"] == "query"))
+                  for path, operations in document["paths"].items() for method, operation in operations.items()
+                  if any(parameter["in"] == "query" for parameter in operation.get("parameters", [])))
+
+
+def test_it_names_a_query_parameter_an_operation_does_not_take(api, schedule):
+    """`?stauts=failed` would otherwise list every job, and a script would never know. Walks the OpenAPI
+    document, so operations added later are covered too."""
+    ids = {"{schedule_id}": schedule.pk, "{channel_id}": ChannelFactory().pk}
+    named = set()
+    for method, path, names in operations_with_query_parameters(api.get("/api/openapi.json").json()):
+        url = path
+        for placeholder, pk in ids.items():
+            url = url.replace(placeholder, str(pk))
+        response = api.generic(method.upper(), f"{url}?stauts=failed", "{}", content_type="application/json")
+
+        assert errors_of(response, 400)["stauts"] == [f"Unknown query parameter: this takes {', '.join(names)}."], path
+        named.add(path)
+    assert {"/api/jobs", "/api/channels/{channel_id}/videos", "/api/schedules/preview", "/api/schedules/export",
+            "/api/schedules/import"} <= named
 
 
 # --- a 401 says what is wrong -----------------------------------------------------------------------------
