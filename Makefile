@@ -29,7 +29,8 @@ setup: $(VENV)/.base-installed
 run: setup
 	$(BIN)/honcho start -f Procfile
 
-## The whole test suite on SQLite, then its database tests again on a throwaway PostgreSQL.
+## The whole test suite on SQLite with the ORM broker, then again (all but the browser tests) on a
+## throwaway PostgreSQL with a throwaway Redis as broker and cache (tests/on_postgresql.py).
 test: $(VENV)/.dev-installed
 	$(BIN)/pytest
 	$(BIN)/python -m tests.on_postgresql -q

@@ -40,6 +40,19 @@ def default_backup_schedule(request):
     return None
 
 
+@pytest.fixture(autouse=True)
+def empty_redis():
+    """On the Redis pass (tests.on_postgresql) the cache and the broker's queue are one Redis database that
+    no transaction rolls back: each test starts with it empty, as each SQLite test starts with an empty
+    cache table and queue."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        from django.core.cache import cache
+
+        cache.clear()
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

@@ -1,25 +1,25 @@
-"""Run the suite's database tests a second time, on a real PostgreSQL server.
+"""Run the suite a second time as a grown-up deployment runs: PostgreSQL, with Redis as broker and cache.
 
     python -m tests.on_postgresql [pytest args]
 
-Starts a throwaway cluster (tests/servers.py), points DATABASE_URL at it and runs pytest. The
-integration and browser tests are left to the SQLite run: they start processes and a browser,
-and the race and crash tests already run on both databases themselves. Tests marked feed_server
-run here: their feed server is a thread of the test process, and the syncs they drive write
-through the database like any other test.
+Starts a throwaway PostgreSQL cluster and a throwaway Redis (tests/servers.py, from the installed
+binaries), points DATABASE_URL and REDIS_URL at them and runs pytest. The integration tests run here
+too: the `qcluster` and `schedule_tick` processes they start get the same two URLs, so their jobs go
+through Redis and their rows into the PostgreSQL test database. The browser tests are left to the
+SQLite run (the pages are the same; Chromium twice would only double the time).
 """
 
 import os
 import subprocess
 import sys
 
-from tests.servers import postgres_server
+from tests.servers import postgres_server, redis_server
 
 
 def main(argv: list[str]) -> int:
-    with postgres_server() as url_template:
-        env = {**os.environ, "DATABASE_URL": url_template.format(name="archive")}
-        command = [sys.executable, "-m", "pytest", "-m", "not integration and not browser", *argv]
+    with postgres_server() as url_template, redis_server() as redis_url:
+        env = {**os.environ, "DATABASE_URL": url_template.format(name="archive"), "REDIS_URL": redis_url}
+        command = [sys.executable, "-m", "pytest", "-m", "not browser", *argv]
         return subprocess.run(command, env=env).returncode
 
 

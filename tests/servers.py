@@ -119,6 +119,18 @@ def stop_cluster(process: Process, *, timeout: float = 30) -> None:
     wait_until(lambda: working_clusters() == 0, timeout=10, message="the stopped cluster still reports itself")
 
 
+def live_database_url() -> str:
+    """DATABASE_URL of the database this test process uses (the test database, once pytest-django made it),
+    for the processes a test starts: the SQLite file, or the PostgreSQL test database of the second pass."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
+    return f"postgres://{user}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

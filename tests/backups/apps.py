@@ -12,7 +12,10 @@ from tests.servers import MANAGE_PY, ROOT
 
 
 def app_env(*, database_url: str, backup_dir: Path) -> dict[str, str]:
-    return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings", "PYTHONUNBUFFERED": "1",
+    """A fresh install's environment: its own database, its cache in it (no REDIS_URL, even on the Redis pass:
+    the suite's Redis belongs to the test database, and a restore must empty the copy's own cache table)."""
+    inherited = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    return {**inherited, "DJANGO_SETTINGS_MODULE": "config.test_settings", "PYTHONUNBUFFERED": "1",
             "DATABASE_URL": database_url, "BACKUP_DIR": str(backup_dir)}
 
 

@@ -12,7 +12,6 @@ import pytest
 import schemathesis
 from django.contrib.staticfiles import finders
 from django.core import signals
-from django.core.cache import caches
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.utils import timezone
@@ -31,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from scheduling import services
 from scheduling.models import HeartbeatSource, ScheduledTask, SchedulerHeartbeat
+from tests import broker
 from tests.api_clients import token_for
 from tests.backups.conftest import with_file
 from tests.factories import BackupFactory, ChannelFactory, ChannelGroupFactory, JobFactory, StaffFactory, VideoFactory
@@ -143,13 +143,10 @@ def running_system(db):
     SchedulerHeartbeat.objects.create(name="fuzz:1", source=HeartbeatSource.ONCE, last_pass_at=timezone.now())
     stat = Status(pid=100, cluster_id="fuzz-cluster")
     stat.status, stat.workers = str(Conf.IDLE), [101]
-    cache, key = caches[Conf.CACHE], f"{Conf.Q_STAT}:fuzz-cluster"
-    keys = cache.get(Conf.Q_STAT) or []
-    cache.set(Conf.Q_STAT, [*keys, key], None)
-    cache.set(key, SignedPackage.dumps(stat, True), 600)
+    key = f"{Conf.Q_STAT}:fuzz-cluster"
+    broker.report_cluster(key, SignedPackage.dumps(stat, True), 600)
     yield
-    cache.delete(key)
-    cache.set(Conf.Q_STAT, keys, None)
+    broker.forget_cluster(key)
 
 
 # Loaded through the application itself, as a client would (it needs no database).

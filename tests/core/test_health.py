@@ -3,13 +3,13 @@
 import datetime as dt
 
 import pytest
-from django.core.cache import caches
 from django_q.conf import Conf
 from django_q.signing import SignedPackage
 from django_q.status import Status
 
 from jobs.models import JobStatus
 from scheduling.models import HeartbeatSource, SchedulerHeartbeat
+from tests import broker
 from tests.factories import JobFactory
 from tests.jobs.conftest import at
 
@@ -22,10 +22,7 @@ def fake_cluster(name: str = "cluster-a", *, status=Conf.IDLE, workers=(101, 102
     """What a running qcluster's sentinel writes to the shared cache every half second."""
     stat = Status(pid=100, cluster_id=name)
     stat.status, stat.workers = str(status), list(workers)
-    cache = caches[Conf.CACHE]
-    key = f"{Conf.Q_STAT}:{name}"
-    cache.set(Conf.Q_STAT, [*(cache.get(Conf.Q_STAT) or []), key], None)
-    cache.set(key, SignedPackage.dumps(stat, True), 3)
+    broker.report_cluster(f"{Conf.Q_STAT}:{name}", SignedPackage.dumps(stat, True), 3)
 
 
 @pytest.fixture

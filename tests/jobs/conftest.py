@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from tests import servers
 from tests.servers import Process, wait_until
@@ -27,17 +26,13 @@ def at(text: str) -> dt.datetime:
 
 
 @pytest.fixture
-def live_db_path(transactional_db) -> str:
-    return connection.settings_dict["NAME"]
-
-
-@pytest.fixture
-def process_env(live_db_path) -> dict:
-    """The environment of the processes the tests start: the test settings and database."""
+def process_env(transactional_db) -> dict:
+    """The environment of the processes the tests start: the test settings and database (and REDIS_URL, the
+    broker, when the suite runs on PostgreSQL with Redis: tests.on_postgresql)."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.test_settings",
-        "DATABASE_URL": f"sqlite:///{live_db_path}",
+        "DATABASE_URL": servers.live_database_url(),
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }

@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 from django.test import Client
-from django_q.models import OrmQ
 
 from jobs.models import Job, JobStatus
+from tests import broker
 from tests.api_clients import queries_for, token_client, user_with, walk_pages
 from tests.factories import JobFactory
 from tests.jobs.conftest import at
@@ -200,7 +200,7 @@ def test_it_retries_a_failed_job_as_one_more_attempt(api):
     assert (body["job"]["status"], body["job"]["attempts"], body["job"]["max_retries"]) == ("queued", 2, 2)
     job.refresh_from_db()
     assert (job.status, job.available_at) == (JobStatus.QUEUED, NOW)
-    assert OrmQ.objects.count() == 1  # sent to the workers
+    assert broker.count() == 1  # sent to the workers
 
 
 def test_it_refuses_to_retry_a_job_whose_state_forbids_it_with_the_pages_message(api):
@@ -210,7 +210,7 @@ def test_it_refuses_to_retry_a_job_whose_state_forbids_it_with_the_pages_message
 
     assert errors == {"__all__": [f"Job #{job.pk} is completed; only failed or cancelled jobs can be retried."]}
     assert Job.objects.get(pk=job.pk).status == JobStatus.COMPLETED
-    assert OrmQ.objects.count() == 0
+    assert broker.count() == 0
 
 
 @pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.RETRY_WAIT])

@@ -10,12 +10,12 @@ import signal
 
 import pytest
 from django.utils import timezone
-from django_q.models import OrmQ
 
 from jobs import queue
 from jobs.models import Job, JobStatus
 from jobs.services import job_enqueue
 from scheduling.models import SchedulerHeartbeat
+from tests import broker
 from tests.factories import JobFactory
 from tests.jobs.conftest import attempts_in, wait_for_job
 from tests.servers import wait_until
@@ -38,7 +38,7 @@ def test_it_completes_a_job_and_records_who_ran_it(cluster):
     assert int(pid) != cluster.pid  # a worker process of the cluster, not its parent
     assert job.created_at <= job.started_at <= job.finished_at
     assert job.attempt_log[0]["outcome"] == "completed"
-    wait_until(lambda: not OrmQ.objects.exists(), timeout=10, message="the message was never acknowledged")
+    wait_until(lambda: broker.count() == 0, timeout=10, message="the message was never acknowledged")
 
 
 def test_it_runs_every_job_of_a_batch_written_in_one_insert(cluster):
@@ -114,12 +114,13 @@ def test_it_runs_a_job_delivered_twice_only_once(start_cluster, marker):
     queue.resend([job], now=timezone.now())  # two messages for one job, before any worker runs
     job.refresh_from_db()
     queue.resend([job], now=timezone.now())  # claimed again from what the row now says
-    assert OrmQ.objects.count() == 2
+    assert broker.count() == 2
 
     cluster = start_cluster()
 
-    wait_until(lambda: not OrmQ.objects.exists(), timeout=15, message="the messages were never consumed")
-    job.refresh_from_db()
+    job = wait_for_job(job, finished, message="the job never ran")
+    wait_until(lambda: "not claimed: it is no longer queued" in cluster.log(), timeout=15,
+               message="the second message was never consumed", details=cluster.log)
     assert job.status == JobStatus.COMPLETED
     assert job.attempts == 1
     assert len(attempts_in(marker)) == 1
@@ -140,7 +141,7 @@ def test_it_cancels_and_retries_from_the_page(start_cluster, marker, operator_cl
     failing = wait_for_job(failing, finished, message="the failing job never failed")
     assert failing.status == JobStatus.FAILED
     # The cancelled job's message was delivered too, and did nothing.
-    wait_until(lambda: not OrmQ.objects.exists(), timeout=10, message="the messages were never consumed")
+    wait_until(lambda: broker.count() == 0, timeout=10, message="the messages were never consumed")
     cancelled.refresh_from_db()
     assert (cancelled.status, cancelled.attempts, cancelled.started_at) == (JobStatus.CANCELLED, 0, None)
 

@@ -14,12 +14,11 @@ import time
 
 import pytest
 from django.utils import timezone
-from django_q.models import OrmQ
 
 from jobs import registry, runner, services
 from jobs.models import JobStatus
 from jobs.services import job_enqueue
-from tests import servers
+from tests import broker, servers
 from tests.jobs.conftest import attempts_in, wait_for_job
 from tests.servers import ROOT, wait_until
 
@@ -90,17 +89,18 @@ def test_it_hands_the_job_back_uncounted_when_sigterm_comes_mid_attempt(handler)
         raise AssertionError("not interrupted")
 
     job = job_enqueue(job_type=handler(run), now=timezone.now())
-    OrmQ.objects.all().delete()  # as if a worker had taken the message
+    broker.take()  # as if a worker had taken the message
     previous = signal.getsignal(signal.SIGTERM)
 
     with pytest.raises(runner.WorkerStopping):
         runner.execute(job.pk)
 
+    broker.settle()
     job.refresh_from_db()
     # No retries left (max_retries=0), yet not failed: the attempt did not count.
     assert (job.status, job.attempts, job.worker, job.started_at) == (JobStatus.QUEUED, 0, "", None)
     assert job.attempt_log[-1]["outcome"] == "handed back"
-    assert OrmQ.objects.count() == 1 and job.enqueued_at is not None  # sent again
+    assert broker.count() == 1 and job.enqueued_at is not None  # sent again
     assert signal.getsignal(signal.SIGTERM) is previous
 
 
@@ -162,6 +162,8 @@ def test_it_lets_the_job_finish_within_the_grace_then_hands_it_back(grace, outco
     worker = start_process("worker", "deploy/run_worker.py", "--grace", str(grace), program=(sys.executable,))
     kill_leftovers(worker)
     wait_until_running(sleeping_job)
+    # Its handler has begun (the row says running a moment before): the attempt is in the marker file.
+    wait_until(lambda: attempts_in(marker), timeout=10, message="the handler never started")
 
     worker.popen.send_signal(signal.SIGTERM)
     assert worker.popen.wait(timeout=40) == 0

@@ -2,9 +2,9 @@
 
 import pytest
 from django.contrib.messages import get_messages
-from django_q.models import OrmQ
 
 from jobs.models import Job, JobStatus
+from tests import broker
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ def test_it_queues_a_failed_job_again_and_goes_back_to_it(operator_client):
     assert messages_of(response) == [("success", f"Job #{job.pk} queued again.")]
     job.refresh_from_db()
     assert (job.status, job.attempts, job.max_retries) == (JobStatus.QUEUED, 3, 3)
-    assert OrmQ.objects.count() == 1
+    assert broker.count() == 1
 
 
 def test_it_refuses_a_completed_job_with_a_message(operator_client):
@@ -35,7 +35,7 @@ def test_it_refuses_a_completed_job_with_a_message(operator_client):
     assert f"Job #{job.pk} is completed; only failed or cancelled jobs can be retried." in response.content.decode()
     assert 'class="toast toast-error" role="alert"' in response.content.decode()
     assert Job.objects.get(pk=job.pk).status == JobStatus.COMPLETED
-    assert OrmQ.objects.count() == 0
+    assert broker.count() == 0
 
 
 def test_it_requires_login(client):

@@ -1,8 +1,8 @@
 """The outbox's quick rule: a queued job whose message was lost (a broker restarted without its data, a
 cluster killed with messages in hand) is sent again after 30 s, not 5 min; a backlog never is.
 
-The broker is the ORM broker of the test database, so what it holds is what the test writes; the
-clusters' reports are given where a test needs a busy one. tests/jobs/test_redis_broker.py restarts
+The broker is the ORM broker of the test database, or the Redis of the PostgreSQL pass (tests/broker.py):
+what it holds is what the test writes; the clusters' reports are given where a test needs a busy one. tests/jobs/test_redis_broker.py restarts
 a real Redis under a real cluster and scheduler.
 """
 
@@ -11,12 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
-from django_q.models import OrmQ
 
 from jobs import queue
 from jobs.maintenance import jobs_resend_unsent
 from jobs.models import Job, JobStatus
 from jobs.services import job_enqueue
+from tests import broker
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,14 +32,14 @@ def sent(now, seconds_ago: float, *, message: bool = False) -> Job:
     """A queued job sent `seconds_ago`, with its message still waiting in the broker or (default) lost."""
     when = now - dt.timedelta(seconds=seconds_ago)
     if message:
-        return job_enqueue(job_type="TEST_OK", now=when)
+        job = job_enqueue(job_type="TEST_OK", now=when)
+        broker.settle()  # the Redis broker's message goes out with the commit
+        return job
     return JobFactory(status=JobStatus.QUEUED, enqueued_at=when, available_at=when)
 
 
 def messages_for() -> list[int]:
-    from django_q.signing import SignedPackage
-
-    return sorted(SignedPackage.loads(m.payload)["args"][0] for m in OrmQ.objects.all())
+    return broker.job_ids()
 
 
 def test_it_sends_again_a_job_whose_message_is_gone_after_30_seconds(now):
@@ -62,7 +62,7 @@ def test_it_never_sends_again_a_job_whose_message_still_waits(now):
 
 def test_it_sends_again_as_many_of_the_oldest_as_the_broker_is_short_of(now):
     oldest, older, old = sent(now, 90, message=True), sent(now, 80, message=True), sent(now, 70, message=True)
-    OrmQ.objects.filter(pk__in=list(OrmQ.objects.order_by("pk").values_list("pk", flat=True)[:2])).delete()
+    broker.take(2)
 
     assert jobs_resend_unsent(now=now) == 2
 

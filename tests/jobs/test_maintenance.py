@@ -4,11 +4,11 @@ import datetime as dt
 import threading
 
 import pytest
-from django_q.models import OrmQ
 
 from jobs.maintenance import jobs_maintain
 from jobs.models import Job, JobStatus
 from jobs.services import job_enqueue
+from tests import broker
 from tests.factories import JobFactory
 from tests.jobs.conftest import at
 
@@ -33,6 +33,7 @@ def test_it_does_nothing_and_writes_nothing_when_idle(django_assert_max_num_quer
     assert not [q for q in captured.captured_queries if not q["sql"].startswith("SELECT")]
 
 
+@pytest.mark.django_db(transaction=True)  # each step commits, as in the scheduler (on Redis, sends go with it)
 def test_it_queues_and_sends_retries_whose_backoff_has_passed():
     due = JobFactory(status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW - seconds(1))
     waiting = JobFactory(status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW + seconds(1))
@@ -42,7 +43,7 @@ def test_it_queues_and_sends_retries_whose_backoff_has_passed():
     due.refresh_from_db()
     assert (due.status, due.enqueued_at) == (JobStatus.QUEUED, NOW)
     assert Job.objects.get(pk=waiting.pk).status == JobStatus.RETRY_WAIT
-    assert OrmQ.objects.count() == 1
+    assert broker.count() == 1
 
 
 def test_it_releases_more_retries_than_one_batch(settings):
@@ -50,7 +51,7 @@ def test_it_releases_more_retries_than_one_batch(settings):
     JobFactory.create_batch(7, status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW)
 
     assert jobs_maintain(now=NOW)["released"] == 7
-    assert OrmQ.objects.count() == 7
+    assert broker.count() == 7
 
 
 def running_job(*, started: dt.datetime, attempts: int = 1, max_retries: int = 3, limit: int = 60) -> Job:
@@ -100,7 +101,7 @@ def test_it_sends_a_job_whose_message_never_went_out():
 
     assert Job.objects.get(pk=never.pk).enqueued_at == NOW
     assert Job.objects.get(pk=just_created.pk).enqueued_at is None
-    assert OrmQ.objects.count() == 1
+    assert broker.count() == 1
 
 
 def test_it_sends_again_a_job_sent_long_ago_when_the_queue_is_empty():
@@ -117,9 +118,10 @@ def test_it_sends_again_a_job_sent_long_ago_when_the_queue_is_empty():
 def test_it_does_not_resend_while_the_queue_still_has_a_backlog():
     JobFactory(status=JobStatus.QUEUED, enqueued_at=NOW - dt.timedelta(minutes=6))
     job_enqueue(job_type="TEST_OK", now=NOW)  # a message waiting for a worker
+    broker.settle()
 
     assert jobs_maintain(now=NOW)["resent"] == 0
-    assert OrmQ.objects.count() == 1
+    assert broker.count() == 1
 
 
 @pytest.mark.django_db(transaction=True)  # the loop checks its connection between passes

@@ -1,12 +1,11 @@
 """jobs.queue: what goes into django-q2's queue, and when."""
 
 import pytest
-from django_q.models import OrmQ
-from django_q.signing import SignedPackage
 
 from jobs import queue
 from jobs.models import Job, JobStatus
 from jobs.services import job_enqueue
+from tests import broker
 from tests.factories import JobFactory
 from tests.jobs.conftest import at
 
@@ -18,7 +17,7 @@ NOW = at("2026-05-01 05:30")
 def test_it_sends_only_the_job_id_with_the_job_time_limit():
     job = job_enqueue(job_type="TEST_SLEEP", params={"secret": "stays in the row"}, now=NOW)
 
-    task = SignedPackage.loads(OrmQ.objects.get().payload)
+    task = broker.messages()[0]
 
     assert task["func"] == "jobs.runner.execute"
     assert task["args"] == (job.pk,)
@@ -55,12 +54,13 @@ def test_it_resends_and_marks_the_time():
     assert queue.resend([job], now=NOW) == 1
 
     assert Job.objects.get(pk=job.pk).enqueued_at == NOW
-    assert OrmQ.objects.count() == 1
+    assert broker.count() == 1
 
 
 def test_it_counts_the_messages_waiting_in_the_broker():
     job_enqueue(job_type="TEST_OK", now=NOW)
     job_enqueue(job_type="TEST_OK", now=NOW)
+    broker.settle()  # on Redis, the messages go with the commit
 
     assert queue.waiting_messages() == 2
 
@@ -71,7 +71,7 @@ def test_it_writes_the_messages_of_a_batch_as_async_task_would():
     single = job_enqueue(job_type="TEST_SLEEP", now=NOW)
     batch = job_create_many(requests=[JobRequest("TEST_SLEEP"), JobRequest("TEST_OK")], now=NOW)
 
-    tasks = {task["args"][0]: task for task in (SignedPackage.loads(m.payload) for m in OrmQ.objects.all())}
+    tasks = {task["args"][0]: task for task in broker.messages()}
     assert sorted(tasks) == sorted([single.pk, *(job.pk for job in batch)])
     reference = {k: v for k, v in tasks[single.pk].items() if k not in {"id", "name", "args", "started"}}
     for job in batch:

@@ -4,13 +4,13 @@ import datetime as dt
 
 import pytest
 from django.db import transaction
-from django_q.models import OrmQ
 
 from jobs import queue, runner, services
 from jobs.maintenance import jobs_reap_lost, jobs_release_due_retries
 from jobs.models import Job, JobPriority, JobStatus
 from jobs.services import JobRequest, JobStateError, job_cancel, job_create_many, job_enqueue, job_retry
 from jobs.signals import job_status_changed
+from tests import broker
 from tests.factories import JobFactory
 from tests.jobs.conftest import at
 
@@ -20,6 +20,7 @@ NOW = at("2026-05-01 05:30")
 LATER = at("2026-05-01 08:00")
 
 
+@broker.orm_broker_only
 def test_it_writes_the_job_and_its_queue_message_together():
     job = job_enqueue(job_type="TEST_SLEEP", params={"seconds": 1}, now=NOW, priority=JobPriority.HIGH)
 
@@ -28,7 +29,7 @@ def test_it_writes_the_job_and_its_queue_message_together():
     assert job.created_at == job.available_at == job.enqueued_at == NOW
     # The handler's limits are copied onto the row: the record says what applied to it.
     assert (job.max_retries, job.time_limit_seconds) == (1, 3)
-    assert OrmQ.objects.count() == 1
+    assert broker.count() == 1
 
 
 def test_it_writes_neither_the_jobs_nor_their_messages_when_the_transaction_rolls_back():
@@ -37,14 +38,14 @@ def test_it_writes_neither_the_jobs_nor_their_messages_when_the_transaction_roll
         raise RuntimeError("the schedule run failed after creating its jobs")
 
     assert Job.objects.count() == 0
-    assert OrmQ.objects.count() == 0
+    assert broker.count() == 0
 
 
 def test_it_creates_many_jobs_with_one_message_each():
     jobs = job_create_many(requests=[JobRequest("TEST_OK", {"n": n}) for n in range(5)], now=NOW)
 
     assert [job.params["n"] for job in jobs] == list(range(5))
-    assert OrmQ.objects.count() == 5
+    assert broker.count() == 5
 
 
 @pytest.mark.parametrize(("attempt", "seconds"), [(1, 30), (2, 60), (3, 120), (8, 3600), (30, 3600)])
@@ -80,6 +81,7 @@ def test_it_hands_a_stopped_attempt_back_uncounted_and_sends_it_again():
 
     assert services.job_attempt_handed_back(job=job, now=LATER) is True
 
+    broker.settle()  # on Redis, the message and its `enqueued_at` go with the commit
     job.refresh_from_db()
     # Its last retry, yet queued rather than failed: the stopped attempt did not count.
     assert (job.status, job.attempts, job.worker, job.started_at) == (JobStatus.QUEUED, 1, "", None)
@@ -89,9 +91,10 @@ def test_it_hands_a_stopped_attempt_back_uncounted_and_sends_it_again():
         "attempt": 2, "worker": "host-a:1", "started_at": NOW.isoformat(), "finished_at": LATER.isoformat(),
         "outcome": "handed back", "error": "Its worker was stopped; back in the queue, not counted as an attempt.",
     }
-    assert OrmQ.objects.count() == 1
+    assert broker.count() == 1
 
 
+@broker.orm_broker_only
 def test_it_hands_nothing_back_when_the_new_message_cannot_be_written(monkeypatch):
     """The row and its fresh message commit together: no queued job is left without one."""
     def broker_down(*args, **kwargs):
@@ -134,7 +137,7 @@ def test_it_does_not_hand_back_an_attempt_the_reaper_took_over(then_run_again):
         jobs_release_due_retries(now=LATER + dt.timedelta(minutes=5))
         runner.claim(job.pk, worker="host-b:1", now=LATER + dt.timedelta(minutes=5))
     taken_over = Job.objects.get(pk=job.pk)
-    OrmQ.objects.all().delete()
+    broker.take()
 
     assert services.job_attempt_handed_back(job=job, now=LATER + dt.timedelta(minutes=6)) is False
 
@@ -142,7 +145,7 @@ def test_it_does_not_hand_back_an_attempt_the_reaper_took_over(then_run_again):
     assert (job.status, job.attempts, job.worker, job.attempt_log) == (
         taken_over.status, taken_over.attempts, taken_over.worker, taken_over.attempt_log)
     assert (job.status, job.attempts) == ((JobStatus.RUNNING, 3) if then_run_again else (JobStatus.FAILED, 2))
-    assert OrmQ.objects.count() == 0
+    assert broker.count() == 0
 
 
 # --- cancel ---------------------------------------------------------------------------------------
@@ -184,13 +187,15 @@ def test_it_retries_a_failed_job_as_one_more_attempt():
     job = JobFactory(status=JobStatus.FAILED, attempts=4, max_retries=3, finished_at=NOW, error="boom")
 
     job = job_retry(job=job, now=LATER)
+    broker.settle()  # on Redis, the message and its `enqueued_at` go with the commit
+    job.refresh_from_db()
 
     assert job.status == JobStatus.QUEUED
     assert (job.attempts, job.max_retries) == (4, 4)  # "Retries 3/3" becomes "4/4" once it runs
     assert job.available_at == job.enqueued_at == LATER
     assert job.finished_at is None
     assert job.error == "boom"  # until the new attempt starts
-    assert OrmQ.objects.count() == 1
+    assert broker.count() == 1
 
 
 def test_it_keeps_the_remaining_retries_of_a_job_cancelled_while_waiting():
@@ -209,4 +214,4 @@ def test_it_refuses_to_retry_a_job_that_has_not_failed(status):
         job_retry(job=job, now=LATER)
 
     assert Job.objects.get(pk=job.pk).status == status
-    assert OrmQ.objects.count() == 0
+    assert broker.count() == 0

@@ -59,9 +59,16 @@ def race(start_epoch: float, instants: list[str]) -> dict:
     return {"outcomes": outcomes, "lost_races": lost, "started": started, "finished": time.time()}
 
 
-def state() -> dict:
+def queue_messages() -> int:
+    """The messages waiting in the broker: OrmQ rows, or the Redis list when REDIS_URL is set."""
+    from django.conf import settings
+    from django_q.brokers import get_broker
     from django_q.models import OrmQ
 
+    return get_broker().queue_size() if settings.REDIS_URL else OrmQ.objects.count()
+
+
+def state() -> dict:
     runs_per_window = ScheduleRun.objects.values("schedule", "due_at").annotate(n=Count("id"))
     return {
         "schedules": ScheduledTask.objects.count(),
@@ -71,8 +78,10 @@ def state() -> dict:
             ScheduledTask.objects.annotate(n=Count("runs")).values_list("n", flat=True)
         )),
         "jobs": Job.objects.count(),
+        # Marked sent: with the ORM broker on insert, with Redis once its message went out after the commit.
+        "jobs_marked_sent": Job.objects.filter(enqueued_at__isnull=False).count(),
         "jobs_per_run": sorted(set(ScheduleRun.objects.annotate(n=Count("jobs")).values_list("n", flat=True))),
-        "queue_messages": OrmQ.objects.count(),
+        "queue_messages": queue_messages(),
         # A schedule whose newest window has a run must have moved past it, and vice versa.
         "inconsistent": sum(
             1

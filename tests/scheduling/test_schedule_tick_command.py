@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.utils import timezone
 
 from jobs.models import Job
 from scheduling.models import SchedulerHeartbeat, ScheduleRun
 from tests.scheduling.conftest import at
+from tests.servers import live_database_url
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +123,7 @@ def test_it_dispatches_at_a_future_now_when_asked_to(make_schedule):
 @pytest.mark.integration
 def test_it_loops_until_sigterm_and_fires_a_schedule_created_while_running(make_schedule, tmp_path):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings",
-           "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}"}
+           "DATABASE_URL": live_database_url()}
     log = (tmp_path / "tick.log").open("w")
     process = subprocess.Popen([sys.executable, "manage.py", "schedule_tick", "--loop"], cwd=ROOT, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
