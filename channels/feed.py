@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element, ParseError, XMLParser
 
@@ -21,6 +23,7 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from channels import hosts
 from common.conf import AppSettings
 from common.network import NO_WAY_OUT, could_not_reach
 
@@ -28,6 +31,9 @@ USER_AGENT = "archive-scheduler/1.0 (self-hosted YouTube archive; quick sync of 
 SETTINGS = AppSettings({
     "CHANNEL_FEED_CONNECT_TIMEOUT_SECONDS": 5.0,
     "CHANNEL_FEED_READ_TIMEOUT_SECONDS": 15.0,
+    # The whole fetch, redirects and body included: the read timeout is per read, so a server
+    # sending a byte a second would otherwise hold a worker until the job's time limit.
+    "CHANNEL_FEED_TOTAL_SECONDS": 30.0,
     # YouTube's feeds are 30-60 KB; anything near this is not a feed.
     "CHANNEL_FEED_MAX_BYTES": 4 * 1024 * 1024,
 })
@@ -38,7 +44,14 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 YT = "{http://www.youtube.com/xml/schemas/2015}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
 VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
-MAX_TITLE, MAX_URL = 500, 500
+MAX_TITLE = 500
+# YouTube caps a description at 5,000 characters and lists 15 entries per feed.
+MAX_DESCRIPTION = 10_000
+MAX_ENTRIES = 100
+# Dates outside these are not a video's (and near the ends of datetime's range, converting an
+# offset such as -14:00 to UTC overflows).
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 
 class FeedError(Exception):
@@ -51,6 +64,15 @@ class FeedTooLarge(FeedError):
 
 class BadFeed(FeedError):
     """Not a readable YouTube feed: malformed or truncated XML, an HTML page, an XML bomb..."""
+
+
+class ForbiddenRedirect(FeedError):
+    """The feed redirected to a host that is neither the feed's own nor YouTube's."""
+
+
+class FeedDeadline(httpx.TimeoutException):
+    """The whole fetch took longer than CHANNEL_FEED_TOTAL_SECONDS (a server dripping its answer):
+    no answer in time, as for the other timeouts."""
 
 
 @dataclass
@@ -75,53 +97,100 @@ def feed_url(channel_id: str) -> str:
 
 
 _local = threading.local()
+MAX_REDIRECTS = 3
 
 
 def _client() -> httpx.Client:
     """One client per process and thread, created on first use: its pooled connections are kept
-    across jobs, and never inherited through a fork (the cluster forks its workers)."""
+    across jobs, and never inherited through a fork (the cluster forks its workers). Redirects are
+    followed by `fetch`, which checks where each one leads first."""
     client = getattr(_local, "client", None)
     if client is None:
         client = httpx.Client(headers={"User-Agent": USER_AGENT, "Accept": "application/atom+xml, application/xml"},
-                              follow_redirects=True, max_redirects=3)
+                              follow_redirects=False)
         _local.client = client
     return client
 
 
-def fetch(url: str, *, etag: str = "", last_modified: str = "") -> Response:
+# Validators are sent back as request headers, which must be ASCII: a feed's non-ASCII or overlong
+# ETag, once stored, would break every later request of the channel.
+VALIDATOR = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+MAX_ETAG, MAX_LAST_MODIFIED = 200, 100
+
+
+def validator(value: str, *, max_length: int) -> str:
+    """The validator if it is visible ASCII (inner spaces allowed, as in a date) and fits; else ""."""
+    return value if len(value) <= max_length and VALIDATOR.fullmatch(value) else ""
+
+
+def fetch(url: str, *, etag: str = "", last_modified: str = "",
+          clock: Callable[[], float] = time.monotonic) -> Response:
     """GET the feed, conditionally when validators are known; the body is read up to the cap.
 
-    Raises httpx.TimeoutException / httpx.TransportError for network trouble, FeedTooLarge past
-    the cap; any HTTP status is returned for the caller to judge.
+    Redirects are followed only to the feed URL's own host and YouTube's (ForbiddenRedirect
+    otherwise). The whole fetch must end within CHANNEL_FEED_TOTAL_SECONDS, by `clock` (seconds,
+    monotonic): checked before each request and after each chunk of the body, and each read waits
+    at most what is left. A validator unfit for a header (stored before they were checked) is
+    not sent.
+
+    Raises httpx.TimeoutException (FeedDeadline among them) / httpx.TransportError for network
+    trouble, FeedTooLarge past the cap; any HTTP status is returned for the caller to judge.
     """
     headers = {}
-    if etag:
+    if etag := validator(etag, max_length=MAX_ETAG):
         headers["If-None-Match"] = etag
-    if last_modified:
+    if last_modified := validator(last_modified, max_length=MAX_LAST_MODIFIED):
         headers["If-Modified-Since"] = last_modified
     limit = int(SETTINGS.get("CHANNEL_FEED_MAX_BYTES"))
-    timeout = httpx.Timeout(float(SETTINGS.get("CHANNEL_FEED_READ_TIMEOUT_SECONDS")),
-                            connect=float(SETTINGS.get("CHANNEL_FEED_CONNECT_TIMEOUT_SECONDS")))
-    with _client().stream("GET", url, headers=headers, timeout=timeout) as response:
-        result = Response(
-            status=response.status_code,
-            etag=response.headers.get("ETag", ""),
-            last_modified=response.headers.get("Last-Modified", ""),
-            retry_after=response.headers.get("Retry-After", ""),
-            content_type=response.headers.get("Content-Type", ""),
-        )
-        if response.status_code != 200:
-            return result
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise FeedTooLarge(f"The feed is {int(declared):,} bytes, over the limit of {limit:,} bytes; refused.")
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise FeedTooLarge(f"The feed is over the limit of {limit:,} bytes; refused after reading that much.")
-            chunks.append(chunk)
-        result.body = b"".join(chunks)
+    read_timeout = float(SETTINGS.get("CHANNEL_FEED_READ_TIMEOUT_SECONDS"))
+    connect_timeout = float(SETTINGS.get("CHANNEL_FEED_CONNECT_TIMEOUT_SECONDS"))
+    total = float(SETTINGS.get("CHANNEL_FEED_TOTAL_SECONDS"))
+    deadline = clock() + total
+    allowed = {httpx.URL(url).host, *hosts.FEED_REDIRECT_HOSTS}
+
+    def left(request: httpx.Request | None = None) -> float:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise FeedDeadline(f"The whole feed did not arrive within {total:g} s.", request=request)
+        return remaining
+
+    for _ in range(MAX_REDIRECTS + 1):
+        remaining = left()
+        timeout = httpx.Timeout(min(read_timeout, remaining), connect=min(connect_timeout, remaining))
+        with _client().stream("GET", url, headers=headers, timeout=timeout) as response:
+            if response.is_redirect and "Location" in response.headers:
+                url = str(response.url.join(response.headers["Location"]))
+                target = httpx.URL(url)
+                if target.scheme not in ("http", "https") or target.host not in allowed:
+                    raise ForbiddenRedirect(
+                        f"The feed redirected to {target.host or repr(url)}, which is neither the feed's own host "
+                        "nor YouTube's; not followed.")
+                continue
+            return _read(response, limit=limit, left=left)
+    raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=response.request)
+
+
+def _read(response: httpx.Response, *, limit: int, left: Callable[..., float]) -> Response:
+    result = Response(
+        status=response.status_code,
+        etag=validator(response.headers.get("ETag", ""), max_length=MAX_ETAG),
+        last_modified=validator(response.headers.get("Last-Modified", ""), max_length=MAX_LAST_MODIFIED),
+        retry_after=response.headers.get("Retry-After", ""),
+        content_type=response.headers.get("Content-Type", ""),
+    )
+    if response.status_code != 200:
+        return result
+    declared = response.headers.get("Content-Length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise FeedTooLarge(f"The feed is {int(declared):,} bytes, over the limit of {limit:,} bytes; refused.")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        left(response.request)
+        size += len(chunk)
+        if size > limit:
+            raise FeedTooLarge(f"The feed is over the limit of {limit:,} bytes; refused after reading that much.")
+        chunks.append(chunk)
+    result.body = b"".join(chunks)
     return result
 
 
@@ -136,6 +205,10 @@ def network_failure(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.ConnectTimeout):
         seconds = float(SETTINGS.get("CHANNEL_FEED_CONNECT_TIMEOUT_SECONDS"))
         return f"This server could not reach {host} {NO_WAY_OUT}: connecting took longer than {seconds:g} s."
+    if isinstance(exc, FeedDeadline):
+        seconds = float(SETTINGS.get("CHANNEL_FEED_TOTAL_SECONDS"))
+        return (f"The feed server {host} did not send the whole feed in time: it took longer than {seconds:g} s "
+                "in all; gave up.")
     if isinstance(exc, httpx.TimeoutException):
         seconds = float(SETTINGS.get("CHANNEL_FEED_READ_TIMEOUT_SECONDS"))
         return f"The feed server {host} did not answer in time: nothing came for {seconds:g} s ({exc.__class__.__name__})."
@@ -173,8 +246,25 @@ class Entry:
 class Feed:
     title: str = ""
     entries: list[Entry] = field(default_factory=list)
-    # Entries left out: of another channel, repeated, or missing what a video needs.
+    # Entries left out: of another channel, repeated, missing what a video needs, or past MAX_ENTRIES.
     skipped: int = 0
+    foreign: int = 0  # of them, entries naming another channel
+    beyond_limit: int = 0  # of them, entries past MAX_ENTRIES
+
+    @property
+    def note(self) -> str:
+        """Why entries were left out, in words for the job's result; "" when none was."""
+        if not self.skipped:
+            return ""
+        parts = []
+        if self.foreign:
+            parts.append(f"{self.foreign:,} of another channel")
+        if self.beyond_limit:
+            parts.append(f"{self.beyond_limit:,} past the first {MAX_ENTRIES:,}")
+        other = self.skipped - self.foreign - self.beyond_limit
+        if other:
+            parts.append(f"{other:,} repeated or without a valid video id and publication date")
+        return f"{self.skipped:,} feed entries left out: {', '.join(parts)}."
 
 
 def looks_like_html(body: bytes, content_type: str = "") -> bool:
@@ -200,10 +290,19 @@ def parse(body: bytes, *, channel_id: str, content_type: str = "") -> Feed:
 
     feed = Feed(title=_text(root, f"{ATOM}title")[:200])
     seen: set[str] = set()
-    for element in root.findall(f"{ATOM}entry"):
-        entry = _entry(element)
+    for element in root.iterfind(f"{ATOM}entry"):
         entry_channel = _text(element, f"{YT}channelId")
-        if entry is None or entry.video_id in seen or (entry_channel and entry_channel != channel_id):
+        if entry_channel and entry_channel != channel_id:
+            # Another channel's video, in this channel's feed: it is not this feed's to write.
+            feed.skipped += 1
+            feed.foreign += 1
+            continue
+        if len(feed.entries) >= MAX_ENTRIES:
+            feed.skipped += 1
+            feed.beyond_limit += 1
+            continue
+        entry = _entry(element)
+        if entry is None or entry.video_id in seen:
             feed.skipped += 1
             continue
         seen.add(entry.video_id)
@@ -251,9 +350,10 @@ def _entry(element: Element) -> Entry | None:
     description = thumbnail = ""
     views = None
     if group is not None:
-        description = _text(group, f"{MEDIA}description")
+        description = _text(group, f"{MEDIA}description")[:MAX_DESCRIPTION]
         thumb = group.find(f"{MEDIA}thumbnail")
-        thumbnail = _http_url(thumb.get("url", "")) if thumb is not None else ""
+        # Only YouTube's image hosts: the page shows it as an <img> (channels.hosts).
+        thumbnail = hosts.thumbnail_url(thumb.get("url", "")) if thumb is not None else ""
         community = group.find(f"{MEDIA}community")
         stats = community.find(f"{MEDIA}statistics") if community is not None else None
         raw_views = stats.get("views", "") if stats is not None else ""
@@ -272,15 +372,11 @@ def _entry(element: Element) -> Entry | None:
 
 
 def _link(element: Element) -> str:
+    """The entry's link if it leads to YouTube (the page shows it as a link; channels.hosts), else ""."""
     for link in element.findall(f"{ATOM}link"):
         if link.get("rel", "alternate") == "alternate":
-            return _http_url(link.get("href", ""))
+            return hosts.video_url(link.get("href", ""))
     return ""
-
-
-def _http_url(value: str) -> str:
-    value = value.strip()
-    return value if urlsplit(value).scheme in ("http", "https") and len(value) <= MAX_URL else ""
 
 
 def _text(element: Element, tag: str) -> str:
@@ -291,9 +387,12 @@ def _text(element: Element, tag: str) -> str:
 def _datetime(value: str) -> datetime | None:
     try:
         parsed = parse_datetime(value) if value else None
-    except ValueError:
+        if parsed is None or parsed.tzinfo is None:
+            return None
+        parsed = parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed is not None and parsed.tzinfo is not None else None
+    return parsed if EARLIEST <= parsed < LATEST else None
 
 
 MAX_COUNT = 10**15  # far past any view count; the column holds 64 bits

@@ -1,8 +1,11 @@
+from urllib.parse import quote
+
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import ngettext
 
+from channels import hosts
 from common.formatting import format_instant
 
 youtube_channel_id = RegexValidator(
@@ -125,6 +128,17 @@ class Video(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    # Rows stored before feeds were limited to YouTube's hosts may hold any URL: pages render these.
+    @property
+    def safe_url(self) -> str:
+        """The video's link if it leads to YouTube, else its YouTube watch page."""
+        return hosts.video_url(self.url) or f"https://www.youtube.com/watch?v={quote(self.youtube_id, safe='')}"
+
+    @property
+    def safe_thumbnail_url(self) -> str:
+        """The thumbnail's URL if it is on YouTube's image hosts, else "" (no image)."""
+        return hosts.thumbnail_url(self.thumbnail_url)
 
 
 class GroupSync(models.Model):

@@ -116,6 +116,13 @@ def channel_sync(*, channel_id: int, group_sync_id: int | None, now: datetime, j
         message = feed.network_failure(exc)
         _fail(channel, group_sync, now=now, outcome=SyncOutcome.UNREACHABLE, error=message)
         raise FeedTemporaryError(message) from None
+    except Exception as exc:
+        # Anything else before an answer (a feed URL that is no URL, a header the client refuses) is
+        # a failure of this sync too: recorded, so the channel never keeps showing its last success.
+        # Raised again with its traceback: it is a fault to fix, not the feed's.
+        _fail(channel, group_sync, now=now, outcome=SyncOutcome.BAD_FEED,
+              error=f"The feed request could not be made ({exc.__class__.__name__}: {exc}).")
+        raise
 
     status = response.status
     finish = _Completion(job, clock, fetch_ms)
@@ -210,6 +217,7 @@ def _store(channel: Channel, group_sync, parsed: feed.Feed, *, now: datetime, re
     existing = {v.youtube_id: v for v in Video.objects.filter(youtube_id__in=[e.video_id for e in parsed.entries])}
     new: list[Video] = []
     changed: dict[tuple[str, ...], list[Video]] = {}  # by the fields that changed: mostly the view count
+    others = 0  # entries naming a video that another channel holds: only its own channel's feed writes it
     for entry in parsed.entries:
         values = {"title": entry.title, "description": entry.description, "url": entry.url,
                   "thumbnail_url": entry.thumbnail_url, "published_at": entry.published,
@@ -218,6 +226,9 @@ def _store(channel: Channel, group_sync, parsed: feed.Feed, *, now: datetime, re
         if video is None:
             new.append(Video(channel=channel, youtube_id=entry.video_id, is_short=entry.is_short,
                              first_seen_at=now, **values))
+            continue
+        if video.channel_id != channel.pk:
+            others += 1
             continue
         differs = [name for name in VIDEO_FIELDS if getattr(video, name) != values[name]]
         if entry.is_short and video.is_short is not True:  # a later feed without the link knows less, not more
@@ -242,8 +253,13 @@ def _store(channel: Channel, group_sync, parsed: feed.Feed, *, now: datetime, re
             update_rows(Video, videos, names, now=now)
         _succeed(channel, group_sync, now=now, outcome=SyncOutcome.SYNCED, http_status=response.status,
                  validators=response, new=len(new), updated=updated, sha256=response.sha256)
-        return finish({"outcome": SyncOutcome.SYNCED.value, "http_status": response.status, "new": len(new),
-                       "updated": updated, "entries": len(parsed.entries), "entries_skipped": parsed.skipped})
+        result = {"outcome": SyncOutcome.SYNCED.value, "http_status": response.status, "new": len(new),
+                  "updated": updated, "entries": len(parsed.entries) - others,
+                  "entries_skipped": parsed.skipped + others}
+        held = f"{others:,} of its videos belong to another channel here; left as they are." if others else ""
+        if note := " ".join(filter(None, [parsed.note, held])):
+            result["note"] = note
+        return finish(result)
 
 
 def _succeed(channel: Channel, group_sync, *, now, outcome, http_status, validators, new, updated,
@@ -255,7 +271,8 @@ def _succeed(channel: Channel, group_sync, *, now, outcome, http_status, validat
     }
     # A server that stops sending validators must not be asked with stale ones.
     if http_status == 200:
-        changes.update(feed_etag=validators.etag[:200], feed_last_modified=validators.last_modified[:100])
+        # Both are checked to be fit for a request header (feed.validator) before they get here.
+        changes.update(feed_etag=validators.etag, feed_last_modified=validators.last_modified)
     if sha256 is not None:
         changes["feed_sha256"] = sha256
     Channel.objects.filter(pk=channel.pk).update(**changes)
