@@ -357,7 +357,8 @@ def backup_verify(request, backup_id: BackupId, payload: VerifyIn | None = None)
 def backup_download(request, backup_id: BackupId):
     """The backup's file, streamed (never read into memory). Needs backups.download_backup, not just view.
 
-    409 while the backup has no file yet or never had one (running, failed, skipped); 410 once the file is
+    409 while the backup has no file yet or never had one (running, failed, skipped), or when what carries
+    its name in BACKUP_DIR is no regular file (a symbolic link is never followed); 410 once the file is
     gone (deleted, or missing from BACKUP_DIR); 404 for a record naming a file the app would not make."""
     require_permission(request, DOWNLOAD_BACKUP)
     backup = get_backup(backup_id)
@@ -367,11 +368,18 @@ def backup_download(request, backup_id: BackupId):
         gone = backup.status == BackupStatus.DELETED
         message = backup.no_file_reason(to="download") + (f" {backup.note}" if gone and backup.note else "")
         raise ApiError(410 if gone else 409, {"__all__": [message]}) from exc
+    except files.UnsafeBackupFile as exc:
+        # Something else carries its name in BACKUP_DIR (a symbolic link...): a conflict to resolve by hand.
+        raise ApiError(409, {"__all__": [str(exc)]}) from exc
     except BackupError as exc:
         # Its file is gone from BACKUP_DIR (410), or the name recorded is not one the app gives: never served.
         raise ApiError(410 if files.is_ours(backup.file_name, backup.pk) else 404, {"__all__": [str(exc)]}) from exc
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,
-                        content_type="application/octet-stream")
+    try:
+        opened = files.open_regular(path)  # never through a link swapped in since the check
+    except (BackupError, OSError) as exc:
+        raise ApiError(409, {"__all__": [f"{path.name} is not opened: {getattr(exc, 'strerror', None) or exc}"]}) \
+            from exc
+    return FileResponse(opened, as_attachment=True, filename=path.name, content_type="application/octet-stream")
 
 
 @router.delete("/backups/{backup_id}", response={200: BackupActionOut, **error_responses(404, 409)}, tags=TAGS)

@@ -22,10 +22,12 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from backups.errors import BackupConfigError, BackupError, ManifestProblem
 
@@ -121,6 +123,48 @@ class HashingWriter:
 
     def flush(self) -> None:
         self.file.flush()
+
+
+class UnsafeBackupFile(BackupError):
+    """A backup's name in BACKUP_DIR is not a regular file of the folder: a symbolic link, something
+    leading out of the folder, or a special file (a FIFO would block its reader for ever)."""
+
+
+def regular_file(directory: Path, file_name: str) -> Path:
+    """`directory / file_name` if it is a regular file of the folder itself, or missing (the caller
+    says what missing means); UnsafeBackupFile otherwise.
+
+    Anyone who can write to BACKUP_DIR could otherwise plant a link carrying a backup's name, and a
+    download, verify or off-site copy would read where it points (/etc/passwd, the secrets file).
+    The words name the file, never the folder's absolute path.
+    """
+    path = directory / file_name
+    if path.parent.resolve() != directory.resolve() or path.name != file_name:
+        raise UnsafeBackupFile(f"{file_name} leads outside BACKUP_DIR: it is not opened.")
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return path
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeBackupFile(f"{file_name} in BACKUP_DIR is a symbolic link, not a file the app made: it is not "
+                               "opened. Remove the link, or put the real file there.")
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeBackupFile(f"{file_name} in BACKUP_DIR is not a regular file: it is not opened.")
+    return path
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open a file for reading only if it is a regular file, never through a symbolic link: the
+    check in `regular_file` and the open are two steps, and the name could be swapped between them.
+    O_NONBLOCK: opening a FIFO planted under the name does not wait for a writer."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafeBackupFile(f"{path.name} in BACKUP_DIR is not a regular file: it is not opened.")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def sha256_of(path: Path) -> str:

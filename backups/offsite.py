@@ -284,7 +284,11 @@ def offsite_copy_file(*, backup: Backup, directory: Path) -> Copied:
     spec = _remote_or_error()
     started = time.monotonic()
     name, manifest_name = backup.file_name, files.manifest_name(backup.file_name)
-    local, manifest = directory / name, directory / manifest_name
+    # Never a symbolic link planted under a backup's name: its target would be copied off-site.
+    try:
+        local, manifest = files.regular_file(directory, name), files.regular_file(directory, manifest_name)
+    except files.UnsafeBackupFile as exc:
+        raise OffsiteConfigError(f"Not copied off-site: {exc}") from exc
     for path in (local, manifest):
         if not path.is_file():
             raise OffsiteError(f"{path} is missing: there is nothing to copy off-site.")

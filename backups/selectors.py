@@ -100,7 +100,8 @@ def backup_file_path(*, backup: Backup) -> Path:
     if not files.is_ours(backup.file_name, backup.pk):
         raise BackupError(f"Backup #{backup.pk} names the file {backup.file_name!r}, which is not a name the app "
                           "gives; it is not opened.")
-    path = conf.backup_dir() / backup.file_name  # the name pattern has no separators: stays in BACKUP_DIR
+    # The name pattern has no separators; a symbolic link or a special file under the name is refused.
+    path = files.regular_file(conf.backup_dir(), backup.file_name)
     if not path.is_file():
         raise BackupError(f"The file of backup #{backup.pk} is missing: {path}.")
     return path

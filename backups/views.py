@@ -29,7 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backups import conf, selectors
+from backups import conf, files, selectors
 from backups.errors import BackupError, NoBackupFile
 from backups.files import RESTORE_GUIDE
 from backups.messages import backup_finished
@@ -207,9 +207,12 @@ def _file_of(backup: Backup):
 @permission_required(DOWNLOAD, raise_exception=True)
 def backup_download(request, pk: int):
     path = _file_of(get_object_or_404(Backup, pk=pk))
+    try:
+        opened = files.open_regular(path)  # never through a link swapped in since the check
+    except (BackupError, OSError) as exc:
+        raise Http404(f"{path.name} is not opened: {getattr(exc, 'strerror', None) or exc}") from None
     # Streamed in blocks by FileResponse (never read into memory), under its own name.
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,
-                        content_type="application/octet-stream")
+    return FileResponse(opened, as_attachment=True, filename=path.name, content_type="application/octet-stream")
 
 
 @require_http_methods(["GET", "POST"])

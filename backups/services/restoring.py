@@ -329,6 +329,11 @@ def backup_restore_file(*, path: Path, now: datetime, force: bool = False, no_ma
     """
     database = database or Database.default()
     path = Path(path)
+    directory = conf.backup_dir()
+    if path.absolute().parent.resolve() == directory.resolve():
+        # A file of BACKUP_DIR, whose names anyone able to write there could plant: the folder's own
+        # file, never a link to one elsewhere. A path given elsewhere is the operator's own choice.
+        files.regular_file(directory, path.name)
     if not path.is_file():
         raise BackupError(f"There is no file {path}.")
     manifest, warnings = _manifest_for(path, no_manifest=no_manifest)
