@@ -127,6 +127,7 @@ def test_a_hostile_feed_is_refused_in_words_and_changes_nothing_stored(feeds, ch
     (entry(BAD_ID, published="0001-01-01T00:00:00+14:00"), "without a valid video id and publication date"),
     (entry(BAD_ID, published="9999-12-31T23:59:59-14:00"), "without a valid video id and publication date"),
     (entry(BAD_ID, published="0001-01-01"), "without a valid video id and publication date"),
+    (entry(BAD_ID, published="1066-10-14T09:00:00Z"), "without a valid video id and publication date"),
     (entry(BAD_ID, published="yesterday"), "without a valid video id and publication date"),
     (entry(BAD_ID, published="2026-13-45T99:00:00Z"), "without a valid video id and publication date"),
     (entry(BAD_ID, published="2026-11-30T18:00:00"), "without a valid video id and publication date"),
@@ -136,7 +137,7 @@ def test_a_hostile_feed_is_refused_in_words_and_changes_nothing_stored(feeds, ch
     (entry(""), "without a valid video id and publication date"),
     (entry(GOOD_ID, title="The same id again"), "repeated"),
     (entry(BAD_ID, channel_id=OTHER_CHANNEL), "1 of another channel"),
-], ids=["year-1-east-of-utc", "year-9999-west-of-utc", "date-only", "garbage-date", "impossible-date",
+], ids=["year-1-east-of-utc", "year-9999-west-of-utc", "date-only", "year-1066", "garbage-date", "impossible-date",
         "no-zone", "no-date", "short-id", "path-id", "no-id", "duplicate-id", "another-channel"])
 def test_a_bad_entry_is_left_out_with_a_note_and_the_rest_is_stored(feeds, channel, run_jobs, bad, why):
     feeds.serve(FIXTURE_CHANNEL, atom(entry(), bad))
