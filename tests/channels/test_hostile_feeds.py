@@ -270,7 +270,7 @@ def test_fit_validators_are_still_stored_and_sent(feeds, channel, run_jobs):
     assert (last.headers["If-None-Match"], last.headers["If-Modified-Since"]) == tuple(validators.values())
 
 
-@pytest.mark.parametrize("stored_etag", ['W/"caf\u00e9"', "a\nb", "a\x00b", " padded "])
+@pytest.mark.parametrize("stored_etag", ['W/"caf\u00e9"', "a\nb", "a\x7fb", " padded "])
 def test_a_stored_validator_from_before_the_checks_is_ignored_not_fatal(feeds, channel, run_jobs, stored_etag):
     Channel.objects.filter(pk=channel.pk).update(feed_etag=stored_etag, feed_last_modified="lundi 1\u00e9r",
                                                  last_outcome=SyncOutcome.SYNCED)
