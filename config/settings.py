@@ -8,6 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
+import csp.constants
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
@@ -102,6 +103,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_q",
+    # Content-Security-Policy header (csp.middleware.CSPMiddleware) and request.csp_nonce.
+    "csp",
     # Only for its Swagger page template and assets: served from here, so the docs work offline.
     "ninja",
     "common",
@@ -116,6 +119,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Headers of every answer that is not a static file (whitenoise answers those above, with their
+    # long cache): Cache-Control, Content-Security-Policy, Permissions-Policy. See "Headers" below.
+    "common.middleware.private_no_store",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -230,6 +238,55 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Headers: what a browser may load and use on our pages ------------------------------------
+# Scripts and styles come only from our own static files (htmx, idiomorph, app.js, the admin's,
+# django-ninja's Swagger UI): no inline script, no inline event handler, no eval, so an injected
+# `<script>` or `onerror=` does nothing even if some page ever let one through. A script that truly
+# must be inline carries the response's nonce ({{ request.csp_nonce }}); none does today.
+def _inline_style_hashes(template: Path) -> list[str]:
+    """CSP hashes of the `<style>` blocks of the error pages' frame, read from the template itself.
+
+    The error pages need no static file (a 500 may come from the static files failing), so their few
+    styles are inline; allowing exactly those blocks by hash keeps 'unsafe-inline' out of style-src.
+    The blocks hold no template variables, so the template's text is what the browser hashes.
+    """
+    import base64
+    import hashlib
+    import re
+
+    blocks = re.findall(r"<style>(.*?)</style>", template.read_text(), flags=re.DOTALL)
+    return [f"'sha256-{base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()}'" for block in blocks]
+
+
+# YouTube's thumbnail hosts: the only images from elsewhere. The same list limits the thumbnail URLs
+# stored from feeds (helper E's channels/hosts.py THUMBNAIL_CSP_SOURCES; one list once both land).
+THUMBNAIL_CSP_SOURCES = ("https://i.ytimg.com", "https://*.ytimg.com", "https://yt3.ggpht.com")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", csp.constants.NONCE],
+        "style-src": ["'self'", *_inline_style_hashes(BASE_DIR / "templates" / "frame.html")],
+        # data: for the small images inlined in Swagger UI's stylesheet.
+        "img-src": ["'self'", "data:", *THUMBNAIL_CSP_SOURCES],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Browser features the app never uses, switched off for its pages and anything they might embed.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "ambient-light-sensor", "autoplay", "bluetooth", "browsing-topics", "camera",
+        "display-capture", "encrypted-media", "geolocation", "gyroscope", "hid", "idle-detection",
+        "local-fonts", "magnetometer", "microphone", "midi", "payment",
+        "publickey-credentials-get", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    )
 }
 
 # --- The app's own settings -----------------------------------------------------------------

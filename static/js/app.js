@@ -175,6 +175,19 @@
     }
   });
 
+  // --- polls (hx-trigger="every Ns"): only while the tab is visible --------------------------
+  // The condition cannot sit in the trigger itself (`every 5s [document.visibilityState === ...]`):
+  // htmx evaluates such a filter with Function(), which the Content-Security-Policy forbids. A poll is
+  // the one request htmx issues with no triggering event; a region marked data-poll-unless-focused
+  // (the alert log) is not polled either while the focus is inside it, so nothing moves under the user.
+  // Requests caused by an event (a click, a "notifications-changed" from the body) always go.
+  document.addEventListener("htmx:confirm", function (event) {
+    var elt = event.detail.elt;
+    if (event.detail.triggeringEvent || !/(^|,)\s*every\s/.test(elt.getAttribute("hx-trigger") || "")) return;
+    if (document.visibilityState !== "visible" ||
+        (elt.hasAttribute("data-poll-unless-focused") && elt.contains(document.activeElement))) event.preventDefault();
+  });
+
   // --- toasts: successes fade after a while, warnings later; errors stay until dismissed ------
   // (Warnings used to stay too, like errors: "Backups off", "nothing to sync" never left.) A toast
   // the pointer or the focus is on waits until they leave it, so it is not taken from under them.
