@@ -16,8 +16,56 @@ CHROMIUM_FLAGS = [
 ]
 
 
+# Every page of every browser context reports what the Content-Security-Policy blocked, to Python, at once
+# (a binding survives navigations; a list in the page would not).
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolation(`${event.effectiveDirective} blocked ${event.blockedURI || "(inline)"} on ${event.documentURI}`
+    + (event.sourceFile ? ` (${event.sourceFile}:${event.lineNumber})` : "") + (event.sample ? `: ${event.sample}` : ""));
+});
+"""
+
+
+class CspWatchedBrowser:
+    """The browser, whose every new context records Content-Security-Policy violations: the events the
+    pages see, and Chromium's console lines about the policy (some refusals, frame-ancestors, only log)."""
+
+    def __init__(self, browser, violations: list[str]):
+        self._browser, self.violations = browser, violations
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        watch_csp(context, self.violations)
+        return context
+
+    def new_page(self, **options):
+        return self.new_context(**options).new_page()
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
+def watch_csp(context, violations: list[str]) -> None:
+    def report(text: str) -> None:
+        violations.append(text)
+
+    def console(message) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(f"console: {message.text}")
+
+    context.expose_function("__cspViolation", report)
+    context.add_init_script(REPORT_VIOLATIONS)
+    context.on("console", console)
+
+
 @pytest.fixture
-def browser(allow_orm_beside_playwright):
+def csp_violations() -> list[str]:
+    """What the policy blocked in this test's browser so far (a test that provokes one on purpose clears it)."""
+    return []
+
+
+@pytest.fixture
+def browser(allow_orm_beside_playwright, csp_violations):
     # Per test, not per session: while Playwright's loop runs in this thread, every ORM call here
     # needs DJANGO_ALLOW_ASYNC_UNSAFE, including the database flush after the test.
     from playwright.sync_api import sync_playwright
@@ -27,8 +75,11 @@ def browser(allow_orm_beside_playwright):
         raise RuntimeError("Chromium is not installed (apt-get install chromium); .ci/run installs it.")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield browser
+        yield CspWatchedBrowser(browser, csp_violations)
         browser.close()
+    # A page that needs what the policy forbids is broken for its users: the test fails, naming it.
+    if csp_violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(dict.fromkeys(csp_violations)), pytrace=False)
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +145,8 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
     """axe-core's serious and critical violations on the page as it is now, one line each."""
     if not AXE.exists():
         raise RuntimeError(f"{AXE} is missing: run `npm ci --prefix tests/e2e` (make test does).")
-    page.add_script_tag(path=str(AXE))
+    # Evaluated, not added as a <script>: the pages' Content-Security-Policy refuses inline scripts.
+    page.evaluate(AXE.read_text())
     violations = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
                                ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
                                " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))")
