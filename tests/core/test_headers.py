@@ -19,12 +19,15 @@ from django.urls import reverse
 
 from common.actors import Actor, Via
 from core.services import api_token_create
+from jobs.models import JobStatus
+from notifications.models import Delivery
 from scheduling.services import schedule_run_now
 from tests.api_clients import token_client
 from tests.factories import (
     BackupFactory,
     ChannelFactory,
     ChannelGroupFactory,
+    JobFactory,
     NotificationChannelFactory,
     ScheduledTaskFactory,
     StaffFactory,
@@ -48,9 +51,13 @@ def site(db, settings, tmp_path):
     channel = ChannelFactory(title="Tagesschau", group=group)
     VideoFactory(channel=channel, thumbnail_url="https://i.ytimg.com/vi/x/hqdefault.jpg")
     alert_channel = NotificationChannelFactory(name="Phone")
+    # Something in progress, so the pages render their polls (hx-trigger="every ...") too.
+    JobFactory(status=JobStatus.RUNNING, started_at=NOW)
+    delivery = Delivery.objects.create(channel=alert_channel, channel_name="Phone", event="test", title="Test",
+                                       created_at=NOW, next_attempt_at=NOW, status="pending")
     api_token_create(user=user, name="laptop", now=NOW)
     return {"user": user, "schedule": schedule, "run": run, "job": run.jobs.get(), "backup": backup,
-            "group": group, "channel": channel, "alert_channel": alert_channel}
+            "group": group, "channel": channel, "alert_channel": alert_channel, "delivery": delivery}
 
 
 def main_pages(site) -> list[str]:
@@ -65,7 +72,7 @@ def main_pages(site) -> list[str]:
         f"/channels/{channel}",
         "/jobs", f"/jobs/{site['job'].pk}",
         "/notifications", "/notifications/channels/new", f"/notifications/channels/{site['alert_channel'].pk}/edit",
-        f"/notifications/channels/{site['alert_channel'].pk}/delete",
+        f"/notifications/channels/{site['alert_channel'].pk}/delete", f"/notifications/deliveries/{site['delivery'].pk}",
         "/account/tokens", "/api/docs",
     ]
 
@@ -170,10 +177,15 @@ def test_the_policy_allows_only_our_own_scripts_and_youtubes_thumbnails(client, 
 def test_every_main_page_keeps_to_the_policy(client, site):
     client.force_login(site["user"])
 
+    polling = []
     for path in main_pages(site):
         response = client.get(path)
         assert response.status_code == 200, path
         assert_keeps_to_its_policy(path, response)
+        if 'hx-trigger="every' in response.content.decode() or ', every ' in response.content.decode():
+            polling.append(path)
+
+    assert {"/jobs", "/notifications", f"/notifications/deliveries/{site['delivery'].pk}"} <= set(polling)
 
 
 def test_every_fragment_htmx_asks_for_keeps_to_the_policy(client, site):
