@@ -310,8 +310,10 @@ def test_a_backup_download_and_the_metrics_are_kept_by_no_cache(client, site, se
     assert private_no_store(download) and private_no_store(metrics)
 
 
-def test_the_login_page_is_not_kept_either(client):
-    assert private_no_store(client.get("/login/"))
+def test_anonymous_answers_are_not_kept_either(client):
+    """The redirect to the login page, the API's 401: nothing outside a login is worth a shared cache's copy."""
+    assert private_no_store(client.get("/schedules"))
+    assert private_no_store(client.get("/api/schedules"))
 
 
 def test_static_files_keep_their_long_public_cache(client, settings):
