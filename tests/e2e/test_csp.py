@@ -100,3 +100,26 @@ def test_a_live_region_polls_while_visible_and_not_in_a_hidden_tab(page, live_se
     polls.clear()
     page.wait_for_timeout(2500)
     assert polls == [], "a hidden tab kept polling"
+
+
+def test_the_alert_log_does_not_poll_while_the_focus_is_inside_it(page, live_server, superuser):
+    """Its other condition, also moved from the eval'd filter into app.js (data-poll-unless-focused): a
+    refresh must not move the log under a user reading it with the keyboard."""
+    from notifications.models import Delivery
+
+    channel = NotificationChannelFactory(name="Phone")
+    Delivery.objects.create(channel=channel, channel_name="Phone", event="test", title="Test",
+                            created_at=timezone.now(), next_attempt_at=timezone.now(), status="pending")
+    log_in(page, superuser)
+    polls = []
+    page.on("request", lambda request: polls.append(request.url)
+            if request.headers.get("hx-request") and "/notifications" in request.url else None)
+
+    page.goto("/notifications")
+    page.wait_for_timeout(5500)  # the log asks every 5 s while a message waits
+    assert polls, "the alert log did not poll"
+
+    page.evaluate("() => { const h = document.getElementById('incidents-heading'); h.tabIndex = -1; h.focus(); }")
+    polls.clear()
+    page.wait_for_timeout(5500)
+    assert polls == [], "the alert log refreshed under the focus"
