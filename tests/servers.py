@@ -301,3 +301,54 @@ def rclone_server(folder: Path, *, protocol: str = "sftp"):
         yield server
     finally:
         server.close()
+
+
+class RedisServer:
+    """A throwaway Redis server on loopback (no persistence) that can be stopped and started again on
+    the same port and folder: a broker restart that loses every message, as a test or the chaos run
+    wants it. `stop(kill=True)` SIGKILLs it, as a crash would."""
+
+    def __init__(self):
+        self.executable = shutil.which("redis-server")
+        if self.executable is None:
+            raise RuntimeError("Redis is not installed (apt-get install redis-server); .ci/run installs it.")
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="redistest-"))
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def accepting(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        wait_until(lambda: self.accepting() or self.process.poll() is not None, timeout=10,
+                   message="redis-server did not start")
+        if self.process.poll() is not None:
+            raise AssertionError(f"redis-server exited with {self.process.returncode} (port {self.port} taken?)")
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill() if kill else self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextmanager
+def restartable_redis_server():
+    """A started RedisServer, stopped and removed afterwards."""
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
