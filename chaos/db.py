@@ -16,7 +16,6 @@ import os
 import random
 import sys
 from collections import Counter, defaultdict
-from datetime import timedelta
 from pathlib import Path
 
 import django
@@ -94,7 +93,7 @@ def stop_schedules() -> dict:
 
 def check(record: dict) -> dict:
     """The run's counts, and its violations: each a name and a few examples."""
-    from channels.models import GroupSync, Video
+    from channels.models import Channel, GroupSync, Video
     from chaos import feeds
     from jobs.models import ACTIVE_STATUSES, Job, JobStatus
     from scheduling.models import RunOutcome, RunTrigger, ScheduledTask, ScheduleRun
@@ -140,7 +139,6 @@ def check(record: dict) -> dict:
     for channel_id, youtube_id, video_id in Video.objects.filter(channel_id__in=synced_channels).values_list(
             "channel_id", "channel__youtube_id", "youtube_id"):
         stored[(channel_id, youtube_id)].add(video_id)
-    from channels.models import Channel
     for channel in Channel.objects.filter(pk__in=synced_channels):
         expected_ids = set(feeds.video_ids(feeds.channel_number(channel.youtube_id)))
         if stored[(channel.pk, channel.youtube_id)] != expected_ids:

@@ -34,13 +34,21 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.feeds import FeedServer
 from tests.servers import (
-    ROOT, Process, create_database, free_port, group_members, postgres_server, restartable_redis_server, wait_until,
+    ROOT,
+    Process,
+    create_database,
+    free_port,
+    group_members,
+    postgres_server,
+    restartable_redis_server,
+    wait_until,
 )
 
 SETUPS = ("pg-redis", "sqlite-orm")
@@ -146,8 +154,12 @@ class Run:
                 self.chaos.restarts += 1
 
     def stop_all(self) -> None:
+        """SIGTERM to all at once (a graceful stop each), then wait for each in turn."""
         for process in self.processes.values():
-            process.stop(timeout=10)
+            if process.running():
+                process.popen.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            process.stop(timeout=15)
 
     # --- the API --------------------------------------------------------------------------------
 
@@ -173,6 +185,7 @@ class Run:
 
     def go(self) -> dict:
         o = self.options
+        preparing = time.time()
         self.command("manage.py", "migrate", "--noinput", "-v0")
         if self.redis is None:
             self.command("manage.py", "createcachetable")
@@ -185,6 +198,7 @@ class Run:
         wait_until(lambda: self.web_up() or not self.processes["web"].running(), timeout=30,
                    message="gunicorn did not start", details=self.processes["web"].log)
         started = time.time()
+        preparing = started - preparing
         first_window = (started // 60 + 1) * 60
         windows_passed_at = first_window + 60 * (o.min_windows - 1) + 5
         rounds = 0
@@ -227,7 +241,7 @@ class Run:
             "setup": self.setup, **made, "rounds": rounds, "kills": self.chaos.kills,
             "restarts": self.chaos.restarts, "died_by_themselves": self.chaos.died_by_themselves,
             "redis_restarts": self.chaos.redis_restarts, "api_answers": self.chaos.api_answers,
-            "seconds_killing": round(killing), "seconds_settling": round(settle), **report,
+            "seconds_preparing": round(preparing), "seconds_killing": round(killing), "seconds_settling": round(settle), **report,
         }
 
     def web_up(self) -> bool:
@@ -275,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-calls", type=int, default=Options.api_calls, help="run_now calls per round, at most")
     parser.add_argument("--settle-timeout", type=float, default=Options.settle_timeout)
     parser.add_argument("--keep", action="store_true", help="keep each setup's folder (process logs, database)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the setups at the same time, not one after the other (the short run in make test)")
     parser.add_argument("--json", type=Path, help="also write the reports to this file")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
@@ -282,10 +298,17 @@ def main(argv: list[str] | None = None) -> int:
                       min_windows=args.min_windows, schedules=args.schedules, sleep=tuple(args.sleep),
                       api_calls=args.api_calls, settle_timeout=args.settle_timeout, keep=args.keep)
     print(f"chaos: seed {seed} (python -m chaos --seed {seed} repeats the driver's choices)", flush=True)
-    reports = []
-    for setup in options.setups:
-        reports.append(run_setup(setup, options, random.Random(f"{seed}-{setup}")))
-        print(format_report(reports[-1]), flush=True)
+    def one(setup: str) -> dict:
+        report = run_setup(setup, options, random.Random(f"{seed}-{setup}"))
+        print(format_report(report), flush=True)
+        return report
+
+    if args.parallel:
+        # Each setup's servers, processes and RNG are its own; the minute windows they wait for are shared.
+        with ThreadPoolExecutor(len(options.setups)) as pool:
+            reports = list(pool.map(one, options.setups))
+    else:
+        reports = [one(setup) for setup in options.setups]
     if args.json:
         args.json.write_text(json.dumps(reports, indent=2, default=str))
     failed = [report["setup"] for report in reports if report["violations"]]
