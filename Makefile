@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench setup clean
+.PHONY: run test lint bench chaos setup clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ lint: $(VENV)/.dev-installed
 ## Benchmarks: figures go to docs/benchmarks.json and their tables into docs/benchmarks.md.
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench
+
+## The chaos run: two schedulers, two worker clusters and gunicorn on PostgreSQL + Redis, then on SQLite with
+## the ORM broker; processes SIGKILLed at random, Redis restarted once; then every window, job and run is
+## checked (chaos/driver.py). About 4 minutes per setup; CHAOS_ARGS="--seed N" repeats a run's choices.
+chaos: $(VENV)/.dev-installed
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis tests/e2e/node_modules
