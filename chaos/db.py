@@ -2,6 +2,7 @@
 
     python -m chaos.db setup SCHEDULES SYNC_SHARE CHANNELS_PER_GROUP SEED
     python -m chaos.db pending
+    python -m chaos.db deliver-again COUNT SEED
     python -m chaos.db stop-schedules
     python -m chaos.db check FILE        (FILE: JSON with the driver's record: accepted runs, killed pids)
 
@@ -89,6 +90,20 @@ def stop_schedules() -> dict:
     from scheduling.models import ScheduledTask
 
     return {"disabled": ScheduledTask.objects.filter(enabled=True).update(enabled=False)}
+
+
+def deliver_again(count: int, seed: int) -> dict:
+    """Send the message of `count` recent jobs again, whatever their status: a broker delivering twice
+    (at-least-once), or an outbox misjudging. The runner's claim must make each a no-op."""
+    from django.utils import timezone
+
+    from jobs import queue
+    from jobs.models import Job
+
+    recent = list(Job.objects.order_by("-pk")[:200])
+    jobs = random.Random(seed).sample(recent, min(count, len(recent)))
+    queue.send_with_commit(jobs, now=timezone.now(), mark_enqueued=False)
+    return {"delivered_again": len(jobs)}
 
 
 def check(record: dict) -> dict:
@@ -191,6 +206,8 @@ def main(argv: list[str]) -> dict:
         return setup(int(args[0]), float(args[1]), int(args[2]), int(args[3]))
     if command == "pending":
         return pending()
+    if command == "deliver-again":
+        return deliver_again(int(args[0]), int(args[1]))
     if command == "stop-schedules":
         return stop_schedules()
     if command == "check":

@@ -10,7 +10,8 @@ and django-q2's ORM broker) it
    (tests/servers.py Process), as the Procfile runs them;
 3. for a fixed number of rounds (a seeded RNG; the seed is printed), and at least until the given
    number of minute windows have passed: sleeps a few seconds, calls `POST /api/schedules/<id>/run_now`
-   with a bearer token, SIGKILLs a random scheduler or cluster process group and starts it again; on
+   with a bearer token, delivers the messages of a few recent jobs a second time (at-least-once
+   delivery), SIGKILLs a random scheduler or cluster process group and starts it again; on
    pg-redis it kills and restarts Redis once (same port and folder, its messages gone);
 4. stops killing, disables the schedules, waits (bounded) until nothing is active, stops the processes
    and checks the database and the work log (chaos/db.py `check`): each window exactly one run, no
@@ -67,6 +68,7 @@ class Options:
     channels_per_group: int = 2
     sleep: tuple[float, float] = (2.0, 8.0)
     api_calls: int = 6  # at most, per round
+    deliveries_again: int = 5  # at most, per round
     settle_timeout: float = 150.0
     keep: bool = False  # keep the work folder (logs, SQLite file)
 
@@ -80,6 +82,7 @@ class Chaos:
     restarts: int = 0
     died_by_themselves: list[str] = field(default_factory=list)
     redis_restarts: int = 0
+    delivered_again: int = 0
     accepted_runs: list[int] = field(default_factory=list)
     api_answers: dict[str, int] = field(default_factory=dict)
     api_failures: list[str] = field(default_factory=list)
@@ -207,6 +210,9 @@ class Run:
             time.sleep(self.rng.uniform(*o.sleep))
             for _ in range(self.rng.randint(0, o.api_calls)):
                 self.run_now(self.rng.choice(schedule_ids), token)
+            if count := self.rng.randint(0, o.deliveries_again):
+                self.chaos.delivered_again += self.db("deliver-again", str(count),
+                                                      str(self.rng.randrange(2**32)))["delivered_again"]
             self.restart_dead()
             self.kill(self.rng.choice((*SCHEDULERS, *WORKERS)))
             if self.redis is not None and rounds == max(o.rounds // 2, 1):
@@ -240,7 +246,8 @@ class Run:
         return {
             "setup": self.setup, **made, "rounds": rounds, "kills": self.chaos.kills,
             "restarts": self.chaos.restarts, "died_by_themselves": self.chaos.died_by_themselves,
-            "redis_restarts": self.chaos.redis_restarts, "api_answers": self.chaos.api_answers,
+            "redis_restarts": self.chaos.redis_restarts, "delivered_again": self.chaos.delivered_again,
+            "api_answers": self.chaos.api_answers,
             "seconds_preparing": round(preparing), "seconds_killing": round(killing), "seconds_settling": round(settle), **report,
         }
 
