@@ -263,11 +263,14 @@ class Run:
 
 def run_setup(setup: str, options: Options, rng: random.Random) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"chaos-{setup}-"))
+    keep = True  # unless it ends well: a failure's process logs and database are what explain it
     try:
         with ExitStack() as stack:
-            return Run(setup, options, rng, workdir, stack).go()
+            report = Run(setup, options, rng, workdir, stack).go()
+        keep = options.keep or bool(report["violations"])
+        return report
     finally:
-        if options.keep:
+        if keep:
             print(f"chaos: logs and database of {setup} kept in {workdir}", flush=True)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -295,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between kills (default %(default)s)")
     parser.add_argument("--api-calls", type=int, default=Options.api_calls, help="run_now calls per round, at most")
     parser.add_argument("--settle-timeout", type=float, default=Options.settle_timeout)
-    parser.add_argument("--keep", action="store_true", help="keep each setup's folder (process logs, database)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep each setup's folder (process logs, database); kept anyway when it fails")
     parser.add_argument("--parallel", action="store_true",
                         help="run the setups at the same time, not one after the other (the short run in make test)")
     parser.add_argument("--json", type=Path, help="also write the reports to this file")
