@@ -45,7 +45,7 @@ bench: $(VENV)/.dev-installed
 
 ## The chaos run: two schedulers, two worker clusters and gunicorn on PostgreSQL + Redis, then on SQLite with
 ## the ORM broker; processes SIGKILLed at random, Redis restarted once; then every window, job and run is
-## checked (chaos/driver.py). About 4 minutes per setup; CHAOS_ARGS="--seed N" repeats a run's choices.
+## checked (chaos/driver.py). About 5 minutes per setup; CHAOS_ARGS="--seed N" repeats a run's choices.
 chaos: $(VENV)/.dev-installed
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
