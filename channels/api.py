@@ -532,7 +532,7 @@ def channel_videos(request, channel_id: ChannelId, filters: Query[VideoFilters])
 
 def video_out(video: Video) -> dict:
     return {"id": video.pk, "youtube_id": video.youtube_id, "title": video.title, "description": video.description,
-            "url": video.url, "thumbnail_url": video.thumbnail_url, "published_at": _utc(video.published_at),
+            "url": video.safe_url, "thumbnail_url": video.safe_thumbnail_url, "published_at": _utc(video.published_at),
             "is_short": video.is_short, "view_count": video.view_count, "first_seen_at": _utc(video.first_seen_at)}
 
 

@@ -435,6 +435,17 @@ def test_a_stored_link_or_thumbnail_off_youtube_is_not_rendered(staff_client, ch
     assert 'src="https://i.ytimg.com/vi/Good0000001/hqdefault.jpg"' in page
 
 
+def test_the_api_gives_no_stored_link_or_thumbnail_off_youtube_either(staff, channel):
+    from tests.api_clients import token_client
+
+    VideoFactory(channel=channel, youtube_id=BAD_ID, title="Old row", url="javascript:alert(1)",
+                 thumbnail_url="https://tracker.example/pixel.gif")
+
+    [video] = token_client(staff).get(f"/api/channels/{channel.pk}/videos").json()["items"]
+
+    assert (video["url"], video["thumbnail_url"]) == (f"https://www.youtube.com/watch?v={BAD_ID}", "")
+
+
 @pytest.mark.parametrize(("url", "thumbnail", "video"), [
     ("https://i.ytimg.com/x.jpg", True, False), ("https://i3.ytimg.com/x.jpg", True, False),
     ("https://yt3.ggpht.com/x", True, False), ("https://ytimg.com/x.jpg", False, False),
