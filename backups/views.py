@@ -37,6 +37,7 @@ from backups.models import Backup, BackupStatus
 from backups.services import adopting, making, restoring
 from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE
 from common import live
+from common.access import view_permission
 from common.actors import page_actor
 from common.forms import parse_toggle
 from common.pages import Toast, action_done
@@ -87,7 +88,7 @@ def backup_runs_finished(run_ids: list[int]) -> dict[int, Toast | None]:
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@view_permission(VIEW)  # noted for links here (common.access.may_open)
 def backup_list(request):
     now = timezone.now()
     page = selectors.backups_page(now=now, page_number=request.GET.get("page"),

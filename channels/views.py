@@ -26,6 +26,7 @@ from channels.identity import parse_channel_reference
 from channels.messages import channel_added, sync_finished, sync_now_message
 from channels.models import Channel, ChannelGroup, ChannelSync, GroupSync
 from common import live
+from common.access import view_permission
 from common.actors import page_actor
 from common.forms import parse_toggle
 from common.pages import Toast, action_done
@@ -92,7 +93,7 @@ def _live(request, *, active: bool, now) -> dict:
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@view_permission(VIEW)  # noted for links here (common.access.may_open)
 def channel_list(request):
     now = timezone.now()
     page = selectors.groups_page(now=now)

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from common import live
+from common.access import view_permission
 from common.pages import Toast, action_done, next_url
 from jobs import registry, selectors, services
 from jobs.forms import JobFilterForm
@@ -15,6 +16,8 @@ from jobs.messages import job_finished
 from jobs.models import Job, JobStatus
 
 PAGE_SIZE = 50
+# Reading jobs: their params, results, tracebacks and workers are not for every logged-in user.
+VIEW_PERMISSION = "jobs.view_job"
 # Cancel and retry, here as in the admin's actions.
 OPERATE_PERMISSION = "jobs.change_job"
 FINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -38,6 +41,7 @@ def _live(request, *, active: bool, now) -> dict:
 
 
 @require_GET
+@view_permission(VIEW_PERMISSION)
 def job_list(request):
     form = JobFilterForm(request.GET)
     filters = form.filters()
@@ -63,6 +67,7 @@ def job_list(request):
 
 
 @require_GET
+@view_permission(VIEW_PERMISSION)
 def job_detail(request, pk: int):
     job = get_object_or_404(Job, pk=pk)
     selectors.jobs_describe([job])

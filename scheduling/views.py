@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common import live
+from common.access import view_permission
 from common.actors import page_actor
 from common.formatting import format_instant
 from common.forms import errors_by_field, parse_toggle
@@ -487,10 +488,12 @@ def _word(value) -> str:
 
 
 @require_GET
+@view_permission(VIEW)
 def schedule_run_detail(request, pk: int):
     """One run of a schedule: when it was due, what it decided, and the jobs it created.
 
-    Jobs link here (their origin), so the page stays when the schedule is deleted.
+    Jobs link here (their origin), so the page stays when the schedule is deleted. It needs the same
+    permission as the schedule's own page: a run shows its schedule's name, timing and jobs.
     """
     run = get_object_or_404(ScheduleRun.objects.select_related("schedule"), pk=pk)
     return render(request, "scheduling/run_detail.html", {
@@ -499,7 +502,6 @@ def schedule_run_detail(request, pk: int):
         "lateness": _lateness(run),
         # Each named by what it works on (a quick sync's channel and group), as /jobs names them.
         "jobs": jobs_describe(list(run.jobs.order_by("pk"))),
-        "can_view_schedule": request.user.has_perm(VIEW),
     })
 
 

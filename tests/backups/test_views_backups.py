@@ -142,6 +142,19 @@ def test_it_answers_in_a_constant_number_of_queries(manager, django_assert_max_n
     assert queries() == few
 
 
+def test_it_links_a_backup_to_its_job_only_for_a_user_who_may_open_jobs(client, viewer):
+    """A backup viewer without jobs.view_job reads which job made it, with no link that ends in a 403."""
+    job = Job.objects.create(job_type="DATABASE_BACKUP", origin_label="Schedule “Nightly backup”")
+    BackupFactory(job=job)
+
+    content = viewer.get("/backups").content.decode()
+    assert f"Job #{job.pk}" in content and f'href="/jobs/{job.pk}"' not in content
+    assert viewer.get(f"/jobs/{job.pk}").status_code == 403
+
+    client.force_login(grant(UserFactory(), "view_backup", "view_job"))
+    assert f'<a href="/jobs/{job.pk}">Job #{job.pk}</a>' in client.get("/backups").content.decode()
+
+
 def test_it_refreshes_its_region_while_a_backup_job_waits(manager):
     schedule = backup_schedule()
     content = manager.get("/backups", HTTP_HX_TARGET="backups-region", **HTMX).content.decode()

@@ -25,7 +25,7 @@ def test_it_sends_anonymous_visitors_to_the_login_page(client, path):
 @pytest.fixture
 def viewer(db):
     return UserFactory(permissions=["scheduling.view_scheduledtask", "channels.view_channelgroup",
-                                    "backups.view_backup"])
+                                    "backups.view_backup", "jobs.view_job"])
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -47,8 +47,10 @@ def test_it_serves_the_login_page_without_login(client):
     assert b'name="username"' in response.content
 
 
-def test_it_logs_a_user_in_and_out(client, user):
-    response = client.post("/login/", {"username": user.username, "password": "correct horse battery"})
+def test_it_logs_a_user_in_and_out(client, viewer):
+    viewer.set_password("correct horse battery")
+    viewer.save()
+    response = client.post("/login/", {"username": viewer.username, "password": "correct horse battery"})
     assert response.status_code == 302
     assert client.get("/jobs").status_code == 200
     client.post("/logout/")
@@ -61,9 +63,21 @@ def test_it_rejects_a_wrong_password(client, user):
     assert b"enter a correct username and password" in response.content
 
 
-def test_it_marks_the_current_page_in_the_navigation(user_client):
-    content = user_client.get("/jobs").content.decode()
+def test_it_marks_the_current_page_in_the_navigation(client, viewer):
+    client.force_login(viewer)
+    content = client.get("/jobs").content.decode()
     assert '<a href="/jobs" aria-current="page">Jobs</a>' in content
+
+
+def test_the_navigation_offers_only_the_pages_the_user_may_open(client):
+    """A link in the menu that ends in a 403 is a dead end: each shows with its list's view permission."""
+    jobs_reader = UserFactory(permissions=["jobs.view_job"])
+    client.force_login(jobs_reader)
+    nav = client.get("/jobs").content.decode().split('<nav aria-label="Main">')[1].split("</nav>")[0]
+    assert 'href="/jobs"' in nav
+    for page in ("/schedules", "/backups", "/channels", "/notifications", "/admin/"):
+        assert f'href="{page}"' not in nav, page
+        assert client.get(page).status_code in (403, 302), page
 
 
 def test_it_shows_the_admin_link_to_staff_only(client, user, staff):

@@ -115,8 +115,8 @@ def logged_in_page(page, user):
 
 @pytest.fixture
 def user(db):
-    """A user who may do everything with schedules (Django's model permissions), not staff; and delete
-    backups, which a new backup schedule's clean-up (on by default) needs."""
+    """A user who may do everything with schedules (Django's model permissions), not staff; delete
+    backups, which a new backup schedule's clean-up (on by default) needs; and read jobs."""
     from django.contrib.auth.models import Permission
 
     from tests.factories import UserFactory
@@ -125,6 +125,7 @@ def user(db):
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="scheduling",
                                                         content_type__model="scheduledtask"))
     user.user_permissions.add(Permission.objects.get(content_type__app_label="backups", codename="delete_backup"))
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="jobs", codename="view_job"))  # /jobs
     return user
 
 

@@ -30,11 +30,12 @@ LAWYER_ID = "UClawCCCCCCCCCCCCCCCCCCC"
 
 @pytest.fixture
 def user(db):
-    """May see and change groups and channels (channels.*) and schedules (scheduling.*); not staff."""
+    """May see and change groups and channels (channels.*) and schedules (scheduling.*), and read jobs; not staff."""
     return grant(UserFactory(username="alice"),
                  "view_channelgroup", "add_channelgroup", "change_channelgroup", "delete_channelgroup",
                  "view_channel", "add_channel", "change_channel",
-                 "view_scheduledtask", "add_scheduledtask", "change_scheduledtask", "delete_scheduledtask")
+                 "view_scheduledtask", "add_scheduledtask", "change_scheduledtask", "delete_scheduledtask",
+                 "view_job")
 
 
 @pytest.fixture

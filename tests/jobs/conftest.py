@@ -111,3 +111,19 @@ def wait_for_job(job, predicate, *, timeout: float = 20, message: str = ""):
 
 
 __all__ = ["Process", "at", "attempts_in", "wait_for_job"]
+
+
+@pytest.fixture
+def user(db):
+    """A user who may read /jobs (jobs.view_job), as the job pages need; not staff."""
+    from tests.factories import UserFactory
+
+    return UserFactory(permissions=["jobs.view_job"])
+
+
+@pytest.fixture
+def operator(db):
+    """A user who may read jobs and cancel and retry them (jobs.change_job), as in the admin."""
+    from tests.factories import UserFactory
+
+    return UserFactory(permissions=["jobs.view_job", "jobs.change_job"])

@@ -7,7 +7,7 @@ import pytest
 from common.actors import Actor, Via
 from jobs.models import JobPriority, JobStatus
 from scheduling import services
-from tests.factories import BackupFactory, JobFactory, ScheduledTaskFactory
+from tests.factories import BackupFactory, JobFactory, ScheduledTaskFactory, UserFactory, grant
 from tests.jobs.conftest import at
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +97,7 @@ def test_it_says_when_a_waiting_job_tries_again(user_client):
 
 
 def test_it_links_to_the_schedule_run_that_caused_it_even_after_the_schedule_is_deleted(user_client, user):
+    grant(user, "view_scheduledtask")  # a run's page needs the schedules' view permission
     schedule = services.schedule_save(schedule=ScheduledTaskFactory.build(name="Nightly backup"),
                                       now=at("2026-05-01 01:00"))
     run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 01:30"), actor=Actor(Via.PAGE, user))
@@ -106,6 +107,30 @@ def test_it_links_to_the_schedule_run_that_caused_it_even_after_the_schedule_is_
 
     assert (f'<a href="/schedules/runs/{run.pk}">Schedule “Nightly backup”, run #{run.pk} '
             f'(Run now by {user.username})</a>') in html
+
+
+def test_it_names_the_run_without_a_link_for_a_user_who_may_not_open_it(user_client, user):
+    """A user who may read jobs but not schedules is not handed a link that ends in a 403."""
+    schedule = services.schedule_save(schedule=ScheduledTaskFactory.build(name="Nightly backup"),
+                                      now=at("2026-05-01 01:00"))
+    run = services.schedule_run_now(schedule=schedule, now=at("2026-05-01 01:30"), actor=Actor(Via.PAGE, user))
+
+    html = page(user_client, run.jobs.get())
+
+    assert f"Schedule “Nightly backup”, run #{run.pk} (Run now by {user.username})" in html
+    assert f'href="/schedules/runs/{run.pk}"' not in html
+    assert user_client.get(f"/schedules/runs/{run.pk}").status_code == 403
+
+
+def test_it_is_refused_to_a_logged_in_user_without_the_view_permission(client):
+    """Params, results, tracebacks and worker host:pid are for users who may read jobs."""
+    job = JobFactory(status=JobStatus.FAILED, error="Traceback (most recent call last):\n  File \"/srv/app/x.py\"")
+    client.force_login(UserFactory())
+
+    for url in (f"/jobs/{job.pk}", "/jobs"):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert "/srv/app" not in response.content.decode()
 
 
 def test_it_hides_cancel_and_retry_from_users_who_may_not_use_them(user_client):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from channels import services
 from jobs.models import Job, JobStatus
-from tests.factories import ChannelFactory, ChannelGroupFactory, JobFactory
+from tests.factories import ChannelFactory, ChannelGroupFactory, JobFactory, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +121,8 @@ def test_the_job_page_names_them_and_so_does_its_origin(user_client, news):
     assert f"<dt>Caused by</dt>\n    <dd>Sync now by alice, for {subjects}</dd>" in html
 
 
-def test_the_run_that_caused_them_names_them(user_client, news, make_schedule):
+def test_the_run_that_caused_them_names_them(user_client, user, news, make_schedule):
+    grant(user, "view_scheduledtask")  # the run's page
     eagle = ChannelFactory(title="Legal Eagle", group=news)
     schedule = make_schedule(now=dt.datetime(2026, 5, 1, 12, 0, tzinfo=UTC), name="Sync News",
                              task_type="QUICK_SYNC_GROUP", params={"group_id": news.pk}, schedule_time="05:30")

@@ -7,6 +7,7 @@ only POST makes sense, it answers 404 for a bad id. And nothing is sent in a req
 import datetime as dt
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from notifications import services
@@ -91,8 +92,15 @@ def test_it_shows_open_incidents_and_every_alert_in_the_log(manager, webhook):
     page = manager.get(LIST).content.decode()
 
     assert "Open incidents" in page and "<strong>No good backup for 3 d</strong>" in page
-    assert '<a href="/backups">No good backup for 3 d</a>' in page
     assert ">Alert</td>" in page and ">Ops" in page and ">Sent</span>" in page
+    # Its details are on /backups, which this user may not open: named, not linked.
+    assert ">No good backup for 3 d</td>" in page and 'href="/backups"' not in page
+
+    reader = user_with("view", model="notificationchannel", app="notifications")
+    reader.user_permissions.add(Permission.objects.get(codename="view_backup"))
+    manager.force_login(reader)
+    page = manager.get(LIST).content.decode()
+    assert '<a href="/backups">No good backup for 3 d</a>' in page
 
 
 def test_the_log_pages_by_id_and_ignores_a_cursor_it_did_not_make(manager, phone, settings):

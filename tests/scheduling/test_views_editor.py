@@ -23,7 +23,8 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 @pytest.fixture
 def manager(client):
-    client.force_login(grant(UserFactory(), *ALL, "delete_backup"))  # backup schedules clean up by default
+    client.user = grant(UserFactory(), *ALL, "delete_backup")  # backup schedules clean up by default
+    client.force_login(client.user)
     return client
 
 
@@ -170,6 +171,11 @@ def test_it_shows_runs_with_lateness_jobs_and_the_audit_trail(manager, make_sche
     content = manager.get(f"/schedules/{schedule.pk}").content.decode()
     run = schedule.runs.get()
     assert f'href="/schedules/runs/{run.pk}"' in content
+    for job in run.jobs.all():
+        # Its number, not a link to a page the manager may not open (jobs.view_job).
+        assert f"#{job.pk} <span" in content and f'href="/jobs/{job.pk}"' not in content
+    grant(manager.user, "view_job")
+    content = manager.get(f"/schedules/{schedule.pk}").content.decode()
     for job in run.jobs.all():
         assert f'href="/jobs/{job.pk}"' in content
     assert "Run now" in content and "2 jobs created." in content
