@@ -307,15 +307,37 @@ def _json_405(view):
     return answered
 
 
+def _document_for_signed_in(view):
+    """The OpenAPI document is for those who may call the API: a browser's session or a script's
+    token, as for every endpoint it lists. It maps the whole API (every path, parameter and error),
+    which an anonymous visitor has no use for. Without credentials, or with refused ones, the answer
+    is the API's own JSON 401 (with WWW-Authenticate), not the site's login redirect: scripts read it."""
+
+    @functools.wraps(view)
+    def checked(request, *args, **kwargs):
+        try:
+            user = next((user for user in (auth(request) for auth in api.auth) if user), None)
+        except AuthenticationError as exc:
+            return api.on_exception(request, exc)
+        if user is None:
+            return api.on_exception(request, AuthenticationError())
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
 def urls():
     """The API's URL patterns. The API answers 401 itself, so the site's login redirect is off for
-    it, except for the docs page: a page, which sends an anonymous visitor to the login form.
+    it, except for the docs page: a page, which sends an anonymous visitor to the login form. The
+    OpenAPI document needs a login too (a session or a token), answered with the API's 401.
 
     Every other path under /api/ (a trailing slash, a typo, /api/ itself, where ninja raises an
     HTML 404) answers the API's JSON 404 (`no_such_endpoint`). APPEND_SLASH never redirects
     under /api/ then: every path there resolves.
     """
     patterns, app_name, namespace = api.urls
+    patterns = [URLPattern(pattern.pattern, _document_for_signed_in(pattern.callback), pattern.default_args,
+                           pattern.name) if pattern.name == "openapi-json" else pattern for pattern in patterns]
     for pattern in patterns:
         if pattern.name != "openapi-view":
             login_not_required(pattern.callback)

@@ -172,8 +172,8 @@ def test_it_still_takes_check_interval_from_old_scripts_and_stores_nothing_of_it
     assert api.get("/api/backup_config").json()["check_interval"] == 3600  # never stored
 
 
-def test_the_document_explains_check_interval_as_deprecated(client):
-    schemas = client.get("/api/openapi.json").json()["components"]["schemas"]
+def test_the_document_explains_check_interval_as_deprecated(user_client):
+    schemas = user_client.get("/api/openapi.json").json()["components"]["schemas"]
 
     sent = schemas["BackupConfigIn"]["properties"]["check_interval"]
     answered = schemas["BackupConfigOut"]["properties"]["check_interval"]

@@ -186,8 +186,8 @@ def test_it_only_answers_get(client, method):
     assert getattr(client, method)("/api/health").status_code == 405
 
 
-def test_the_document_says_no_login_is_needed(client):
-    operation = client.get("/api/openapi.json").json()["paths"]["/api/health"]["get"]
+def test_the_document_says_no_login_is_needed(user_client):
+    operation = user_client.get("/api/openapi.json").json()["paths"]["/api/health"]["get"]
 
     assert {} in operation["security"]  # anonymous allowed
     assert {"BearerToken": []} in operation["security"]

@@ -6,6 +6,7 @@ an answer that is not a 5xx and that matches the status codes, content types and
 declares.
 """
 
+import json
 import re
 
 import pytest
@@ -19,6 +20,7 @@ from django_q.conf import Conf
 from django_q.signing import SignedPackage
 from django_q.status import Status
 from hypothesis import HealthCheck, settings
+from ninja.responses import NinjaJSONEncoder
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -28,12 +30,21 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from core.api import api
 from scheduling import services
 from scheduling.models import HeartbeatSource, ScheduledTask, SchedulerHeartbeat
 from tests import broker
 from tests.api_clients import token_for
 from tests.backups.conftest import with_file
-from tests.factories import BackupFactory, ChannelFactory, ChannelGroupFactory, JobFactory, StaffFactory, VideoFactory
+from tests.factories import (
+    BackupFactory,
+    ChannelFactory,
+    ChannelGroupFactory,
+    JobFactory,
+    StaffFactory,
+    UserFactory,
+    VideoFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -58,8 +69,26 @@ def test_no_two_schemas_of_the_api_share_a_name():
     assert sorted({name for name in names if names.count(name) > 1}) == []
 
 
-def test_it_serves_an_openapi_3_document_without_login(client):
+def test_the_document_needs_a_login_and_answers_without_one_in_the_apis_json(client):
+    """The document maps every path, parameter and error of the API: for those who may call it."""
     response = client.get("/api/openapi.json")
+
+    assert response.status_code == 401 and response["Content-Type"].startswith("application/json")
+    assert response.json() == {"errors": {"__all__": [
+        "Authentication required: log in, or send Authorization: Bearer <token> with an active API token."]}}
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    refused = client.get("/api/openapi.json", headers={"Authorization": "Bearer nonsense"})
+    assert refused.status_code == 401 and "error=" in refused["WWW-Authenticate"]
+
+
+def test_it_serves_the_document_for_a_token_of_a_user_without_any_permission(client):
+    response = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {token_for(UserFactory())}"})
+
+    assert response.status_code == 200 and response.json()["openapi"].startswith("3.")
+
+
+def test_it_serves_an_openapi_3_document_to_a_logged_in_user(user_client):
+    response = user_client.get("/api/openapi.json")
 
     assert response.status_code == 200
     document = response.json()
@@ -149,8 +178,10 @@ def running_system(db):
     broker.forget_cluster(key)
 
 
-# Loaded through the application itself, as a client would (it needs no database).
-schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application())
+# The document the application serves, built as its view builds it: serving it needs a login (a token,
+# so a database), and none exists while tests are collected. Requests go through the application itself.
+schema = schemathesis.openapi.from_dict(json.loads(json.dumps(api.get_openapi_schema(), cls=NinjaJSONEncoder)))
+schema.app, schema.location = get_wsgi_application(), "/api/openapi.json"
 
 
 @pytest.mark.parametrize("token", [True, False])
