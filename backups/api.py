@@ -49,6 +49,7 @@ from backups.models import Backup, BackupPurpose, BackupStatus
 from backups.selectors import backup_schedule
 from backups.services import making, restoring
 from backups.tasks import CALENDAR_DEFAULTS, DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE, summarize_params
+from common.access import for_viewer
 from common.actors import api_actor
 from common.api import MAX_ID, ApiError, PageLinks, PageQuery, Text, error_responses, paginate, require_permission
 from scheduling import services as scheduling_services
@@ -290,7 +291,7 @@ def backup_list(request, filters: Query[BackupFilters]):
     require_permission(request, VIEW_BACKUP)
     backups = selectors.backup_api_list(status=filters.status, purpose=filters.purpose)
     page = paginate(request, backups, filters)
-    return {**page, "items": [backup_out(backup) for backup in page["items"]]}
+    return for_viewer({**page, "items": [backup_out(backup) for backup in page["items"]]}, request.auth)
 
 
 @router.post("/backups", response={202: BackupRunOut, **error_responses(409, 415)}, tags=TAGS)
@@ -325,7 +326,7 @@ def backup_run_now(request, payload: RunNowIn | None = None):
 def backup_detail(request, backup_id: BackupId):
     """One backup, with the tables and migrations of its copy."""
     require_permission(request, VIEW_BACKUP)
-    return backup_detail_out(get_backup(backup_id))
+    return for_viewer(backup_detail_out(get_backup(backup_id)), request.auth)
 
 
 @router.post("/backups/{backup_id}/verify", response={200: BackupVerifyOut, **error_responses(404, 409, 415)},
@@ -340,11 +341,11 @@ def backup_verify(request, backup_id: BackupId, payload: VerifyIn | None = None)
     try:
         backup = restoring.backup_verify(backup=backup, now=timezone.now())
     except NoBackupFile as exc:
-        raise _conflict(str(exc)) from exc
+        raise _conflict(for_viewer(str(exc), request.auth)) from exc
     except BackupError as exc:
-        return {"verified": False, "message": f"Backup #{backup.pk} failed its verification: {exc}",
-                "backup": backup_out(get_backup(backup.pk))}
-    return {"verified": True, "backup": backup_out(backup),
+        return for_viewer({"verified": False, "message": f"Backup #{backup.pk} failed its verification: {exc}",
+                           "backup": backup_out(get_backup(backup.pk))}, request.auth)
+    return {"verified": True, "backup": for_viewer(backup_out(backup), request.auth),
             "message": f"Backup #{backup.pk} verified: its checksum matches and the copy passes its integrity check "
                        f"({time.monotonic() - started:.1f} s)."}
 

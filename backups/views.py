@@ -37,7 +37,7 @@ from backups.models import Backup, BackupStatus
 from backups.services import adopting, making, restoring
 from backups.tasks import DEFAULT_NAME, DEFAULT_PARAMS, DEFAULT_TIME, TASK_TYPE
 from common import live
-from common.access import view_permission
+from common.access import for_viewer, view_permission
 from common.actors import page_actor
 from common.forms import parse_toggle
 from common.pages import Toast, action_done
@@ -190,9 +190,10 @@ def backup_verify(request, pk: int):
     try:
         restoring.backup_verify(backup=backup, now=timezone.now())
     except NoBackupFile as exc:
-        return _done(request, Toast(str(exc), "error"))
+        return _done(request, Toast(for_viewer(str(exc), request.user), "error"))
     except BackupError as exc:
-        return _done(request, Toast(f"Backup #{backup.pk} failed its verification: {exc}", "error"))
+        return _done(request, Toast(for_viewer(f"Backup #{backup.pk} failed its verification: {exc}", request.user),
+                                    "error"))
     return _done(request, Toast(f"Backup #{backup.pk} verified: its checksum matches and the copy passes its "
                                 f"integrity check ({time.monotonic() - started:.1f} s)."))
 

@@ -8,8 +8,10 @@ url)`, which resolves the URL and reads that permission. One rule per page, kept
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.urls import Resolver404, resolve
 
@@ -44,3 +46,46 @@ def may_open(user, url: str) -> bool:
         return False
     perm = getattr(match.func, "required_permission", None)
     return perm is None or user.has_perm(perm)
+
+
+# Folders of this server whose absolute path is for staff only (by their setting's name). A message
+# written when something failed names the folder it failed in ("the backup in /srv/…/backups"), and a
+# traceback names files in it; other users read such words with the path as the setting's name.
+PRIVATE_FOLDERS = ("BACKUP_DIR",)
+
+
+def _private_folders() -> list[tuple[str, str]]:
+    """(absolute path, setting name), longest path first, each as configured and as resolved."""
+    found = set()
+    for name in PRIVATE_FOLDERS:
+        value = getattr(settings, name, None)
+        if not value:
+            continue
+        for path in {Path(value), Path(value).resolve()}:
+            if path.is_absolute() and len(path.parts) > 1:  # never "/" itself
+                found.add((str(path), name))
+    return sorted(found, key=lambda item: -len(item[0]))
+
+
+def for_viewer(value, user):
+    """`value` (a text, or a JSON-like dict or list of them: a job's result) as `user` may read it.
+
+    Staff read it as it is. Anyone else reads a private folder's absolute path as its setting's name:
+    "/srv/archive/backups/db-1.sqlite3.zst" becomes "BACKUP_DIR/db-1.sqlite3.zst". Nothing stored changes.
+    """
+    if getattr(user, "is_staff", False):
+        return value
+    folders = _private_folders()
+
+    def hidden(item):
+        if isinstance(item, str):
+            for path, name in folders:
+                item = item.replace(path, name)
+            return item
+        if isinstance(item, dict):
+            return {key: hidden(entry) for key, entry in item.items()}
+        if isinstance(item, list):
+            return [hidden(entry) for entry in item]
+        return item
+
+    return hidden(value)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema
 from pydantic import ConfigDict
 
+from common.access import for_viewer
 from common.api import MAX_ID, ApiError, PageLinks, PageQuery, Text, error_responses, paginate, require_permission
 from jobs import selectors, services
 from jobs.models import Job, JobStatus
@@ -179,14 +180,14 @@ def job_list(request, filters: Query[JobFilters]):
     jobs = selectors.job_api_list(job_type=filters.job_type, status=filters.status, origin=filters.origin,
                                   origin_url=filters.origin_url, q=filters.q)
     page = paginate(request, jobs, filters)
-    return {**page, "items": [job_out(job) for job in page["items"]]}
+    return for_viewer({**page, "items": [job_out(job) for job in page["items"]]}, request.auth)
 
 
 @router.get("/{job_id}", response={200: JobDetailOut, **error_responses(404)})
 def job_detail(request, job_id: JobId):
     """One job, with its parameters, result, latest error and every finished attempt."""
     require_permission(request, VIEW)
-    return job_detail_out(get_job(job_id))
+    return for_viewer(job_detail_out(get_job(job_id)), request.auth)  # BACKUP_DIR's path: for staff only
 
 
 @router.post("/{job_id}/retry", response={200: JobActionOut, **error_responses(404, 409, 415)})
