@@ -441,3 +441,15 @@ def test_each_role_gets_what_the_table_says_from_every_api_operation(walk_setup)
             wrong.append(f"{operation} as {role}: {got}, the table says {row.expect[index]}")
     assert wrong == [], "\n".join(wrong)
 
+
+
+def test_the_admin_lets_staff_in_then_follows_its_model_permissions(client):
+    """The admin's own rule, below its prefix: staff get in, and see only the models they hold permissions on."""
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_job"))
+    client.force_login(staff)
+
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/jobs/job/").status_code == 200
+    assert client.get("/admin/scheduling/scheduledtask/").status_code == 403
+    assert client.get("/admin/auth/user/").status_code == 403
