@@ -232,7 +232,7 @@ def _channel_detail_context(request, channel: Channel) -> dict:
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@view_permission(VIEW)  # noted for links here (common.access.may_open)
 def channel_detail(request, pk: int):
     channel = get_object_or_404(Channel, pk=pk)
     return render(request, "channels/detail.html", _channel_detail_context(request, channel))

@@ -331,10 +331,13 @@ def test_a_job_that_waits_for_nothing_says_nothing_of_workers(user_client, statu
 # --- links in the result ------------------------------------------------------------------------------
 
 
-def test_a_results_backup_id_links_to_the_backup(user_client):
+def test_a_results_backup_id_links_to_the_backup(user_client, user):
     backup = BackupFactory()
     job = JobFactory(status=JobStatus.COMPLETED, result={"status": "completed", "backup_id": backup.pk})
+    # Named, not linked, for a user who may not open /backups.
+    assert f'<span class="job-subject">Backup #{backup.pk}</span>' in page(user_client, job)
 
+    grant(user, "view_backup")
     html = page(user_client, job)
 
     assert (f'<p class="result-links">See <span class="job-subject">Backup '

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from channels import services
 from jobs.models import Job, JobStatus
-from tests.factories import ChannelFactory, ChannelGroupFactory, JobFactory, grant
+from tests.factories import ChannelFactory, ChannelGroupFactory, JobFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +27,12 @@ def html_of(client, path: str, **params) -> str:
     response = client.get(path, params)
     assert response.status_code == 200
     return response.content.decode()
+
+
+@pytest.fixture
+def user(db):
+    """May read jobs and the channels' pages their names link to."""
+    return UserFactory(permissions=["jobs.view_job", "channels.view_channelgroup"])
 
 
 @pytest.fixture
@@ -50,6 +56,17 @@ def test_the_list_names_the_channel_and_the_group_of_each_quick_sync(user_client
     assert (f'Channel <a href="/channels/{eagle.pk}">Legal Eagle</a></span> · '
             f'<span class="job-subject">Group <a href="/channels#group-{news.pk}">News</a>') in html
     assert f'Channel <a href="/channels/{alone.pk}">Tom Scott</a></span></small>' in html
+
+
+def test_a_user_who_may_not_open_the_channels_pages_reads_the_names_without_links(client, news):
+    eagle = ChannelFactory(title="Legal Eagle", group=news)
+    quick_sync(eagle, news)
+    client.force_login(UserFactory(permissions=["jobs.view_job"]))
+
+    html = html_of(client, "/jobs")
+
+    assert '<span class="job-subject">Channel Legal Eagle</span>' in html
+    assert f'href="/channels/{eagle.pk}"' not in html and f'href="/channels#group-{news.pk}"' not in html
 
 
 def test_a_deleted_channel_is_named_by_its_id_without_a_link(user_client, news):
