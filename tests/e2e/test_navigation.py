@@ -1,6 +1,14 @@
 import pytest
 
+from tests.factories import grant
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def user(user):
+    """The suite's user, who may also read every list: the menu offers only the pages a user may open."""
+    return grant(user, "view_backup", "view_channelgroup", "view_notificationchannel")
 
 
 def test_it_logs_in_and_lands_on_schedules(logged_in_page):
