@@ -21,7 +21,6 @@ import time
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -106,7 +105,7 @@ def backup_list(request):
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@view_permission(VIEW)
 def restore_guide(request):
     """docs/restore.md as plain text: the restore help links here (it is Markdown, written to be read as is)."""
     path = settings.BASE_DIR / RESTORE_GUIDE
@@ -122,7 +121,7 @@ ADOPT_BUDGET_SECONDS = 15.0
 
 
 @require_POST
-@permission_required(ADOPT, raise_exception=True)
+@view_permission(ADOPT)
 def backups_adopt(request):
     """Register the backup files of BACKUP_DIR the list does not have (as `manage.py adopt_backups`)."""
     report = adopting.backups_adopt(directory=conf.backup_dir(), now=timezone.now(), by=request.user.get_username(),
@@ -139,7 +138,7 @@ def _backup_schedule_or_404(pk: int) -> ScheduledTask:
 
 
 @require_POST
-@permission_required(CHANGE_SCHEDULE, raise_exception=True)
+@view_permission(CHANGE_SCHEDULE)
 def schedule_toggle(request, pk: int):
     schedule = _backup_schedule_or_404(pk)
     enabled = parse_toggle(request.POST.get("enabled"), current=schedule.enabled)
@@ -157,7 +156,7 @@ def schedule_toggle(request, pk: int):
 
 
 @require_POST
-@permission_required(CHANGE_SCHEDULE, raise_exception=True)
+@view_permission(CHANGE_SCHEDULE)
 def schedule_run_now(request, pk: int):
     """Run now: the schedule's manual run, which always backs up (force_backup, see backups.tasks)."""
     schedule = _backup_schedule_or_404(pk)
@@ -177,7 +176,7 @@ def schedule_run_now(request, pk: int):
 # --- one backup: verify, download, delete -----------------------------------------------------
 
 @require_POST
-@permission_required(VERIFY, raise_exception=True)
+@view_permission(VERIFY)
 def backup_verify(request, pk: int):
     """Check the file again, here and now (checksum, then integrity) and record the result.
 
@@ -206,7 +205,7 @@ def _file_of(backup: Backup):
 
 
 @require_GET
-@permission_required(DOWNLOAD, raise_exception=True)
+@view_permission(DOWNLOAD)
 def backup_download(request, pk: int):
     path = _file_of(get_object_or_404(Backup, pk=pk))
     try:
@@ -218,7 +217,7 @@ def backup_download(request, pk: int):
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(DELETE, raise_exception=True)
+@view_permission(DELETE)
 def backup_delete(request, pk: int):
     backup = get_object_or_404(Backup, pk=pk)
     if request.method == "GET":  # the confirmation says first whether this is the newest good backup

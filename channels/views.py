@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -108,7 +107,7 @@ def channel_list(request):
 # --- groups -----------------------------------------------------------------------------------
 
 @require_http_methods(["GET", "POST"])
-@permission_required(ADD_GROUP, raise_exception=True)
+@view_permission(ADD_GROUP)
 def group_new(request):
     form = ChannelGroupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -123,7 +122,7 @@ def group_new(request):
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(CHANGE_GROUP, raise_exception=True)
+@view_permission(CHANGE_GROUP)
 def group_edit(request, pk: int):
     group = get_object_or_404(ChannelGroup, pk=pk)
     old_name = group.name
@@ -144,7 +143,7 @@ def group_edit(request, pk: int):
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(DELETE_GROUP, raise_exception=True)
+@view_permission(DELETE_GROUP)
 def group_delete(request, pk: int):
     group = get_object_or_404(ChannelGroup, pk=pk)
     if request.method == "GET":  # says first what deleting does to its schedules and channels
@@ -169,7 +168,7 @@ def _sync_toast(group_sync: GroupSync) -> Toast:
 
 
 @require_POST
-@permission_required(SYNC, raise_exception=True)
+@view_permission(SYNC)
 def group_sync(request, pk: int):
     group = get_object_or_404(ChannelGroup, pk=pk)
     now = timezone.now()
@@ -182,7 +181,7 @@ def group_sync(request, pk: int):
 # --- channels ---------------------------------------------------------------------------------
 
 @require_http_methods(["GET", "POST"])
-@permission_required(ADD_CHANNEL, raise_exception=True)
+@view_permission(ADD_CHANNEL)
 def channel_add(request):
     initial = {"groups": [pk for pk in request.GET.getlist("group") if pk.isdigit()]}
     form = ChannelAddForm(request.POST or None, initial=initial)
@@ -239,7 +238,7 @@ def channel_detail(request, pk: int):
 
 
 @require_POST
-@permission_required(CHANGE_CHANNEL, raise_exception=True)
+@view_permission(CHANGE_CHANNEL)
 def channel_toggle(request, pk: int):
     channel = get_object_or_404(Channel, pk=pk)
     enabled = parse_toggle(request.POST.get("enabled"), current=channel.enabled)
@@ -250,7 +249,7 @@ def channel_toggle(request, pk: int):
 
 
 @require_POST
-@permission_required(SYNC, raise_exception=True)
+@view_permission(SYNC)
 def channel_sync(request, pk: int):
     channel = get_object_or_404(Channel, pk=pk)
     now = timezone.now()
@@ -263,7 +262,7 @@ def channel_sync(request, pk: int):
 
 
 @require_POST
-@permission_required(CHANGE_CHANNEL, raise_exception=True)
+@view_permission(CHANGE_CHANNEL)
 def channel_groups(request, pk: int):
     """Join the groups ticked, leave the others; the channel and its videos stay either way."""
     channel = get_object_or_404(Channel, pk=pk)

@@ -1,7 +1,6 @@
 """The /jobs pages: thin views over jobs.selectors and jobs.services."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -88,7 +87,7 @@ def job_detail(request, pk: int):
 
 
 @require_POST
-@permission_required(OPERATE_PERMISSION, raise_exception=True)
+@view_permission(OPERATE_PERMISSION)
 def job_cancel(request, pk: int):
     job = get_object_or_404(Job, pk=pk)
     try:
@@ -101,7 +100,7 @@ def job_cancel(request, pk: int):
 
 
 @require_POST
-@permission_required(OPERATE_PERMISSION, raise_exception=True)
+@view_permission(OPERATE_PERMISSION)
 def job_retry(request, pk: int):
     job = get_object_or_404(Job, pk=pk)
     now = timezone.now()

@@ -8,7 +8,6 @@ the scheduler's step sends it within seconds, and the channel's row polls for it
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from common.access import view_permission
 from common.forms import errors_by_field
 from common.pages import Toast, action_done, htmx_response, message
 from notifications import selectors, services
@@ -49,7 +49,7 @@ def _before(request) -> int | None:
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@view_permission(VIEW)
 def notification_list(request):
     context = {**selectors.notifications_page(before=_before(request)), "title": "Notifications"}
     target = request.htmx.target if request.htmx else None
@@ -72,7 +72,7 @@ def _save(request, form: NotificationChannelForm) -> bool:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(ADD, raise_exception=True)
+@view_permission(ADD)
 def channel_new(request):
     form = NotificationChannelForm(request.POST or None)
     if request.method == "POST" and form.is_valid() and _save(request, form):
@@ -88,7 +88,7 @@ def _from_environment(request, channel: NotificationChannel, *, refused: bool) -
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(CHANGE, raise_exception=True)
+@view_permission(CHANGE)
 def channel_edit(request, pk: int):
     channel = get_object_or_404(NotificationChannel, pk=pk)
     if channel.from_environment:
@@ -102,7 +102,7 @@ def channel_edit(request, pk: int):
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(DELETE, raise_exception=True)
+@view_permission(DELETE)
 def channel_delete(request, pk: int):
     channel = get_object_or_404(NotificationChannel, pk=pk)
     if channel.from_environment and channel.enabled:
@@ -117,7 +117,7 @@ def channel_delete(request, pk: int):
 
 
 @require_POST
-@permission_required(TEST, raise_exception=True)
+@view_permission(TEST)
 def channel_test(request, pk: int):
     channel = get_object_or_404(NotificationChannel, pk=pk)
     delivery = services.delivery_test(channel=channel, now=timezone.now(), requested_by=request.user.get_username())
@@ -130,7 +130,7 @@ def channel_test(request, pk: int):
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@view_permission(VIEW)
 def delivery_status(request, pk: int):
     """One delivery's state in words: the channel's row polls it while a test is on its way."""
     delivery = get_object_or_404(Delivery, pk=pk)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django import forms
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -61,7 +60,7 @@ def _with_summaries(schedules: list[ScheduledTask]) -> list[ScheduledTask]:
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@view_permission(VIEW)
 def schedule_list(request):
     form = ScheduleFilterForm(request.GET)
     filters = form.filters()
@@ -208,7 +207,7 @@ def _local(instant: datetime, zone: str) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(ADD, raise_exception=True)
+@view_permission(ADD)
 def schedule_new(request):
     if request.method == "GET":
         return _render_editor(request, _editor_from_request(request))
@@ -216,7 +215,7 @@ def schedule_new(request):
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(CHANGE, raise_exception=True)
+@view_permission(CHANGE)
 def schedule_edit(request, pk: int):
     schedule = get_object_or_404(ScheduledTask, pk=pk)
     if request.method == "GET":
@@ -309,7 +308,7 @@ def _id_or_404(text: str) -> int:
 # --- toggle, run now, delete ------------------------------------------------------------------
 
 @require_POST
-@permission_required(CHANGE, raise_exception=True)
+@view_permission(CHANGE)
 def schedule_toggle(request, pk: int):
     schedule = get_object_or_404(ScheduledTask, pk=pk)
     enabled = parse_toggle(request.POST.get("enabled"), current=schedule.enabled)
@@ -330,7 +329,7 @@ def schedule_toggle(request, pk: int):
 
 
 @require_POST
-@permission_required(CHANGE, raise_exception=True)
+@view_permission(CHANGE)
 def schedule_run_now(request, pk: int):
     schedule = get_object_or_404(ScheduledTask, pk=pk)
     force = request.POST.get("force") in ("1", "true", "on")
@@ -354,7 +353,7 @@ def schedule_run_now(request, pk: int):
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(DELETE, raise_exception=True)
+@view_permission(DELETE)
 def schedule_delete(request, pk: int):
     schedule = get_object_or_404(ScheduledTask, pk=pk)
     if request.method == "GET":  # the confirmation (a dialog's content with htmx, a page without)
@@ -376,7 +375,7 @@ def schedule_delete(request, pk: int):
 # --- pause and resume -------------------------------------------------------------------------
 
 @require_http_methods(["GET", "POST"])
-@permission_required(CHANGE, raise_exception=True)
+@view_permission(CHANGE)
 def schedule_pause(request, pk: int):
     """"Pause…": until a date and time on the schedule's wall clock, and why (a dialog's form with
     htmx, a page without)."""
@@ -405,7 +404,7 @@ def _render_pause(request, form: PauseForm, schedule: ScheduledTask, *, back: st
 
 
 @require_POST
-@permission_required(CHANGE, raise_exception=True)
+@view_permission(CHANGE)
 def schedule_resume(request, pk: int):
     """"Resume now": lift the pause; the next window runs as usual."""
     schedule = get_object_or_404(ScheduledTask, pk=pk)
@@ -425,7 +424,7 @@ def schedule_resume(request, pk: int):
 # --- history ----------------------------------------------------------------------------------
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@view_permission(VIEW)
 def schedule_detail(request, pk: int):
     """One schedule: what it is, its recent runs (with their jobs) and its audit trail."""
     schedule = get_object_or_404(ScheduledTask, pk=pk)
@@ -550,7 +549,7 @@ class UpcomingForm(forms.Form):
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@view_permission(VIEW)
 def schedule_upcoming(request):
     """Every enabled schedule's runs over the next week, one timeline, grouped by day in the viewer's zone."""
     form = UpcomingForm(request.GET)
