@@ -6,6 +6,7 @@ manage.py), read strictly by django-environ; see `.env.example` and the README f
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import csp.constants
@@ -105,6 +106,8 @@ INSTALLED_APPS = [
     "django_q",
     # Content-Security-Policy header (csp.middleware.CSPMiddleware) and request.csp_nonce.
     "csp",
+    # Login lockout after repeated failures (AXES_* below); its tables come with its own migrations.
+    "axes",
     # Only for its Swagger page template and assets: served from here, so the docs work offline.
     "ninja",
     "common",
@@ -132,6 +135,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes asks: it turns a login refused for a lockout into the lockout page (core.lockout).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -219,9 +224,52 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: it refuses a locked-out user and address before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/schedules"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Brute-force limits -----------------------------------------------------------------------
+def env_int_at_most(name: str, *, default: int, minimum: int, maximum: int) -> int:
+    value = env_int(name, default=default, minimum=minimum)
+    if value > maximum:
+        raise ImproperlyConfigured(f"{name}={value} is too large; use {maximum} or less.")
+    return value
+
+
+# The client's address: REMOTE_ADDR, unless this many reverse proxies in front of the app each append
+# the address they saw to X-Forwarded-For (core.addresses). Off by default: a client can send that
+# header itself, and a spoofed one would give every guess a fresh address.
+TRUSTED_PROXY_COUNT = env_int_at_most("TRUSTED_PROXY_COUNT", default=0, minimum=0, maximum=10)
+
+# Logins (/login/ and /admin/login/, django-axes): after this many failures for one username from one
+# address, that pair is refused, the right password too, until the lockout has passed, or an administrator
+# runs `manage.py axes_reset_username <username>`. Per pair: an attacker elsewhere cannot lock a user out.
+LOGIN_FAILURE_LIMIT = env_int_at_most("LOGIN_FAILURE_LIMIT", default=5, minimum=1, maximum=1000)
+LOGIN_LOCKOUT_MINUTES = env_int_at_most("LOGIN_LOCKOUT_MINUTES", default=15, minimum=1, maximum=7 * 24 * 60)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "core.addresses.client_address"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+# Tries during a lockout do not push its end further: the time the page names stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+# No table that grows with every login: failed attempts are one row per username and address, deleted once
+# their lockout has passed; axes' per-login access log and failure log are off.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+
+# API tokens (core.api): after this many refused `Authorization: Bearer` headers from one address within
+# one window (fixed windows of this many seconds), that address gets 429 with Retry-After, the right token
+# too, until the window ends. No header is no failure: the session may still let the request in.
+API_TOKEN_FAILURE_LIMIT = env_int_at_most("API_TOKEN_FAILURE_LIMIT", default=20, minimum=1, maximum=1_000_000)
+API_TOKEN_FAILURE_WINDOW_SECONDS = env_int_at_most("API_TOKEN_FAILURE_WINDOW_SECONDS", default=300, minimum=1,
+                                                   maximum=24 * 3600)
 
 # --- Internationalisation: UTC everywhere in storage; schedules carry their own zone ----------
 LANGUAGE_CODE = "en-us"
@@ -355,5 +403,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # django-q2's logger adds no handler of its own when the root has one: its lines come out in ours.
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # axes: a line per failed login and per lockout (WARNING), not its INFO chatter on every attempt.
+        "axes": {"level": "WARNING"},
+    },
 }
