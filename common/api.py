@@ -41,8 +41,9 @@ class ErrorsOut(Schema):
 
 
 def error_responses(*statuses: int) -> dict[int, type[ErrorsOut]]:
-    """The error statuses an operation can answer with; every operation can answer 400, 401 and 403."""
-    return {status: ErrorsOut for status in sorted({400, 401, 403, *statuses})}
+    """The error statuses an operation can answer with; every operation can answer 400, 401 and 403, and
+    429 with Retry-After once its caller's address sent too many refused API tokens (core.throttle)."""
+    return {status: ErrorsOut for status in sorted({400, 401, 403, 429, *statuses})}
 
 
 def require_permission(request, perm: str) -> None:

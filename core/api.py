@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import json
 import math
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as ModelValidationError
@@ -29,9 +31,12 @@ from ninja.security import SessionAuth as NinjaSessionAuth
 from backups.api import router as backups_router
 from channels.api import router as channels_router
 from common.api import ApiError, errors_of
+from common.formatting import format_instant, human_duration
+from core.addresses import client_address
 from core.health_api import anonymous_unless_credentials
 from core.health_api import router as health_router
 from core.services import ApiTokenRefused, api_token_use
+from core.throttle import token_failure_record, token_failures_blocked
 from jobs.api import router as jobs_router
 from scheduling.api import READ_ONLY_FIELDS
 from scheduling.api import router as schedules_router
@@ -50,6 +55,18 @@ class TokenRefused(AuthenticationError):
         self.message, self.error = message, error
 
 
+class TokenThrottled(ApiError):
+    """429: this address sent too many refused tokens in the current window; `retry_after` in seconds."""
+
+    def __init__(self, retry_after: int, *, now: datetime):
+        until = format_instant(now + timedelta(seconds=retry_after))
+        super().__init__(429, {"Authorization": [
+            f"Too many refused API tokens from your address (the limit is {settings.API_TOKEN_FAILURE_LIMIT} per "
+            f"{human_duration(settings.API_TOKEN_FAILURE_WINDOW_SECONDS)}): every token is refused until {until}. "
+            f"Try again in {retry_after} s (Retry-After)."]})
+        self.retry_after = retry_after
+
+
 class BearerToken(HttpBearer):
     """`Authorization: Bearer <token>`: a personal API token, acting as its user.
 
@@ -63,6 +80,18 @@ class BearerToken(HttpBearer):
         header = request.headers.get(self.header)
         if header is None:
             return None
+        # Every refusal below counts against the sender's address (core.throttle); past the limit, even
+        # the right token is refused until the window ends, so guessing runs no faster than the limit.
+        address, now = client_address(request), timezone.now()
+        if wait := token_failures_blocked(address=address, now=now):
+            raise TokenThrottled(wait, now=now)
+        try:
+            return self._user_of(request, header, now=now)
+        except TokenRefused:
+            token_failure_record(address=address, now=now)
+            raise
+
+    def _user_of(self, request, header: str, *, now: datetime):
         parts = header.split()
         if len(parts) != 2 or parts[0].lower() != self.openapi_scheme:
             bare = [part.lower() for part in parts] == [self.openapi_scheme]
@@ -70,11 +99,11 @@ class BearerToken(HttpBearer):
                                f"{'no token follows “Bearer”' if bare else 'it is not of the form “Bearer <token>”'}. "
                                "Scripts send Authorization: Bearer <token> with a token from /account/tokens.",
                                error="invalid_request")
-        return self.authenticate(request, parts[1])
+        return self.authenticate(request, parts[1], now=now)
 
-    def authenticate(self, request, token: str):
+    def authenticate(self, request, token: str, *, now: datetime | None = None):
         try:
-            return api_token_use(raw_token=token, now=timezone.now())
+            return api_token_use(raw_token=token, now=now or timezone.now())
         except ApiTokenRefused as exc:
             raise TokenRefused(exc.message, error="invalid_request" if exc.reason == "malformed"
                                else "invalid_token") from exc
@@ -175,6 +204,13 @@ def _answer(request, status: int, errors: dict[str, list[str]]):
 @api.exception_handler(ApiError)
 def _api_error(request, exc: ApiError):
     return _answer(request, exc.status, exc.errors)
+
+
+@api.exception_handler(TokenThrottled)
+def _token_throttled(request, exc: TokenThrottled):
+    response = _api_error(request, exc)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(OperationalError)

@@ -106,7 +106,7 @@ class HealthOut(Schema):
     details: DetailsOut = Field(None, description="Staff only.")
 
 
-@router.get("", response={200: HealthOut, 503: HealthOut, 401: ErrorsOut}, exclude_unset=True,
+@router.get("", response={200: HealthOut, 503: HealthOut, 401: ErrorsOut, 429: ErrorsOut}, exclude_unset=True,
             openapi_extra={"security": [{}]})
 def health_report(request):
     """Is the system working: `ok`, `degraded` (it works, but something needs a look; 200) or `down`
