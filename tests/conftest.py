@@ -44,7 +44,7 @@ def default_backup_schedule(request):
 def empty_redis():
     """On the Redis pass (tests.on_postgresql) the cache and the broker's queue are one Redis database that
     no transaction rolls back: each test starts with it empty, as each SQLite test starts with an empty
-    cache table and queue."""
+    cache table and queue (and with no refused API tokens counted against 127.0.0.1: core.throttle)."""
     from django.conf import settings
 
     if settings.REDIS_URL:
