@@ -190,3 +190,10 @@ def test_the_limits_from_the_environment_are_read_strictly(tmp_path, name, value
                           env={**os.environ, "VAR_DIR": str(tmp_path), name: value})
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def test_an_ipv6_client_is_counted_by_its_slash_64(client, alice):
+    fail(client, "alice", MANY, address="2001:db8:1:2::1")
+    # Any other address of the same /64 is the same subscriber: still locked.
+    assert log_in(client, "alice", PASSWORD, address="2001:db8:1:2:ffff::9").status_code == 429
+    assert log_in(client, "alice", PASSWORD, address="2001:db8:1:3::1").status_code == 302

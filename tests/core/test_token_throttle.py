@@ -73,6 +73,13 @@ def test_a_forged_forwarded_for_header_does_not_give_a_fresh_address(frozen, tok
     assert get(token, HTTP_X_FORWARDED_FOR="10.9.9.9").status_code == 429
 
 
+def test_an_ipv6_client_is_counted_by_its_slash_64(frozen, token):
+    for number in range(settings.API_TOKEN_FAILURE_LIMIT):
+        get(UNKNOWN, address=f"2001:db8:1:2::{number + 1:x}")
+    assert get(token, address="2001:db8:1:2:ffff::9").status_code == 429
+    assert get(token, address="2001:db8:1:3::1").status_code == 200
+
+
 def test_no_token_is_no_failure(frozen, token):
     anonymous = Client(REMOTE_ADDR=ATTACKER)
     assert {anonymous.get(URL).status_code for _ in range(settings.API_TOKEN_FAILURE_LIMIT + 5)} == {401}
