@@ -4,6 +4,7 @@ django-q2 is our queue, not our record: its schedules (the scheduler's safety ne
 migration) are not for editing, and our Job table is the history of what ran.
 """
 
+from axes import models as axes_models
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import ngettext
@@ -20,6 +21,12 @@ admin.site.index_title = "Schedules, jobs, backups and channels"
 admin.site.enable_nav_sidebar = False
 
 for model in (q_models.Schedule, q_models.Success, q_models.Failure, q_models.OrmQ):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+
+# Login lockouts (django-axes): its access attempts stay (who is locked out; deleting one unlocks), its two
+# logs go: both are switched off in the settings, so their pages would always be empty.
+for model in (axes_models.AccessLog, axes_models.AccessFailureLog):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
 

@@ -197,3 +197,13 @@ def test_an_ipv6_client_is_counted_by_its_slash_64(client, alice):
     # Any other address of the same /64 is the same subscriber: still locked.
     assert log_in(client, "alice", PASSWORD, address="2001:db8:1:2:ffff::9").status_code == 429
     assert log_in(client, "alice", PASSWORD, address="2001:db8:1:3::1").status_code == 302
+
+
+def test_the_admin_lists_the_lockouts_and_only_them(client, alice):
+    fail(client, "alice", MANY)
+    client.force_login(StaffFactory())
+    listing = client.get("/admin/axes/accessattempt/")
+    assert listing.status_code == 200 and "alice" in text(listing)
+    # axes' access and failure logs are switched off: no page that would always be empty.
+    assert client.get("/admin/axes/accesslog/").status_code == 404
+    assert client.get("/admin/axes/accessfailurelog/").status_code == 404
