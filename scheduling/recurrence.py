@@ -78,6 +78,9 @@ MAX_INTERVAL_MINUTES = 366 * 24 * 60 * 10  # ten years; only there to keep datet
 
 UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)  # the grid of an interval without an anchor
+# An anchor is compared, stored and shown in UTC and in any zone: a day's margin inside datetime's range
+# keeps every conversion of it (offsets reach +-14 h) in range.
+_ANCHOR_RANGE = (_dt.datetime(1, 1, 2, tzinfo=UTC), _dt.datetime(9999, 12, 30, 23, 59, tzinfo=UTC))
 
 
 class RecurrenceError(ValueError):
@@ -427,6 +430,11 @@ class Recurrence:
         anchor = self.anchor
         if anchor is not None and (not isinstance(anchor, _dt.datetime) or anchor.utcoffset() is None):
             raise RecurrenceError("anchor", f"The interval anchor must be a time-zone-aware datetime (got {anchor!r}).")
+        if anchor is not None and not _ANCHOR_RANGE[0] <= anchor <= _ANCHOR_RANGE[1]:
+            # 0001-01-01T00:00+14:00 is a valid aware datetime whose UTC instant is before year 1:
+            # converting it (to store it, or to step the grid) would raise OverflowError.
+            raise RecurrenceError("anchor", f"The interval anchor must be between {_ANCHOR_RANGE[0].date().isoformat()} and "
+                                            f"{_ANCHOR_RANGE[1].date().isoformat()} (UTC) (got {anchor.isoformat()}).")
 
     # ----------------------------------------------------------------- queries
 
