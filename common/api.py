@@ -7,8 +7,10 @@ rule about values is the model's, with the message every entrance gives.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Any
+from urllib.parse import unquote_to_bytes
 
 from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
@@ -16,7 +18,7 @@ from django.db.models import QuerySet
 from ninja import Field, Schema
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import CursorPagination
-from pydantic import AfterValidator, StrictStr, field_validator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StrictStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from common.forms import errors_by_field
@@ -115,6 +117,19 @@ Text = Annotated[StrictStr, AfterValidator(_storable)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
 
 
+def _iso_instant(value):
+    # Pydantic would also read a number (5, "0.5") as seconds since 1970: the document promises ISO-8601.
+    try:
+        dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError("Use ISO-8601 with an offset, e.g. 2026-03-01T00:00:00Z.") from None
+    return value
+
+
+# An instant as ISO-8601 text with an offset, and nothing else.
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_instant)]
+
+
 # --- keyset pagination ------------------------------------------------------------------------
 
 class PageQuery(Schema):
@@ -158,9 +173,35 @@ class IdCursorPagination(CursorPagination):
                                                 "link as given, or leave `cursor` out for the first page."]}) from None
 
 
+def refuse_unreadable_query(request) -> None:
+    """A query parameter whose value is not UTF-8 text, or holds NUL, is a 400 naming it.
+
+    Django reads bytes that are not UTF-8 (`%FF`) as U+FFFD, so a filter would quietly look for that
+    character; and PostgreSQL refuses NUL in any text it is given, so a filter holding one would be a 500.
+    """
+    errors: dict[str, list[str]] = {}
+    for pair in request.META.get("QUERY_STRING", "").split("&"):
+        name, _, value = pair.partition("=")
+        try:
+            name = unquote_to_bytes(name.replace("+", " ")).decode()
+        except UnicodeDecodeError:
+            name = "(unreadable name)"
+        try:
+            text = unquote_to_bytes(value.replace("+", " ")).decode()
+        except UnicodeDecodeError:
+            errors[name] = ["Send text as UTF-8: this value has bytes that are not (e.g. %FF)."]
+            continue
+        if "\x00" in text or "\x00" in name:
+            errors[name] = ["Text must not contain NUL characters."]
+    if errors:
+        raise ApiError(400, errors)
+
+
 def refuse_unknown_query(request, allowed: Iterable[str]) -> None:
     """A query parameter the operation does not take is a 400 naming it: ninja ignores it, so a typo such as
-    `?stauts=failed` would list every job, without a word."""
+    `?stauts=failed` would list every job, without a word. One that is not readable text is too
+    (`refuse_unreadable_query`)."""
+    refuse_unreadable_query(request)
     allowed = sorted(allowed)
     if unknown := sorted(set(request.GET) - set(allowed)):
         message = f"Unknown query parameter: this takes {', '.join(allowed)}."

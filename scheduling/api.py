@@ -15,12 +15,13 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema, Status
-from pydantic import AwareDatetime, ConfigDict, StrictBool, StrictInt
+from pydantic import ConfigDict, StrictBool, StrictInt
 
 from common.actors import Via, api_actor
 from common.api import (
     MAX_ID,
     ApiError,
+    Instant,
     JsonObject,
     PageLinks,
     PageQuery,
@@ -91,7 +92,7 @@ class ScheduleFields(Schema):
                                examples=[{"retention_days": 14, "cleanup_old": True}])
     grace_minutes: StrictInt = Field(None, description="A window later than this is recorded as missed (>= 5).")
     overlap_policy: Text = Field(None, json_schema_extra=_enum(OverlapPolicy.values))
-    anchor_at: AwareDatetime | None = Field(None, description="Interval schedules count from here (default: when "
+    anchor_at: Instant | None = Field(None, description="Interval schedules count from here (default: when "
                                             "saved, on the whole minute).")
     notify_channels: list[StrictInt] | None = Field(None, description="Ids of the notification channels this "
                                                     "schedule's alerts go to; empty or null: all channels.",
@@ -167,7 +168,7 @@ class RunNowIn(Schema):
 class PauseIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    until: AwareDatetime | None = Field(None, description="When the pause ends: ISO-8601 with an offset, in the future, "
+    until: Instant | None = Field(None, description="When the pause ends: ISO-8601 with an offset, in the future, "
                                         "at most a year ahead.", examples=["2026-05-04T08:00:00+02:00"])
     reason: Text = Field("", description="Why, in a few words (at most 200 characters).",
                          examples=["server maintenance"])
