@@ -17,6 +17,9 @@ from notifications.selectors import channels_missing
 from scheduling import recurrence, registry
 
 MIN_GRACE_MINUTES = 5
+# A window later than a year is never worth running; the bound also keeps the value inside every
+# database's integer (SQLite would store 10**12, PostgreSQL would refuse it with a 500).
+MAX_GRACE_MINUTES = 366 * 24 * 60
 # A pause is for maintenance and holidays; longer than this is what disabling is for.
 MAX_PAUSE = timedelta(days=365)
 # The engine's names for the fields it checks, where the model's differ.
@@ -188,6 +191,9 @@ class ScheduledTask(models.Model):
         errors: dict[str, list] = {}
         # Whatever the entrance, "europe/berlin" is Europe/Berlin, stored as IANA spells it.
         self.timezone = recurrence.canonical_zone(self.timezone)
+        if isinstance(self.grace_minutes, int) and self.grace_minutes > MAX_GRACE_MINUTES:
+            errors["grace_minutes"] = [f"The grace period must be at most {MAX_GRACE_MINUTES} minutes (a year) "
+                                       f"(got {self.grace_minutes})."]
         if self.overlap_policy not in OverlapPolicy.values:
             errors["overlap_policy"] = [f"Choose one of: {', '.join(OverlapPolicy.values)} "
                                         f"(got {self.overlap_policy!r})."]
