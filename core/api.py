@@ -7,6 +7,7 @@ ninja's own answers (422 for a schema error, `{"detail": ...}`) are rewritten in
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import math
@@ -137,7 +138,19 @@ class JsonParser(Parser):
         if request.content_type not in JSON_TYPES:
             raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json "
                                        f"(got {request.content_type or 'none'}).")
-        return json.loads(request.body, parse_constant=_reject_constant, parse_float=_finite_float)
+        try:
+            return json.loads(request.body, parse_constant=_reject_constant, parse_float=_finite_float,
+                              object_pairs_hook=_unique_keys)
+        except RecursionError:
+            raise ValueError("it is nested too deeply.") from None
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    # Python keeps the last of a repeated key and other readers the first: which one was meant is unknown.
+    counts = collections.Counter(key for key, _ in pairs)
+    if repeated := sorted(key for key, count in counts.items() if count > 1):
+        raise ValueError(f"the key “{repeated[0]}” is given more than once in one object.")
+    return dict(pairs)
 
 
 def _reject_constant(name: str):
