@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Any
-from urllib.parse import unquote_to_bytes
 
 from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
@@ -21,10 +20,7 @@ from ninja.pagination import CursorPagination
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StrictStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from common.forms import errors_by_field
-
-# The largest id a client may send: the databases' bigint. A larger one is a 404, not a 500.
-MAX_ID = 2**63 - 1
+from common.forms import MAX_ID, errors_by_field, unreadable_fields
 
 
 class ApiError(Exception):
@@ -174,27 +170,10 @@ class IdCursorPagination(CursorPagination):
 
 
 def refuse_unreadable_query(request) -> None:
-    """A query parameter whose value is not UTF-8 text, or holds NUL, is a 400 naming it.
-
-    Django reads bytes that are not UTF-8 (`%FF`) as U+FFFD, so a filter would quietly look for that
-    character; and PostgreSQL refuses NUL in any text it is given, so a filter holding one would be a 500.
-    """
-    errors: dict[str, list[str]] = {}
-    for pair in request.META.get("QUERY_STRING", "").split("&"):
-        name, _, value = pair.partition("=")
-        try:
-            name = unquote_to_bytes(name.replace("+", " ")).decode()
-        except UnicodeDecodeError:
-            name = "(unreadable name)"
-        try:
-            text = unquote_to_bytes(value.replace("+", " ")).decode()
-        except UnicodeDecodeError:
-            errors[name] = ["Send text as UTF-8: this value has bytes that are not (e.g. %FF)."]
-            continue
-        if "\x00" in text or "\x00" in name:
-            errors[name] = ["Text must not contain NUL characters."]
-    if errors:
-        raise ApiError(400, errors)
+    """A query parameter whose value is not UTF-8 text, or holds NUL, is a 400 naming it
+    (common.forms.unreadable_fields says why)."""
+    if errors := unreadable_fields(request.META.get("QUERY_STRING", "")):
+        raise ApiError(400, {name: [message] for name, message in errors.items()})
 
 
 def refuse_unknown_query(request, allowed: Iterable[str]) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponseBadRequest
 from django.utils.cache import patch_cache_control
+from django.utils.html import escape
+
+from common.forms import unreadable_fields
 
 
 def private_no_store(get_response):
@@ -22,3 +26,34 @@ def private_no_store(get_response):
         return response
 
     return middleware
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded",)
+
+
+class RefuseUnreadableInput:
+    """A page's query string or form body holding NUL or bytes that are not UTF-8: a 400 naming the field.
+
+    Django decodes both leniently (common.forms.unreadable_fields says what goes wrong then); this is the
+    one place every page's parameters pass, so a new page or form is covered without a word. It runs as
+    a view is chosen (after the login check: an anonymous visitor is sent to log in first). The API
+    answers the same refusal in its own JSON shape (common.api.refuse_unreadable_query).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.path_info.startswith("/api/"):
+            return None
+        errors = unreadable_fields(request.META.get("QUERY_STRING", ""))
+        if request.method == "POST" and request.content_type in FORM_TYPES:
+            errors |= unreadable_fields(request.body.decode("latin-1"))
+        if not errors:
+            return None
+        lines = "".join(f"<li>{escape(name)}: {escape(message)}</li>" for name, message in sorted(errors.items()))
+        return HttpResponseBadRequest(f"<!doctype html><title>Bad request</title><h1>Bad request</h1>"
+                                      f"<p>These fields could not be read:</p><ul>{lines}</ul>")

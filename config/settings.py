@@ -135,6 +135,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # NUL or bytes that are not UTF-8 in a page's query string or form: a 400 naming the field.
+    "common.middleware.RefuseUnreadableInput",
     # Last, as axes asks: it turns a login refused for a lockout into the lockout page (core.lockout).
     "axes.middleware.AxesMiddleware",
 ]
