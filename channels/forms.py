@@ -7,6 +7,7 @@ from django.contrib.admin.widgets import FilteredSelectMultiple
 
 from channels.identity import ACCEPTED_FORMS, parse_channel_reference
 from channels.models import Channel, ChannelGroup
+from common.forms import ModelIdsField
 
 
 class ChannelReferenceField(forms.CharField):
@@ -39,7 +40,7 @@ class ChannelGroupForm(forms.ModelForm):
 
 
 def _group_choices() -> forms.ModelMultipleChoiceField:
-    return forms.ModelMultipleChoiceField(queryset=ChannelGroup.objects.order_by("name"), required=False,
+    return ModelIdsField(queryset=ChannelGroup.objects.order_by("name"), required=False,
                                           label="Groups", widget=forms.CheckboxSelectMultiple)
 
 
@@ -88,7 +89,7 @@ class ChannelAdminForm(forms.ModelForm):
 class ChannelGroupAdminForm(forms.ModelForm):
     """The admin's group form: the group's fields plus its channels (the other side of Channel.groups)."""
 
-    channels = forms.ModelMultipleChoiceField(
+    channels = ModelIdsField(
         queryset=Channel.objects.order_by("title"), required=False,
         widget=FilteredSelectMultiple("channels", is_stacked=False),
     )
