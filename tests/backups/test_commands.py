@@ -99,7 +99,7 @@ def test_verify_backup_refuses_a_backup_without_a_file(backup_dir):
         command("verify_backup", str(failed.pk))
     failed.refresh_from_db()
     assert failed.verify_error == ""  # a failed backup did not fail a verification
-    with pytest.raises(CommandError, match="There is no backup #999"):
+    with pytest.raises(CommandError, match="backup_id: there is no backup #999"):
         command("verify_backup", "999")
 
 

@@ -157,7 +157,7 @@ def test_it_asks_before_restoring_and_refuses_without_a_terminal(backup_dir):
 
 
 def test_it_says_which_backups_exist_for_an_unknown_id():
-    with pytest.raises(CommandError, match="There is no backup #404"):
+    with pytest.raises(CommandError, match="backup_id: there is no backup #404"):
         restore(404, "--yes")
 
 

@@ -195,7 +195,7 @@ def test_it_names_a_command_line_token_by_default():
     assert ApiToken.objects.get().name == "API token"
 
 
-@pytest.mark.parametrize("username, message", [("nobody", "No user named 'nobody'."), ("inactive", "inactive")])
+@pytest.mark.parametrize("username, message", [("nobody", "username: no user named 'nobody'."), ("inactive", "inactive")])
 def test_it_refuses_an_unknown_or_inactive_user(username, message):
     UserFactory(username="inactive", is_active=False)
 

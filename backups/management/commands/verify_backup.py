@@ -10,7 +10,7 @@ def get_backup(backup_id: int) -> Backup:
     try:
         return Backup.objects.get(pk=backup_id)
     except Backup.DoesNotExist:
-        raise CommandError(f"There is no backup #{backup_id} (see manage.py list_backups).") from None
+        raise CommandError(f"backup_id: there is no backup #{backup_id} (see manage.py list_backups).") from None
 
 
 class Command(BaseCommand):

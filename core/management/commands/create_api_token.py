@@ -23,7 +23,7 @@ class Command(BaseCommand):
         try:
             user = User._default_manager.get_by_natural_key(username)
         except User.DoesNotExist:
-            raise CommandError(f"No user named {username!r}.") from None
+            raise CommandError(f"username: no user named {username!r}.") from None
         if not user.is_active:
             raise CommandError(f"The user {username!r} is inactive: a token of theirs would be refused.")
         try:

@@ -18,6 +18,10 @@ class Command(BaseCommand):
         if User.objects.filter(is_superuser=True).exists():
             return
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "").strip() or "admin"
+        try:  # the login form's own rules: a name it could never take is no admin's
+            User._meta.get_field(User.USERNAME_FIELD).run_validators(username)
+        except ValidationError as exc:
+            raise CommandError(f"DJANGO_SUPERUSER_USERNAME: {' '.join(exc.messages)}") from None
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "")
         generated = not password
         if generated:

@@ -25,7 +25,10 @@ def parse_instant(value: str) -> datetime:
         raise CommandError(f"--now: {value!r} is not an ISO-8601 date and time (e.g. 2026-03-29T05:30:00Z).")
     if timezone.is_naive(instant):
         raise CommandError(f"--now: {value!r} has no UTC offset; add Z for UTC, or e.g. +01:00.")
-    return instant.astimezone(dt_timezone.utc)
+    try:
+        return instant.astimezone(dt_timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise CommandError(f"--now: {value!r} is outside the years 1 to 9999 in UTC.") from None
 
 
 def describe(report: tick.PassReport) -> str:
