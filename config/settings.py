@@ -33,7 +33,8 @@ def env_bool(name: str, *, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true or false.")
 
 
-def env_int(name: str, *, default: int, minimum: int) -> int:
+def env_int(name: str, *, default: int, minimum: int, maximum: int = 10**9) -> int:
+    """A whole number in [minimum, maximum]: past the maximum, durations overflow and counts make no sense."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -43,6 +44,8 @@ def env_int(name: str, *, default: int, minimum: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
     if value < minimum:
         raise ImproperlyConfigured(f"{name}={value} is too small; use {minimum} or more.")
+    if value > maximum:
+        raise ImproperlyConfigured(f"{name}={value} is too large; use {maximum} or less.")
     return value
 
 
@@ -56,7 +59,10 @@ def env_choice(name: str, *, default: str, choices: tuple[str, ...]) -> str:
 
 
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+try:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"VAR_DIR: cannot create the folder {str(VAR_DIR)[:200]!r}: {exc.strerror}.") from None
 
 
 def _secret_key() -> str:
@@ -83,6 +89,9 @@ SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+if bad_origins := [origin for origin in CSRF_TRUSTED_ORIGINS if not origin.startswith(("http://", "https://"))]:
+    raise ImproperlyConfigured(f"CSRF_TRUSTED_ORIGINS: {bad_origins[0][:200]!r} is not an origin; give e.g. "
+                               "https://archive.example.lan.")
 
 # HTTPS hardening, switched on by the environment behind a TLS-terminating proxy.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
@@ -163,6 +172,10 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 # --- Database -------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if "ENGINE" not in DATABASES["default"]:  # django-environ leaves it out for a scheme it does not know
+    # The value is not shown: it may hold a password.
+    raise ImproperlyConfigured("DATABASE_URL is not a database URL: use sqlite:////absolute/path/db.sqlite3 or "
+                               "postgres://user:password@host:5432/name.")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -183,7 +196,11 @@ DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: shared across processes, so django-q2's monitor and cluster status work ----------
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = env.str("REDIS_URL", default="").strip()
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    # The value is not shown: it may hold a password.
+    raise ImproperlyConfigured("REDIS_URL is not a Redis URL: use redis://host:6379/0, rediss://… or "
+                               "unix:///path/to/redis.sock.")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -372,7 +389,10 @@ if SITE_URL and not SITE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} is not an http:// or https:// address.")
 # Email channels send through Django's email backend: smtp://host:25, smtp+tls://user:password@host:587,
 # smtp+ssl://user:password@host:465 (django-environ's EMAIL_URL; an unknown scheme stops start-up).
-_email = env.email_url("EMAIL_URL", default="smtp://localhost:25")
+try:
+    _email = env.email_url("EMAIL_URL", default="smtp://localhost:25")
+except ImproperlyConfigured as exc:  # django-environ's message ("Invalid email schema x") does not say where
+    raise ImproperlyConfigured(f"EMAIL_URL: {exc}; use smtp://, smtp+tls:// or smtp+ssl://.") from None
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
 EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
@@ -387,12 +407,12 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="channel-archive@loca
 SCHEDULER_BATCH_SIZE = env_int("SCHEDULER_BATCH_SIZE", default=500, minimum=1)
 
 # How long schedule runs and finished jobs are kept: the scheduler prunes older ones once a day.
-HISTORY_DAYS = env_int("HISTORY_DAYS", default=90, minimum=1)
+HISTORY_DAYS = env_int("HISTORY_DAYS", default=90, minimum=1, maximum=36_500)
 
 # `Authorization: Bearer <token>` for GET /metrics (Prometheus); unset: staff sessions only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_LEVEL = env_choice("LOG_LEVEL", default="info", choices=("debug", "info", "warning", "error", "critical")).upper()
 LOG_FORMAT = env_choice("LOG_FORMAT", default="text", choices=("text", "json"))
 LOGGING = {
     "version": 1,
