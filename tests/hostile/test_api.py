@@ -152,8 +152,16 @@ def test_it_refuses_every_hostile_field_of_every_write_body(api, ids):
     rows = body_rows(document(api))
     assert len(rows) > 200
     failures = []
-    for method, path, field, value in rows:
-        before = stored_data()
+    # The stored data is compared around each operation's rows, not each row (minutes otherwise): a row
+    # that changed anything leaves it changed, and the failure names the operation.
+    operation, before = None, None
+    for method, path, field, value in [*rows, (None, None, None, None)]:
+        if (method, path) != operation:
+            if operation is not None and stored_data() != before:
+                failures.append(f"{operation}: stored data changed")
+            operation, before = (method, path), stored_data()
+        if method is None:
+            break
         base = BASE_BODIES[(method, path)]
         if "schedule_kind" in base:
             base = {**base, **KIND_OF.get(field, {})}
@@ -163,7 +171,6 @@ def test_it_refuses_every_hostile_field_of_every_write_body(api, ids):
         try:
             assert response.status_code < 500
             assert_refused(response, field)
-            assert stored_data() == before, "stored data changed"
         except AssertionError as exc:
             failures.append(f"{row}: {exc}")
     assert not failures, "\n".join(failures)
@@ -234,15 +241,20 @@ def test_it_refuses_every_hostile_query_parameter(api, ids):
     rows = query_rows(document(api))
     assert len(rows) > 100
     failures = []
-    for method, path, name, value in rows:
-        before = stored_data()
+    operation, before = None, None  # compared around each operation's rows, as above
+    for method, path, name, value in [*rows, (None, None, None, None)]:
+        if (method, path) != operation:
+            if operation is not None and stored_data() != before:
+                failures.append(f"{operation}: stored data changed")
+            operation, before = (method, path), stored_data()
+        if method is None:
+            break
         body = json.dumps(BASE_BODIES.get((method, path), {})) if method != "get" else None
         url = f"{url_of(path, ids)}?{name}={value}"
         response = (api.get(url) if method == "get" else
                     api.generic(method.upper(), url, body, content_type="application/json"))
         try:
             assert_refused(response, name)
-            assert stored_data() == before, "stored data changed"
         except AssertionError as exc:
             failures.append(f"{method.upper()} {url[:80]}: {exc}")
     assert not failures, "\n".join(failures)

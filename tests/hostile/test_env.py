@@ -17,8 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ROOT / "config" / "settings.py"
 READS = re.compile(r'\benv(?:_bool|_int|_choice|_apprise_urls)?(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]*)"'
