@@ -59,8 +59,10 @@ def variables() -> list[str]:
 def probe(rows: list[tuple[str, str]], tmp_path: Path) -> list[dict]:
     clean = {k: v for k, v in os.environ.items()
              if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, input=json.dumps(rows), capture_output=True,
-                          text=True, timeout=300, env={**clean, "VAR_DIR": str(tmp_path)}, errors="surrogateescape")
+    # Run in tmp_path: a relative VAR_DIR row creates its folder there, not in the checkout.
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, input=json.dumps(rows), capture_output=True,
+                          text=True, timeout=300, errors="surrogateescape",
+                          env={**clean, "VAR_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
