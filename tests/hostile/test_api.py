@@ -318,3 +318,24 @@ def test_it_reads_a_zone_spelled_loosely_as_iana_spells_it(api):
 
     assert response.status_code == 201, response.content
     assert ScheduledTask.objects.get(pk=response.json()["id"]).timezone == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("pk", ["-1", "0", str(HUGE_ID), str(10**30), "abc", "1.5", "%00", "%FF"])
+def test_it_answers_404_for_an_id_no_row_can_have_at_every_path(api, ids, pk):
+    """Every operation with an id in its path, from the OpenAPI document: an id no row can have is the API's
+    JSON 404 (or a 400 naming the id), never a 500, and nothing changes."""
+    doc = document(api)
+    before = stored_data()
+    failures = []
+    for path, operations in doc["paths"].items():
+        if "{" not in path:
+            continue
+        for method in operations:
+            url = "/".join(pk if part.startswith("{") else part for part in path.split("/"))
+            body = json.dumps(BASE_BODIES.get((method, path), {}))
+            response = api.generic(method.upper(), url, body if method != "get" else "",
+                                   content_type="application/json")
+            if response.status_code not in (400, 404) or "errors" not in response.json():
+                failures.append(f"{method.upper()} {url}: {response.status_code} {response.content[:200]}")
+    assert not failures, "\n".join(failures)
+    assert stored_data() == before
