@@ -174,8 +174,10 @@ def _insert(model, columns: list[str], rows) -> int:
     return count
 
 
-def _fill(filled: dict, *, jobs: int, now: datetime, rng: random.Random) -> None:
-    """Add rows until there are `jobs` jobs (and schedules, runs in proportion); the rest once."""
+def _fill(filled: dict, *, jobs: int, now: datetime, rng: random.Random, schedules: int | None = None,
+          channels: int = 5000) -> None:
+    """Add rows until there are `jobs` jobs (and schedules, runs in proportion, or `schedules` schedules);
+    the groups and `channels` channels once. (bench/pages.py fills its sizes with it too.)"""
     from django.db import connection
 
     from channels.models import Channel, ChannelGroup, GroupSync
@@ -189,17 +191,17 @@ def _fill(filled: dict, *, jobs: int, now: datetime, rng: random.Random) -> None
 
     history = 90 * 86400
     first_schedule = filled["schedules"] + 1
-    schedules = int(jobs * SCHEDULES_PER_JOB) - filled["schedules"]
+    schedules = (int(jobs * SCHEDULES_PER_JOB) if schedules is None else schedules) - filled["schedules"]
     backup_params = json.dumps({"backup_type": "full", "retention_days": 30, "cleanup_old": True,
                                 "force_backup": False})
     outcomes = [o for o, _ in RUN_OUTCOMES]
     weights = [w for _, w in RUN_OUTCOMES]
     _harness.progress("metrics", f"adding {schedules:,} schedules")
     filled["schedules"] += _insert(ScheduledTask, [
-        "name", "task_type", "enabled", "schedule_kind", "schedule_time", "schedule_days", "interval_minutes",
+        "name", "key", "task_type", "enabled", "schedule_kind", "schedule_time", "schedule_days", "interval_minutes",
         "cron_expr", "timezone", "anchor_at", "params_json", "grace_minutes", "overlap_policy", "last_run_at",
         "last_outcome", "next_run_at", "created_at", "updated_at"], (
-        (f"Schedule {n:06d}", "DATABASE_BACKUP" if n % 10 == 0 else "QUICK_SYNC_GROUP", n % 10 != 7, "daily",
+        (f"Schedule {n:06d}", f"schedule-{n:06d}", "DATABASE_BACKUP" if n % 10 == 0 else "QUICK_SYNC_GROUP", n % 10 != 7, "daily",
          f"{n % 24:02d}:{n % 60:02d}", "[]", None, "", "UTC", None,
          backup_params if n % 10 == 0 else json.dumps({"group_id": 1 + n % 200}), 60, "skip",
          instant(3600), rng.choices(outcomes, weights)[0], instant(-rng.randrange(86400)), instant(history),
@@ -236,17 +238,17 @@ def _fill(filled: dict, *, jobs: int, now: datetime, rng: random.Random) -> None
                                                                                   "cancelled") else None
             yield ("DATABASE_BACKUP" if i % 10 == 0 else "QUICK_SYNC", status, 5, "{}", 1, 3, 3600,
                    instant(created), instant(created), instant(created), started, finished, "host:1", None, "",
-                   "[]", False, "", "")
+                   "[]", False, "", "", False)
 
     filled["jobs"] += _insert(Job, [
         "job_type", "status", "priority", "params", "attempts", "max_retries", "time_limit_seconds", "created_at",
         "available_at", "enqueued_at", "started_at", "finished_at", "worker", "result", "error", "attempt_log",
-        "failed_permanently", "origin_label", "origin_url"], job_rows())
+        "failed_permanently", "origin_label", "origin_url", "followed"], job_rows())
     _insert(ScheduleRun.jobs.through, ["schedulerun_id", "job_id"], (
         (first_run + i // 2, first_job + i) for i in range(min(new_jobs, 2 * runs))))
 
     if not ChannelGroup.objects.exists():
-        _harness.progress("metrics", "adding 200 groups and 5,000 channels")
+        _harness.progress("metrics", f"adding 200 groups and {channels:,} channels")
         _insert(ChannelGroup, ["name", "description", "created_at", "cooldown_reason"],
                 ((f"Group {n}", "", instant(history), "") for n in range(200)))
         _insert(GroupSync, ["group_id", "group_name", "origin_label", "created_at", "finished_at", "jobs_created",
@@ -260,7 +262,7 @@ def _fill(filled: dict, *, jobs: int, now: datetime, rng: random.Random) -> None
                           "last_updated_count", "last_error", "consecutive_failures", "feed_etag",
                           "feed_last_modified", "feed_sha256"],
                 ((f"UC{n:022d}", f"Channel {n}", n % 50 != 0, instant(history), CHANNEL_OUTCOMES[n % 6], 0, 0, "", 0,
-                  "", "", "") for n in range(5000)))
+                  "", "", "") for n in range(channels)))
 
 
 def main(argv: list[str] | None = None) -> int:
