@@ -253,23 +253,16 @@ LOGIN_REDIRECT_URL = "/schedules"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Brute-force limits -----------------------------------------------------------------------
-def env_int_at_most(name: str, *, default: int, minimum: int, maximum: int) -> int:
-    value = env_int(name, default=default, minimum=minimum)
-    if value > maximum:
-        raise ImproperlyConfigured(f"{name}={value} is too large; use {maximum} or less.")
-    return value
-
-
 # The client's address: REMOTE_ADDR, unless this many reverse proxies in front of the app each append
 # the address they saw to X-Forwarded-For (core.addresses). Off by default: a client can send that
 # header itself, and a spoofed one would give every guess a fresh address.
-TRUSTED_PROXY_COUNT = env_int_at_most("TRUSTED_PROXY_COUNT", default=0, minimum=0, maximum=10)
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", default=0, minimum=0, maximum=10)
 
 # Logins (/login/ and /admin/login/, django-axes): after this many failures for one username from one
 # address, that pair is refused, the right password too, until the lockout has passed, or an administrator
 # runs `manage.py axes_reset_username <username>`. Per pair: an attacker elsewhere cannot lock a user out.
-LOGIN_FAILURE_LIMIT = env_int_at_most("LOGIN_FAILURE_LIMIT", default=5, minimum=1, maximum=1000)
-LOGIN_LOCKOUT_MINUTES = env_int_at_most("LOGIN_LOCKOUT_MINUTES", default=15, minimum=1, maximum=7 * 24 * 60)
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", default=5, minimum=1, maximum=1000)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", default=15, minimum=1, maximum=7 * 24 * 60)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -286,8 +279,8 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = False
 # API tokens (core.api): after this many refused `Authorization: Bearer` headers from one address within
 # one window (fixed windows of this many seconds), that address gets 429 with Retry-After, the right token
 # too, until the window ends. No header is no failure: the session may still let the request in.
-API_TOKEN_FAILURE_LIMIT = env_int_at_most("API_TOKEN_FAILURE_LIMIT", default=20, minimum=1, maximum=1_000_000)
-API_TOKEN_FAILURE_WINDOW_SECONDS = env_int_at_most("API_TOKEN_FAILURE_WINDOW_SECONDS", default=300, minimum=1,
+API_TOKEN_FAILURE_LIMIT = env_int("API_TOKEN_FAILURE_LIMIT", default=20, minimum=1, maximum=1_000_000)
+API_TOKEN_FAILURE_WINDOW_SECONDS = env_int("API_TOKEN_FAILURE_WINDOW_SECONDS", default=300, minimum=1,
                                                    maximum=24 * 3600)
 
 # --- Internationalisation: UTC everywhere in storage; schedules carry their own zone ----------

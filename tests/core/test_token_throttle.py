@@ -116,8 +116,8 @@ def test_a_browser_session_sending_a_token_is_throttled_too(frozen, token, clien
     assert client.get(URL, REMOTE_ADDR=ATTACKER).status_code == 200  # the session alone is no token guess
 
 
-def test_the_openapi_document_names_the_429_of_every_operation(client):
-    document = client.get("/api/openapi.json").json()
+def test_the_openapi_document_names_the_429_of_every_operation(user_client):
+    document = user_client.get("/api/openapi.json").json()
     operations = [(method, path, operation) for path, methods in document["paths"].items()
                   for method, operation in methods.items()]
     assert operations
