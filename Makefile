@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench chaos setup clean
+.PHONY: run test lint bench chaos mutation setup clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench: $(VENV)/.dev-installed
 ## checked (chaos/driver.py). About 5 minutes per setup; CHAOS_ARGS="--seed N" repeats a run's choices.
 chaos: $(VENV)/.dev-installed
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
+
+## Mutation score of the core modules (mutmut, one module at a time; a measurement, not part of
+## `make test`): scores go to docs/mutation.md. `make mutation MODULES=scheduling/tick.py` runs only those.
+mutation: $(VENV)/.dev-installed
+	$(BIN)/python -m tests.mutation $(MODULES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis tests/e2e/node_modules

@@ -1,0 +1,157 @@
+"""`make mutation`: mutmut over the core modules, one module at a time, scores into docs/mutation.md.
+
+    python -m tests.mutation                      # every core module
+    python -m tests.mutation scheduling/tick.py   # only these
+
+Each module runs in a folder of its own, var/mutation/<module>/, holding links to the project and a
+pyproject.toml whose [tool.mutmut] is the project's plus that module's `only_mutate` and test
+files. Why not one mutmut run over everything: mutmut runs, for each mutant, every selected test
+that executed the mutated function, and the API frame or the services are executed by hundreds of
+tests; one module with its own test files keeps a run within minutes on a shared 2-core machine.
+The folders also keep each run's SQLite test database apart (mutmut's children share the file of
+the folder they run in, so each module runs one child at a time).
+
+A measurement, not a test: it is not part of `make test`, and pytest never collects var/ or
+mutants/ (pytest.ini's testpaths is tests/). The rows of docs/mutation.md's score table for the
+modules measured are replaced; the other rows and the hand-written notes (equivalent mutants) stay.
+"""
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "var" / "mutation"
+REPORT = ROOT / "docs" / "mutation.md"
+START, END = "<!-- scores:start -->", "<!-- scores:end -->"
+
+# Core module -> the fast test files that cover it (the run adds -m "not integration and not browser").
+MODULES: dict[str, list[str]] = {
+    "scheduling/recurrence.py": ["tests/scheduling/test_recurrence.py", "tests/scheduling/test_recurrence_properties.py"],
+    "scheduling/tick.py": ["tests/scheduling/test_tick.py"],
+    "jobs/runner.py": ["tests/jobs/test_runner.py"],
+    "common/api.py": ["tests/core/test_api_manners.py", "tests/core/test_api_json_bodies.py"],
+    "channels/feed.py": ["tests/channels/test_sync.py", "tests/channels/test_sync_network.py"],
+    "scheduling/services.py": ["tests/scheduling/test_services.py"],
+    "jobs/maintenance.py": ["tests/jobs/test_maintenance.py"],
+    "channels/sync.py": ["tests/channels/test_sync.py", "tests/channels/test_sync_judging.py"],
+    "channels/handlers.py": ["tests/channels/test_sync.py", "tests/channels/test_tasks.py"],
+    "backups/handlers.py": ["tests/backups/test_handlers.py"],
+    "backups/retention.py": ["tests/backups/test_retention.py", "tests/backups/test_retention_rules.py"],
+    "backups/services/making.py": ["tests/backups/test_services.py"],
+    "backups/services/restoring.py": ["tests/backups/test_restore.py", "tests/backups/test_restore_file.py"],
+    "backups/services/drilling.py": ["tests/backups/test_drills.py", "tests/backups/test_drill_job.py"],
+    "backups/services/adopting.py": ["tests/backups/test_adopt.py"],
+    "backups/services/aftermath.py": ["tests/backups/test_aftermath.py"],
+    "core/api.py": ["tests/core/test_api_manners.py", "tests/core/test_api_json_bodies.py",
+                    "tests/core/test_api_tokens.py"],
+}
+STATUS_BY_EXIT_CODE = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 36: "timeout",
+                       -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout"}
+LEFT_OUT = {".git", ".venv", "var", "mutants", "pyproject.toml", "docs", "README.md", "Makefile"}
+
+
+def prepare(module: str) -> Path:
+    """A fresh folder linking to the project, with this module's [tool.mutmut]."""
+    folder = WORK / module.removesuffix(".py").replace("/", ".")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for entry in ROOT.iterdir():
+        if entry.name not in LEFT_OUT:
+            (folder / entry.name).symlink_to(entry)
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    settings = {**settings, "only_mutate": [module],
+                "pytest_add_cli_args_test_selection": MODULES[module]}
+    (folder / "pyproject.toml").write_text("[tool.mutmut]\n" + "".join(
+        f"{key} = {json.dumps(value)}\n" for key, value in settings.items()))
+    return folder
+
+
+def statuses(folder: Path, module: str) -> Counter:
+    meta = json.loads((folder / "mutants" / f"{module}.meta").read_text())
+    return Counter(STATUS_BY_EXIT_CODE.get(code, "suspicious") for code in meta["exit_code_by_key"].values())
+
+
+def survivors(folder: Path, module: str) -> list[str]:
+    meta = json.loads((folder / "mutants" / f"{module}.meta").read_text())
+    return sorted(name for name, code in meta["exit_code_by_key"].items()
+                  if STATUS_BY_EXIT_CODE.get(code) in {"survived", "no tests"})
+
+
+def measure(module: str) -> dict:
+    folder = prepare(module)
+    mutmut = Path(sys.executable).with_name("mutmut")
+    started = time.monotonic()
+    subprocess.run([str(mutmut), "run", "--max-children", "1"], cwd=folder, check=True,
+                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, stdout=subprocess.DEVNULL)
+    minutes = (time.monotonic() - started) / 60
+    counts = statuses(folder, module)
+    total = sum(counts.values())
+    killed = counts["killed"] + counts["timeout"]
+    # The diffs of the survivors, for the notes on equivalent mutants (var/mutation/<module>.survivors).
+    diffs = [subprocess.run([str(mutmut), "show", name], cwd=folder, capture_output=True, text=True).stdout
+             for name in survivors(folder, module)]
+    (WORK / f"{folder.name}.survivors").write_text("\n".join(diffs))
+    return {"module": module, "tests": ", ".join(Path(t).name for t in MODULES[module]),
+            "killed": counts["killed"], "survived": counts["survived"] + counts["no tests"],
+            "timeout": counts["timeout"], "total": total,
+            "score": f"{100 * killed / total:.1f} %" if total else "-", "minutes": f"{minutes:.1f}",
+            "date": dt.date.today().isoformat()}
+
+
+COLUMNS = ["module", "tests", "killed", "survived", "timeout", "total", "score", "minutes", "date"]
+
+
+def write_report(results: list[dict]) -> None:
+    text = REPORT.read_text()
+    before, rest = text.split(START)
+    block, after = rest.split(END)
+    rows = {}
+    for line in block.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == len(COLUMNS) and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = dict(zip(COLUMNS, cells))
+    for result in results:
+        rows[result["module"]] = result
+    header = [
+        f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"mutmut {version('mutmut')}. Last run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
+        "Command: `make mutation` (`python -m tests.mutation [module ...]`), one mutmut child per module,",
+        'tests run with `-p no:randomly -m "not integration and not browser"`. Survived counts mutants',
+        "no selected test executes. Score = (killed + timeout) / total.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    ordered = [rows[m] for m in MODULES if m in rows] + [row for m, row in rows.items() if m not in MODULES]
+    lines = header + ["| " + " | ".join(
+        f"`{row['module']}`" if key == "module" else str(row[key]) for key in COLUMNS) + " |" for row in ordered]
+    REPORT.write_text(before + START + "\n" + "\n".join(lines) + "\n" + END + after)
+
+
+def main(argv: list[str]) -> int:
+    unknown = [m for m in argv if m not in MODULES]
+    if unknown:
+        print(f"Not a core module: {', '.join(unknown)}. Known: {', '.join(MODULES)}", file=sys.stderr)
+        return 2
+    results = []
+    for module in argv or list(MODULES):
+        result = measure(module)
+        print(f"{module}: {result['score']} ({result['killed']} killed, {result['survived']} survived, "
+              f"{result['timeout']} timeout of {result['total']}) in {result['minutes']} min", flush=True)
+        results.append(result)
+        write_report(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
