@@ -2,6 +2,7 @@
 
     python -m tests.mutation                      # every core module
     python -m tests.mutation scheduling/tick.py   # only these
+    python -m tests.mutation --report-only scheduling/tick.py   # the table from the last run
 
 Each module runs in a folder of its own, var/mutation/<module>/, holding links to the project and a
 pyproject.toml whose [tool.mutmut] is the project's plus that module's `only_mutate` and test
@@ -57,12 +58,13 @@ MODULES: dict[str, list[str]] = {
 }
 STATUS_BY_EXIT_CODE = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 36: "timeout",
                        -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout"}
+MUTMUT = Path(sys.executable).with_name("mutmut")
 LEFT_OUT = {".git", ".venv", "var", "mutants", "pyproject.toml", "docs", "README.md", "Makefile"}
 
 
 def prepare(module: str) -> Path:
     """A fresh folder linking to the project, with this module's [tool.mutmut]."""
-    folder = WORK / module.removesuffix(".py").replace("/", ".")
+    folder = folder_of(module)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for entry in ROOT.iterdir():
@@ -81,34 +83,46 @@ def statuses(folder: Path, module: str) -> Counter:
     return Counter(STATUS_BY_EXIT_CODE.get(code, "suspicious") for code in meta["exit_code_by_key"].values())
 
 
-def survivors(folder: Path, module: str) -> list[str]:
+def names_with(status: str, folder: Path, module: str) -> list[str]:
     meta = json.loads((folder / "mutants" / f"{module}.meta").read_text())
-    return sorted(name for name, code in meta["exit_code_by_key"].items()
-                  if STATUS_BY_EXIT_CODE.get(code) in {"survived", "no tests"})
+    return sorted(name for name, code in meta["exit_code_by_key"].items() if STATUS_BY_EXIT_CODE.get(code) == status)
 
 
-def measure(module: str) -> dict:
+def folder_of(module: str) -> Path:
+    return WORK / module.removesuffix(".py").replace("/", ".")
+
+
+def measure(module: str) -> None:
+    """A fresh mutmut run over the module; its minutes are kept beside the results."""
     folder = prepare(module)
-    mutmut = Path(sys.executable).with_name("mutmut")
     started = time.monotonic()
-    subprocess.run([str(mutmut), "run", "--max-children", "1"], cwd=folder, check=True,
+    subprocess.run([str(MUTMUT), "run", "--max-children", "1"], cwd=folder, check=True,
                    env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, stdout=subprocess.DEVNULL)
-    minutes = (time.monotonic() - started) / 60
+    (folder / "minutes").write_text(f"{(time.monotonic() - started) / 60:.1f}")
+
+
+def summarize(module: str) -> dict:
+    """The module's scores from its last run, which may have been completed by hand since
+    (`mutmut run <mutant names>` in its folder after a new test: only those mutants run again)."""
+    folder = folder_of(module)
     counts = statuses(folder, module)
     total = sum(counts.values())
     killed = counts["killed"] + counts["timeout"]
-    # The diffs of the survivors, for the notes on equivalent mutants (var/mutation/<module>.survivors).
-    diffs = [subprocess.run([str(mutmut), "show", name], cwd=folder, capture_output=True, text=True).stdout
-             for name in survivors(folder, module)]
-    (WORK / f"{folder.name}.survivors").write_text("\n".join(diffs))
+    # The diffs of the survivors, for the notes on equivalent mutants, and the functions no selected
+    # test executes (var/mutation/<module>.survivors).
+    diffs = [subprocess.run([str(MUTMUT), "show", name], cwd=folder, capture_output=True, text=True).stdout
+             for name in names_with("survived", folder, module)]
+    untested = Counter(name.rsplit("__mutmut_", 1)[0] for name in names_with("no tests", folder, module))
+    (WORK / f"{folder.name}.survivors").write_text("\n".join(diffs) + "".join(
+        f"no tests: {function} ({count} mutants)\n" for function, count in sorted(untested.items())))
     return {"module": module, "tests": ", ".join(Path(t).name for t in MODULES[module]),
-            "killed": counts["killed"], "survived": counts["survived"] + counts["no tests"],
-            "timeout": counts["timeout"], "total": total,
-            "score": f"{100 * killed / total:.1f} %" if total else "-", "minutes": f"{minutes:.1f}",
-            "date": dt.date.today().isoformat()}
+            "killed": counts["killed"], "timeout": counts["timeout"], "survived": counts["survived"],
+            "no tests": counts["no tests"], "total": total,
+            "score": f"{100 * killed / total:.1f} %" if total else "-",
+            "minutes": (folder / "minutes").read_text() if (folder / "minutes").exists() else "-", "date": dt.date.today().isoformat()}
 
 
-COLUMNS = ["module", "tests", "killed", "survived", "timeout", "total", "score", "minutes", "date"]
+COLUMNS = ["module", "tests", "killed", "timeout", "survived", "no tests", "total", "score", "minutes", "date"]
 
 
 def write_report(results: list[dict]) -> None:
@@ -126,8 +140,8 @@ def write_report(results: list[dict]) -> None:
         f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"mutmut {version('mutmut')}. Last run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
         "Command: `make mutation` (`python -m tests.mutation [module ...]`), one mutmut child per module,",
-        'tests run with `-p no:randomly -m "not integration and not browser"`. Survived counts mutants',
-        "no selected test executes. Score = (killed + timeout) / total.",
+        'tests run with `-p no:randomly -m "not integration and not browser" --reuse-db`. "No tests": mutants',
+        "of functions no selected test executes (survivors too). Score = (killed + timeout) / total.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
@@ -139,15 +153,20 @@ def write_report(results: list[dict]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    run = "--report-only" not in argv
+    argv = [arg for arg in argv if arg != "--report-only"]
     unknown = [m for m in argv if m not in MODULES]
     if unknown:
         print(f"Not a core module: {', '.join(unknown)}. Known: {', '.join(MODULES)}", file=sys.stderr)
         return 2
     results = []
     for module in argv or list(MODULES):
-        result = measure(module)
-        print(f"{module}: {result['score']} ({result['killed']} killed, {result['survived']} survived, "
-              f"{result['timeout']} timeout of {result['total']}) in {result['minutes']} min", flush=True)
+        if run:
+            measure(module)
+        result = summarize(module)
+        print(f"{module}: {result['score']} ({result['killed']} killed, {result['timeout']} timeout, "
+              f"{result['survived']} survived, {result['no tests']} without tests, of {result['total']}) "
+              f"in {result['minutes']} min", flush=True)
         results.append(result)
         write_report(results)
     return 0
