@@ -178,3 +178,11 @@ def test_it_lets_the_job_finish_within_the_grace_then_hands_it_back(grace, outco
         assert_runs_again_and_counts_one_attempt(sleeping_job, start_cluster, marker)
     else:
         assert sleeping_job.attempts == 1
+
+
+def test_a_worker_stopped_by_sigterm_exits_with_the_status_of_a_sigterm():
+    """128 + 15, as a process ended by SIGTERM reports itself: supervisors count it as a stop asked
+    for, not as a crash."""
+    with pytest.raises(SystemExit) as stopped:
+        raise runner.WorkerStopping
+    assert stopped.value.code == 143

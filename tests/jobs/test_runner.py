@@ -204,3 +204,31 @@ def test_it_does_not_hold_a_transaction_while_the_handler_runs(handler):
 
     # A long backup inside a transaction would hold SQLite's write lock for all of its run.
     assert seen == {"in_atomic_block": False}
+
+
+# --------------------------------------------------------------------------- claims (make mutation)
+
+
+def test_it_claims_only_the_job_it_was_sent(frozen):
+    job, other = (job_enqueue(job_type="TEST_OK", params={"echo": "hello"}, now=NOW) for _ in range(2))
+
+    assert runner.execute(job.pk) == "completed"
+
+    other.refresh_from_db()
+    assert (other.status, other.attempts, other.started_at, other.worker) == (JobStatus.QUEUED, 0, None, "")
+
+
+def test_a_new_attempt_shows_as_running_without_the_last_attempts_error_or_end(handler, frozen):
+    seen = {}
+
+    def run(job):
+        row = Job.objects.get(pk=job.pk)  # what the job pages show while it runs
+        seen.update(status=row.status, error=row.error, finished_at=row.finished_at, attempts=row.attempts)
+        return "done"
+
+    job = job_enqueue(job_type=handler(run), now=NOW)
+    # Its last attempt failed and ended; the job is queued again (a retry, or retried by hand).
+    Job.objects.filter(pk=job.pk).update(attempts=1, error="Traceback: boom", finished_at=at("2026-05-01 05:00"))
+
+    assert runner.execute(job.pk) == "completed"
+    assert seen == {"status": JobStatus.RUNNING, "error": "", "finished_at": None, "attempts": 2}

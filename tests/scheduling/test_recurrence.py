@@ -534,3 +534,141 @@ def test_it_keeps_recurrence_errors_picklable():
 
     error = pickle.loads(pickle.dumps(RecurrenceError("timezone", "Unknown time zone 'X'.")))
     assert (error.field, str(error)) == ("timezone", "Unknown time zone 'X'.")
+
+
+# --------------------------------------------------------------------------- the editor's preview (make mutation)
+
+
+def preview_of(rec: Recurrence, after: str, count: int = 1):
+    return [(run.label, run.note) for run in recurrence.preview_runs(rec, at(after), count)]
+
+
+def test_it_previews_a_daily_run_the_spring_gap_moves_with_the_time_asked_for():
+    runs = recurrence.preview_runs(daily("02:30", "Europe/Berlin"), at("2026-03-28T12:00Z"), 2)
+    assert [run.at for run in runs] == [at("2026-03-29T01:30Z"), at("2026-03-30T00:30Z")]
+    assert [run.label for run in runs] == ["Sun 29 Mar 2026, 03:30 CEST", "Mon 30 Mar 2026, 02:30 CEST"]
+    assert [run.clock_change for run in runs] == ["forward", None]
+    assert [run.shifted_from for run in runs] == [dt.time(2, 30), None]
+    assert [run.note for run in runs] == ["Clocks go forward: runs at 03:30 instead of 02:30.", ""]
+    assert all(run.differs_from_utc for run in runs)
+
+
+def test_it_previews_a_weekly_run_the_spring_gap_moves():
+    weekly = Recurrence("weekly", timezone="Europe/Berlin", time=parse_time("02:30"), days=parse_days(["sun"]))
+    assert preview_of(weekly, "2026-03-28T12:00Z") == [
+        ("Sun 29 Mar 2026, 03:30 CEST", "Clocks go forward: runs at 03:30 instead of 02:30.")]
+
+
+def test_it_previews_a_cron_run_the_spring_gap_moves():
+    assert preview_of(cron("30 2 * * *", "Europe/Berlin"), "2026-03-28T12:00Z") == [
+        ("Sun 29 Mar 2026, 03:30 CEST", "Clocks go forward: runs at 03:30 instead of 02:30.")]
+
+
+@pytest.mark.parametrize(("rec", "after", "preview"), [
+    (daily("09:00", "Europe/Berlin"), "2026-03-28T12:00Z",
+     ("Sun 29 Mar 2026, 09:00 CEST", "Clocks go forward this day.")),
+    (cron("0 9 * * *", "Europe/Berlin"), "2026-03-28T12:00Z",
+     ("Sun 29 Mar 2026, 09:00 CEST", "Clocks go forward this day.")),
+    (cron("*/30 9 * * *", "Europe/Berlin"), "2026-03-28T12:00Z",
+     ("Sun 29 Mar 2026, 09:00 CEST", "Clocks go forward this day; runs follow real time.")),
+    (Recurrence("interval", timezone="Europe/Berlin", interval_minutes=60), "2026-03-29T05:30Z",
+     ("Sun 29 Mar 2026, 08:00 CEST", "Clocks go forward this day; runs follow real time.")),
+    (daily("09:00", "Europe/Berlin"), "2026-10-24T12:00Z",
+     ("Sun 25 Oct 2026, 09:00 CET", "Clocks go back this day; a time that occurs twice runs once, the first time.")),
+    (cron("0 9 * * *", "Europe/Berlin"), "2026-10-24T12:00Z",
+     ("Sun 25 Oct 2026, 09:00 CET", "Clocks go back this day; a time that occurs twice runs once, the first time.")),
+    (Recurrence("interval", timezone="Europe/Berlin", interval_minutes=60), "2026-10-25T05:30Z",
+     ("Sun 25 Oct 2026, 07:00 CET", "Clocks go back this day; runs follow real time, "
+                                    "so the repeated hour has runs in both passes.")),
+    (daily("09:00", "Europe/Berlin"), "2026-05-03T12:00Z", ("Mon 4 May 2026, 09:00 CEST", "")),
+])
+def test_it_notes_a_clock_change_on_the_day_of_a_run_in_plain_words(rec, after, preview):
+    assert preview_of(rec, after) == [preview]
+
+
+def test_it_previews_runs_on_utc_without_a_second_clock():
+    (run,) = recurrence.preview_runs(daily("09:00"), at("2026-05-03T12:00Z"), 1)
+    assert (run.label, run.clock_change, run.shifted_from, run.note) == ("Mon 4 May 2026, 09:00 UTC", None, None, "")
+    assert not run.differs_from_utc
+
+
+def test_it_previews_as_many_runs_as_asked():
+    assert len(recurrence.preview_runs(daily("09:00"), at("2026-05-03T12:00Z"), 5)) == 5
+
+
+@pytest.mark.parametrize(("day", "change"), [
+    (dt.date(2026, 3, 29), dt.timedelta(hours=1)), (dt.date(2026, 10, 25), dt.timedelta(hours=-1)),
+    (dt.date(2026, 3, 28), dt.timedelta(0)), (dt.date(2026, 3, 30), dt.timedelta(0)),
+])
+def test_it_knows_how_far_the_clocks_move_on_a_day(day, change):
+    assert recurrence.day_change(parse_zone("Europe/Berlin"), day) == change
+
+
+@pytest.mark.parametrize(("wall", "instant"), [
+    (dt.datetime(2026, 3, 29, 2, 30), at("2026-03-29T01:30Z")),  # skipped: shifted forward by the gap
+    (dt.datetime(2026, 10, 25, 2, 30), at("2026-10-25T00:30Z")),  # repeated: the first time
+    (dt.datetime(2026, 5, 4, 8, 0, tzinfo=UTC), at("2026-05-04T06:00Z")),  # a zone on the wall time is ignored
+])
+def test_it_reads_a_wall_time_as_the_daily_schedules_do(wall, instant):
+    assert recurrence.wall_to_instant(wall, "Europe/Berlin") == instant
+    assert recurrence.wall_to_instant(wall, parse_zone("Europe/Berlin")) == instant
+
+
+def test_it_labels_an_instant_on_a_zones_wall_clock():
+    assert recurrence.local_label(at("2026-05-04T06:00Z"), "Europe/Berlin") == "Mon 4 May 2026, 08:00 CEST"
+    assert recurrence.local_label(at("2026-05-04T06:00Z"), parse_zone("Asia/Tokyo")) == "Mon 4 May 2026, 15:00 JST"
+
+
+def test_it_anchors_an_interval_on_the_whole_minute():
+    assert recurrence.whole_minute(at("2026-05-04T08:18:49.123456Z")) == at("2026-05-04T08:18Z")
+
+
+# --------------------------------------------------------------------------- exact messages and edges (make mutation)
+
+
+def message_of(error: pytest.ExceptionInfo) -> tuple[str, str]:
+    return error.value.field, str(error.value)
+
+
+def test_it_lists_the_weekdays_to_use_when_one_is_misspelled():
+    with pytest.raises(RecurrenceError) as error:
+        parse_days(["mon", "funday"])
+    assert message_of(error) == ("schedule_days", "Unknown weekday 'funday'; use mon, tue, wed, thu, fri, sat, sun.")
+
+
+def test_it_asks_for_at_least_one_weekday():
+    with pytest.raises(RecurrenceError) as error:
+        parse_days([])
+    assert message_of(error) == ("schedule_days", "Choose at least one weekday.")
+
+
+@pytest.mark.parametrize("days", ["mon", 5])
+def test_it_asks_for_weekdays_as_a_list_on_construction(days):
+    with pytest.raises(RecurrenceError) as error:
+        Recurrence("weekly", timezone="UTC", time=dt.time(9), days=days)
+    assert message_of(error) == ("schedule_days", f"Choose the weekdays as a list of mon..sun (got {days!r}).")
+
+
+@pytest.mark.parametrize("empty", [None, ""])
+def test_it_asks_for_a_time_when_none_is_given(empty):
+    with pytest.raises(RecurrenceError) as error:
+        Recurrence("daily", timezone="UTC", time=empty)
+    assert message_of(error) == ("schedule_time", "A time (HH:MM) is required for daily schedules.")
+
+
+def test_it_asks_for_the_minutes_of_an_interval():
+    with pytest.raises(RecurrenceError) as error:
+        Recurrence("interval", timezone="UTC")
+    assert message_of(error) == ("interval_minutes", "A number of minutes is required for interval schedules.")
+
+
+def test_it_accepts_the_longest_interval_and_no_longer():
+    assert Recurrence("interval", timezone="UTC", interval_minutes=recurrence.MAX_INTERVAL_MINUTES)
+    with pytest.raises(RecurrenceError):
+        Recurrence("interval", timezone="UTC", interval_minutes=recurrence.MAX_INTERVAL_MINUTES + 1)
+
+
+@pytest.mark.parametrize("count", [True, -1, "3", 2.0])
+def test_it_refuses_a_count_of_runs_that_is_not_a_whole_number(count):
+    with pytest.raises(ValueError, match=r"^count must be a non-negative integer \(got "):
+        daily("09:00").next_runs(at("2026-05-04T00:00Z"), count)

@@ -271,3 +271,25 @@ def test_a_batch_of_many_windows_costs_as_many_statements_as_a_batch_of_few(make
 
     assert ScheduleRun.objects.filter(outcome="dispatched").count() == 9
     assert len(many) == len(few)
+
+
+# --------------------------------------------------------------------------- missed windows (make mutation)
+
+
+@pytest.mark.parametrize(("fields", "now", "due_at", "coalesced", "next_run_at"), [
+    # One window missed: the newest is a minute old.
+    ({"schedule_time": "02:00"}, "2026-05-03 02:00:30", "2026-05-03 02:00", 1, "2026-05-04 02:00"),
+    # Two windows close together after a long gap: the newest is found past the older one of the pair.
+    ({"schedule_kind": "cron", "cron_expr": "0,10 8 * * *"}, "2026-05-02 08:15", "2026-05-02 08:10", 2,
+     "2026-05-03 08:00"),
+])
+def test_it_runs_the_newest_missed_window_once_and_counts_the_others(make_schedule, fields, now, due_at, coalesced,
+                                                                     next_run_at):
+    schedule = make_schedule(now=at("2026-05-01 08:05"), **fields)
+
+    report = tick.run_pass(now=at(now))
+
+    assert report.outcomes == {"dispatched": 1}
+    run = ScheduleRun.objects.get(schedule=schedule)
+    assert (run.due_at, run.coalesced_windows, run.outcome) == (at(due_at), coalesced, "dispatched")
+    assert refreshed(schedule).next_run_at == at(next_run_at)
