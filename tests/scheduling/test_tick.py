@@ -293,3 +293,36 @@ def test_it_runs_the_newest_missed_window_once_and_counts_the_others(make_schedu
     run = ScheduleRun.objects.get(schedule=schedule)
     assert (run.due_at, run.coalesced_windows, run.outcome) == (at(due_at), coalesced, "dispatched")
     assert refreshed(schedule).next_run_at == at(next_run_at)
+
+
+@pytest.mark.parametrize("other_run", ["another schedule's window", "a run-now at that instant", "an earlier window"])
+def test_a_run_that_is_not_this_window_does_not_explain_a_conflict(make_schedule, other_run):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    other = make_schedule(now=at("2026-05-01 12:00"), name="other")
+    run = {"another schedule's window": {"schedule": other, "trigger": "scheduled", "due_at": at("2026-05-02 02:00")},
+           "a run-now at that instant": {"schedule": schedule, "trigger": "manual", "due_at": at("2026-05-02 02:00")},
+           "an earlier window": {"schedule": schedule, "trigger": "scheduled", "due_at": at("2026-05-01 02:00")}}
+    ScheduleRun.objects.create(**run[other_run], outcome="dispatched", created_at=at("2026-05-01 12:00"))
+
+    assert tick._move_past_claimed_window(schedule.pk, now=at("2026-05-02 02:00")) is False
+    assert refreshed(schedule).next_run_at == at("2026-05-02 02:00")
+
+
+def test_a_schedule_a_racing_scheduler_moved_on_meanwhile_is_not_a_conflict(make_schedule):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    ScheduledTask.objects.filter(pk=schedule.pk).update(next_run_at=at("2026-05-03 02:00"))  # the other one's work
+
+    assert tick._move_past_claimed_window(schedule.pk, now=at("2026-05-02 02:00")) is True
+    assert refreshed(schedule).next_run_at == at("2026-05-03 02:00")
+
+
+def test_it_logs_the_window_it_set_aside_for_the_operator(make_schedule, caplog):
+    claimed = make_schedule(now=at("2026-05-01 12:00"), name="claimed elsewhere")
+    ScheduleRun.objects.create(schedule=claimed, trigger="scheduled", due_at=at("2026-05-02 02:00"),
+                               outcome="dispatched", created_at=at("2026-05-02 02:00"))
+
+    with caplog.at_level("WARNING", logger="scheduling.tick"):
+        tick.run_pass(now=at("2026-05-02 02:00:05"))
+
+    assert f"Schedule {claimed.pk}: window 2026-05-02T02:00:00+00:00 is already in the ledger; moving on." in (
+        caplog.messages)
