@@ -672,3 +672,18 @@ def test_it_accepts_the_longest_interval_and_no_longer():
 def test_it_refuses_a_count_of_runs_that_is_not_a_whole_number(count):
     with pytest.raises(ValueError, match=r"^count must be a non-negative integer \(got "):
         daily("09:00").next_runs(at("2026-05-04T00:00Z"), count)
+
+
+@pytest.mark.parametrize(("day", "change"), [
+    (dt.date(2026, 9, 5), dt.timedelta(0)), (dt.date(2026, 9, 6), dt.timedelta(hours=1)),
+    (dt.date(2026, 9, 7), dt.timedelta(0)),
+])
+def test_it_finds_a_clock_change_at_midnight_on_its_own_day(day, change):
+    """Chile's clocks jump from 24:00 to 01:00: the day that loses its midnight is the one that changes."""
+    assert recurrence.day_change(parse_zone("America/Santiago"), day) == change
+
+
+def test_it_tells_the_api_and_the_pages_which_way_the_clocks_go():
+    forward, back = (recurrence.preview_runs(daily("09:00", "Europe/Berlin"), at(after), 1)[0]
+                     for after in ("2026-03-28T12:00Z", "2026-10-24T12:00Z"))
+    assert (forward.clock_change, back.clock_change) == ("forward", "back")
