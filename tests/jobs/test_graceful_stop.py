@@ -186,3 +186,28 @@ def test_a_worker_stopped_by_sigterm_exits_with_the_status_of_a_sigterm():
     with pytest.raises(SystemExit) as stopped:
         raise runner.WorkerStopping
     assert stopped.value.code == 143
+
+
+@pytest.mark.django_db
+def test_a_sigterm_while_the_job_is_claimed_hands_it_back_before_its_handler_runs(handler, monkeypatch, caplog):
+    """The claim is never cut in half: the stop is noted, and honoured once the claim is written."""
+    ran = []
+    claim = runner.claim
+
+    def claim_then_sigterm(*args, **kwargs):
+        job = claim(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return job
+
+    monkeypatch.setattr(runner, "claim", claim_then_sigterm)
+    job = job_enqueue(job_type=handler(ran.append), now=timezone.now())
+
+    with caplog.at_level("INFO", logger="jobs.runner"), pytest.raises(runner.WorkerStopping):
+        runner.execute(job.pk)
+
+    job.refresh_from_db()
+    assert not ran
+    assert (job.status, job.attempts) == (JobStatus.QUEUED, 0)
+    assert job.attempt_log[-1]["outcome"] == "handed back"
+    assert (f"Worker {runner.process_name()} stopping (SIGTERM) after job {job.pk}: handed back to the queue."
+            in caplog.messages)

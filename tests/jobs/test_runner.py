@@ -232,3 +232,25 @@ def test_a_new_attempt_shows_as_running_without_the_last_attempts_error_or_end(h
 
     assert runner.execute(job.pk) == "completed"
     assert seen == {"status": JobStatus.RUNNING, "error": "", "finished_at": None, "attempts": 2}
+
+
+# --------------------------------------------------------------------------- log lines (make mutation)
+
+
+def test_it_logs_the_start_of_an_attempt_for_the_operator(frozen, caplog):
+    job = job_enqueue(job_type="TEST_OK", params={"echo": "hello"}, now=NOW)
+
+    with caplog.at_level("INFO", logger="jobs.runner"):
+        runner.execute(job.pk)
+
+    [start] = [record for record in caplog.records if getattr(record, "event", None) == "job_start"]
+    assert start.getMessage() == f"Job {job.pk} started: TEST_OK, attempt 1"
+    assert (start.job_id, start.job_type, start.attempt, start.worker) == (
+        job.pk, "TEST_OK", 1, f"{socket.gethostname()}:{os.getpid()}")
+
+
+def test_it_logs_why_it_did_not_run_a_job(caplog):
+    with caplog.at_level("INFO", logger="jobs.runner"):
+        runner.execute(987654)
+
+    assert "Job 987654 not claimed: it is no longer queued (a second delivery, or cancelled)." in caplog.messages
