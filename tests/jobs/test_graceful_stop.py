@@ -16,7 +16,7 @@ import pytest
 from django.utils import timezone
 
 from jobs import registry, runner, services
-from jobs.models import JobStatus
+from jobs.models import Job, JobStatus
 from jobs.services import job_enqueue
 from tests import broker, servers
 from tests.jobs.conftest import attempts_in, wait_for_job
@@ -210,4 +210,24 @@ def test_a_sigterm_while_the_job_is_claimed_hands_it_back_before_its_handler_run
     assert (job.status, job.attempts) == (JobStatus.QUEUED, 0)
     assert job.attempt_log[-1]["outcome"] == "handed back"
     assert (f"Worker {runner.process_name()} stopping (SIGTERM) after job {job.pk}: handed back to the queue."
+            in caplog.messages)
+
+
+@pytest.mark.django_db
+def test_a_sigterm_after_the_attempt_was_taken_over_leaves_the_job_as_the_reaper_left_it(handler, caplog):
+    def reaped_then_sigterm(job):
+        # The reaper gave up on this attempt while the handler still ran; then the worker is stopped.
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.RETRY_WAIT, error="reaped")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal interrupts this
+
+    job = job_enqueue(job_type=handler(reaped_then_sigterm), now=timezone.now())
+
+    with caplog.at_level("INFO", logger="jobs.runner"), pytest.raises(runner.WorkerStopping):
+        runner.execute(job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.error) == (JobStatus.RETRY_WAIT, "reaped")
+    assert f"Job {job.pk} attempt 1 was stopped after it was taken over (reaped)." in caplog.messages
+    assert (f"Worker {runner.process_name()} stopping (SIGTERM) after job {job.pk}: stopped after it was taken over."
             in caplog.messages)

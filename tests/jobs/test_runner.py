@@ -254,3 +254,14 @@ def test_it_logs_why_it_did_not_run_a_job(caplog):
         runner.execute(987654)
 
     assert "Job 987654 not claimed: it is no longer queued (a second delivery, or cancelled)." in caplog.messages
+
+
+def test_it_names_every_known_job_type_when_a_type_is_unknown(monkeypatch):
+    monkeypatch.setattr(registry, "job_types", lambda: ["TEST_FAIL", "TEST_OK"])
+    job = job_enqueue(job_type="NO_SUCH_TYPE", now=NOW)
+
+    runner.execute(job.pk)
+
+    job.refresh_from_db()
+    assert job.error == (f"No handler is registered for job type 'NO_SUCH_TYPE' on worker {job.worker} "
+                         "(known: TEST_FAIL, TEST_OK).")
