@@ -326,3 +326,26 @@ def test_it_logs_the_window_it_set_aside_for_the_operator(make_schedule, caplog)
 
     assert f"Schedule {claimed.pk}: window 2026-05-02T02:00:00+00:00 is already in the ledger; moving on." in (
         caplog.messages)
+
+
+def test_it_logs_each_window_decided_with_its_ids_for_the_operator(make_schedule, caplog):
+    schedule = make_schedule(now=at("2026-05-01 12:00"), schedule_time="02:00")
+
+    with caplog.at_level("INFO", logger="scheduling.tick"):
+        tick.run_pass(now=at("2026-05-03 02:00:01.5"))
+
+    [line] = [record for record in caplog.records if getattr(record, "event", None) == "window"]
+    run = ScheduleRun.objects.get(schedule=schedule)
+    assert line.getMessage() == f"Window 2026-05-03T02:00:00+00:00 of schedule “Nightly backup”: dispatched. {run.message}"
+    assert (line.schedule_id, line.run_id, line.outcome, line.due_at, line.late_seconds, line.coalesced) == (
+        schedule.pk, run.pk, "dispatched", at("2026-05-03 02:00"), 1.5, 1)
+
+
+def test_it_logs_how_late_a_window_was_to_the_millisecond(make_schedule, caplog):
+    make_schedule(now=at("2026-05-01 12:00"), schedule_time="02:00")
+
+    with caplog.at_level("INFO", logger="scheduling.tick"):
+        tick.run_pass(now=at("2026-05-02 02:00:00.0004"))
+
+    [line] = [record for record in caplog.records if getattr(record, "event", None) == "window"]
+    assert line.late_seconds == 0.0
