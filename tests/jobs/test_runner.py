@@ -265,3 +265,34 @@ def test_it_names_every_known_job_type_when_a_type_is_unknown(monkeypatch):
     job.refresh_from_db()
     assert job.error == (f"No handler is registered for job type 'NO_SUCH_TYPE' on worker {job.worker} "
                          "(known: TEST_FAIL, TEST_OK).")
+
+
+def test_it_says_no_job_type_is_known_when_none_is(monkeypatch):
+    monkeypatch.setattr(registry, "job_types", lambda: [])
+    job = job_enqueue(job_type="NO_SUCH_TYPE", now=NOW)
+
+    runner.execute(job.pk)
+
+    job.refresh_from_db()
+    assert job.error.endswith("(known: none).")
+
+
+@pytest.mark.parametrize(("ending", "outcome", "line"), [
+    ("returns", "result discarded", "Job {pk} attempt 1 finished after it was taken over (reaped); its result was discarded."),
+    ("raises", "attempt 1 failed", "Job {pk} attempt 1 failed after it was taken over; its error was not recorded."),
+])
+def test_it_logs_an_attempt_that_ended_after_it_was_taken_over(handler, caplog, ending, outcome, line):
+    def reaped_meanwhile(job):
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.RETRY_WAIT, error="reaped")
+        if ending == "raises":
+            raise RuntimeError("late failure")
+        return {"late": True}
+
+    job = job_enqueue(job_type=handler(reaped_meanwhile), now=NOW)
+
+    with caplog.at_level("INFO", logger="jobs.runner"):
+        assert runner.execute(job.pk) == outcome
+
+    job.refresh_from_db()
+    assert (job.status, job.error) == (JobStatus.RETRY_WAIT, "reaped")
+    assert line.format(pk=job.pk) in caplog.messages
