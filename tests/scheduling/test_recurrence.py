@@ -687,3 +687,18 @@ def test_it_tells_the_api_and_the_pages_which_way_the_clocks_go():
     forward, back = (recurrence.preview_runs(daily("09:00", "Europe/Berlin"), at(after), 1)[0]
                      for after in ("2026-03-28T12:00Z", "2026-10-24T12:00Z"))
     assert (forward.clock_change, back.clock_change) == ("forward", "back")
+
+
+# --------------------------------------------------------------------------- cron names and steps (make mutation)
+
+
+@pytest.mark.parametrize(("expr", "runs"), [
+    ("0 9 * * fri-sun", ["2026-05-08T09:00Z", "2026-05-09T09:00Z", "2026-05-10T09:00Z", "2026-05-15T09:00Z"]),
+    ("0 9 * * SAT,Sun", ["2026-05-09T09:00Z", "2026-05-10T09:00Z", "2026-05-16T09:00Z", "2026-05-17T09:00Z"]),
+    ("0 9 1 feb,Mar *", ["2027-02-01T09:00Z", "2027-03-01T09:00Z", "2028-02-01T09:00Z", "2028-03-01T09:00Z"]),
+    ("0 9 1 JAN-feb *", ["2027-01-01T09:00Z", "2027-02-01T09:00Z", "2028-01-01T09:00Z", "2028-02-01T09:00Z"]),
+    ("0 9 1 dec *", ["2026-12-01T09:00Z", "2027-12-01T09:00Z", "2028-12-01T09:00Z", "2029-12-01T09:00Z"]),
+    ("0 */1 4 5 *", ["2026-05-04T01:00Z", "2026-05-04T02:00Z", "2026-05-04T03:00Z", "2026-05-04T04:00Z"]),
+])
+def test_it_reads_weekday_and_month_names_in_any_case_and_steps_of_one(expr, runs):
+    assert cron(expr).next_runs(at("2026-05-04T00:30Z"), 4) == [at(run) for run in runs]
