@@ -324,3 +324,26 @@ def test_it_gives_one_message_per_mistake_on_patch_too(schedule):
 
     assert {field: len(messages) for field, messages in errors.items()} == {
         "schedule_kind": 1, "timezone": 1, "overlap_policy": 1}
+
+
+# --- pages of a list (make mutation) ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_list_parameter_given_twice_naming_it(api, schedule):
+    errors = errors_of(api.get("/api/schedules?limit=2&limit=3&enabled=true"), 400)
+    assert errors == {"limit": ["Give this parameter once: it takes one value."]}
+
+
+@pytest.mark.django_db
+def test_it_pages_a_list_by_id_with_the_limit_asked(api):
+    ids = [services.schedule_save(schedule=ScheduledTask(**{**BACKUP, "name": f"Backup {n}"}), now=timezone.now()).pk
+           for n in range(3)]
+
+    first = api.get("/api/schedules?limit=2").json()
+    second = api.get(first["next"]).json()
+
+    assert [item["id"] for item in first["items"]] == ids[:2]
+    assert [item["id"] for item in second["items"]] == ids[2:]
+    assert second["next"] is None
+    assert [item["id"] for item in api.get(second["previous"]).json()["items"]] == ids[:2]
