@@ -702,3 +702,15 @@ def test_it_tells_the_api_and_the_pages_which_way_the_clocks_go():
 ])
 def test_it_reads_weekday_and_month_names_in_any_case_and_steps_of_one(expr, runs):
     assert cron(expr).next_runs(at("2026-05-04T00:30Z"), 4) == [at(run) for run in runs]
+
+
+@pytest.fixture(autouse=True)
+def computed_afresh():
+    """Each test compiles its cron and reads its zone's offsets itself, not from the module's caches.
+
+    Without it `make mutation` misjudges: its mutant runs fork from the process that ran the clean
+    tests, caches full, so a mutant in a cached function was never executed and "survived".
+    """
+    for cached in (recurrence._compile_cron_text, recurrence._offset_bounds, recurrence._describe_cron,
+                   recurrence.known_zones, recurrence._zones_by_folded_name):
+        cached.cache_clear()
