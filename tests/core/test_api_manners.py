@@ -347,3 +347,11 @@ def test_it_pages_a_list_by_id_with_the_limit_asked(api):
     assert [item["id"] for item in second["items"]] == ids[2:]
     assert second["next"] is None
     assert [item["id"] for item in api.get(second["previous"]).json()["items"]] == ids[:2]
+
+
+@pytest.mark.django_db
+def test_it_says_why_text_with_nul_cannot_be_stored(api):
+    """NUL would be a 500 on PostgreSQL (SQLite stores it): a 400 naming the field, on every database."""
+    errors = errors_of(api.post("/api/schedules", {**BACKUP, "name": "a\u0000b"}), 400)
+    assert errors["name"] == ["Text must not contain NUL characters."]
+    assert not ScheduledTask.objects.exists()
