@@ -122,7 +122,7 @@ def summarize(module: str) -> dict:
             "killed": counts["killed"], "timeout": counts["timeout"], "survived": counts["survived"],
             "no tests": counts["no tests"], "total": total,
             "score": f"{100 * killed / total:.1f} %" if total else "-",
-            "minutes": (folder / "minutes").read_text() if (folder / "minutes").exists() else "-", "date": dt.date.today().isoformat()}
+            "minutes": (folder / "minutes").read_text().strip() if (folder / "minutes").exists() else "-", "date": dt.date.today().isoformat()}
 
 
 COLUMNS = ["module", "tests", "killed", "timeout", "survived", "no tests", "total", "score", "minutes", "date"]
