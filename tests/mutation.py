@@ -39,7 +39,7 @@ START, END = "<!-- scores:start -->", "<!-- scores:end -->"
 MODULES: dict[str, list[str]] = {
     # test_recurrence_properties.py (hypothesis, ~20 s a run) left out: a survivor ran for minutes here.
     "scheduling/recurrence.py": ["tests/scheduling/test_recurrence.py"],
-    "scheduling/tick.py": ["tests/scheduling/test_tick.py"],
+    "scheduling/tick.py": ["tests/scheduling/test_tick.py", "tests/scheduling/test_pause.py"],
     "jobs/runner.py": ["tests/jobs/test_runner.py", "tests/jobs/test_graceful_stop.py"],
     # The routers exercise the frame: the schedules router is the model one (permissions table, pages).
     "common/api.py": ["tests/core/test_api_manners.py", "tests/core/test_api_json_bodies.py",
