@@ -31,7 +31,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema, Status
-from pydantic import AwareDatetime, BeforeValidator, ConfigDict, StrictBool, StrictInt
+from pydantic import ConfigDict, StrictBool, StrictInt
 
 from channels import selectors, services
 from channels.forms import ChannelAddForm, ChannelGroupForm, ChannelGroupsForm
@@ -43,6 +43,7 @@ from common.actors import api_actor
 from common.api import (
     MAX_ID,
     ApiError,
+    Instant,
     PageLinks,
     PageQuery,
     Text,
@@ -227,18 +228,9 @@ class VideoPage(PageLinks):
     previous: str | None = Field(description="The previous (newer) page's URL; null on the first page.")
 
 
-def _iso_instant(value):
-    # Pydantic would also read a number ("0.5") as seconds since 1970: the document promises ISO-8601.
-    try:
-        dt.datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValueError("Use ISO-8601 with an offset, e.g. 2026-03-01T00:00:00Z.") from None
-    return value
-
-
 class VideoFilters(PageQuery):
     is_short: bool | None = None
-    published_since: Annotated[AwareDatetime, BeforeValidator(_iso_instant)] | None = Field(None, description="Only videos published at or after this instant "
+    published_since: Instant | None = Field(None, description="Only videos published at or after this instant "
                                                   "(ISO-8601 with an offset).")
 
 
