@@ -2,14 +2,29 @@ from django.contrib import messages
 from django.core.exceptions import DisallowedHost
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from common.access import may_open
 from core import services
 from core.forms import ApiTokenForm
 from core.models import ApiToken
+
+# The lists in the menu's order: "/" opens the first the user may open.
+HOME_PAGES = ("schedules", "channels", "backups", "jobs", "notifications")
+
+
+@require_GET
+def home(request):
+    """The first list the user may open (schedules for most); a user who may open none gets their
+    tokens page, which every signed-in user has, rather than a 403."""
+    for name in HOME_PAGES:
+        if may_open(request.user, reverse(name)):
+            return redirect(name)
+    return redirect("api_tokens")
 
 
 @never_cache

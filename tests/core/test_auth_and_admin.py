@@ -80,6 +80,22 @@ def test_the_navigation_offers_only_the_pages_the_user_may_open(client):
         assert client.get(page).status_code in (403, 302), page
 
 
+@pytest.mark.parametrize(("permissions", "home"), [
+    (["scheduling.view_scheduledtask", "jobs.view_job"], "/schedules"),
+    (["jobs.view_job"], "/jobs"),
+    (["notifications.view_notificationchannel"], "/notifications"),
+    ([], "/account/tokens"),
+])
+def test_the_home_address_opens_the_first_list_the_user_may_open(client, permissions, home):
+    """Not a 403 at /schedules for a user who may not read schedules."""
+    client.force_login(UserFactory(permissions=permissions))
+
+    response = client.get("/")
+
+    assert (response.status_code, response["Location"]) == (302, home)
+    assert client.get(home).status_code == 200
+
+
 def test_it_shows_the_admin_link_to_staff_only(client, user, staff):
     client.force_login(user)
     assert b'href="/admin/"' not in client.get("/schedules").content

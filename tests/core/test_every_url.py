@@ -146,7 +146,7 @@ S, B, G, C, J, N = ("scheduling.scheduledtask", "backups.backup", "channels.chan
 
 # The pages and their actions: URL name (or route, where it has none) and method.
 PAGES: dict[tuple[str, str], Row] = {
-    ("/", "GET"): Row(S, (LOGIN, 302, 302, 302, 302)),  # to /schedules
+    ("home", "GET"): Row(S, (LOGIN, 302, 302, 302, 302)),  # to the first list the user may open
     ("login", "GET"): Row(S, (200, 302, 302, 302, 302)),  # a logged-in user is sent on
     ("login", "POST"): Row(S, (200, 302, 302, 302, 302), data={"username": "nobody", "password": "wrong"}),
     ("logout", "POST"): Row(S, (LOGIN, 302, 302, 302, 302)),
