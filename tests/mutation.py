@@ -136,7 +136,9 @@ def write_report(results: list[dict]) -> None:
     for line in block.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) == len(COLUMNS) and cells[0].startswith("`"):
-            rows[cells[0].strip("`")] = dict(zip(COLUMNS, cells))
+            # The name without its backticks: they are put back once when the row is written.
+            name = cells[0].strip("`")
+            rows[name] = {**dict(zip(COLUMNS, cells)), "module": name}
     for result in results:
         rows[result["module"]] = result
     header = [
