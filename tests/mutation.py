@@ -46,7 +46,9 @@ MODULES: dict[str, list[str]] = {
                       "tests/scheduling/test_api_schedules.py"],
     "channels/feed.py": ["tests/channels/test_sync.py", "tests/channels/test_sync_network.py"],
     "scheduling/services.py": ["tests/scheduling/test_services.py"],
-    "jobs/maintenance.py": ["tests/jobs/test_maintenance.py"],
+    # Its steps are tested where their subjects are: lost messages, announcements, retries and reaping.
+    "jobs/maintenance.py": ["tests/jobs/test_maintenance.py", "tests/jobs/test_lost_messages.py",
+                            "tests/jobs/test_announce.py", "tests/jobs/test_services.py"],
     "channels/sync.py": ["tests/channels/test_sync.py", "tests/channels/test_sync_judging.py"],
     "channels/handlers.py": ["tests/channels/test_sync.py", "tests/channels/test_tasks.py"],
     "backups/handlers.py": ["tests/backups/test_handlers.py"],

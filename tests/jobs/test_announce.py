@@ -9,8 +9,10 @@ import datetime as dt
 import logging
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from jobs import services
+from jobs import maintenance, services
 from jobs.maintenance import claim_announcements, jobs_announce_overdue, jobs_maintain
 from jobs.models import Job, JobStatus
 from jobs.signals import job_status_changed, jobs_maintained
@@ -296,3 +298,76 @@ def test_the_step_lets_the_followers_settle_and_counts_what_they_settled(caplog)
 
     assert calls == [NOW]
     assert "A listener (tests.jobs.test_announce." in caplog.text and "(RuntimeError: a sweep failed)" in caplog.text
+
+
+def test_the_step_names_the_jobs_it_announces_again_twenty_at_most(heard, caplog):
+    jobs = [JobFactory(status=JobStatus.COMPLETED, announce_due_at=NOW) for _ in range(21)]
+
+    with caplog.at_level(logging.WARNING, logger="jobs.maintenance"):
+        assert jobs_announce_overdue(now=NOW) == 21
+
+    ids = ", ".join(f"#{job.pk}" for job in jobs[:20])  # oldest mark first, then by id
+    assert [record.getMessage() for record in caplog.records if record.name == "jobs.maintenance"] == [
+        "Announcing again 21 job(s) whose announcement did not complete (their worker died after its commit, or a "
+        f"listener raised): {ids}"]
+
+
+def test_a_scheduler_whose_claims_were_all_taken_announces_nothing(heard, monkeypatch):
+    """Between its read and its claim, the other scheduler claimed every job: it counts none."""
+    jobs = [JobFactory(status=JobStatus.COMPLETED, announce_due_at=NOW) for _ in range(2)]
+    claim = maintenance.claim_announcements
+
+    def the_other_scheduler_first(candidates, *, until):
+        Job.objects.filter(pk__in=[job.pk for job in jobs]).update(announce_due_at=NOW + AGAIN)
+        return claim(candidates, until=until)
+
+    monkeypatch.setattr(maintenance, "claim_announcements", the_other_scheduler_first)
+
+    assert jobs_maintain(now=NOW)["announced again"] == 0
+    assert heard == []
+
+
+def test_announcing_again_reads_the_jobs_once_whatever_the_listeners_look_at(heard):
+    """The listeners look at each job's type, params and status (the group syncs do): those come with
+    the batch's one read. Each job costs one query only: its claim (a compare-and-set)."""
+    seen = []
+
+    def follower(sender, jobs, **kwargs):
+        seen.extend((job.job_type, job.params, job.status) for job in jobs)
+
+    def queries_to_announce(n: int) -> int:
+        JobFactory.create_batch(n, status=JobStatus.COMPLETED, announce_due_at=NOW)
+        with CaptureQueriesContext(connection) as captured:
+            assert jobs_announce_overdue(now=NOW) == n
+        return len(captured.captured_queries)
+
+    job_status_changed.connect(follower, weak=False, dispatch_uid="test-follower")
+    try:
+        assert queries_to_announce(4) - queries_to_announce(1) == 3
+    finally:
+        job_status_changed.disconnect(dispatch_uid="test-follower")
+    assert len(seen) == 5
+
+
+def test_what_several_followers_settled_adds_up_and_a_failing_one_is_named(caplog):
+    def settles_two(sender, now, **kwargs):
+        return 2
+
+    def settles_three(sender, now, **kwargs):
+        return 3
+
+    def raises(sender, now, **kwargs):
+        raise RuntimeError("a sweep failed")
+
+    for receiver in (settles_two, raises, settles_three):
+        jobs_maintained.connect(receiver, weak=False, dispatch_uid=f"test-{receiver.__name__}")
+    try:
+        with caplog.at_level(logging.ERROR, logger="jobs.maintenance"):
+            assert jobs_maintain(now=NOW)["settled"] == 5
+    finally:
+        for receiver in (settles_two, raises, settles_three):
+            jobs_maintained.disconnect(dispatch_uid=f"test-{receiver.__name__}")
+
+    assert [record.getMessage() for record in caplog.records if record.name == "jobs.maintenance"] == [
+        "A listener (tests.jobs.test_announce.test_what_several_followers_settled_adds_up_and_a_failing_one_is_named."
+        "<locals>.raises) of jobs_maintained raised (RuntimeError: a sweep failed); the next step tries again."]

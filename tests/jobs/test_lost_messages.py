@@ -7,6 +7,7 @@ a real Redis under a real cluster and scheduler.
 """
 
 import datetime as dt
+import logging
 from types import SimpleNamespace
 
 import pytest
@@ -127,3 +128,32 @@ def test_a_send_that_fails_gives_the_claim_back(now, monkeypatch):
 
     assert queue.resend([Job.objects.get(pk=job.pk)], now=now) == 0
     assert Job.objects.get(pk=job.pk).enqueued_at == now - dt.timedelta(seconds=45)
+
+
+def test_short_of_messages_it_sends_again_the_job_sent_longest_ago_not_the_lowest_id(now):
+    """A job sent again lately keeps its old id: what counts is when its message went out."""
+    resent_lately = sent(now, 35)
+    sent_long_ago = sent(now, 60)
+    newer = sent(now, 5, message=True)  # its message is the one the broker holds: the two are short of one
+
+    assert jobs_resend_unsent(now=now) == 1
+
+    assert messages_for() == sorted([sent_long_ago.pk, newer.pk])
+    assert Job.objects.get(pk=resent_lately.pk).enqueued_at == now - dt.timedelta(seconds=35)
+
+
+def test_it_says_how_many_messages_were_lost_and_stays_quiet_when_none_was(now, caplog):
+    for seconds_ago in (90, 80, 70):
+        sent(now, seconds_ago, message=True)
+
+    with caplog.at_level(logging.WARNING, logger="jobs.maintenance"):
+        assert jobs_resend_unsent(now=now) == 0
+    assert [record for record in caplog.records if record.name == "jobs.maintenance"] == []
+
+    broker.take(2)
+    with caplog.at_level(logging.WARNING, logger="jobs.maintenance"):
+        assert jobs_resend_unsent(now=now) == 2
+
+    assert [record.getMessage() for record in caplog.records if record.name == "jobs.maintenance"][0] == (
+        f"The broker holds 1 message(s) for 3 job(s) queued before {now - dt.timedelta(seconds=30)}, and no "
+        "worker has one in hand: 2 message(s) were lost.")

@@ -1,10 +1,15 @@
 """jobs.maintenance: releasing due retries, reaping lost jobs, the outbox; and who runs it."""
 
 import datetime as dt
+import logging
 import threading
+from types import SimpleNamespace
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from jobs import queue
 from jobs.maintenance import jobs_maintain
 from jobs.models import Job, JobStatus
 from jobs.services import job_enqueue
@@ -149,3 +154,110 @@ def test_it_is_run_by_the_cluster_safety_net_too(time_machine):
     tasks.safety_net_pass()
 
     assert Job.objects.get(pk=job.pk).status == JobStatus.RETRY_WAIT
+
+
+# --- what an operator reads: the counts, the errors and the log lines ----------------------------
+
+
+def test_it_reaps_every_lost_job_not_only_those_before_one_still_within_its_limit():
+    lost = [running_job(started=NOW - seconds(100)) for _ in range(2)]
+    fresh = running_job(started=NOW - seconds(10))  # the newest row: read first
+
+    assert jobs_maintain(now=NOW)["reaped"] == 2
+
+    assert [Job.objects.get(pk=job.pk).status for job in lost] == [JobStatus.RETRY_WAIT] * 2
+    assert Job.objects.get(pk=fresh.pk).status == JobStatus.RUNNING
+
+
+def test_a_lost_job_whose_worker_never_said_its_name_says_so():
+    job = JobFactory(status=JobStatus.RUNNING, started_at=NOW - seconds(61), attempts=1, time_limit_seconds=60,
+                     worker="")
+
+    jobs_maintain(now=NOW)
+
+    assert Job.objects.get(pk=job.pk).error.startswith(
+        "Attempt 1 was still marked running 61 s after it started on an unknown worker, past its time limit")
+
+
+def test_it_logs_each_job_it_reaps_and_what_the_pass_did(caplog):
+    job = running_job(started=NOW - seconds(61))
+
+    with caplog.at_level(logging.INFO, logger="jobs.maintenance"):
+        jobs_maintain(now=NOW)
+
+    assert [record.getMessage() for record in caplog.records if record.name == "jobs.maintenance"] == [
+        f"Job {job.pk} reaped (retry_wait): Attempt 1 was still marked running 61 s after it started on host-a:4242, "
+        "past its time limit of 60 s (plus 1 s of grace): its worker was killed or lost, or it hung.",
+        "Job maintenance: 0 released, 1 reaped, 0 resent, 0 announced again, 0 settled",
+    ]
+
+
+def test_it_releases_the_retries_that_waited_longest_first(settings, monkeypatch):
+    settings.JOBS_MAINTENANCE_BATCH_SIZE = 2
+    due_at = [NOW - seconds(1), NOW - seconds(3), NOW - seconds(2)]
+    jobs = [JobFactory(status=JobStatus.RETRY_WAIT, attempts=1, available_at=when) for when in due_at]
+    batches = []
+    send = queue.send_with_commit
+
+    def recording(sent, **kwargs):
+        batches.append([job.pk for job in sent])
+        send(sent, **kwargs)
+
+    monkeypatch.setattr(queue, "send_with_commit", recording)
+
+    assert jobs_maintain(now=NOW)["released"] == 3
+
+    assert batches == [[jobs[1].pk, jobs[2].pk], [jobs[0].pk]]
+
+
+def test_a_released_retry_whose_message_did_not_go_out_is_sent_by_the_outbox_even_while_workers_are_busy(
+        monkeypatch):
+    """Redis: the message goes out after the commit. If the process dies in between, the released job
+    must read as never sent (not as sent when its first attempt was), so the outbox's quick rule takes
+    it after its grace, whatever the clusters hold."""
+    job = JobFactory(status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW,
+                     enqueued_at=NOW - dt.timedelta(minutes=2))
+    monkeypatch.setattr(queue, "uses_orm_broker", lambda: False)  # and the commit's send never runs
+
+    assert jobs_maintain(now=NOW)["released"] == 1
+    assert Job.objects.get(pk=job.pk).enqueued_at is None
+
+    monkeypatch.undo()
+    monkeypatch.setattr(queue, "alive_clusters", lambda: [SimpleNamespace(task_q_size=4)])  # a backlog in hand
+    assert jobs_maintain(now=NOW + seconds(2))["resent"] == 1
+    assert Job.objects.get(pk=job.pk).enqueued_at == NOW + seconds(2)
+
+
+def test_releasing_a_batch_of_retries_reads_each_once():
+    """Their messages need their time limits: read with the batch, not one query per job."""
+    def queries_to_release(n: int) -> int:
+        JobFactory.create_batch(n, status=JobStatus.RETRY_WAIT, attempts=1, available_at=NOW)
+        with CaptureQueriesContext(connection) as captured:
+            assert jobs_maintain(now=NOW)["released"] == n
+        return len(captured.captured_queries)
+
+    assert queries_to_release(5) == queries_to_release(2)  # 2: one job goes through async_task
+
+
+def test_it_names_the_jobs_it_sends_again_twenty_at_most(caplog):
+    jobs = JobFactory.create_batch(21, status=JobStatus.QUEUED, enqueued_at=None, available_at=NOW - seconds(30))
+
+    with caplog.at_level(logging.WARNING, logger="jobs.maintenance"):
+        assert jobs_maintain(now=NOW)["resent"] == 21
+
+    ids = ", ".join(f"#{job.pk}" for job in sorted(jobs, key=lambda job: job.pk)[:20])
+    assert f"Sending again 21 queued job(s) no worker picked up: {ids}" in [
+        record.getMessage() for record in caplog.records]
+
+
+def test_the_outbox_reads_the_jobs_it_sends_again_once():
+    """Their messages need their time limits and their claims the send time they were read with: both
+    come with the outbox's read, not one more query per job."""
+    def job_reads_to_resend(n: int) -> int:
+        JobFactory.create_batch(n, status=JobStatus.QUEUED, enqueued_at=None, available_at=NOW - seconds(30))
+        with CaptureQueriesContext(connection) as captured:
+            assert jobs_maintain(now=NOW)["resent"] == n
+        return len([query for query in captured.captured_queries
+                    if query["sql"].startswith("SELECT") and 'FROM "jobs_job"' in query["sql"]])
+
+    assert job_reads_to_resend(3) == job_reads_to_resend(1)
