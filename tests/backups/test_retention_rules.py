@@ -374,3 +374,17 @@ def test_the_plan_agrees_with_the_oracle(raw, rule, new_backup, clustered):
     assert set(result.deleted) == expected_deleted
     assert set(result.left_alone) == expected_left
     assert len(result.kept) + len(result.deleted) + len(result.left_alone) == len(backups)
+
+
+# --- the reasons in words, as the retention preview shows them -------------------------------------
+
+
+def test_the_reasons_count_days_in_words_and_say_when_no_good_backup_is_there_to_fall_back_on():
+    one_day = plan(items(NOW - dt.timedelta(hours=2), NOW - dt.timedelta(hours=1)), days_rule(1), now=NOW)
+    two_days = plan(items(NOW - dt.timedelta(hours=1)), days_rule(2), now=NOW)
+    none_good = plan(items(NOW - dt.timedelta(days=90), NOW, good=False), days_rule(1), now=NOW)
+
+    assert one_day.kept == {1: ("within 1 day",), 2: ("the newest good backup", "within 1 day")}
+    assert two_days.kept == {1: ("the newest good backup", "within 2 days")}
+    assert none_good.kept == {1: ("no good backup to fall back on",), 2: ("no good backup to fall back on",)}
+
