@@ -281,7 +281,7 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = False
 # too, until the window ends. No header is no failure: the session may still let the request in.
 API_TOKEN_FAILURE_LIMIT = env_int("API_TOKEN_FAILURE_LIMIT", default=20, minimum=1, maximum=1_000_000)
 API_TOKEN_FAILURE_WINDOW_SECONDS = env_int("API_TOKEN_FAILURE_WINDOW_SECONDS", default=300, minimum=1,
-                                                   maximum=24 * 3600)
+                                           maximum=24 * 3600)
 
 # --- Internationalisation: UTC everywhere in storage; schedules carry their own zone ----------
 LANGUAGE_CODE = "en-us"
@@ -321,7 +321,8 @@ def _inline_style_hashes(template: Path) -> list[str]:
 
 
 # YouTube's thumbnail hosts: the only images from elsewhere. The same list limits the thumbnail URLs
-# stored from feeds (helper E's channels/hosts.py THUMBNAIL_CSP_SOURCES; one list once both land).
+# stored from feeds (channels/hosts.py THUMBNAIL_CSP_SOURCES); written out here because config imports no
+# domain app, and tests/channels/test_hostile_feeds.py keeps the two equal.
 THUMBNAIL_CSP_SOURCES = ("https://i.ytimg.com", "https://*.ytimg.com", "https://yt3.ggpht.com")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
