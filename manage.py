@@ -15,6 +15,14 @@ def main():
             "available on your PYTHONPATH environment variable? Did you "
             "forget to activate a virtual environment?"
         ) from exc
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        settings.INSTALLED_APPS  # reads config/settings.py, which checks the environment
+    except ImproperlyConfigured as exc:
+        # A variable that cannot be read: its one line, naming it, not a traceback through the settings.
+        sys.exit(f"Configuration error: {exc}")
     execute_from_command_line(sys.argv)
 
 

@@ -172,7 +172,9 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 # --- Database -------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-if "ENGINE" not in DATABASES["default"]:  # django-environ leaves it out for a scheme it does not know
+# django-environ leaves ENGINE out for some schemes it does not know and takes others as an engine's name;
+# the app runs on these two.
+if DATABASES["default"].get("ENGINE") not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
     # The value is not shown: it may hold a password.
     raise ImproperlyConfigured("DATABASE_URL is not a database URL: use sqlite:////absolute/path/db.sqlite3 or "
                                "postgres://user:password@host:5432/name.")

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ROOT / "config" / "settings.py"
 READS = re.compile(r'\benv(?:_bool|_int|_choice|_apprise_urls)?(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]*)"'
@@ -84,3 +86,17 @@ def test_every_variable_starts_or_stops_with_one_line_naming_it(tmp_path):
                 or Path(result["file"]) != SETTINGS):
             failures.append(f"{name}={value[:30]!r}: {result['type']} in {result['file']}: {result['message'][:150]}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "bogus"), ("HISTORY_DAYS", "1e999"),
+                                             ("DATABASE_URL", "nonsense://x")])
+def test_manage_py_says_it_in_one_line_and_exits_non_zero(tmp_path, name, value):
+    """What a person who mistyped a variable sees: the line naming it, not Python's traceback."""
+    env = {**os.environ, name: value, "VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"}
+
+    done = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("Configuration error: ") and name in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
