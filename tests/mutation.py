@@ -44,7 +44,9 @@ MODULES: dict[str, list[str]] = {
     # The routers exercise the frame: the schedules router is the model one (permissions table, pages).
     "common/api.py": ["tests/core/test_api_manners.py", "tests/core/test_api_json_bodies.py",
                       "tests/scheduling/test_api_schedules.py"],
-    "channels/feed.py": ["tests/channels/test_sync.py", "tests/channels/test_sync_network.py"],
+    # test_hostile_feeds.py reads feed.py's parser and fetch directly (bombs, caps, redirects, deadline).
+    "channels/feed.py": ["tests/channels/test_sync.py", "tests/channels/test_sync_network.py",
+                         "tests/channels/test_hostile_feeds.py"],
     "scheduling/services.py": ["tests/scheduling/test_services.py"],
     # Its steps are tested where their subjects are: lost messages, announcements, retries and reaping.
     "jobs/maintenance.py": ["tests/jobs/test_maintenance.py", "tests/jobs/test_lost_messages.py",
