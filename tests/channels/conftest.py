@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from channels import feed
 from jobs import runner
 from jobs.models import Job
 
@@ -45,7 +46,13 @@ def video_ids(prefix: str = FIXTURE_PREFIX, count: int = 15) -> list[str]:
 
 @pytest.fixture
 def feeds(httpserver, settings):
-    """The local feed server, with settings.YOUTUBE_FEED_URL pointed at it; `feeds.serve(...)` answers."""
+    """The local feed server, with settings.YOUTUBE_FEED_URL pointed at it; `feeds.serve(...)` answers.
+
+    Each test's fetches make the feed client afresh (`feed._client` keeps one per thread), so that the
+    code creating it runs in every test: `make mutation` forks its runs from a process whose client
+    already exists, and its mutants there were never executed.
+    """
+    feed._local.__dict__.pop("client", None)
     settings.YOUTUBE_FEED_URL = httpserver.url_for(FEED_PATH) + "?channel_id={channel_id}"
     settings.CHANNEL_FEED_READ_TIMEOUT_SECONDS = 0.5
     settings.CHANNEL_FEED_CONNECT_TIMEOUT_SECONDS = 0.5
@@ -70,6 +77,8 @@ def feeds(httpserver, settings):
 
     yield Feeds()
     httpserver.clear()
+    if client := feed._local.__dict__.pop("client", None):
+        client.close()
 
 
 @pytest.fixture

@@ -468,3 +468,342 @@ def test_a_network_failure_message_names_the_deadline(settings):
     settings.CHANNEL_FEED_TOTAL_SECONDS = 7
     request = httpx.Request("GET", "https://feeds.example/x")
     assert "took longer than 7 s in all" in feed.network_failure(feed.FeedDeadline("late", request=request))
+
+
+# --------------------------------------------------------------------------- sparse entries (make mutation)
+# Entries holding only what a video needs: every missing part is stored as "not known", never as
+# a made-up value, and never fails the sync.
+
+def bare(extra: str = "") -> str:
+    return (f"<entry><yt:videoId>{GOOD_ID}</yt:videoId><yt:channelId>{FIXTURE_CHANNEL}</yt:channelId>"
+            f"<published>2026-11-30T18:00:00+00:00</published>{extra}</entry>")
+
+
+WATCH = f"https://www.youtube.com/watch?v={GOOD_ID}"
+NOTHING_KNOWN = {"title": GOOD_ID, "url": WATCH, "description": "", "thumbnail_url": "", "view_count": None,
+                 "is_short": None}
+
+
+@pytest.mark.parametrize(("extra", "known"), [
+    ("", {}),
+    ('<title></title><link rel="alternate"/>', {}),
+    ("<media:group><media:description>words</media:description></media:group>", {"description": "words"}),
+    ("<media:group><media:thumbnail/><media:community/></media:group>", {}),
+    ("<media:group><media:community><media:statistics/></media:community></media:group>", {}),
+    (f'<link href="https://www.youtube.com/shorts/{GOOD_ID}"/>',
+     {"url": f"https://www.youtube.com/shorts/{GOOD_ID}", "is_short": True}),
+    (f'<link rel="related" href="https://youtu.be/Other000001"/><link rel="self" href="https://youtu.be/Self0000001"/>'
+     f'<link rel="alternate" href="https://youtu.be/{GOOD_ID}"/>', {"url": f"https://youtu.be/{GOOD_ID}"}),
+], ids=["id-and-date-only", "empty-title-and-link-without-href", "group-without-thumbnail-or-community",
+        "thumbnail-without-url-community-without-statistics", "statistics-without-views", "link-without-rel",
+        "other-links-before-the-alternate"])
+def test_an_entry_missing_parts_is_stored_with_those_parts_unknown(feeds, channel, run_jobs, extra, known):
+    feeds.serve(FIXTURE_CHANNEL, atom(bare(extra)))
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert Video.objects.values(*NOTHING_KNOWN).get() == {**NOTHING_KNOWN, **known}
+
+
+@pytest.mark.parametrize(("published", "kept"), [
+    ("1969-12-31T23:59:59Z", False), ("1970-01-01T00:00:00Z", True), ("1970-01-01T09:00:00+09:00", True),
+    ("8999-12-31T23:59:59Z", True), ("9000-01-01T00:00:00Z", False),
+])
+def test_publication_dates_are_kept_from_1970_up_to_the_year_9000(feeds, channel, run_jobs, published, kept):
+    feeds.serve(FIXTURE_CHANNEL, atom(entry(), entry(BAD_ID, published=published)))
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert Video.objects.filter(youtube_id=BAD_ID).exists() is kept
+    assert job.result["entries_skipped"] == (0 if kept else 1)
+
+
+@pytest.mark.parametrize(("views", "stored_views"), [(str(10**15), 10**15), (str(10**15 + 1), None)])
+def test_view_counts_up_to_a_million_billion_are_kept(feeds, channel, run_jobs, views, stored_views):
+    feeds.serve(FIXTURE_CHANNEL, atom(entry(views=views)))
+
+    sync_one(channel, run_jobs)
+
+    assert Video.objects.get().view_count == stored_views
+
+
+@pytest.mark.parametrize(("body", "root"), [
+    (b'<?xml version="1.0"?><rss version="2.0"><channel/></rss>', "rss"),
+    (b'<?xml version="1.0"?><feed xmlns="http://example.org/not-atom"><entry/></feed>', "feed"),
+])
+def test_a_document_that_is_no_atom_feed_is_refused_naming_its_root_element(feeds, channel, run_jobs, body, root):
+    feeds.serve(FIXTURE_CHANNEL, body)
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.FAILED
+    assert f"The document is not an Atom feed (its root element is '{root}')." in job.error
+
+
+# --------------------------------------------------------------------------- network failures in words (make mutation)
+
+@pytest.mark.parametrize(("exc", "said"), [
+    (httpx.ConnectTimeout("timed out", request=httpx.Request("GET", "https://feeds.example/x")),
+     "This server could not reach feeds.example (no DNS or no internet?): connecting took longer than 3 s."),
+    (httpx.ReadError("connection reset by peer", request=httpx.Request("GET", "https://feeds.example:8443/x")),
+     "The connection to feeds.example:8443 broke off before the feed was complete "
+     "(ReadError: connection reset by peer)."),
+    (httpx.RemoteProtocolError("", request=httpx.Request("GET", "https://feeds.example/x")),
+     "The connection to feeds.example broke off before the feed was complete (RemoteProtocolError)."),
+    (httpx.ReadError("reset"),
+     "The connection to the feed server broke off before the feed was complete (ReadError: reset)."),
+], ids=["connect-timeout", "cut-off-with-a-reason", "cut-off-without-one", "no-request-made"])
+def test_a_network_failure_is_worded_with_the_host_and_what_happened(settings, exc, said):
+    settings.CHANNEL_FEED_CONNECT_TIMEOUT_SECONDS = 3
+
+    assert feed.network_failure(exc) == said
+
+
+# --------------------------------------------------------------------------- entries left out, counted (make mutation)
+
+def test_the_note_counts_each_kind_of_entry_left_out_and_the_rest_is_stored(feeds, channel, run_jobs):
+    foreign = [entry(f"Else000000{n}", channel_id=OTHER_CHANNEL) for n in range(2)]
+    feeds.serve(FIXTURE_CHANNEL, atom(*foreign, entry("short"), entry(BAD_ID, published="yesterday"), entry(),
+                                      entry("Good0000002")))
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert job.result["note"] == ("4 feed entries left out: 2 of another channel, "
+                                  "2 repeated or without a valid video id and publication date.")
+    assert sorted(Video.objects.values_list("youtube_id", flat=True)) == [GOOD_ID, "Good0000002"]
+
+
+def test_the_note_of_a_feed_past_the_entry_limit_says_only_that(feeds, channel, run_jobs):
+    feeds.serve(FIXTURE_CHANNEL, atom(*(entry(f"Many{n:07d}") for n in range(150))))
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.result["note"] == "50 feed entries left out: 50 past the first 100."
+
+
+def test_a_feed_title_fills_a_blank_channel_title_cut_to_what_it_holds(feeds, channel, run_jobs):
+    Channel.objects.filter(pk=channel.pk).update(title="")
+    feeds.serve(FIXTURE_CHANNEL, atom(entry()).replace(b"<title>Hostile</title>", b"<title>" + b"T" * 300 + b"</title>"))
+
+    sync_one(channel, run_jobs)
+
+    assert channel.title == "T" * 200
+
+
+@pytest.mark.parametrize("body", [b"", b"\xef\xbb\xbf \n\t"], ids=["nothing", "byte-order-mark-and-whitespace"])
+def test_an_empty_feed_is_refused_in_words(feeds, channel, run_jobs, body):
+    feeds.serve(FIXTURE_CHANNEL, body)
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.FAILED and f"{FIXTURE_CHANNEL}: The feed was empty. Nothing was written." in job.error
+
+
+# --------------------------------------------------------------------------- what the answer's headers say (make mutation)
+
+def test_an_html_page_is_refused_by_its_content_type_whatever_it_starts_with(feeds, channel, run_jobs):
+    feeds.serve(FIXTURE_CHANNEL, b"<head><title>Before you continue to YouTube</title></head>",
+                content_type="text/html; charset=utf-8")
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.FAILED and "answered with an HTML page" in job.error
+
+
+def test_a_feed_served_without_a_content_type_is_read(feeds, channel, run_jobs):
+    def untyped(request):
+        response = Response(atom(entry()))
+        del response.headers["Content-Type"]
+        return response
+
+    feeds.serve_handler(FIXTURE_CHANNEL, untyped)
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert feeds.server.log[-1][1].headers.get("Content-Type") is None
+    assert Video.objects.count() == 1
+
+
+def test_a_429_without_retry_after_cools_the_group_down_for_half_an_hour(feeds, channel, run_jobs):
+    group = channel.groups.get()
+    feeds.serve(FIXTURE_CHANNEL, b"slow down", status=429)
+    before = timezone.now()
+
+    _, job = sync_one(channel, run_jobs)
+
+    group.refresh_from_db()
+    assert job.status == JobStatus.FAILED and channel.last_outcome == SyncOutcome.THROTTLED
+    assert before + dt.timedelta(minutes=30) <= group.cooldown_until <= timezone.now() + dt.timedelta(minutes=30)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "streamed"])
+def test_a_feed_of_exactly_the_size_limit_is_read(feeds, channel, run_jobs, settings, chunked):
+    body = feed_for()
+    settings.CHANNEL_FEED_MAX_BYTES = len(body)
+    if chunked:
+        feeds.serve_handler(FIXTURE_CHANNEL, lambda request: Response(
+            (body[i:i + 1000] for i in range(0, len(body), 1000)), content_type="application/atom+xml"))
+    else:
+        feeds.serve(FIXTURE_CHANNEL, body)
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert Video.objects.count() == 15
+
+
+def test_a_declared_size_over_the_limit_is_refused_before_the_body_is_read(feeds, channel, run_jobs, settings):
+    body = feed_for()
+    settings.CHANNEL_FEED_MAX_BYTES = len(body) - 1
+    feeds.serve(FIXTURE_CHANNEL, body)
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert f"The feed is {len(body):,} bytes, over the limit of {len(body) - 1:,} bytes; refused." in job.error
+
+
+def test_a_deadline_passed_while_the_body_comes_names_the_host(feeds):
+    feeds.serve(FIXTURE_CHANNEL, feed_for())
+    ticks = iter([0.0, 1.0, 31.0])  # the deadline is set, the request goes out, the body's first chunk is late
+    url = feed.feed_url(FIXTURE_CHANNEL)
+
+    with pytest.raises(feed.FeedDeadline) as caught:
+        feed.fetch(url, clock=lambda: next(ticks))
+
+    host = httpx.URL(url)
+    assert feed.network_failure(caught.value) == (
+        f"The feed server {host.host}:{host.port} did not send the whole feed in time: it took longer than 30 s "
+        "in all; gave up.")
+
+
+def test_a_body_over_the_limit_is_refused_when_it_comes_in_small_pieces(feeds, channel, run_jobs, settings):
+    settings.CHANNEL_FEED_MAX_BYTES = 10_000
+    body = feed_for()
+
+    def in_pieces(request):
+        def pieces():
+            for offset in range(0, len(body), 1000):
+                yield body[offset:offset + 1000]
+                time.sleep(0.02)  # each piece arrives, and is counted, on its own
+        return Response(pieces(), content_type="application/atom+xml")
+
+    feeds.serve_handler(FIXTURE_CHANNEL, in_pieces)
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.FAILED
+    assert "The feed is over the limit of 10,000 bytes; refused after reading that much." in job.error
+    assert not Video.objects.exists()
+
+
+# --------------------------------------------------------------------------- the request itself (make mutation)
+
+def test_the_request_names_this_app_and_asks_for_atom(feeds, channel, run_jobs):
+    feeds.serve(FIXTURE_CHANNEL, feed_for())
+
+    sync_one(channel, run_jobs)
+
+    [request] = feeds.requests_for(FIXTURE_CHANNEL)
+    assert (request.headers["User-Agent"], request.headers["Accept"]) == (
+        feed.USER_AGENT, "application/atom+xml, application/xml")
+
+
+def test_one_client_is_kept_per_thread_for_its_pooled_connections(feeds):
+    import threading
+
+    first = feed._client()
+    in_another_thread = []
+    thread = threading.Thread(target=lambda: in_another_thread.append(feed._client()))
+    thread.start()
+    thread.join()
+
+    assert feed._client() is first and not first.is_closed
+    assert in_another_thread[0] is not first
+    in_another_thread[0].close()
+
+
+def test_the_feed_url_is_youtubes_and_must_be_http_or_https(settings):
+    settings.YOUTUBE_FEED_URL = "https://www.youtube.com/feeds/videos.xml?channel_id={channel_id}"
+    assert feed.feed_url(FIXTURE_CHANNEL) == f"https://www.youtube.com/feeds/videos.xml?channel_id={FIXTURE_CHANNEL}"
+
+    settings.YOUTUBE_FEED_URL = "ftp://feeds.example/{channel_id}.xml"
+    with pytest.raises(feed.FeedError) as caught:
+        feed.feed_url(FIXTURE_CHANNEL)
+    assert str(caught.value) == (f"The feed URL 'ftp://feeds.example/{FIXTURE_CHANNEL}.xml' is not http or https; "
+                                 "check YOUTUBE_FEED_URL.")
+
+
+def test_a_fetch_without_validators_asks_unconditionally(feeds):
+    feeds.serve(FIXTURE_CHANNEL, feed_for())
+
+    feed.fetch(feed.feed_url(FIXTURE_CHANNEL))
+
+    [request] = feeds.requests_for(FIXTURE_CHANNEL)
+    assert "If-None-Match" not in request.headers and "If-Modified-Since" not in request.headers
+
+
+@pytest.mark.parametrize(("length", "kept"), [(feed.MAX_ETAG, True), (feed.MAX_ETAG + 1, False)])
+def test_an_etag_up_to_its_length_limit_is_stored_and_sent_back(feeds, channel, run_jobs, length, kept):
+    etag = '"' + "e" * (length - 2) + '"'
+    feeds.serve(FIXTURE_CHANNEL, feed_for(), headers={"ETag": etag})
+    sync_one(channel, run_jobs)
+    Channel.objects.filter(pk=channel.pk).update(feed_sha256="")
+
+    sync_one(channel, run_jobs)
+
+    assert channel.feed_etag == (etag if kept else "")
+    assert feeds.requests_for(FIXTURE_CHANNEL)[-1].headers.get("If-None-Match") == (etag if kept else None)
+
+
+def clock_at(*readings: float):
+    """A monotonic clock giving these readings, then the last one again and again."""
+    readings = list(readings)
+    return lambda: readings.pop(0) if len(readings) > 1 else readings[0]
+
+
+@pytest.mark.parametrize(("late_by", "read"), [(-0.5, True), (0.0, False)],
+                         ids=["half-a-second-to-spare", "at-the-deadline"])
+def test_the_body_must_arrive_before_the_deadline_itself(feeds, late_by, read):
+    feeds.serve(FIXTURE_CHANNEL, feed_for())
+    clock = clock_at(100.0, 100.0, 130.0 + late_by)  # the deadline is 30 s after the start
+
+    if read:
+        assert feed.fetch(feed.feed_url(FIXTURE_CHANNEL), clock=clock).body == feed_for()
+    else:
+        with pytest.raises(feed.FeedDeadline):
+            feed.fetch(feed.feed_url(FIXTURE_CHANNEL), clock=clock)
+
+
+def test_an_https_redirect_on_the_feeds_own_host_is_followed(feeds, channel, run_jobs):
+    url = httpx.URL(feed.feed_url(FIXTURE_CHANNEL))
+    # The local server speaks plain HTTP: following the redirect fails in the TLS handshake, which
+    # shows it was followed rather than refused.
+    feeds.serve_handler(FIXTURE_CHANNEL, redirect_to(f"https://{url.host}:{url.port}/moved.xml"))
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert "neither the feed's own host" not in job.error
+    assert f"The connection to {url.host}:{url.port} broke off" in job.error
+
+
+def test_a_redirect_to_no_host_at_all_is_refused_naming_where_it_led(feeds, channel, run_jobs):
+    feeds.serve_handler(FIXTURE_CHANNEL, redirect_to("file:///etc/passwd"))
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert ("The feed redirected to 'file:/etc/passwd', which is neither the feed's own host nor YouTube's; "
+            "not followed.") in job.error
+
+
+def test_endless_redirects_are_worded_with_the_host(feeds, channel, run_jobs):
+    url = httpx.URL(feed.feed_url(FIXTURE_CHANNEL))
+    feeds.serve_handler(FIXTURE_CHANNEL, redirect_to(FEED_PATH + f"?channel_id={FIXTURE_CHANNEL}"))
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert f"The feed at {url.host}:{url.port} redirected too many times; gave up." in job.error
+    assert {request.method for request in feeds.requests_for(FIXTURE_CHANNEL)} == {"GET"}

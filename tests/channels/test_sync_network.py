@@ -141,3 +141,40 @@ def test_a_job_made_by_hand_that_cannot_reach_the_feed_does_not_back_the_channel
     channel.refresh_from_db()
     assert job.status == JobStatus.RETRY_WAIT and channel.last_outcome == SyncOutcome.UNREACHABLE
     assert (channel.consecutive_failures, channel.next_attempt_at) == (0, None)
+
+
+@pytest.fixture
+def unanswered(settings):
+    """A local port whose listening socket never accepts, its queue already full: a new connection's
+    handshake is never answered, as with a host that drops packets. Connecting hangs until timed out."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):  # the queue holds the backlog + 1; past it the kernel drops the handshake
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    settings.YOUTUBE_FEED_URL = f"http://127.0.0.1:{port}/feeds/videos.xml?channel_id={{channel_id}}"
+    settings.CHANNEL_FEED_CONNECT_TIMEOUT_SECONDS = 0.3
+    settings.CHANNEL_FEED_READ_TIMEOUT_SECONDS = 5
+    yield f"127.0.0.1:{port}"
+    for open_socket in (*fillers, listener):
+        open_socket.close()
+
+
+def test_it_says_connecting_took_too_long_after_the_connect_timeout(unanswered, group, run_jobs):
+    channel = ChannelFactory(youtube_id=FIXTURE_CHANNEL, group=group)
+    started = timezone.now()
+
+    group_sync = services.channel_sync_now(channel=channel, now=timezone.now())
+    [job] = run_jobs(Job.objects.filter(params__group_sync_id=group_sync.pk))
+
+    assert timezone.now() - started < dt.timedelta(seconds=2)  # the 0.3 s connect timeout, not the 5 s read one
+    assert job.status == JobStatus.RETRY_WAIT
+    assert (f"This server could not reach {unanswered} {NO_WAY_OUT}: connecting took longer than 0.3 s."
+            in job.error)
