@@ -148,14 +148,16 @@ def fetch(url: str, *, etag: str = "", last_modified: str = "",
     deadline = clock() + total
     allowed = {httpx.URL(url).host, *hosts.FEED_REDIRECT_HOSTS}
 
-    def left(request: httpx.Request | None = None) -> float:
+    def left(request: httpx.Request) -> float:
         remaining = deadline - clock()
         if remaining <= 0:
             raise FeedDeadline(f"The whole feed did not arrive within {total:g} s.", request=request)
         return remaining
 
     for _ in range(MAX_REDIRECTS + 1):
-        remaining = left()
+        # The request about to go out, so that a deadline passed before it (after a slow redirect)
+        # names the host it was for: the words name the host tried (network_failure).
+        remaining = left(httpx.Request("GET", url))
         timeout = httpx.Timeout(min(read_timeout, remaining), connect=min(connect_timeout, remaining))
         with _client().stream("GET", url, headers=headers, timeout=timeout) as response:
             if response.is_redirect and "Location" in response.headers:

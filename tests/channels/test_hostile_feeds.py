@@ -807,3 +807,19 @@ def test_endless_redirects_are_worded_with_the_host(feeds, channel, run_jobs):
 
     assert f"The feed at {url.host}:{url.port} redirected too many times; gave up." in job.error
     assert {request.method for request in feeds.requests_for(FIXTURE_CHANNEL)} == {"GET"}
+
+
+def test_a_deadline_passed_on_a_redirect_names_the_host_it_was_going_to(feeds):
+    """The deadline can pass between a redirect and the request it leads to: the words still name
+    the host (they said "The feed server the feed server did not send ...")."""
+    feeds.server.expect_request("/moved.xml").respond_with_data(feed_for(), content_type="application/atom+xml")
+    feeds.serve_handler(FIXTURE_CHANNEL, redirect_to("/moved.xml"))
+    url = httpx.URL(feed.feed_url(FIXTURE_CHANNEL))
+
+    with pytest.raises(feed.FeedDeadline) as caught:
+        feed.fetch(str(url), clock=clock_at(0.0, 1.0, 31.0))  # the redirect's answer came late
+
+    assert feed.network_failure(caught.value) == (
+        f"The feed server {url.host}:{url.port} did not send the whole feed in time: it took longer than 30 s "
+        "in all; gave up.")
+    assert not [request for request, _ in feeds.server.log if request.path == "/moved.xml"]
