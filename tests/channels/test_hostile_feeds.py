@@ -823,3 +823,36 @@ def test_a_deadline_passed_on_a_redirect_names_the_host_it_was_going_to(feeds):
         f"The feed server {url.host}:{url.port} did not send the whole feed in time: it took longer than 30 s "
         "in all; gave up.")
     assert not [request for request, _ in feeds.server.log if request.path == "/moved.xml"]
+
+
+# --------------------------------------------------------------------------- refusals word for word (make mutation)
+
+@pytest.mark.parametrize(("body", "said"), [
+    (b"\n  <!doctype html><html><body>Before you continue</body></html>",
+     "The feed URL answered with an HTML page (a consent or error page?), not a feed."),
+    (NUL, "The feed holds a NUL character, which XML does not allow; refused."),
+    (EXTERNAL_DTD, "The feed declares a document type (DTD), where entities could hide; refused as unsafe."),
+    (b"<feed>caf\xe9</feed>", "The feed is not UTF-8 text (byte 9 is not); refused."),
+    (b"<feed><entry></feed>", "The feed is not well-formed XML (truncated or malformed): mismatched tag: line 1, "
+                              "column 15."),
+], ids=["html-after-whitespace", "nul", "dtd", "latin-1", "malformed"])
+def test_a_refused_feed_is_worded_exactly(feeds, channel, run_jobs, body, said):
+    feeds.serve(FIXTURE_CHANNEL, body)  # served as Atom: only the body can tell
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.FAILED
+    assert job.error == f"{FIXTURE_CHANNEL}: {said} Nothing was written."
+    assert channel.last_error == said
+
+
+@pytest.mark.parametrize("before", [b"\n  ", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n"],
+                         ids=["whitespace", "byte-order-mark", "byte-order-mark-and-a-line-break"])
+def test_a_feed_with_something_before_its_xml_declaration_is_read(feeds, channel, run_jobs, before):
+    assert feed_for().startswith(b"<?xml")
+    feeds.serve(FIXTURE_CHANNEL, before + feed_for())
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert Video.objects.count() == 15
