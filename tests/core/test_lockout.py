@@ -69,7 +69,7 @@ def test_a_hundred_wrong_passwords_lock_the_user_out_and_the_right_one_is_refuse
     unlocked_at = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
     assert f"You can try again at <time datetime=\"{unlocked_at.isoformat()}\">{format_instant(unlocked_at)}</time>" \
         in page and "(in 15 min)" in page
-    assert "<code>python manage.py axes_reset_username alice</code>" in page
+    assert "<code id=\"unlock-command\">python manage.py axes_reset_username alice</code>" in page
     assert response["Retry-After"] == str(settings.LOGIN_LOCKOUT_MINUTES * 60)
     assert not logged_in(client)
 
