@@ -52,8 +52,14 @@ MODULES: dict[str, list[str]] = {
     "jobs/maintenance.py": ["tests/jobs/test_maintenance.py", "tests/jobs/test_lost_messages.py",
                             "tests/jobs/test_announce.py", "tests/jobs/test_services.py"],
     "channels/sync.py": ["tests/channels/test_sync.py", "tests/channels/test_sync_judging.py"],
-    "channels/handlers.py": ["tests/channels/test_sync.py", "tests/channels/test_tasks.py"],
-    "backups/handlers.py": ["tests/backups/test_handlers.py"],
+    # The pages' names and search of a quick sync (describe, search) are read in test_job_subjects_view.py.
+    "channels/handlers.py": ["tests/channels/test_sync.py", "tests/channels/test_tasks.py",
+                             "tests/jobs/test_job_subjects_view.py"],
+    # parse_params is read directly by the retention and defaults tests; the off-site copy job without a
+    # server by test_offsite_setup.py (test_offsite.py starts rclone: integration); backup_link by the job page.
+    "backups/handlers.py": ["tests/backups/test_handlers.py", "tests/backups/test_retention_params.py",
+                            "tests/backups/test_defaults.py", "tests/backups/test_offsite_setup.py",
+                            "tests/jobs/test_job_detail_view.py"],
     "backups/retention.py": ["tests/backups/test_retention.py", "tests/backups/test_retention_rules.py"],
     "backups/services/making.py": ["tests/backups/test_services.py"],
     "backups/services/restoring.py": ["tests/backups/test_restore.py", "tests/backups/test_restore_file.py"],
