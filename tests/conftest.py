@@ -2,6 +2,9 @@ import datetime as dt
 
 import pytest
 
+from channels import handlers as channel_handlers
+from channels import sync
+from jobs import registry
 from scheduling import services
 from scheduling.models import ScheduleAuditEntry, ScheduledTask
 from tests.factories import StaffFactory, UserFactory
@@ -51,6 +54,19 @@ def empty_redis():
         from django.core.cache import cache
 
         cache.clear()
+
+
+@pytest.fixture
+def quick_sync_handler(monkeypatch):
+    """The QUICK_SYNC handler registered afresh for this test, and the app's own put back after.
+
+    The app registers it once, at start-up: `make mutation` forks its runs from a process that had
+    registered it already, so the mutants of `register_handlers` (its time limit, its retries, how
+    the pages name its jobs) never ran without this.
+    """
+    monkeypatch.delitem(registry._handlers, sync.JOB_TYPE)
+    channel_handlers.register_handlers()
+    return registry.get(sync.JOB_TYPE)
 
 
 @pytest.fixture

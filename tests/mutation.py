@@ -53,8 +53,8 @@ MODULES: dict[str, list[str]] = {
                             "tests/jobs/test_announce.py", "tests/jobs/test_services.py"],
     "channels/sync.py": ["tests/channels/test_sync.py", "tests/channels/test_sync_judging.py"],
     # The pages' names and search of a quick sync (describe, search) are read in test_job_subjects_view.py.
-    "channels/handlers.py": ["tests/channels/test_sync.py", "tests/channels/test_tasks.py",
-                             "tests/jobs/test_job_subjects_view.py"],
+    "channels/handlers.py": ["tests/channels/test_handlers.py", "tests/channels/test_sync.py",
+                             "tests/channels/test_tasks.py", "tests/jobs/test_job_subjects_view.py"],
     # parse_params is read directly by the retention and defaults tests; the off-site copy job without a
     # server by test_offsite_setup.py (test_offsite.py starts rclone: integration); backup_link by the job page.
     "backups/handlers.py": ["tests/backups/test_handlers.py", "tests/backups/test_retention_params.py",

@@ -82,9 +82,10 @@ def feeds(httpserver, settings):
 
 
 @pytest.fixture
-def run_jobs(django_capture_on_commit_callbacks):
+def run_jobs(django_capture_on_commit_callbacks, quick_sync_handler):
     """Run queued jobs here, the way a worker does (claim, handler, outcome), with the after-commit
-    signals delivered, so group syncs finish as they do in production."""
+    signals delivered, so group syncs finish as they do in production. The quick syncs' handler is
+    registered afresh first (`quick_sync_handler`, tests/conftest.py), before the test makes its jobs."""
 
     def run(jobs=None) -> list[Job]:
         jobs = list(jobs if jobs is not None else Job.objects.filter(status="queued").order_by("pk"))

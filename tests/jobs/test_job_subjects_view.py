@@ -14,7 +14,8 @@ from channels import services
 from jobs.models import Job, JobStatus
 from tests.factories import ChannelFactory, ChannelGroupFactory, JobFactory, UserFactory, grant
 
-pytestmark = pytest.mark.django_db
+# The handler that names them registered afresh in each test (see the fixture): the pages read it.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_sync_handler")]
 
 UTC = dt.timezone.utc
 
@@ -80,6 +81,36 @@ def test_a_deleted_channel_is_named_by_its_id_without_a_link(user_client, news):
     assert f"Channel #{gone_pk} (deleted)" in html and 'href="/channels/' not in html
 
 
+def test_a_deleted_group_is_named_by_its_id_without_a_link(user_client, news):
+    eagle = ChannelFactory(title="Legal Eagle", group=news)
+    job = quick_sync(eagle, news)
+    news_pk = news.pk
+    news.delete()
+
+    html = html_of(user_client, f"/jobs/{job.pk}")
+
+    assert (f'<span class="job-subject">Channel <a href="/channels/{eagle.pk}">Legal Eagle</a></span> · '
+            f'<span class="job-subject">Group #{news_pk} (deleted)</span>') in html
+    assert 'href="/channels#group-' not in html
+
+
+@pytest.mark.parametrize("params", [
+    ["channel_id", 3],
+    {"channel_id": "x", "group_id": "y"},
+    {"channel_id": True, "group_id": False},
+    {"channel_id": 2.0},
+])
+def test_a_job_whose_params_name_no_channel_is_listed_about_nothing(user_client, params):
+    # Made by hand or by an older version: its handler refuses it when it runs, and the pages list it.
+    job = JobFactory(job_type="QUICK_SYNC", params=params)
+
+    listed = html_of(user_client, "/jobs")
+    shown = html_of(user_client, f"/jobs/{job.pk}")
+
+    assert ids_on(listed) == [job.pk]
+    assert 'class="job-subject"' not in listed and 'class="job-subject"' not in shown
+
+
 def test_the_list_costs_the_same_queries_for_two_quick_syncs_or_twenty(user_client, news):
     def queries_for_page() -> int:
         with CaptureQueriesContext(connection) as captured:
@@ -113,6 +144,15 @@ def test_search_finds_quick_syncs_by_their_channel_and_group(user_client, news, 
     html = html_of(user_client, "/jobs", q=q)
 
     assert ids_on(html) == sorted((jobs[name].pk for name in wanted), reverse=True)
+
+
+def test_search_finds_the_jobs_of_a_channel_by_title_and_of_another_group_by_name_at_once(user_client, news):
+    lawyers = ChannelGroupFactory(name="Lawyers")
+    by_title = quick_sync(ChannelFactory(title="Lawful Good", group=news), news)
+    by_group = quick_sync(ChannelFactory(title="Tom Scott", group=lawyers), lawyers)
+    quick_sync(ChannelFactory(title="Other", group=news), news)
+
+    assert ids_on(html_of(user_client, "/jobs", q="law")) == [by_group.pk, by_title.pk]
 
 
 def test_a_number_finds_the_job_with_that_id_and_the_jobs_whose_error_holds_it(user_client):
