@@ -57,6 +57,10 @@ def test_it_backs_up_and_reports_file_size_ratio_and_duration(backup_dir):
     ({**PARAMS, "compress": False}, "compress: unknown parameter"),
     ({**PARAMS, "window_start": "last night"}, "window_start: 'last night' is not an ISO-8601 instant."),
     ({**PARAMS, "window_start": "2026-12-01T02:00:00"}, "has no time zone offset"),
+    (["full", 30], "Invalid parameters: they must be a JSON object."),  # a job made by hand
+    # Every problem at once, each in the form's words.
+    ({**PARAMS, "retention_days": 0, "cleanup_old": "yes"}, "Invalid parameters: Delete old backups: must be true "
+     "or false (got 'yes'). Retention (days): Ensure this value is greater than or equal to 1."),
 ])
 def test_it_fails_at_once_on_bad_params(params, message, backup_dir):
     job = run_job(params)

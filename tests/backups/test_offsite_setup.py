@@ -5,6 +5,7 @@ the off-site figures of /metrics."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pytest
 from django.core.checks import run_checks
@@ -16,9 +17,9 @@ from backups.models import Backup
 from core import metrics
 from core.health import health_status
 from jobs import runner
-from jobs.models import JobStatus
+from jobs.models import Job, JobStatus
 from jobs.services import job_enqueue
-from tests.backups.conftest import sqlite_only
+from tests.backups.conftest import sqlite_only, with_file
 from tests.factories import BackupFactory, JobFactory, NotificationChannelFactory, UserFactory, grant
 from tests.notifications.conftest import send_all
 
@@ -121,6 +122,59 @@ def test_a_missing_rclone_fails_the_copy_at_once_and_the_backup_stays_good(no_rc
     assert "the rclone program (rclone) is not installed or not on PATH" in copy_job.error
     assert backup.offsite_error == copy_job.error and backup.offsite_state == "failed"
     assert list(Backup.objects.good()) == [backup]
+
+
+# --- the copy job's params, and a folder for a remote -------------------------------------------------
+
+
+def run_copy_job(params) -> Job:
+    job = job_enqueue(job_type=offsite.JOB_TYPE, params=params, now=timezone.now())
+    runner.execute(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("params", "named"), [({}, "None"), ({"backup_id": "3"}, "'3'"), ({"backup_id": True}, "True"),
+                                               (["backup_id", 3], "None")])
+def test_a_copy_job_that_names_no_backup_fails_at_once_saying_so(params, named, settings, tmp_path):
+    settings.BACKUP_REMOTE = str(tmp_path / "remote")
+    BackupFactory()  # one there is, which a param taken loosely could name
+
+    job = run_copy_job(params)
+
+    assert (job.status, job.failed_permanently, job.attempts) == (JobStatus.FAILED, True, 1)
+    assert job.error == f"Invalid parameters: backup_id: {named} is not a backup's id."
+    assert not (tmp_path / "remote").exists()
+
+
+@pytest.mark.django_db
+def test_a_copy_job_of_a_backup_deleted_since_fails_at_once_saying_so():
+    backup = BackupFactory()
+    backup_id = backup.pk
+    backup.delete()
+
+    job = run_copy_job({"backup_id": backup_id})
+
+    assert (job.status, job.failed_permanently) == (JobStatus.FAILED, True)
+    assert job.error == f"There is no backup #{backup_id} to copy off-site."
+
+
+@pytest.mark.django_db
+def test_a_folder_as_the_remote_gets_a_checked_copy_with_the_time_it_was_made(settings, backup_dir, tmp_path):
+    # A mounted disk or NAS share: rclone copies to a local path without a server.
+    settings.BACKUP_REMOTE = str(tmp_path / "nas")
+    backup = with_file(BackupFactory(sha256=hashlib.sha256(b"backup bytes").hexdigest()), backup_dir)
+    before = timezone.now()
+
+    job = run_copy_job({"backup_id": backup.pk})
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert (job.result["status"], job.result["backup_id"]) == ("copied", backup.pk)
+    backup.refresh_from_db()
+    assert before <= backup.offsite_copied_at <= timezone.now()
+    assert (backup.offsite_remote, backup.offsite_error) == (str(tmp_path / "nas"), "")
+    assert (tmp_path / "nas" / backup.file_name).read_bytes() == (backup_dir / backup.file_name).read_bytes()
 
 
 # --- the alert --------------------------------------------------------------------------------------
