@@ -396,7 +396,10 @@ def test_it_parses_zones(name):
     assert parse_zone(name).key == name
 
 
-@pytest.mark.parametrize("bad", ["Mars/Olympus", "", "utc+2", "Europe/", "europe/berlin", " UTC", "../etc/passwd", "localtime", None])
+# posix/ and right/ are folders of the tz database (leap-second and POSIX variants) that ZoneInfo opens but
+# that are not zone names: a schedule in them would not survive a machine whose database lacks them.
+@pytest.mark.parametrize("bad", ["Mars/Olympus", "", "utc+2", "Europe/", "europe/berlin", " UTC", "../etc/passwd", "localtime", None,
+                                 "posix/Europe/Berlin", "right/UTC", ["UTC"]])
 def test_it_rejects_bad_zones(bad):
     with pytest.raises(RecurrenceError) as info:
         parse_zone(bad)
@@ -460,6 +463,13 @@ def test_it_accepts_valid_cron(expr):
         ("H 0 * * *", "minute"),
         ("1,,2 * * * *", "minute"),
         ("0 0 * * funday", "funday"),
+        ("0 0 * * someday", "'someday' is not a valid day-of-week value"),
+        ("0 0 1 foo *", "'foo' is not a valid month value"),
+        # A month's or a weekday's name means nothing in another field.
+        ("jan * * * *", "'jan' is not a valid minute value"),
+        ("0 mon * * *", "'mon' is not a valid hour value"),
+        ("0 0 1 mon *", "'mon' is not a valid month value"),
+        ("0 0 * * jan", "'jan' is not a valid day-of-week value"),
         ("0 0 30 2 *", "never runs"),
         ("0 0 31 4,6,9,11 *", "never runs"),
     ],
@@ -474,7 +484,7 @@ def test_it_rejects_bad_cron(bad, hint):
 def test_it_rejects_cron_that_is_not_text():
     with pytest.raises(RecurrenceError) as info:
         validate_cron(["* * * * *"])
-    assert info.value.field == "cron_expr"
+    assert (info.value.field, str(info.value)) == ("cron_expr", "A cron expression must be text (got ['* * * * *']).")
 
 
 @pytest.mark.parametrize(
@@ -487,6 +497,8 @@ def test_it_rejects_cron_that_is_not_text():
         ({"kind": "daily", "time": dt.time(7, 30, tzinfo=UTC)}, "schedule_time"),
         ({"kind": "daily", "time": dt.time(7, 30), "timezone": "Nowhere/Land"}, "timezone"),
         ({"kind": "weekly", "time": dt.time(7, 30)}, "schedule_days"),
+        ({"kind": "weekly", "days": ("mon",)}, "schedule_time"),
+        ({"kind": "weekly", "time": dt.time(7, 30, 15), "days": ("mon",)}, "schedule_time"),
         ({"kind": "weekly", "time": dt.time(7, 30), "days": (7,)}, "schedule_days"),
         ({"kind": "weekly", "time": dt.time(7, 30), "days": (True,)}, "schedule_days"),
         ({"kind": "weekly", "time": dt.time(7, 30), "days": ("someday",)}, "schedule_days"),
@@ -503,6 +515,7 @@ def test_it_rejects_cron_that_is_not_text():
         ({"kind": "cron", "cron_expr": ""}, "cron_expr"),
         ({"kind": "cron", "cron_expr": "0 0 30 2 *"}, "cron_expr"),
         ({"kind": "cron", "cron_expr": "* * * * *", "timezone": ""}, "timezone"),
+        ({"kind": "cron", "cron_expr": "* * * * *", "timezone": ["Europe/Berlin"]}, "timezone"),
     ],
 )
 def test_it_validates_on_construction_naming_the_field(kwargs, field):
@@ -607,6 +620,7 @@ def test_it_knows_how_far_the_clocks_move_on_a_day(day, change):
 @pytest.mark.parametrize(("wall", "instant"), [
     (dt.datetime(2026, 3, 29, 2, 30), at("2026-03-29T01:30Z")),  # skipped: shifted forward by the gap
     (dt.datetime(2026, 10, 25, 2, 30), at("2026-10-25T00:30Z")),  # repeated: the first time
+    (dt.datetime(2026, 10, 25, 2, 30, fold=1), at("2026-10-25T00:30Z")),  # even a wall read off the second pass
     (dt.datetime(2026, 5, 4, 8, 0, tzinfo=UTC), at("2026-05-04T06:00Z")),  # a zone on the wall time is ignored
 ])
 def test_it_reads_a_wall_time_as_the_daily_schedules_do(wall, instant):
@@ -702,6 +716,100 @@ def test_it_tells_the_api_and_the_pages_which_way_the_clocks_go():
 ])
 def test_it_reads_weekday_and_month_names_in_any_case_and_steps_of_one(expr, runs):
     assert cron(expr).next_runs(at("2026-05-04T00:30Z"), 4) == [at(run) for run in runs]
+
+
+# --------------------------------------------------------------------------- ranges, inputs and answers (make mutation)
+
+
+@pytest.mark.parametrize(("expr", "after", "runs"), [
+    # 2026-05-08 is a Friday: the working week starts again on Monday.
+    ("0 9 * * mon-fri", "2026-05-08T10:00Z", ["2026-05-11T09:00Z", "2026-05-12T09:00Z"]),
+    ("0 0-6 * * *", "2026-05-04T06:30Z", ["2026-05-05T00:00Z", "2026-05-05T01:00Z"]),
+    ("0 9 1-6 * *", "2026-05-06T10:00Z", ["2026-06-01T09:00Z", "2026-06-02T09:00Z"]),
+    ("0 9 1 jan-jun *", "2026-06-01T10:00Z", ["2027-01-01T09:00Z", "2027-02-01T09:00Z"]),
+    # Sunday opens a range as 0 ("sun-tue" is Sunday to Tuesday, not a range running backwards from 7).
+    ("0 9 * * sun-tue", "2026-05-05T10:00Z", ["2026-05-10T09:00Z", "2026-05-11T09:00Z", "2026-05-12T09:00Z"]),
+    # Sunday named at both ends is one day: six days, not the whole week, so Thursday (05-07) has no run.
+    ("0 9 * * sun-wed,fri-sun", "2026-05-05T10:00Z", ["2026-05-06T09:00Z", "2026-05-08T09:00Z", "2026-05-09T09:00Z"]),
+])
+def test_it_runs_only_on_the_values_a_range_names(expr, after, runs):
+    assert cron(expr).next_runs(at(after), len(runs)) == [at(run) for run in runs]
+
+
+def test_it_says_a_cron_whose_every_time_the_clocks_skip_has_no_upcoming_run():
+    # "*/7" is Sunday (0 and 7) and, starting with '*', is AND-ed with days 25-31: the last Sunday of March,
+    # when Berlin's clocks jump over 02:00-03:00 every year. A wildcard cron has no run in a skipped hour.
+    never = cron("*/15 2 25-31 3 */7", "Europe/Berlin")
+    with pytest.raises(RecurrenceError) as error:
+        never.next_after(at("2026-01-01T00:00Z"))
+    assert message_of(error) == ("cron_expr", "This schedule has no upcoming run.")
+
+
+def test_it_finds_the_first_run_of_a_cron_the_clocks_stopped_skipping():
+    # Moscow skipped 02:00-03:00 on the last Sunday of March until it kept summer time in 2011.
+    once_skipped = cron("*/15 2 25-31 3 */7", "Europe/Moscow")
+    assert once_skipped.next_after(at("2000-01-01T00:00Z")) == at("2012-03-24T22:00Z")
+
+
+@pytest.fixture
+def machine_in_tokyo(monkeypatch):
+    """The process's own zone (what `astimezone()` without an argument uses) far from UTC."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("machine_in_tokyo")
+@pytest.mark.parametrize(("rec", "after", "runs"), [
+    (cron("*/15 * * * *"), "2026-01-10T10:00Z", ["2026-01-10T10:15:00+00:00"]),
+    (daily("05:30", "Europe/Berlin"), "2026-01-10T12:00Z", ["2026-01-11T04:30:00+00:00"]),
+    # New York's repeated hour: both passes of 01:00.
+    (cron("0 * * * *", "America/New_York"), "2026-11-01T04:30Z",
+     ["2026-11-01T05:00:00+00:00", "2026-11-01T06:00:00+00:00", "2026-11-01T07:00:00+00:00"]),
+    (Recurrence("interval", interval_minutes=60, anchor=dt.datetime(2026, 1, 1, 10, 7, tzinfo=parse_zone("Europe/Berlin"))),
+     "2026-01-01T09:00Z", ["2026-01-01T09:07:00+00:00"]),
+    (Recurrence("interval", interval_minutes=15), "2026-01-01T10:59:30Z", ["2026-01-01T11:00:00+00:00"]),
+])
+def test_it_answers_in_utc_whatever_the_machines_zone(rec, after, runs):
+    assert [run.isoformat() for run in rec.next_runs(at(after), len(runs))] == runs
+
+
+def test_it_takes_the_time_as_hh_mm_text():
+    rec = Recurrence("daily", timezone="Europe/Berlin", time="05:30")
+    assert rec.time == dt.time(5, 30)
+    assert rec.next_after(at("2026-01-10T12:00Z")) == at("2026-01-11T04:30Z")
+    weekly = Recurrence("weekly", timezone="Europe/Berlin", time="02:30", days=("sun",))
+    assert weekly.next_after(at("2026-03-28T12:00Z")) == at("2026-03-29T01:30Z")
+
+
+def test_it_names_the_kinds_to_choose_from():
+    with pytest.raises(RecurrenceError) as error:
+        Recurrence("hourly")
+    assert message_of(error) == ("schedule_kind", "Choose one of: daily, weekly, interval, cron (got 'hourly').")
+
+
+@pytest.mark.parametrize("empty", [None, ""])
+def test_it_asks_for_a_cron_expression_when_none_is_given(empty):
+    with pytest.raises(RecurrenceError) as error:
+        Recurrence("cron", cron_expr=empty)
+    assert message_of(error) == ("cron_expr", "A cron expression is required for cron schedules.")
+
+
+def test_it_keeps_an_interval_anchor_within_the_dates_it_names():
+    # 0001-01-01T00:00+14:00 is a valid aware datetime, but its UTC instant lies before year 1.
+    with pytest.raises(RecurrenceError) as error:
+        Recurrence("interval", interval_minutes=15, anchor=dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=14))))
+    assert message_of(error) == ("anchor", "The interval anchor must be between 0001-01-02 and 9999-12-30 (UTC) "
+                                           "(got 0001-01-01T00:00:00+14:00).")
+    # The dates named are in the range, to the minute; a minute outside is not.
+    first, last = dt.datetime(1, 1, 2, tzinfo=UTC), dt.datetime(9999, 12, 30, 23, 59, tzinfo=UTC)
+    assert Recurrence("interval", interval_minutes=15, anchor=first).anchor == first
+    assert Recurrence("interval", interval_minutes=15, anchor=last).anchor == last
+    for outside in (first - dt.timedelta(minutes=1), last + dt.timedelta(minutes=1)):
+        with pytest.raises(RecurrenceError, match="^The interval anchor must be between"):
+            Recurrence("interval", interval_minutes=15, anchor=outside)
 
 
 @pytest.fixture(autouse=True)
