@@ -21,6 +21,7 @@ DST rules (daily, weekly, and cron expressions whose minute and hour fields both
 Cron expressions whose minute or hour field starts with ``*`` (``*/15 * * * *``, ``0 * * * *``,
 ``5 */2 * * *``) run by real time, like Vixie cron's "wildcard" jobs: every real instant whose local
 wall time matches fires, so a repeated hour fires in both passes and a skipped hour simply has no runs.
+One whose every time falls in a skipped hour of its zone never runs, and is refused like "0 0 30 2 *".
 
 Day-of-month and day-of-week combine as in Vixie cron and crontab(5): when both fields are restricted
 (neither starts with ``*``) a day matches if either matches; otherwise both must match. Day-of-week
@@ -359,6 +360,9 @@ def _resolve_real(wall: _dt.datetime, zone: ZoneInfo) -> tuple[_dt.datetime, ...
 # --------------------------------------------------------------------------- Recurrence
 
 _NO_RUN_HORIZON = _dt.timedelta(days=366 * 20)  # 5-field cron gaps are at most 8 years (Feb 29)
+# After every clock change the tz database lists (Morocco's run to 2087), each zone repeats one yearly
+# rule: a cron with a run after this instant keeps having runs, one with none never runs again.
+_SETTLED_RULES = _dt.datetime(2200, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -392,6 +396,18 @@ class Recurrence:
             if self.cron_expr in (None, ""):
                 raise RecurrenceError("cron_expr", "A cron expression is required for cron schedules.")
             object.__setattr__(self, "cron_expr", validate_cron(self.cron_expr))
+            if _compile_cron(self.cron_expr).real_time:
+                self._check_runs_in_zone()
+
+    def _check_runs_in_zone(self) -> None:
+        """A wildcard cron has no run in an hour the clocks skip, so valid fields can still name only
+        such hours (02:xx on the last Sunday of March, in Berlin). Refused here, with the other invalid
+        input, rather than when the schedule's next run is first asked for (its save)."""
+        try:
+            self.next_after(_SETTLED_RULES)
+        except RecurrenceError:
+            raise RecurrenceError("cron_expr", f"The cron expression {self.cron_expr!r} never runs in {self.timezone}: "
+                                               "the clocks skip every time it names.") from None
 
     def _checked_time(self) -> _dt.time:
         value = self.time

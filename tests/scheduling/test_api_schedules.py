@@ -555,6 +555,8 @@ def test_it_bounds_the_preview_count(api, count):
     ({"schedule_kind": "cron", "cron_expr": "61 * * * *"}, "cron_expr"),
     ({"schedule_kind": "cron", "cron_expr": "* * *"}, "cron_expr"),
     ({"schedule_kind": "cron", "cron_expr": "0 0 30 2 *"}, "cron_expr"),  # valid, but never runs
+    # 02:xx on the last Sunday of March, every time an hour Berlin's clocks skip: never runs there either.
+    ({"schedule_kind": "cron", "cron_expr": "*/15 2 25-31 3 */7", "timezone": "Europe/Berlin"}, "cron_expr"),
     ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
     ({"timezone": ""}, "timezone"),
     ({"task_type": "NOT_A_TASK"}, "task_type"),

@@ -736,12 +736,24 @@ def test_it_runs_only_on_the_values_a_range_names(expr, after, runs):
     assert cron(expr).next_runs(at(after), len(runs)) == [at(run) for run in runs]
 
 
-def test_it_says_a_cron_whose_every_time_the_clocks_skip_has_no_upcoming_run():
+def test_it_refuses_a_cron_whose_every_time_the_clocks_skip_in_its_zone():
     # "*/7" is Sunday (0 and 7) and, starting with '*', is AND-ed with days 25-31: the last Sunday of March,
-    # when Berlin's clocks jump over 02:00-03:00 every year. A wildcard cron has no run in a skipped hour.
-    never = cron("*/15 2 25-31 3 */7", "Europe/Berlin")
+    # when Berlin's clocks jump over 02:00-03:00 every year. A wildcard cron has no run in a skipped hour,
+    # so this one never runs in Berlin: refused like "0 0 30 2 *", not left to fail when it is saved.
     with pytest.raises(RecurrenceError) as error:
-        never.next_after(at("2026-01-01T00:00Z"))
+        cron("*/15 2 25-31 3 */7", "Europe/Berlin")
+    assert message_of(error) == ("cron_expr", "The cron expression '*/15 2 25-31 3 */7' never runs in Europe/Berlin: "
+                                              "the clocks skip every time it names.")
+    # The same fields run in a zone whose clocks keep that hour.
+    assert cron("*/15 2 25-31 3 */7", "Asia/Tokyo").next_after(at("2026-01-01T00:00Z")) == at("2026-03-28T17:00Z")
+
+
+def test_it_gives_up_after_twenty_years_without_a_run():
+    # Moscow skipped 02:00-03:00 on the last Sunday of March until 2011: from 1992 the next such run is
+    # 2012-03-25, a little more than twenty years on, further than any cron's gap between runs.
+    once_skipped = cron("*/15 2 25-31 3 */7", "Europe/Moscow")
+    with pytest.raises(RecurrenceError) as error:
+        once_skipped.next_after(at("1992-01-01T00:00Z"))
     assert message_of(error) == ("cron_expr", "This schedule has no upcoming run.")
 
 
