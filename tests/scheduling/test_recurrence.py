@@ -832,5 +832,5 @@ def computed_afresh():
     tests, caches full, so a mutant in a cached function was never executed and "survived".
     """
     for cached in (recurrence._compile_cron_text, recurrence._offset_bounds, recurrence._describe_cron,
-                   recurrence.known_zones, recurrence._zones_by_folded_name):
+                   recurrence.known_zones, recurrence._zones_by_folded_name, recurrence._runs_in_zone):
         cached.cache_clear()
