@@ -47,7 +47,11 @@ MODULES: dict[str, list[str]] = {
     # test_hostile_feeds.py reads feed.py's parser and fetch directly (bombs, caps, redirects, deadline).
     "channels/feed.py": ["tests/channels/test_sync.py", "tests/channels/test_sync_network.py",
                          "tests/channels/test_hostile_feeds.py"],
-    "scheduling/services.py": ["tests/scheduling/test_services.py"],
+    # Its writes are tested where their subjects are: the audit entries, the task types' change hooks,
+    # pause and resume (and the pass lifting pauses), the sweep of runs left dispatched.
+    "scheduling/services.py": ["tests/scheduling/test_services.py", "tests/scheduling/test_audit.py",
+                               "tests/scheduling/test_change_hooks.py", "tests/scheduling/test_pause.py",
+                               "tests/scheduling/test_runs_settle.py"],
     # Its steps are tested where their subjects are: lost messages, announcements, retries and reaping.
     "jobs/maintenance.py": ["tests/jobs/test_maintenance.py", "tests/jobs/test_lost_messages.py",
                             "tests/jobs/test_announce.py", "tests/jobs/test_services.py"],
