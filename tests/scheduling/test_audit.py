@@ -83,3 +83,25 @@ def test_it_records_run_now(make_schedule, alice):
     schedule = make_schedule(now=at("2026-05-01 12:00"))
     services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"), actor=Actor(Via.PAGE, alice))
     assert entries()[-1] == ("run_now", "page", "alice", {})
+
+
+def test_a_forced_run_now_says_it_was_forced(make_schedule, alice):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    services.schedule_run_now(schedule=schedule, now=at("2026-05-01 12:30"), force=True, actor=Actor(Via.API, alice))
+    assert entries()[-1] == ("run_now", "api", "alice", {"forced": True})
+
+
+def test_unticking_enabled_in_the_editor_records_a_disable(make_schedule, alice):
+    schedule = make_schedule(now=at("2026-05-01 12:00"))
+    schedule.enabled = False
+    services.schedule_save(schedule=schedule, now=at("2026-05-01 12:05"), actor=Actor(Via.PAGE, alice))
+    assert entries()[-1] == ("disable", "page", "alice", {"enabled": [True, False]})
+
+
+def test_enabling_or_disabling_selected_schedules_records_who_did_it(make_schedule, alice):
+    make_schedule(now=at("2026-05-01 12:00"), enabled=False)
+    admin = Actor(Via.ADMIN, alice)
+    for enabled in (True, False):
+        services.schedule_set_enabled_many(schedules=ScheduledTask.objects.all(), enabled=enabled,
+                                           now=at("2026-05-01 12:05"), actor=admin)
+    assert [entry[:3] for entry in entries()[1:]] == [("enable", "admin", "alice"), ("disable", "admin", "alice")]

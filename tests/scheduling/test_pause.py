@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from common.actors import SYSTEM, Actor, Via
 from jobs.models import Job, JobStatus
 from scheduling import recurrence, services, tick
-from scheduling.models import AuditAction, RunOutcome, ScheduleAuditEntry, ScheduleRun
+from scheduling.models import AuditAction, RunOutcome, ScheduleAuditEntry, ScheduledTask, ScheduleRun
 from tests.factories import UserFactory
 from tests.scheduling.conftest import at, refreshed
 
@@ -97,6 +97,11 @@ def test_it_says_the_current_time_in_the_schedules_zone(make_schedule):
         pause(schedule, at("2026-05-01 12:00"))
     assert caught.value.message_dict["until"] == [
         "Choose a time in the future: it is already Fri 1 May 2026, 14:01 CEST (Europe/Berlin)."]
+
+
+def test_a_pause_given_no_reason_has_none(every_5):
+    services.schedule_pause(schedule=every_5, until=at("2026-05-02 08:00"), now=at("2026-05-01 12:01"))
+    assert (refreshed(every_5).paused_until, refreshed(every_5).pause_reason) == (at("2026-05-02 08:00"), "")
 
 
 def test_is_paused_covers_the_windows_before_the_end_only(every_5):
@@ -222,6 +227,26 @@ def test_resume_now_lifts_the_pause_and_the_next_window_runs(every_5, alice):
     assert tick.run_pass(now=at("2026-05-01 13:00")).pauses_ended == 0
 
 
+def test_the_schedule_handed_back_by_resume_now_is_not_paused(every_5):
+    """The API answers with it."""
+    pause(every_5, at("2026-05-01 13:00"))
+    resumed = services.schedule_resume(schedule=every_5, now=at("2026-05-01 12:07"))
+    assert (resumed.paused_until, resumed.pause_reason, resumed.updated_at) == (None, "", at("2026-05-01 12:07"))
+
+
+def test_the_pass_lifts_every_pause_that_ended_batch_after_batch(make_schedule):
+    schedules = [make_schedule(now=START, name=f"Every 5 ({n})", schedule_kind="interval", interval_minutes=5)
+                 for n in range(3)]
+    for schedule, minute in zip(schedules, (30, 20, 25)):
+        pause(schedule, at(f"2026-05-01 12:{minute}"))
+
+    assert services.schedule_pauses_end(now=at("2026-05-01 12:30"), limit=2) == 3
+
+    assert not ScheduledTask.objects.filter(paused_until__isnull=False).exists()
+    resumed = ScheduleAuditEntry.objects.filter(action=AuditAction.RESUME).order_by("pk")
+    assert [entry.schedule for entry in resumed] == [schedules[1], schedules[2], schedules[0]]  # as they ended
+
+
 @pytest.mark.parametrize("claimed_by", ["the open run moved", "a row of its own"])
 def test_a_paused_window_already_in_the_ledger_is_set_aside(every_5, claimed_by):
     """A racing scheduler (or a simulated --now pass) claimed the window: the pass moves on."""
@@ -311,6 +336,18 @@ def test_an_edit_keeps_the_pause(every_5):
     services.schedule_save(schedule=every_5, now=at("2026-05-01 12:03"))
     assert refreshed(every_5).paused_until == at("2026-05-02 08:00")
     assert set(every_5.audit_entries.get(action="update").changes) == {"name"}
+
+
+def test_an_edit_in_a_form_opened_before_the_pause_keeps_the_pause(every_5):
+    form_copy = ScheduledTask.objects.get(pk=every_5.pk)
+    pause(every_5, at("2026-05-02 08:00"))
+    form_copy.name = "Renamed"
+
+    services.schedule_save(schedule=form_copy, now=at("2026-05-01 12:03"))
+
+    every_5 = refreshed(every_5)
+    assert (every_5.name, every_5.paused_until, every_5.pause_reason) == ("Renamed", at("2026-05-02 08:00"),
+                                                                         "server maintenance")
 
 
 def test_schedule_tick_says_which_pauses_ended_and_a_dry_run_keeps_them(every_5):

@@ -33,10 +33,13 @@ def fail_unannounced(job, django_capture_on_commit_callbacks):
     Job.objects.update(announce_due_at=None)
 
 
-def test_it_settles_a_run_whose_jobs_are_all_final(run, django_capture_on_commit_callbacks):
+def test_it_settles_a_run_whose_jobs_are_all_final(run, django_capture_on_commit_callbacks, caplog):
     fail_unannounced(run.jobs.get(), django_capture_on_commit_callbacks)
 
     assert services.runs_settle_stale(now=RUN_AT + SECOND * 2) == 1
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "scheduling.services"] == [
+        ("WARNING", "Settled 1 run(s) left dispatched after their last job finished.")]
 
     run = refreshed(run)
     assert (run.outcome, run.finished_at) == (RunOutcome.FAILED, RUN_AT + SECOND * 2)
@@ -68,6 +71,15 @@ def test_it_reads_only_and_leaves_a_run_with_an_active_job_alone(run):
 
     assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT"]
     assert refreshed(run).outcome == RunOutcome.DISPATCHED
+
+
+def test_another_runs_active_job_does_not_hold_it_back(run, make_schedule, django_capture_on_commit_callbacks):
+    fail_unannounced(run.jobs.get(), django_capture_on_commit_callbacks)
+    other = make_schedule(now=at("2026-05-01 12:00"), name="Other")
+    services.schedule_run_now(schedule=other, now=RUN_AT)  # its job is queued
+
+    assert services.runs_settle_stale(now=RUN_AT + SECOND * 2) == 1
+    assert refreshed(run).outcome == RunOutcome.FAILED
 
 
 def test_it_settles_in_bounded_batches(make_schedule, django_capture_on_commit_callbacks):
