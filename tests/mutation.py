@@ -39,7 +39,9 @@ START, END = "<!-- scores:start -->", "<!-- scores:end -->"
 MODULES: dict[str, list[str]] = {
     # test_recurrence_properties.py (hypothesis, ~20 s a run) left out: a survivor ran for minutes here.
     "scheduling/recurrence.py": ["tests/scheduling/test_recurrence.py"],
-    "scheduling/tick.py": ["tests/scheduling/test_tick.py", "tests/scheduling/test_pause.py"],
+    # test_alerts.py: the pass hands its decided windows to the alerts (about 2 s a run).
+    "scheduling/tick.py": ["tests/scheduling/test_tick.py", "tests/scheduling/test_pause.py",
+                           "tests/scheduling/test_alerts.py"],
     "jobs/runner.py": ["tests/jobs/test_runner.py", "tests/jobs/test_graceful_stop.py"],
     # The routers exercise the frame: the schedules router is the model one (permissions table, pages).
     "common/api.py": ["tests/core/test_api_manners.py", "tests/core/test_api_json_bodies.py",
