@@ -155,11 +155,22 @@ class Webhook:
 
 
 @pytest.fixture
-def webhook(httpserver):
+def webhook(httpserver, monkeypatch):
+    # Apprise sends through two module-level thread pools, made on its first send. A process forked
+    # after that send keeps the pools but not their threads: each send then waits out its time limit
+    # and fails. `make mutation` runs every mutant's tests in such a fork (of the process that ran the
+    # clean tests), where the alerts tests failed whatever the mutant. So each test gets pools of its own.
+    from apprise import apprise
+
+    for pool in ("_shared_executor", "_coordinator_executor"):
+        monkeypatch.setattr(apprise, pool, None)
     hook = Webhook(httpserver)
     hook.answer(200)
     yield hook
     httpserver.clear()
+    for pool in (apprise._shared_executor, apprise._coordinator_executor):
+        if pool is not None:
+            pool.shutdown(wait=False)
 
 
 class Inbox:
