@@ -173,6 +173,31 @@ def test_a_late_pass_records_the_paused_windows_and_decides_the_later_ones_as_us
     assert refreshed(every_5).next_run_at == at("2026-05-01 12:45")
 
 
+def test_a_pass_coming_back_exactly_at_the_end_of_the_pause_runs_that_window_at_once(every_5):
+    """The scheduler was down from 12:01 and passes again at 12:30, when the pause ends."""
+    pause(every_5, at("2026-05-01 12:30"))
+
+    report = tick.run_pass(now=at("2026-05-01 12:30"))
+
+    assert report.outcomes == {"paused": 1, "dispatched": 1}
+    assert window_jobs() == ["2026-05-01T12:30:00+00:00"]
+    assert refreshed(every_5).next_run_at == at("2026-05-01 12:35")
+
+
+def test_a_paused_window_the_ledger_cannot_explain_stops_the_pass_and_says_which(every_5):
+    """The open paused run is past the window already, and no run holds that window (a row edited by
+    hand, say): the pass does not guess; the failed pass's log names the window."""
+    from django.db import IntegrityError
+
+    pause(every_5, at("2026-05-01 13:00"))
+    tick.run_pass(now=at("2026-05-01 12:05"))
+    ScheduleRun.objects.filter(schedule=every_5).update(due_at=at("2026-05-01 12:20"))
+
+    with pytest.raises(IntegrityError, match=rf"^Window 2026-05-01T12:10:00\+00:00 of schedule {every_5.pk} is in the "
+                                             r"ledger\.$"):
+        tick.run_pass(now=at("2026-05-01 12:10:01"))
+
+
 def test_a_late_pass_inside_the_pause_coalesces_what_it_finds(every_5):
     pause(every_5, at("2026-05-01 13:00"))
     tick.run_pass(now=at("2026-05-01 12:22"))  # 12:05 to 12:20 at once
@@ -245,6 +270,25 @@ def test_the_pass_lifts_every_pause_that_ended_batch_after_batch(make_schedule):
     assert not ScheduledTask.objects.filter(paused_until__isnull=False).exists()
     resumed = ScheduleAuditEntry.objects.filter(action=AuditAction.RESUME).order_by("pk")
     assert [entry.schedule for entry in resumed] == [schedules[1], schedules[2], schedules[0]]  # as they ended
+
+
+@pytest.mark.parametrize(("run_now_at", "runs"), [
+    # Run now at the very instant of the paused window, written after it: the newer of the two.
+    ("2026-05-01 12:05", [("paused", 0), ("succeeded", 0), ("paused", 0)]),
+    # Run now whose instant was taken a moment before the pass's, written a moment after it: the paused
+    # window is the newer, as the history lists them, and the next window is added to it.
+    ("2026-05-01 12:04:59.9", [("paused", 1), ("succeeded", 0)]),
+])
+def test_the_open_paused_run_is_the_newest_as_the_history_lists_them(every_5, run_now_at, runs):
+    pause(every_5, at("2026-05-01 13:00"))
+    tick.run_pass(now=at("2026-05-01 12:05"))
+    services.schedule_run_now(schedule=every_5, now=at(run_now_at))
+    finish(now=at("2026-05-01 12:06"))
+
+    tick.run_pass(now=at("2026-05-01 12:10"))
+
+    assert list(ScheduleRun.objects.filter(schedule=every_5).order_by("pk").values_list(
+        "outcome", "coalesced_windows")) == runs
 
 
 @pytest.mark.parametrize("claimed_by", ["the open run moved", "a row of its own"])

@@ -73,7 +73,8 @@ def test_it_fires_once_after_three_days_of_downtime_and_records_the_missed_windo
     [daily_run] = ScheduleRun.objects.filter(schedule=daily)
     assert daily_run.due_at == at("2026-05-04 02:00")
     assert daily_run.coalesced_windows == 2  # May 2 and May 3
-    assert "2 earlier windows" in daily_run.message
+    assert daily_run.message.startswith("2 earlier windows since Sat 2 May 2026, 02:00 UTC passed while no scheduler "
+                                        "ran; they are folded into this one.")
     [interval_run] = ScheduleRun.objects.filter(schedule=every_15)
     assert interval_run.due_at == at("2026-05-04 02:00")
     # Every quarter hour from May 1 12:15 to May 4 01:45: 61.75 h * 4 = 247 windows.
@@ -225,6 +226,7 @@ def test_a_schedule_whose_timing_no_longer_computes_pauses_without_stopping_the_
 
     assert report.outcomes == {"dispatched": 1, "dispatch_failed": 1}
     run = ScheduleRun.objects.get(schedule=broken)
+    assert (run.due_at, run.coalesced_windows) == (at("2026-05-02 02:00"), 0)  # its own window, nothing folded in
     assert run.message.startswith("The schedule's timing is invalid (Unknown time zone 'Mars/Olympus_Mons'")
     assert run.message.endswith("it is paused until edited.")
     assert refreshed(broken).next_run_at is None
@@ -279,6 +281,8 @@ def test_a_batch_of_many_windows_costs_as_many_statements_as_a_batch_of_few(make
 @pytest.mark.parametrize(("fields", "now", "due_at", "coalesced", "next_run_at"), [
     # One window missed: the newest is a minute old.
     ({"schedule_time": "02:00"}, "2026-05-03 02:00:30", "2026-05-03 02:00", 1, "2026-05-04 02:00"),
+    # One window missed, and the pass comes exactly at the next one: that one runs, now.
+    ({"schedule_time": "02:00"}, "2026-05-03 02:00", "2026-05-03 02:00", 1, "2026-05-04 02:00"),
     # Two windows close together after a long gap: the newest is found past the older one of the pair.
     ({"schedule_kind": "cron", "cron_expr": "0,10 8 * * *"}, "2026-05-02 08:15", "2026-05-02 08:10", 2,
      "2026-05-03 08:00"),
@@ -349,3 +353,41 @@ def test_it_logs_how_late_a_window_was_to_the_millisecond(make_schedule, caplog)
 
     [line] = [record for record in caplog.records if getattr(record, "event", None) == "window"]
     assert line.late_seconds == 0.0
+
+
+def test_it_logs_which_schedule_cannot_compute_its_windows_and_why(make_schedule, caplog):
+    broken = make_schedule(now=at("2026-05-01 12:00"), name="broken")
+    ScheduledTask.objects.filter(pk=broken.pk).update(timezone="Mars/Olympus_Mons")
+
+    with caplog.at_level("ERROR", logger="scheduling.tick"):
+        tick.run_pass(now=at("2026-05-02 02:00"))
+
+    [line] = [record for record in caplog.records if record.name == "scheduling.tick" and record.levelname == "ERROR"]
+    assert line.getMessage() == f"Schedule {broken.pk}: cannot compute its windows"
+    assert "Mars/Olympus_Mons" in str(line.exc_info[1])  # the traceback follows the line
+
+
+def test_a_pass_that_fails_keeps_what_the_batches_before_it_did(make_schedule, monkeypatch):
+    """A batch is a transaction of its own: a bug met in the second batch undoes that batch only, and
+    its schedule stays due for the next pass."""
+    from scheduling import registry
+
+    first = make_schedule(now=at("2026-05-01 12:00"), name="first", schedule_time="02:00")
+    second = make_schedule(now=at("2026-05-01 12:00"), name="second", schedule_time="02:01")
+    job_requests_for = registry.job_requests_for
+
+    def failing_for_second(run, *, now):
+        if run.schedule_name == "second":
+            raise RuntimeError("a bug in a task type")
+        return job_requests_for(run, now=now)
+
+    monkeypatch.setattr(registry, "job_requests_for", failing_for_second)
+
+    with pytest.raises(RuntimeError):
+        tick.run_pass(now=at("2026-05-02 02:01"), batch_size=1)
+
+    assert ScheduleRun.objects.get(schedule=first).outcome == "dispatched"
+    assert Job.objects.count() == 1
+    assert refreshed(first).next_run_at == at("2026-05-03 02:00")
+    assert not ScheduleRun.objects.filter(schedule=second).exists()
+    assert refreshed(second).next_run_at == at("2026-05-02 02:01")
