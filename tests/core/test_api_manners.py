@@ -5,21 +5,23 @@ body, a 401 says what is wrong with the credentials, a path no endpoint has answ
 import logging
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
-from common.api import merge_patch
+from common.api import ErrorsOut, error_responses, errors_of, merge_patch
 from core.models import ApiToken
 from core.services import api_token_create, api_token_revoke
+from jobs.models import Job
 from scheduling import services
 from scheduling.models import ScheduledTask
 from tests.api_clients import ALL_ACTIONS, ApiClient, token_for, user_with
-from tests.factories import ChannelFactory, StaffFactory, UserFactory, grant
+from tests.factories import ChannelFactory, JobFactory, StaffFactory, UserFactory, grant
 
 BACKUP = {"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_kind": "daily", "schedule_time": "02:00"}
 
 
-def errors_of(response, status: int) -> dict:
+def errors_in(response, status: int) -> dict:
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/json; charset=utf-8"
     return response.json()["errors"]
@@ -131,7 +133,7 @@ def test_it_names_a_query_parameter_an_operation_does_not_take(api, schedule):
             url = url.replace(placeholder, str(pk))
         response = api.generic(method.upper(), f"{url}?stauts=failed", "{}", content_type="application/json")
 
-        assert errors_of(response, 400)["stauts"] == [f"Unknown query parameter: this takes {', '.join(names)}."], path
+        assert errors_in(response, 400)["stauts"] == [f"Unknown query parameter: this takes {', '.join(names)}."], path
         named.add(path)
     assert {"/api/jobs", "/api/channels/{channel_id}/videos", "/api/schedules/preview", "/api/schedules/export",
             "/api/schedules/import"} <= named
@@ -154,7 +156,7 @@ INACTIVE = "This API token's account is disabled: ask an administrator."
 
 def refused(headers: dict, path: str = "/api/schedules") -> tuple[str, str]:
     response = Client(headers=headers).get(path)
-    [message] = errors_of(response, 401)["__all__"]
+    [message] = errors_in(response, 401)["__all__"]
     return message, response["WWW-Authenticate"]
 
 
@@ -215,7 +217,7 @@ def test_it_refuses_a_malformed_header_even_with_a_login_session(client):
 
     response = client.get("/api/schedules", headers={"Authorization": "Bearer"})
 
-    assert errors_of(response, 401) == {"__all__": [NOTHING_AFTER_BEARER]}
+    assert errors_in(response, 401) == {"__all__": [NOTHING_AFTER_BEARER]}
 
 
 @pytest.mark.django_db
@@ -275,7 +277,7 @@ def test_it_answers_404_not_a_csrf_403_to_a_browser_posting_to_a_trailing_slash(
 
     response = browser.post("/api/schedules/", BACKUP, content_type="application/json")
 
-    assert errors_of(response, 404) == {"path": [no_slash("/api/schedules")]}
+    assert errors_in(response, 404) == {"path": [no_slash("/api/schedules")]}
     assert not ScheduledTask.objects.exists()
 
 
@@ -283,7 +285,7 @@ def test_it_answers_404_not_a_csrf_403_to_a_browser_posting_to_a_trailing_slash(
 def test_it_answers_a_method_a_path_does_not_take_with_a_json_405(api, schedule):
     response = api.put(f"/api/schedules/{schedule.pk}", BACKUP, content_type="application/json")
 
-    assert errors_of(response, 405) == {"__all__": ["PUT is not allowed here; this path takes GET, PATCH, DELETE."]}
+    assert errors_in(response, 405) == {"__all__": ["PUT is not allowed here; this path takes GET, PATCH, DELETE."]}
     assert response["Allow"] == "GET, PATCH, DELETE"
 
 
@@ -311,7 +313,7 @@ def test_it_answers_a_method_a_path_does_not_take_with_a_json_405(api, schedule)
 def test_it_gives_one_mistake_one_message(fields, field, message):
     api = ApiClient(token_for(grant(user_with(*ALL_ACTIONS), "delete_backup")))
 
-    assert errors_of(api.post("/api/schedules", {**BACKUP, **fields}), 400) == {field: [message]}
+    assert errors_in(api.post("/api/schedules", {**BACKUP, **fields}), 400) == {field: [message]}
     assert not ScheduledTask.objects.exists()
 
 
@@ -319,7 +321,7 @@ def test_it_gives_one_mistake_one_message(fields, field, message):
 def test_it_gives_one_message_per_mistake_on_patch_too(schedule):
     api = ApiClient(token_for(user_with(*ALL_ACTIONS)))
 
-    errors = errors_of(api.patch(f"/api/schedules/{schedule.pk}", {"schedule_kind": "hourly", "timezone": "",
+    errors = errors_in(api.patch(f"/api/schedules/{schedule.pk}", {"schedule_kind": "hourly", "timezone": "",
                                                                    "overlap_policy": "x"}), 400)
 
     assert {field: len(messages) for field, messages in errors.items()} == {
@@ -331,7 +333,7 @@ def test_it_gives_one_message_per_mistake_on_patch_too(schedule):
 
 @pytest.mark.django_db
 def test_it_refuses_a_list_parameter_given_twice_naming_it(api, schedule):
-    errors = errors_of(api.get("/api/schedules?limit=2&limit=3&enabled=true"), 400)
+    errors = errors_in(api.get("/api/schedules?limit=2&limit=3&enabled=true"), 400)
     assert errors == {"limit": ["Give this parameter once: it takes one value."]}
 
 
@@ -352,6 +354,42 @@ def test_it_pages_a_list_by_id_with_the_limit_asked(api):
 @pytest.mark.django_db
 def test_it_says_why_text_with_nul_cannot_be_stored(api):
     """NUL would be a 500 on PostgreSQL (SQLite stores it): a 400 naming the field, on every database."""
-    errors = errors_of(api.post("/api/schedules", {**BACKUP, "name": "a\u0000b"}), 400)
+    errors = errors_in(api.post("/api/schedules", {**BACKUP, "name": "a\u0000b"}), 400)
     assert errors["name"] == ["Text must not contain NUL characters."]
     assert not ScheduledTask.objects.exists()
+
+
+# --- the frame's parts, as the next router uses them (make mutation) -------------------------------------
+
+def test_it_documents_the_errors_every_operation_can_answer_beside_its_own_in_order():
+    """Any operation can refuse a body or a query (400), credentials (401), a permission (403), and a
+    throttled address (429); the document lists them with the operation's own, by number."""
+    assert list(error_responses(409, 404, 400)) == [400, 401, 403, 404, 409, 429]
+    assert set(error_responses().values()) == {ErrorsOut}
+
+
+def test_it_names_a_models_error_by_the_apis_field_name():
+    """channels.api adds a channel by `reference`, which the model stores as `youtube_id`: a refusal of the
+    model must name the field the caller sent."""
+    error = errors_of(ValidationError({"youtube_id": ["Not a YouTube channel id."], "title": ["Too long."]}),
+                      rename={"youtube_id": "reference"})
+
+    assert (error.status, error.errors) == (400, {"reference": ["Not a YouTube channel id."], "title": ["Too long."]})
+
+
+@pytest.mark.django_db
+def test_it_names_a_query_parameter_that_is_not_text(api):
+    """Django would read the bytes as U+FFFD, which a text filter takes, and look for that."""
+    errors = errors_in(api.get("/api/jobs?origin=%FF&job_type=%C0%AF&limit=5"), 400)
+
+    assert errors == {name: ["Send text as UTF-8: this value has bytes that are not (e.g. %FF)."]
+                      for name in ("origin", "job_type")}
+
+
+@pytest.mark.django_db
+def test_it_gives_a_page_as_long_as_the_limit_asked_up_to_200(api):
+    Job.objects.bulk_create([JobFactory.build() for _ in range(201)])
+
+    page = api.get("/api/jobs?limit=200").json()
+
+    assert len(page["items"]) == 200 and page["next"] is not None

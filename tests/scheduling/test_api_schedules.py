@@ -594,6 +594,15 @@ def test_it_rejects_invalid_fields_naming_them_and_writes_nothing(api, fields, f
     assert not ScheduledTask.objects.exists() and not ScheduleAuditEntry.objects.exists()
 
 
+def test_it_refuses_nul_anywhere_inside_params_saying_why(api):
+    """The whole object is looked through, lists and objects within it too: PostgreSQL's jsonb refuses NUL
+    wherever it is. The NUL is named, not the unknown key it sits under."""
+    errors = errors_of(api.post("/api/schedules", {**BACKUP, "params": {"notes": [{"text": "a\u0000b"}]}}))
+
+    assert errors == {"params": ["Text must not contain NUL characters."]}
+    assert not ScheduledTask.objects.exists()
+
+
 # Every field a schedule shows that no payload may set.
 READ_ONLY = {"id", "last_run_at", "last_outcome", "next_run_at", "created_at", "updated_at", "paused_until",
              "pause_reason"} | EXTRAS
