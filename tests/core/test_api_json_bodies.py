@@ -50,3 +50,37 @@ def test_it_reads_a_finite_number_written_with_an_exponent(api):
 
     assert response.status_code == 201, response.content
     assert ScheduledTask.objects.get().params == {"group_id": group.pk}
+
+
+# --- what is wrong with a body that is not JSON (make mutation) --------------------------------------------
+
+SCHEDULE = '{"name": "Nightly backup", "task_type": "DATABASE_BACKUP", "schedule_time": "02:00"'
+
+
+@pytest.mark.parametrize("body, why", [
+    # Python would keep the last of a repeated key, other readers the first; the first repeated one in
+    # alphabetical order is named.
+    (SCHEDULE + ', "task_type": "DATABASE_BACKUP", "schedule_time": "03:00"}',
+     "the key “schedule_time” is given more than once in one object."),
+    (SCHEDULE + ', "grace_minutes": NaN}', "NaN is not valid JSON."),
+    (SCHEDULE + ', "grace_minutes": -Infinity}', "-Infinity is not valid JSON."),
+    ("[" * 100_000 + "]" * 100_000, "it is nested too deeply."),
+    (SCHEDULE, f"Expecting ',' delimiter: line 1 column {len(SCHEDULE) + 1} (char {len(SCHEDULE)})"),  # cut short
+])
+def test_it_says_why_a_body_is_not_json(api, body, why):
+    response = api.post("/api/schedules", body)
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {"errors": {"body": [f"The body is not valid JSON: {why}"]}}
+    assert not ScheduledTask.objects.exists()
+
+
+@pytest.mark.parametrize("content_type, named", [("text/plain", "text/plain"), ("", "none"),
+                                                 ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded")])
+def test_it_answers_415_naming_the_content_type_of_a_body_that_is_not_said_to_be_json(api, content_type, named):
+    response = api.generic("POST", "/api/schedules", SCHEDULE + "}", CONTENT_TYPE=content_type)
+
+    assert response.status_code == 415, response.content
+    assert response.json() == {"errors": {"body": [
+        f"Send the body as JSON with Content-Type: application/json (got {named})."]}}
+    assert not ScheduledTask.objects.exists()
