@@ -139,6 +139,12 @@ def test_it_names_a_query_parameter_an_operation_does_not_take(api, schedule):
             "/api/schedules/import"} <= named
 
 
+def test_it_names_a_query_parameter_without_a_name(api):
+    """`?=failed` (a name lost while a script built the URL) is named so that it can be told apart."""
+    assert errors_in(api.get("/api/jobs?=failed"), 400) == {"(no name)": [
+        "Unknown query parameter: this takes cursor, job_type, limit, origin, origin_url, q, status."]}
+
+
 # --- a 401 says what is wrong -----------------------------------------------------------------------------
 
 MISSING = "Authentication required: log in, or send Authorization: Bearer <token> with an active API token."
@@ -393,3 +399,12 @@ def test_it_gives_a_page_as_long_as_the_limit_asked_up_to_200(api):
     page = api.get("/api/jobs?limit=200").json()
 
     assert len(page["items"]) == 200 and page["next"] is not None
+
+
+@pytest.mark.django_db
+def test_it_says_why_text_with_a_lone_surrogate_cannot_be_stored(api):
+    """JSON's "\\ud800" is a valid escape, but half a character no database can encode (a 500 when saved).
+    A text field's type refuses it already; inside a JSON object, the frame does."""
+    errors = errors_in(api.post("/api/schedules", {**BACKUP, "params": {"note": "a\ud800b"}}), 400)
+    assert errors == {"params": ["Text must be valid Unicode (no lone surrogates)."]}
+    assert not ScheduledTask.objects.exists()
