@@ -2,6 +2,7 @@
 body, a 401 says what is wrong with the credentials, a path no endpoint has answers the API's JSON 404
 (a trailing slash too), and one mistake gets one message."""
 
+import json
 import logging
 
 import pytest
@@ -315,11 +316,22 @@ def test_it_answers_a_method_a_path_does_not_take_with_a_json_405(api, schedule)
     ({"grace_minutes": 4}, "grace_minutes", "Ensure this value is greater than or equal to 5."),
     ({"schedule_kind": "cron", "cron_expr": ",".join(map(str, range(60))) + " * * * *"}, "cron_expr",
      "Ensure this value has at most 120 characters (it has 177)."),
+    # The schema's refusals, in the API's words: which item of a list, a field the server keeps, a typo.
+    ({"schedule_kind": "weekly", "schedule_days": ["mon", 5]}, "schedule_days", "Item 2: Input should be a valid string"),
+    ({"next_run_at": "2026-03-26T08:00:00Z"}, "next_run_at", "Read-only: leave it out."),
+    ({"schedule_tme": "03:00"}, "schedule_tme", "Unknown field."),
 ])
 def test_it_gives_one_mistake_one_message(fields, field, message):
     api = ApiClient(token_for(grant(user_with(*ALL_ACTIONS), "delete_backup")))
 
     assert errors_in(api.post("/api/schedules", {**BACKUP, **fields}), 400) == {field: [message]}
+    assert not ScheduledTask.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [[BACKUP], "Nightly backup", 5, None])
+def test_it_says_the_body_must_be_a_json_object(api, body):
+    assert errors_in(api.post("/api/schedules", json.dumps(body)), 400) == {"body": ["The body must be a JSON object."]}
     assert not ScheduledTask.objects.exists()
 
 

@@ -139,7 +139,9 @@ def test_it_refuses_a_session_write_without_csrf():
     response = browser.post("/api/schedules", BACKUP, content_type="application/json")
 
     assert response.status_code == 403
-    assert "CSRF" in response.json()["errors"]["__all__"][0]
+    assert response.json() == {"errors": {"__all__": [
+        "CSRF check failed: a browser session must send its CSRF token as the X-CSRFToken header. "
+        "Scripts should use an API token instead."]}}
     assert not ScheduledTask.objects.exists()
 
 
