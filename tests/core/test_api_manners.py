@@ -264,7 +264,7 @@ def no_slash(path: str) -> str:
     ("/api/", None),
     ("/api", None),  # not Django's slash redirect (which a POST cannot follow)
 ])
-def test_it_answers_a_path_no_endpoint_has_with_the_apis_json_404(schedule, method, who, path, hint):
+def test_it_answers_a_path_no_endpoint_has_with_the_apis_json_404(schedule, method, who, path, hint, api_urls_afresh):
     """Never Django's HTML page, never an APPEND_SLASH redirect (which would turn a POST into a GET)."""
     client = ApiClient(token_for(UserFactory())) if who == "token" else Client()
     url = path.format(id=schedule.pk)
@@ -278,7 +278,7 @@ def test_it_answers_a_path_no_endpoint_has_with_the_apis_json_404(schedule, meth
 
 
 @pytest.mark.django_db
-def test_it_answers_404_not_a_csrf_403_to_a_browser_posting_to_a_trailing_slash():
+def test_it_answers_404_not_a_csrf_403_to_a_browser_posting_to_a_trailing_slash(api_urls_afresh):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(user_with(*ALL_ACTIONS))
 
@@ -289,7 +289,7 @@ def test_it_answers_404_not_a_csrf_403_to_a_browser_posting_to_a_trailing_slash(
 
 
 @pytest.mark.django_db
-def test_it_answers_a_method_a_path_does_not_take_with_a_json_405(api, schedule):
+def test_it_answers_a_method_a_path_does_not_take_with_a_json_405(api, schedule, api_urls_afresh):
     response = api.put(f"/api/schedules/{schedule.pk}", BACKUP, content_type="application/json")
 
     assert errors_in(response, 405) == {"__all__": ["PUT is not allowed here; this path takes GET, PATCH, DELETE."]}

@@ -69,7 +69,7 @@ def test_no_two_schemas_of_the_api_share_a_name():
     assert sorted({name for name in names if names.count(name) > 1}) == []
 
 
-def test_the_document_needs_a_login_and_answers_without_one_in_the_apis_json(client):
+def test_the_document_needs_a_login_and_answers_without_one_in_the_apis_json(client, api_urls_afresh):
     """The document maps every path, parameter and error of the API: for those who may call it."""
     response = client.get("/api/openapi.json")
 
@@ -81,13 +81,13 @@ def test_the_document_needs_a_login_and_answers_without_one_in_the_apis_json(cli
     assert refused.status_code == 401 and "error=" in refused["WWW-Authenticate"]
 
 
-def test_it_serves_the_document_for_a_token_of_a_user_without_any_permission(client):
+def test_it_serves_the_document_for_a_token_of_a_user_without_any_permission(client, api_urls_afresh):
     response = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {token_for(UserFactory())}"})
 
     assert response.status_code == 200 and response.json()["openapi"].startswith("3.")
 
 
-def test_it_serves_an_openapi_3_document_to_a_logged_in_user(user_client):
+def test_it_serves_an_openapi_3_document_to_a_logged_in_user(user_client, api_urls_afresh):
     response = user_client.get("/api/openapi.json")
 
     assert response.status_code == 200
@@ -116,7 +116,7 @@ def test_it_serves_an_openapi_3_document_to_a_logged_in_user(user_client):
             "pause_reason"} <= set(out)
 
 
-def test_it_serves_the_docs_page_with_local_assets_only(user_client):
+def test_it_serves_the_docs_page_with_local_assets_only(user_client, api_urls_afresh):
     response = user_client.get("/api/docs")
 
     assert response.status_code == 200
@@ -129,7 +129,7 @@ def test_it_serves_the_docs_page_with_local_assets_only(user_client):
     assert '"validatorUrl": null' in page
 
 
-def test_it_sends_anonymous_visitors_of_the_docs_page_to_login(client):
+def test_it_sends_anonymous_visitors_of_the_docs_page_to_login(client, api_urls_afresh):
     assert client.get("/api/docs").url.startswith("/login/")
 
 
