@@ -102,9 +102,10 @@ class BearerToken(HttpBearer):
                                error="invalid_request")
         return self.authenticate(request, parts[1], now=now)
 
-    def authenticate(self, request, token: str, *, now: datetime | None = None):
+    def authenticate(self, request, token: str, *, now: datetime):
+        # Ninja's own __call__ would call this without `now`; ours above always passes the request's instant.
         try:
-            return api_token_use(raw_token=token, now=now or timezone.now())
+            return api_token_use(raw_token=token, now=now)
         except ApiTokenRefused as exc:
             raise TokenRefused(exc.message, error="invalid_request" if exc.reason == "malformed"
                                else "invalid_token") from exc
@@ -265,12 +266,10 @@ def _schema_error(request, exc: SchemaValidationError):
 
 
 def _describe(loc: list, error: dict) -> tuple[str, str]:
-    kind, message = error.get("type", ""), error.get("msg", "Invalid value.")
+    kind, message = error["type"], error["msg"]  # pydantic's, which always has both
     if not loc:
         return "body", "The body must be a JSON object."
     field = str(loc[0])
-    if field == "params" and len(loc) > 1:
-        return f"params.{loc[1]}", message
     if kind == "extra_forbidden":
         if field in READ_ONLY_FIELDS:
             return field, "Read-only: leave it out."
