@@ -7,10 +7,10 @@ import logging
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from common.api import ErrorsOut, error_responses, errors_of, merge_patch
+from common.api import ErrorsOut, error_responses, errors_of, merge_patch, refuse_unknown_query
 from core.models import ApiToken
 from core.services import api_token_create, api_token_revoke
 from jobs.models import Job
@@ -382,7 +382,7 @@ def test_it_says_why_text_with_nul_cannot_be_stored(api):
 def test_it_documents_the_errors_every_operation_can_answer_beside_its_own_in_order():
     """Any operation can refuse a body or a query (400), credentials (401), a permission (403), and a
     throttled address (429); the document lists them with the operation's own, by number."""
-    assert list(error_responses(409, 404, 400)) == [400, 401, 403, 404, 409, 429]
+    assert list(error_responses(409, 404, 403)) == [400, 401, 403, 404, 409, 429]
     assert set(error_responses().values()) == {ErrorsOut}
 
 
@@ -402,6 +402,14 @@ def test_it_names_a_query_parameter_that_is_not_text(api):
 
     assert errors == {name: ["Send text as UTF-8: this value has bytes that are not (e.g. %FF)."]
                       for name in ("origin", "job_type")}
+
+
+def test_it_takes_a_request_whose_server_left_the_empty_query_string_out():
+    """PEP 3333: QUERY_STRING "may be empty or absent"; absent, there is nothing to refuse."""
+    request = RequestFactory().get("/api/jobs")
+    del request.META["QUERY_STRING"]
+
+    refuse_unknown_query(request, ["cursor", "limit"])  # no error
 
 
 @pytest.mark.django_db
