@@ -359,13 +359,15 @@ def _document_for_signed_in(view):
     """The OpenAPI document is for those who may call the API: a browser's session or a script's
     token, as for every endpoint it lists. It maps the whole API (every path, parameter and error),
     which an anonymous visitor has no use for. Without credentials, or with refused ones, the answer
-    is the API's own JSON 401 (with WWW-Authenticate), not the site's login redirect: scripts read it."""
+    is the API's own JSON 401 (with WWW-Authenticate), not the site's login redirect: scripts read it.
+    Whatever checking the credentials raises gets the answer any endpoint gives, as ninja's operations
+    do it: a throttled address its 429 with Retry-After, a database gone its 503 (both were 500 pages)."""
 
     @functools.wraps(view)
     def checked(request, *args, **kwargs):
         try:
             user = next((user for user in (auth(request) for auth in api.auth) if user), None)
-        except AuthenticationError as exc:
+        except Exception as exc:  # on_exception raises again what no handler answers
             return api.on_exception(request, exc)
         if user is None:
             return api.on_exception(request, AuthenticationError())

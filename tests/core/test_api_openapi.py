@@ -34,7 +34,7 @@ from core.api import api
 from scheduling import services
 from scheduling.models import HeartbeatSource, ScheduledTask, SchedulerHeartbeat
 from tests import broker
-from tests.api_clients import token_for
+from tests.api_clients import ApiClient, token_for
 from tests.backups.conftest import with_file
 from tests.factories import (
     BackupFactory,
@@ -79,6 +79,40 @@ def test_the_document_needs_a_login_and_answers_without_one_in_the_apis_json(cli
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     refused = client.get("/api/openapi.json", headers={"Authorization": "Bearer nonsense"})
     assert refused.status_code == 401 and "error=" in refused["WWW-Authenticate"]
+
+
+def test_the_document_answers_a_throttled_address_with_the_apis_429_not_a_500(settings, api_urls_afresh):
+    """Past the limit of refused tokens, even the right token is refused with 429 and Retry-After, here as at
+    every endpoint (the document's login check once let the throttle's error out as a 500 page)."""
+    settings.API_TOKEN_FAILURE_LIMIT = 1
+    token = token_for(UserFactory())
+    assert client_from("203.0.113.7", "arc_" + "x" * 43).get("/api/schedules").status_code == 401
+
+    response = client_from("203.0.113.7", token).get("/api/openapi.json")
+
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    assert list(response.json()["errors"]) == ["Authorization"]
+
+
+def test_the_document_answers_503_while_the_database_is_down(monkeypatch, api_urls_afresh):
+    from django.db import OperationalError
+
+    from core import api as core_api
+
+    def no_database(**kwargs):
+        raise OperationalError("unable to open database file")
+
+    monkeypatch.setattr(core_api, "api_token_use", no_database)
+
+    response = client_from("203.0.113.7", "arc_" + "x" * 43).get("/api/openapi.json")
+
+    assert response.status_code == 503
+    assert response.json() == {"errors": {"__all__": [
+        "The database cannot be reached (OperationalError); try again when it is back."]}}
+
+
+def client_from(address: str, token: str):
+    return ApiClient(token, REMOTE_ADDR=address, raise_request_exception=False)
 
 
 def test_it_serves_the_document_for_a_token_of_a_user_without_any_permission(client, api_urls_afresh):
