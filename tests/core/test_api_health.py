@@ -36,7 +36,7 @@ def admin(db):
     return UserFactory(username="root", is_staff=True)
 
 
-def test_it_answers_anonymous_monitors_with_the_healthz_report(client, healthy):
+def test_it_answers_anonymous_monitors_with_the_healthz_report(client, healthy, api_urls_afresh):
     JobFactory(status=JobStatus.QUEUED, available_at=NOW - dt.timedelta(seconds=12))
 
     response = client.get("/api/health")
