@@ -84,9 +84,16 @@ MODULES: dict[str, list[str]] = {
     "backups/retention.py": ["tests/backups/test_retention.py", "tests/backups/test_retention_rules.py"],
     "backups/services/making.py": ["tests/backups/test_services.py"],
     "backups/services/restoring.py": ["tests/backups/test_restore.py", "tests/backups/test_restore_file.py"],
-    "backups/services/drilling.py": ["tests/backups/test_drills.py", "tests/backups/test_drill_job.py"],
-    "backups/services/adopting.py": ["tests/backups/test_adopt.py"],
-    "backups/services/aftermath.py": ["tests/backups/test_aftermath.py"],
+    # test_drill_outcomes.py: what a drill's outcome becomes (the incident, /metrics, the line on /backups).
+    "backups/services/drilling.py": ["tests/backups/test_drills.py", "tests/backups/test_drill_job.py",
+                                     "tests/backups/test_drill_outcomes.py"],
+    # Adopting is also what a restore from a file does first, what refuses a link (test_symlinks.py) and
+    # what reads a manifest made by hand on either engine (test_manifest.py).
+    "backups/services/adopting.py": ["tests/backups/test_adopt.py", "tests/backups/test_manifest.py",
+                                     "tests/backups/test_restore_file.py", "tests/backups/test_symlinks.py"],
+    # Both restores run the aftermath: a copy taken during a backup is settled from its manifest there.
+    "backups/services/aftermath.py": ["tests/backups/test_aftermath.py", "tests/backups/test_restore.py",
+                                      "tests/backups/test_restore_file.py"],
     # Authentication, the throttle's 429, the error mapping (the schedules router's 400s and 413, the
     # health check's 503) and the document's login; the OpenAPI file without its fuzz run, as above.
     "core/api.py": ["tests/core/test_api_manners.py", "tests/core/test_api_json_bodies.py",

@@ -89,13 +89,18 @@ def test_it_says_what_is_not_json(tmp_path):
 @pytest.mark.django_db
 def test_adopted_ids_are_not_handed_out_again(backup_dir):
     """On PostgreSQL rows written with their own id leave the sequence behind: it is moved on."""
-    write(backup_dir)
+    # The file takes the id the sequence would hand out next: earlier tests may have moved the sequence
+    # (a flush between tests does not reset it, and --reuse-db keeps it from one run to the next).
+    probe = Backup.objects.create(status=BackupStatus.FAILED, database_vendor="sqlite")
+    next_id = probe.pk + 1
+    probe.delete()
+    write(backup_dir, name=f"db-sqlite-20261201T020005Z-{next_id}.sqlite3.zst")
 
     report = backups_adopt(directory=backup_dir, now=timezone.now())
 
-    assert [a.backup_id for a in report.adopted] == [1]
+    assert [a.backup_id for a in report.adopted] == [next_id]
     later = Backup.objects.create(status=BackupStatus.FAILED, database_vendor="sqlite")
-    assert later.pk == 2
+    assert later.pk == next_id + 1
 
 
 @pytest.mark.django_db
