@@ -15,7 +15,7 @@ from django.utils import timezone
 from backups import files
 from backups.errors import BackupBusy
 from backups.models import Backup, BackupStatus
-from backups.services.aftermath import restored_copy_settle
+from backups.services.aftermath import restore_aftermath, restored_copy_settle
 from backups.services.making import backup_create, backups_release_stale
 from jobs.maintenance import jobs_maintain
 from jobs.models import Job, JobStatus
@@ -69,7 +69,8 @@ def test_a_restore_by_hand_is_noticed_and_settled(restored, backup_dir):
     manifest = json.loads((backup_dir / files.manifest_name(backup.file_name)).read_text())
     assert (backup.sha256, backup.size_bytes) == (manifest["sha256"], manifest["size_bytes"])
     assert Backup.objects.good().filter(pk=backup.pk).exists()
-    assert "restored by hand from this backup" in backup.note
+    assert backup.note == (f"Recorded from its manifest on {now:%Y-%m-%d %H:%M} UTC: the database was restored by "
+                           "hand from this backup, a copy taken while it ran.")
     assert statuses(jobs) == {"backup": "cancelled", "running": "cancelled", "queued": "cancelled",
                               "retry_wait": "cancelled", "completed": "completed"}
     assert {item.was for item in aftermath.interrupted} == {"running", "queued", "retry_wait"}
@@ -181,3 +182,100 @@ def test_a_backup_that_finishes_while_it_is_looked_at_is_no_restore(backup_dir, 
     assert restored_copy_settle(now=timezone.now()) is None
     assert Job.objects.get(pk=queued.pk).status == JobStatus.QUEUED
     assert Backup.objects.get(pk=backup.pk).restored_at is None
+
+
+def test_a_restore_by_hand_is_logged_for_the_operator(restored, caplog):
+    backup, jobs = restored
+
+    restored_copy_settle(now=timezone.now())
+
+    [line] = [record for record in caplog.records if getattr(record, "event", "") == "restore_noticed"]
+    assert line.levelname == "WARNING"
+    assert line.getMessage() == (f"The database was restored by hand from backup #{backup.pk}: recorded it as "
+                                 "completed, interrupted 4 job(s) active in the copy, emptied 1 cache table(s).")
+    assert line.backup_id == backup.pk
+    assert sorted(line.jobs_interrupted) == sorted(jobs[name].pk for name in ("backup", "running", "queued",
+                                                                              "retry_wait"))
+
+
+# --- the aftermath of a restore made by the app (restore_backup, both ways) ------------------------------
+
+
+RESTORED = "backup #7 (db-sqlite-20261201T020005Z-7.sqlite3.zst), made 2026-12-01 02:00 UTC"
+
+
+def in_words(instant: dt.datetime) -> str:
+    return f"{instant:%Y-%m-%d %H:%M} UTC"
+
+
+def running_without_its_file(backup_dir) -> Backup:
+    """The copy's running backup row, its file not in BACKUP_DIR (made elsewhere, or deleted since)."""
+    backup_dir.mkdir(exist_ok=True)
+    backup = Backup.objects.create(status=BackupStatus.RUNNING, database_vendor="sqlite",
+                                   started_at=timezone.now() - dt.timedelta(hours=1), worker="gone:1")
+    backup.file_name = files.file_name_for(vendor="sqlite", started_at=backup.started_at, backup_id=backup.pk)
+    backup.save()
+    return backup
+
+
+def test_the_copys_backup_with_its_file_is_recorded_from_its_manifest(restored):
+    backup, jobs = restored
+    now = timezone.now()
+
+    aftermath = restore_aftermath(now=now, jobs_until=now, restored=RESTORED)
+
+    assert [(b.pk, b.status) for b in aftermath.completed] == [(backup.pk, BackupStatus.COMPLETED)]
+    assert aftermath.completed[0].note == (f"Recorded from its manifest on {in_words(now)}: the database was "
+                                           f"restored from {RESTORED}, a copy taken while this backup ran.")
+    assert Job.objects.get(pk=jobs["queued"].pk).error == (
+        f"Interrupted by a restore: the database was restored from {RESTORED} on {in_words(now)}. This job was "
+        "active in the restored copy, and the worker that had it is gone.")
+
+
+def test_the_copys_backup_without_its_file_is_recorded_interrupted_and_the_lock_is_free(backup_dir):
+    running = running_without_its_file(backup_dir)
+    now = timezone.now()
+
+    aftermath = restore_aftermath(now=now, jobs_until=now, restored=RESTORED)
+
+    assert [(b.pk, b.status) for b in aftermath.released] == [(running.pk, BackupStatus.FAILED)]
+    running.refresh_from_db()
+    assert (running.status, running.finished_at) == (BackupStatus.FAILED, now)
+    assert running.error == (f"Interrupted by a restore: the database was restored from {RESTORED} on "
+                             f"{in_words(now)}, a copy taken while this backup ran; its file is not in {backup_dir}.")
+    assert backup_create(now=now).status == BackupStatus.COMPLETED  # "Another backup is running" no more
+
+
+def test_a_backup_that_finishes_while_the_aftermath_looks_is_left_to_its_process(backup_dir, monkeypatch):
+    """Read as running, its manifest not there yet, then completed by its live process: not interrupted."""
+    running = running_without_its_file(backup_dir)
+    finished_manifest = files.finished_manifest
+
+    def finished_meanwhile(directory, *, file_name, backup_id):
+        found = finished_manifest(directory, file_name=file_name, backup_id=backup_id)
+        Backup.objects.filter(pk=backup_id).update(status=BackupStatus.COMPLETED)  # the live process's save
+        return found
+
+    monkeypatch.setattr(files, "finished_manifest", finished_meanwhile)
+
+    aftermath = restore_aftermath(now=timezone.now(), jobs_until=timezone.now(), restored=RESTORED)
+
+    assert aftermath.released == []
+    running.refresh_from_db()
+    assert (running.status, running.error) == (BackupStatus.COMPLETED, "")
+
+
+def test_a_cache_table_that_cannot_be_emptied_is_named_and_the_others_are_emptied(backup_dir, settings):
+    default = settings.CACHES["default"]
+    settings.CACHES = {"local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+                       "missing": {"BACKEND": default["BACKEND"], "LOCATION": "no_such_table"},
+                       "default": default}
+    cache.set("from-the-copy", "stale")
+
+    aftermath = restore_aftermath(now=timezone.now(), jobs_until=timezone.now(), restored=RESTORED)
+
+    assert aftermath.caches_emptied == ["django_cache"] and cache.get("from-the-copy") is None
+    [problem] = aftermath.problems
+    assert problem.startswith("The cache table no_such_table could not be emptied (")
+    assert "no_such_table" in problem.removeprefix("The cache table no_such_table")  # the database's words
+    assert problem.endswith("); run manage.py createcachetable.")
