@@ -72,7 +72,20 @@ MODULES: dict[str, list[str]] = {
     # Its steps are tested where their subjects are: lost messages, announcements, retries and reaping.
     "jobs/maintenance.py": ["tests/jobs/test_maintenance.py", "tests/jobs/test_lost_messages.py",
                             "tests/jobs/test_announce.py", "tests/jobs/test_services.py"],
-    "channels/sync.py": ["tests/channels/test_sync.py", "tests/channels/test_sync_judging.py"],
+    # The group syncs' sweep and prune are tested with their callers (the announcements, the history
+    # prune); of test_hostile_feeds.py only the tests of what sync.py decides (another channel's videos,
+    # a request that cannot be made, the cool-down's default, the channel's title, the result's note):
+    # its ~130 other tests are the parser's and the fetch's, and would add ~20 s to each survivor's run.
+    "channels/sync.py": ["tests/channels/test_sync.py", "tests/channels/test_sync_judging.py",
+                         "tests/channels/test_sync_network.py", "tests/channels/test_follow_jobs_again.py",
+                         "tests/scheduling/test_history.py",
+                         *(f"tests/channels/test_hostile_feeds.py::{name}" for name in (
+                             "test_a_feed_cannot_rewrite_another_channels_video",
+                             "test_a_channels_own_feed_still_updates_its_video",
+                             "test_a_sync_that_fails_before_its_request_shows_the_channel_failed",
+                             "test_a_429_without_retry_after_cools_the_group_down_for_half_an_hour",
+                             "test_a_feed_title_fills_a_blank_channel_title_cut_to_what_it_holds",
+                             "test_the_note_counts_each_kind_of_entry_left_out_and_the_rest_is_stored"))],
     # The pages' names and search of a quick sync (describe, search) are read in test_job_subjects_view.py.
     "channels/handlers.py": ["tests/channels/test_handlers.py", "tests/channels/test_sync.py",
                              "tests/channels/test_tasks.py", "tests/jobs/test_job_subjects_view.py"],
@@ -160,7 +173,11 @@ def summarize(module: str) -> dict:
     untested = Counter(name.rsplit("__mutmut_", 1)[0] for name in names_with("no tests", folder, module))
     (WORK / f"{folder.name}.survivors").write_text("\n".join(diffs) + "".join(
         f"no tests: {function} ({count} mutants)\n" for function, count in sorted(untested.items())))
-    return {"module": module, "tests": ", ".join(dict.fromkeys(Path(t.split("::")[0]).name for t in MODULES[module])),
+    # A file of which only some tests are selected (path::name) is named once, with how many.
+    files = Counter(Path(test.split("::")[0]).name for test in MODULES[module])
+    partly = {Path(test.split("::")[0]).name for test in MODULES[module] if "::" in test}
+    tests = ", ".join(f"{name} ({count} tests)" if name in partly else name for name, count in files.items())
+    return {"module": module, "tests": tests,
             "killed": counts["killed"], "timeout": counts["timeout"], "survived": counts["survived"],
             "no tests": counts["no tests"], "total": total,
             "score": f"{100 * killed / total:.1f} %" if total else "-",
