@@ -62,7 +62,9 @@ class FeedTemporaryError(Exception):
 
 
 def backoff_delay(failures: int) -> timedelta:
-    return min(BACKOFF_BASE * 2 ** max(failures - 1, 0), BACKOFF_MAX)
+    # The factor stops at the cap before it multiplies: BACKOFF_BASE * 2 ** 38 overflows a timedelta, and a
+    # deleted channel (never disabled) fails once a day, so its 39th failure in a row broke the judging.
+    return BACKOFF_BASE * min(2 ** max(failures - 1, 0), BACKOFF_MAX // BACKOFF_BASE)
 
 
 # --------------------------------------------------------------------------- one channel
