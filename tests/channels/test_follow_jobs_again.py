@@ -161,3 +161,38 @@ def test_every_job_a_run_or_a_sync_waits_for_is_followed_and_no_other(group_run,
     followed = dict(Job.objects.values_list("pk", "followed"))
     assert followed.pop(alone.pk) is False
     assert len(followed) == 3 + 3 + 1 and all(followed.values())
+
+
+def test_the_sweep_finishes_the_oldest_running_syncs_first_and_finished_ones_take_no_place(
+        news, django_capture_on_commit_callbacks, caplog):
+    GroupSync.objects.create(group=news, group_name=news.name, created_at=DUE - SECOND, finished_at=DUE)
+    group_sync = channel_services.group_sync_now(group=news, now=DUE)
+    run_unannounced(list(Job.objects.all()), django_capture_on_commit_callbacks, keep_marks=False)
+
+    assert sync.group_syncs_settle_stale(now=DUE + dt.timedelta(hours=1), limit=1) == 1
+
+    assert GroupSync.objects.get(pk=group_sync.pk).finished_at == DUE + dt.timedelta(hours=1)
+    assert "Finished 1 group sync(s) left running after their last job finished." in caplog.messages
+
+
+def test_only_the_jobs_of_a_sync_make_it_finish_once_none_is_left_to_do(news, run_jobs):
+    """A quick sync made by hand (no sync of its own), another job type, params of another shape, a sync
+    deleted since, or one with a job still queued: nothing to finish, and the answer says so."""
+    from jobs.services import job_enqueue
+
+    running = GroupSync.objects.create(group=news, group_name=news.name, created_at=DUE)
+    by_hand = job_enqueue(job_type="QUICK_SYNC", params={"channel_id": news.channels.first().pk}, now=DUE)
+    other = job_enqueue(job_type="TEST_OK", params={"group_sync_id": running.pk}, now=DUE)
+    listed = job_enqueue(job_type="QUICK_SYNC", params=[running.pk], now=DUE)
+    deleted = GroupSync.objects.create(group=news, group_name=news.name, created_at=DUE)
+    gone = job_enqueue(job_type="QUICK_SYNC", params={"channel_id": news.channels.first().pk,
+                                                      "group_sync_id": deleted.pk}, now=DUE)
+    deleted.delete()
+    jobs = run_jobs([by_hand, other, gone])
+    assert sync.group_syncs_follow_jobs(jobs=[*jobs, listed], now=DUE) == 0
+    assert GroupSync.objects.get(pk=running.pk).finished_at is None
+
+    busy = channel_services.group_sync_now(group=news, now=DUE)
+    first, *_ = run_jobs(Job.objects.filter(params__group_sync_id=busy.pk).order_by("pk")[:1])
+    assert sync.group_syncs_follow_jobs(jobs=[first], now=DUE) == 0
+    assert GroupSync.objects.get(pk=busy.pk).finished_at is None

@@ -7,11 +7,13 @@ import pytest
 from django.utils import timezone
 from werkzeug import Response
 
-from channels import services
+from channels import services, sync
 from channels.messages import sync_now_message
-from channels.models import Channel, ChannelGroup, GroupSync, SyncOutcome, Video
+from channels.models import Channel, ChannelGroup, ChannelSync, GroupSync, SyncOutcome, Video
+from channels.selectors import channel_status
 from jobs import runner
 from jobs.models import Job, JobStatus
+from jobs.services import job_enqueue
 from tests.channels.conftest import FIXTURE_CHANNEL, feed_for, fixture, release_retries, video_ids, writes_to
 from tests.factories import ChannelFactory, ChannelGroupFactory
 
@@ -460,3 +462,255 @@ def test_a_group_sync_makes_one_job_per_enabled_channel_and_a_summary_that_adds_
 def test_sync_now_by_a_user_says_so_in_the_jobs_origin(feeds, channel, run_jobs, staff):
     services.channel_sync_now(channel=channel, now=timezone.now(), user=staff)
     assert Job.objects.get().origin_label == f"Sync now by {staff.username}"
+
+
+# --------------------------------------------------------------------------- make mutation: what a sync writes where
+
+def result_row(channel) -> ChannelSync:
+    """The channel's row in its latest sync (the admin shows them under each group sync)."""
+    return ChannelSync.objects.filter(channel=channel).latest("group_sync__created_at", "group_sync__pk")
+
+
+@pytest.mark.parametrize(("status", "outcome", "words", "job_status"), [
+    (404, "not_found", "The feed answered 404 Not Found for UCq1w2e3r4t5y6u7i8o9p0aZ (a deleted channel, a wrong id, "
+                       "or YouTube's feed being down).", JobStatus.FAILED),
+    (403, "throttled", "YouTube refused the feed request (HTTP 403); group syncs pause until {until} UTC.",
+     JobStatus.FAILED),
+    (500, "server_error", "The feed server answered HTTP 500.", JobStatus.RETRY_WAIT),
+    (418, "bad_feed", "The feed answered HTTP 418, which a feed never should.", JobStatus.FAILED),
+])
+def test_each_answer_that_is_no_feed_is_worded_on_the_job_the_channel_and_its_row(feeds, channel, run_jobs, group,
+                                                                                   status, outcome, words, job_status):
+    feeds.serve(FIXTURE_CHANNEL, b"no", status=status, content_type="text/plain")
+
+    _, job = sync_one(channel, run_jobs)
+
+    group.refresh_from_db()
+    words = words.format(until=f"{group.cooldown_until:%Y-%m-%d %H:%M}" if group.cooldown_until else "")
+    assert job.status == job_status and words in job.error
+    assert (channel.last_outcome, channel.last_http_status, channel.last_error) == (outcome, status, words)
+    row = result_row(channel)
+    assert (row.outcome, row.http_status, row.error) == (outcome, status, words)
+
+
+@pytest.mark.parametrize(("status", "retry_after", "cooldown"), [
+    (403, None, dt.timedelta(hours=1)),
+    (429, "5", dt.timedelta(minutes=1)),  # asked again within seconds, it would only refuse again
+    (403, "0", dt.timedelta(minutes=1)),
+])
+def test_a_refusal_cools_the_group_down_and_says_why(feeds, channel, run_jobs, group, status, retry_after, cooldown):
+    feeds.serve(FIXTURE_CHANNEL, b"slow down", status=status,
+                headers={"Retry-After": retry_after} if retry_after is not None else {})
+
+    sync_one(channel, run_jobs)
+
+    group.refresh_from_db()
+    assert group.cooldown_until == channel.last_checked_at + cooldown
+    assert group.cooldown_reason == (f"YouTube answered HTTP {status} for {FIXTURE_CHANNEL} at "
+                                     f"{channel.last_checked_at:%Y-%m-%d %H:%M} UTC.")
+
+
+@pytest.mark.parametrize(("how", "cooling"), [("group", {"News"}), ("channel", {"News", "Courts"})])
+def test_a_refusal_in_a_groups_sync_cools_down_that_group_and_in_sync_now_each_of_the_channels(
+        feeds, channel, run_jobs, group, how, cooling):
+    courts = ChannelGroupFactory(name="Courts")
+    channel.groups.add(courts)
+    feeds.serve(FIXTURE_CHANNEL, b"slow down", status=429)
+
+    if how == "group":
+        services.group_sync_now(group=group, now=timezone.now())
+        run_jobs()
+    else:
+        sync_one(channel, run_jobs)
+
+    assert set(ChannelGroup.objects.filter(cooldown_until__isnull=False).values_list("name", flat=True)) == cooling
+
+
+def test_a_channel_skipped_for_a_cool_down_keeps_its_last_check_and_its_row_says_why(feeds, group, run_jobs):
+    first, skipped = ids(2, group)
+    feeds.serve(first.youtube_id, b"slow down", status=429, headers={"Retry-After": "600"})
+
+    services.group_sync_now(group=group, now=timezone.now())
+    _, job = run_jobs()
+
+    group.refresh_from_db()
+    until = group.cooldown_until
+    assert job.result == {"outcome": "skipped_cooldown", "until": until.isoformat()}
+    skipped.refresh_from_db()
+    assert (skipped.last_checked_at, skipped.last_outcome) == (None, "")
+    row = result_row(skipped)
+    assert (row.outcome, row.error) == ("skipped_cooldown", f"Cool-down of “News” until {until:%Y-%m-%d %H:%M} UTC.")
+
+
+def test_the_jobs_result_says_how_long_the_fetch_took(feeds, channel, run_jobs):
+    def slow(request):
+        time.sleep(0.2)
+        return Response(feed_for(), content_type="application/atom+xml")
+
+    feeds.serve_handler(FIXTURE_CHANNEL, slow)
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert 200 <= job.result["fetch_ms"] < 200 + 60_000
+
+
+def test_an_unchanged_feed_shows_no_new_and_no_updated_video_anywhere(feeds, channel, run_jobs):
+    etag = '"v1"'
+
+    def handler(request):
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=304, headers={"ETag": etag})
+        return Response(feed_for(), headers={"ETag": etag}, content_type="application/atom+xml")
+
+    feeds.serve_handler(FIXTURE_CHANNEL, handler)
+    sync_one(channel, run_jobs)
+
+    group_sync, _ = sync_one(channel, run_jobs)
+
+    assert (channel.last_outcome, channel.last_http_status) == ("unchanged", 304)
+    assert (channel.last_new_count, channel.last_updated_count) == (0, 0)
+    row = result_row(channel)
+    assert (row.outcome, row.http_status, row.new_videos, row.updated_videos) == ("unchanged", 304, 0, 0)
+    assert (group_sync.synced, group_sync.new_videos, group_sync.updated_videos) == (1, 0, 0)
+
+
+def test_an_updated_video_is_counted_on_the_channel_the_sync_and_its_row(feeds, channel, run_jobs):
+    feeds.serve(FIXTURE_CHANNEL, feed_for(), oneshot=True)
+    sync_one(channel, run_jobs)
+    feeds.serve(FIXTURE_CHANNEL, feed_for().replace(b'views="15000"', b'views="15001"'), oneshot=True)
+
+    group_sync, job = sync_one(channel, run_jobs)
+
+    assert (job.result["new"], job.result["updated"]) == (0, 1)
+    assert (channel.last_new_count, channel.last_updated_count) == (0, 1)
+    assert channel_status(channel, now=timezone.now()) == "Synced: 0 new, 1 updated"
+    row = result_row(channel)
+    assert (row.http_status, row.new_videos, row.updated_videos, row.settled) == (200, 0, 1, True)
+    assert (group_sync.new_videos, group_sync.updated_videos) == (0, 1)
+    assert Video.objects.filter(view_count=15001).count() == 1
+
+
+def test_a_video_listed_later_as_a_short_becomes_one_and_stays_one(feeds, channel, run_jobs):
+    watch, short = b"https://www.youtube.com/watch?v=Xk3vP9qLm06", b"https://www.youtube.com/shorts/Xk3vP9qLm06"
+    seen = []
+    for body in (feed_for(), feed_for().replace(watch, short), feed_for()):
+        feeds.reset()
+        feeds.serve(FIXTURE_CHANNEL, body)
+        _, job = sync_one(channel, run_jobs)
+        seen.append((Video.objects.get(youtube_id="Xk3vP9qLm06").is_short, job.result["updated"]))
+
+    # A watch link says nothing; the Shorts link says it is one, and a later watch link does not undo that.
+    assert seen == [(None, 0), (True, 1), (True, 1)]
+
+
+def test_a_channel_titled_by_hand_keeps_its_title(feeds, channel, run_jobs):
+    Channel.objects.filter(pk=channel.pk).update(title="Fixture News (mine)")
+    feeds.serve(FIXTURE_CHANNEL, feed_for())
+
+    sync_one(channel, run_jobs)
+
+    assert channel.title == "Fixture News (mine)"
+
+
+def test_a_video_another_sync_inserted_meanwhile_is_no_failure(feeds, channel, run_jobs, monkeypatch):
+    """Two groups' runs sync the same channel at once: the other one inserts a video between this
+    sync's read of the stored videos and its insert."""
+    feeds.serve(FIXTURE_CHANNEL, feed_for())
+    read = Video.objects.filter
+
+    def read_then_the_other_sync_inserts(*args, **kwargs):
+        stored = list(read(*args, **kwargs))
+        monkeypatch.setattr(Video.objects, "filter", read)
+        Video.objects.create(channel=channel, youtube_id="Xk3vP9qLm01", title="From the other run",
+                             url="https://www.youtube.com/watch?v=Xk3vP9qLm01", published_at=timezone.now())
+        return stored
+
+    monkeypatch.setattr(Video.objects, "filter", read_then_the_other_sync_inserts)
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert Video.objects.filter(channel=channel).count() == 15
+
+
+def test_the_result_counts_videos_held_by_another_channel_beside_the_feeds_own_note(feeds, channel, run_jobs):
+    owner = ChannelFactory(youtube_id="UCotherChannel0000000000", title="Owner")
+    for video_id in video_ids()[:2]:
+        Video.objects.create(channel=owner, youtube_id=video_id, title="The owner's", published_at=timezone.now(),
+                             url=f"https://www.youtube.com/watch?v={video_id}")
+    body = feed_for().decode()
+    first_entry = body[body.index(" <entry>"):body.index("</entry>") + len("</entry>")]
+    foreign = first_entry.replace("Xk3vP9qLm01", "Stranger001").replace(FIXTURE_CHANNEL, "UCsomeoneElse0000000000a")
+    feeds.serve(FIXTURE_CHANNEL, body.replace("</feed>", foreign + "\n</feed>").encode())
+
+    _, job = sync_one(channel, run_jobs)
+
+    assert {key: job.result[key] for key in ("http_status", "new", "updated", "entries", "entries_skipped", "note")} == {
+        "http_status": 200, "new": 13, "updated": 0, "entries": 13, "entries_skipped": 3,
+        "note": "1 feed entries left out: 1 of another channel. "
+                "2 of its videos belong to another channel here; left as they are."}
+    assert Video.objects.filter(channel=owner, title="The owner's").count() == 2
+
+
+def test_a_failure_after_a_sync_shows_nothing_new_and_the_next_sync_clears_its_error(feeds, channel, run_jobs):
+    feeds.serve(FIXTURE_CHANNEL, feed_for(), oneshot=True)
+    sync_one(channel, run_jobs)
+    feeds.serve(FIXTURE_CHANNEL, feed_for().replace(b"Xk3vP9qLm01", b"NewVideo001").replace(
+        b"<title>Live Q&amp;A with our correspondents</title>", b"<title>Live Q&amp;A (replay)</title>"), oneshot=True)
+    sync_one(channel, run_jobs)
+    assert (channel.last_new_count, channel.last_updated_count) == (1, 1)
+    synced_at = channel.last_success_at
+    feeds.serve(FIXTURE_CHANNEL, b"oops", status=503, oneshot=True)
+
+    sync_one(channel, run_jobs)
+
+    assert (channel.last_outcome, channel.last_new_count, channel.last_updated_count) == ("server_error", 0, 0)
+    assert channel.last_success_at == synced_at and channel.last_error
+    feeds.serve(FIXTURE_CHANNEL, feed_for().replace(b'views="15000"', b'views="15001"'))
+    release_retries(run_jobs)
+    channel.refresh_from_db()
+    assert (channel.last_outcome, channel.last_error, channel.last_success_at) == ("synced", "", channel.last_checked_at)
+
+
+def test_a_job_made_by_hand_whose_feed_is_gone_backs_the_channel_off_at_once(feeds, channel, run_jobs):
+    """No sync to judge it with the rest of a group: it counts when it fails."""
+    feeds.serve(FIXTURE_CHANNEL, b"", status=404)
+    job = job_enqueue(job_type="QUICK_SYNC", params={"channel_id": channel.pk}, now=timezone.now())
+
+    [job] = run_jobs([job])
+
+    channel.refresh_from_db()
+    assert job.status == JobStatus.FAILED and not ChannelSync.objects.exists()
+    assert (channel.consecutive_failures, channel.next_attempt_at) == (1, channel.last_checked_at + sync.BACKOFF_BASE)
+
+
+def test_the_job_of_a_channel_deleted_since_fails_saying_so(channel, run_jobs):
+    job = job_enqueue(job_type="QUICK_SYNC", params={"channel_id": channel.pk}, now=timezone.now())
+    pk = channel.pk
+    channel.delete()
+
+    [job] = run_jobs([job])
+
+    assert job.status == JobStatus.FAILED and job.failed_permanently
+    assert f"Channel {pk} no longer exists." in job.error
+
+
+def test_a_channel_whose_sync_was_deleted_meanwhile_is_synced_all_the_same(feeds, channel, run_jobs):
+    feeds.serve(FIXTURE_CHANNEL, feed_for())
+    group_sync = services.channel_sync_now(channel=channel, now=timezone.now())
+    job = Job.objects.get(params__group_sync_id=group_sync.pk)
+    group_sync.delete()
+
+    [job] = run_jobs([job])
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert Video.objects.filter(channel=channel).count() == 15 and not ChannelSync.objects.exists()
+
+
+def test_new_videos_are_first_seen_when_the_sync_checked_the_feed(feeds, channel, run_jobs):
+    """One instant for the whole sync: the videos it found and the channel's last check agree."""
+    feeds.serve(FIXTURE_CHANNEL, feed_for())
+
+    sync_one(channel, run_jobs)
+
+    assert set(Video.objects.values_list("first_seen_at", flat=True)) == {channel.last_checked_at}

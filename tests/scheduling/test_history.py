@@ -219,3 +219,30 @@ def test_two_schedulers_racing_prune_once():
     assert len(reports) == 4 and len(claimed) == 1
     assert claimed[0].deleted["runs"] == 3
     assert not any(exists(r) for r in old)
+
+
+@pytest.mark.django_db
+def test_group_syncs_go_in_batches_and_a_batch_of_kept_ones_does_not_end_the_round():
+    """The pruner's contract (see history.register_pruner): how many went, and the last id looked at
+    while there may be more; the last sync of each group stays, even when a whole batch is such."""
+    from channels.sync import group_syncs_prune_batch
+
+    def finished(group, days_ago):
+        return GroupSync.objects.create(group=group, group_name=group.name, created_at=ago(days_ago),
+                                        finished_at=ago(days_ago))
+
+    shown = [finished(group, 200) for group in ChannelGroupFactory.create_batch(3)]
+    for made in shown:
+        ChannelGroup.objects.filter(pk=made.group_id).update(last_sync=made)
+    news = ChannelGroupFactory(name="News")
+    old = [finished(news, 150 - n) for n in range(4)]
+    finished(news, 10)
+
+    batches, after = [], 0
+    while after is not None and len(batches) < 5:
+        deleted, after = group_syncs_prune_batch(before=ago(90), after_id=after, batch_size=3)
+        batches.append((deleted, after))
+
+    assert batches == [(0, shown[-1].pk), (3, old[2].pk), (1, None)]
+    assert set(GroupSync.objects.filter(finished_at__lt=ago(90)).values_list("pk", flat=True)) == {
+        made.pk for made in shown}
