@@ -196,3 +196,13 @@ def test_only_the_jobs_of_a_sync_make_it_finish_once_none_is_left_to_do(news, ru
     first, *_ = run_jobs(Job.objects.filter(params__group_sync_id=busy.pk).order_by("pk")[:1])
     assert sync.group_syncs_follow_jobs(jobs=[first], now=DUE) == 0
     assert GroupSync.objects.get(pk=busy.pk).finished_at is None
+
+
+def test_a_sync_finishes_while_another_syncs_jobs_are_still_queued(news, run_jobs):
+    busy = channel_services.group_sync_now(group=news, now=DUE)
+    alone = channel_services.channel_sync_now(channel=news.channels.last(), now=DUE)
+
+    run_jobs(Job.objects.filter(params__group_sync_id=alone.pk))
+
+    assert GroupSync.objects.get(pk=alone.pk).finished_at is not None
+    assert GroupSync.objects.get(pk=busy.pk).finished_at is None

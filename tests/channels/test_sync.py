@@ -352,6 +352,8 @@ def test_it_refuses_an_oversized_body(feeds, channel, run_jobs, settings, chunke
     assert job.status == JobStatus.FAILED and job.failed_permanently
     assert "over the limit of 10,000 bytes" in job.error
     assert not Video.objects.exists() and channel.feed_sha256 == ""
+    row = result_row(channel)  # the sync's row says so too (the admin lists them under the sync)
+    assert (row.outcome, row.error) == ("bad_feed", channel.last_error) and "over the limit" in row.error
 
 
 def test_a_body_cut_off_in_transit_is_retried_and_writes_nothing(feeds, channel, run_jobs):
@@ -384,8 +386,9 @@ def utf16_bomb(encoding: str) -> bytes:
     (utf16_bomb("utf-16"), "application/atom+xml", "not UTF-8"),
     (utf16_bomb("utf-16-le"), "application/atom+xml", "NUL character"),
     (b'<?xml version="1.0"?><rss version="2.0"><channel/></rss>', "application/xml", "not an Atom feed"),
+    (b"<p>Sign in</p>", "text/html; charset=utf-8", "HTML page"),  # told by its type alone
 ], ids=["malformed", "truncated", "html", "html-as-atom", "xml-bomb", "external-entity", "utf-16-bomb",
-        "utf-16-bomb-without-bom", "rss"])
+        "utf-16-bomb-without-bom", "rss", "html-by-its-type"])
 def test_it_fails_an_unreadable_feed_and_writes_nothing(feeds, channel, run_jobs, body, content_type, message):
     feeds.serve(FIXTURE_CHANNEL, body, content_type=content_type)
 
@@ -396,6 +399,8 @@ def test_it_fails_an_unreadable_feed_and_writes_nothing(feeds, channel, run_jobs
     assert not Video.objects.exists()
     assert (channel.last_outcome, channel.feed_sha256, channel.last_success_at) == ("bad_feed", "", None)
     assert channel.consecutive_failures == 1 and group_sync.failed == 1
+    row = result_row(channel)
+    assert (row.outcome, row.http_status, row.error) == ("bad_feed", 200, channel.last_error) and message in row.error
 
 
 @pytest.mark.parametrize("body", [fixture("malformed.xml"), feed_for()[:9000], fixture("bomb.xml")],
@@ -490,7 +495,7 @@ def test_each_answer_that_is_no_feed_is_worded_on_the_job_the_channel_and_its_ro
     assert job.status == job_status and words in job.error
     assert (channel.last_outcome, channel.last_http_status, channel.last_error) == (outcome, status, words)
     row = result_row(channel)
-    assert (row.outcome, row.http_status, row.error) == (outcome, status, words)
+    assert (row.outcome, row.http_status, row.error, row.new_videos, row.updated_videos) == (outcome, status, words, 0, 0)
 
 
 @pytest.mark.parametrize(("status", "retry_after", "cooldown"), [
@@ -524,6 +529,18 @@ def test_a_refusal_in_a_groups_sync_cools_down_that_group_and_in_sync_now_each_o
         sync_one(channel, run_jobs)
 
     assert set(ChannelGroup.objects.filter(cooldown_until__isnull=False).values_list("name", flat=True)) == cooling
+
+
+def test_another_groups_cool_down_does_not_stop_this_groups_sync_of_a_channel_in_both(feeds, channel, run_jobs,
+                                                                                     group):
+    courts = ChannelGroupFactory(name="Courts", cooldown_until=timezone.now() + dt.timedelta(hours=1))
+    channel.groups.add(courts)
+    feeds.serve(FIXTURE_CHANNEL, feed_for())
+
+    services.group_sync_now(group=group, now=timezone.now())
+    [job] = run_jobs()
+
+    assert job.result["outcome"] == "synced" and Video.objects.count() == 15
 
 
 def test_a_channel_skipped_for_a_cool_down_keeps_its_last_check_and_its_row_says_why(feeds, group, run_jobs):
@@ -585,7 +602,7 @@ def test_an_updated_video_is_counted_on_the_channel_the_sync_and_its_row(feeds, 
     assert (channel.last_new_count, channel.last_updated_count) == (0, 1)
     assert channel_status(channel, now=timezone.now()) == "Synced: 0 new, 1 updated"
     row = result_row(channel)
-    assert (row.http_status, row.new_videos, row.updated_videos, row.settled) == (200, 0, 1, True)
+    assert (row.http_status, row.new_videos, row.updated_videos, row.settled, row.error) == (200, 0, 1, True, "")
     assert (group_sync.new_videos, group_sync.updated_videos) == (0, 1)
     assert Video.objects.filter(view_count=15001).count() == 1
 
