@@ -180,6 +180,10 @@ class Writer(threading.Thread):
                 db.execute("COMMIT")
                 self.longest = max(self.longest, time.monotonic() - started)
                 self.committed += 1
+                # A breath between transactions, as a real writer has: without it this thread took the
+                # lock again at once, and on a loaded machine the backup's own BEGIN IMMEDIATE, whose
+                # busy handler sleeps between tries, waited out its 20 s timeout ("database is locked").
+                self.stop.wait(0.001)
         finally:
             db.close()
 
