@@ -9,8 +9,10 @@ the committed ones.
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from backups import drills, files
 from backups.models import Backup, DrillOutcome
 from backups.services import drilling
 from backups.services.making import backup_create
+from backups.sources import Database
 from channels.models import ChannelGroup
 from common.chores import chore_claim
 from common.models import Chore
@@ -139,6 +142,20 @@ def test_a_good_backup_passes_and_records_what_it_restored(made, backup_dir):
     assert folder_names(backup_dir) == [made.file_name, made.file_name + ".json"]
 
 
+def drill_log_lines(caplog) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if getattr(record, "event", "") == "restore_drill"]
+
+
+def test_a_drill_that_passes_is_logged_for_the_operator(made, backup_dir, caplog):
+    with caplog.at_level(logging.INFO, logger="backups.services.drilling"):
+        run_drill()
+
+    [line] = drill_log_lines(caplog)
+    assert line.getMessage() == f"Restore drill of backup #{made.pk}: passed"
+    assert (line.backup_id, line.outcome, line.sources, line.detail) == (made.pk, "passed",
+                                                                         ["the file in BACKUP_DIR"], "")
+
+
 def test_it_drills_the_newest_good_backup(backup_dir, groups):
     older = backup_create(now=NOW)
     newer = backup_create(now=NOW + dt.timedelta(hours=1))
@@ -165,6 +182,7 @@ def test_an_old_manifest_without_counts_passes_and_says_it_could_not_compare_the
     assert made.drill_detail == ("Row counts not compared: the manifest has none (it was made before manifests "
                                  "counted rows).")
     assert job.result["drills"][0]["rows_compared"] is False
+    assert job.result["drills"][0]["note"] == made.drill_detail
 
 
 # --- drills that fail ---------------------------------------------------------------------------------
@@ -205,7 +223,20 @@ def test_a_file_that_does_not_match_its_manifests_checksum_fails(made, backup_di
     job = run_drill()
 
     assert job.status == JobStatus.FAILED and job.failed_permanently
-    assert f"The checksum of {made.file_name} does not match its manifest" in job.error
+    actual = hashlib.sha256((backup_dir / made.file_name).read_bytes()).hexdigest()
+    assert job.error.endswith(f"The checksum of {made.file_name} does not match its manifest (recorded "
+                              f"{made.sha256[:16]}…, the file has {actual[:16]}…): the file is damaged or was replaced.")
+
+
+def test_a_file_that_does_not_match_the_backups_record_fails(made, backup_dir):
+    Backup.objects.filter(pk=made.pk).update(sha256="0" * 64)
+
+    job = run_drill()
+
+    assert job.failed_permanently
+    assert job.error.endswith(f"The checksum of {made.file_name} does not match the backup's record (recorded "
+                              f"0000000000000000…, the file has {made.sha256[:16]}…): the file is damaged or was "
+                              "replaced.")
 
 
 def test_a_backup_without_its_manifest_fails(made, backup_dir):
@@ -214,7 +245,58 @@ def test_a_backup_without_its_manifest_fails(made, backup_dir):
     job = run_drill()
 
     assert job.failed_permanently
-    assert f"Its manifest {made.file_name}.json is missing" in job.error
+    assert job.error.endswith(f"Its manifest {made.file_name}.json is missing: a restore from the folder alone needs "
+                              "it (it holds the checksum and what the backup is).")
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("{not json", "it is not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))."),
+    ("[1, 2]", "it is not a JSON object."),
+])
+def test_a_manifest_that_cannot_be_read_fails_and_says_why(made, backup_dir, text, problem):
+    manifest_path(made, backup_dir).write_text(text)
+
+    job = run_drill()
+
+    assert job.failed_permanently
+    assert job.error.endswith(f"Its manifest {made.file_name}.json cannot be read: {problem}")
+
+
+@pytest.mark.parametrize("tables", [["channels_channelgroup"], {"channels_channelgroup": -3},
+                                    {"channels_channelgroup": True}, {"channels_channelgroup": 3.0}])
+def test_a_manifest_whose_tables_are_not_row_counts_fails(made, backup_dir, tables):
+    write_manifest(made, backup_dir, {**read_manifest(made, backup_dir), "tables": tables})
+
+    job = run_drill()
+
+    assert job.failed_permanently, job.error
+    assert job.error.endswith("failed: Its manifest's “tables” is not a map of table names to row counts.")
+
+
+def missing_tables(made: Backup, directory: Path, count: int) -> list[str]:
+    """Make the manifest list `count` tables (of 1 row) the restored copy does not have."""
+    manifest = read_manifest(made, directory)
+    names = [f"gone_{n:02}" for n in range(count)]
+    write_manifest(made, directory, {**manifest, "tables": {**manifest["tables"], **dict.fromkeys(names, 1)}})
+    return names
+
+
+def test_ten_tables_that_differ_are_all_named(made, backup_dir):
+    names = missing_tables(made, backup_dir, 10)
+
+    job = run_drill()
+
+    assert job.error.endswith("does not match the manifest in 10 tables: " + "; ".join(
+        f"table “{name}” (1 row in the manifest) is missing from the restored copy" for name in names) + ".")
+
+
+def test_of_more_than_ten_tables_that_differ_the_first_ten_are_named(made, backup_dir):
+    names = missing_tables(made, backup_dir, 11)
+
+    job = run_drill()
+
+    assert job.error.endswith("does not match the manifest in 11 tables: " + "; ".join(
+        f"table “{name}” (1 row in the manifest) is missing from the restored copy" for name in names[:10]) + "; ….")
 
 
 def test_a_backup_whose_file_is_gone_fails(made, backup_dir):
@@ -349,6 +431,22 @@ def test_what_a_killed_drill_left_behind_is_removed_by_the_next(made, backup_dir
     assert folder_names(backup_dir) == [made.file_name, made.file_name + ".json"]
 
 
+def test_only_folders_are_taken_for_leftovers_not_files_or_links(made, backup_dir, tmp_path):
+    leftover = backup_dir / f"{drilling.SCRATCH_PREFIX}0123456789ab"
+    leftover.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "kept").write_text("not the drill's")
+    (backup_dir / f"{drilling.SCRATCH_PREFIX}link").symlink_to(elsewhere)
+    (backup_dir / f"{drilling.SCRATCH_PREFIX}file").write_text("a file")
+
+    job = run_drill()
+
+    assert job.result["leftovers_removed"] == [leftover.name]
+    assert (elsewhere / "kept").exists()
+    assert (backup_dir / f"{drilling.SCRATCH_PREFIX}file").exists()
+
+
 def test_drills_never_overlap(made, backup_dir):
     assert chore_claim(name=drilling.LOCK, now=timezone.now(), lease=drilling.LEASE) is not None
 
@@ -368,6 +466,66 @@ def test_the_lock_is_let_go_after_each_drill_passed_or_failed(made, backup_dir, 
 
     assert run_drill().status == JobStatus.FAILED
     assert chore_claim(name=drilling.LOCK, now=timezone.now(), lease=drilling.LEASE) is not None
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The id of a process of this machine that has ended."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def hold_the_lock(claimed_by: str) -> None:
+    assert chore_claim(name=drilling.LOCK, now=timezone.now(), lease=drilling.LEASE) is not None
+    Chore.objects.filter(name=drilling.LOCK).update(claimed_by=claimed_by)
+
+
+NO_GOOD_BACKUP = "There is no good backup to drill"  # what a drill that took the lock says here
+
+
+def test_the_lock_of_a_drill_whose_process_is_gone_is_taken_over(backup_dir, dead_pid):
+    assert chore_claim(name="another chore", now=timezone.now(), lease=drilling.LEASE) is not None
+    hold_the_lock(f"{socket.gethostname()}:{dead_pid}")
+
+    job = run_drill()
+
+    assert job.error.startswith(NO_GOOD_BACKUP)
+    assert chore_claim(name=drilling.LOCK, now=timezone.now(), lease=drilling.LEASE) is not None  # let go again
+    other = Chore.objects.get(name="another chore")
+    assert other.next_at > timezone.now() and other.claim_token  # another chore's lease is left alone
+
+
+def test_a_drill_whose_process_still_runs_keeps_the_lock_and_is_left_alone(backup_dir):
+    holder = subprocess.Popen(["sleep", "30"])
+    try:
+        hold_the_lock(f"{socket.gethostname()}:{holder.pid}")
+
+        job = run_drill()
+
+        with pytest.raises(subprocess.TimeoutExpired):
+            holder.wait(timeout=0.2)  # not sent a signal
+    finally:
+        holder.kill()
+        holder.wait()
+    assert job.status == JobStatus.RETRY_WAIT
+    assert (f"BackupBusy: Another restore drill is running (on {socket.gethostname()}:{holder.pid}); drills never "
+            "overlap.") in job.error
+
+
+@pytest.mark.parametrize(("claimed_by", "named"), [
+    ("elsewhere:{pid}", "elsewhere:{pid}"),  # a process of another machine: whether it runs cannot be seen
+    ("{host}:worker", "{host}:worker"),
+    ("", "a worker"),
+])
+def test_a_holder_that_cannot_be_seen_gone_keeps_the_lock(backup_dir, dead_pid, claimed_by, named):
+    hold_the_lock(claimed_by.format(host=socket.gethostname(), pid=dead_pid))
+
+    job = run_drill()
+
+    assert job.status == JobStatus.RETRY_WAIT
+    named = named.format(host=socket.gethostname(), pid=dead_pid)
+    assert f"BackupBusy: Another restore drill is running (on {named}); drills never overlap." in job.error
 
 
 KILLED_DRILL = """
@@ -479,6 +637,45 @@ def test_a_failing_second_source_fails_the_backups_drill_and_says_which(made, ba
     assert made.drill_detail.startswith(f"the off-site copy: The checksum of {made.file_name} does not match")
     # The local copy restored: its figures stay on record.
     assert made.drill_tables == len(made.table_rows)
+
+
+def test_each_failing_source_is_named_in_the_jobs_error_the_record_and_the_log(made, backup_dir, tmp_path,
+                                                                               extra_source, caplog):
+    alter_inside(made, backup_dir, "DELETE FROM channels_channelgroup WHERE name = 'News'", tmp_path)
+    made.refresh_from_db()  # the checksum of the altered file
+    extra_source(copy_in(made, backup_dir))
+    problem = ("The restored copy does not match the manifest in 1 table: table “channels_channelgroup”: "
+               "3 rows in the manifest, 2 restored.")
+
+    with caplog.at_level(logging.INFO, logger="backups.services.drilling"):
+        job = run_drill()
+
+    assert job.error == (f"Restore drill of backup #{made.pk} ({made.file_name}, the file in BACKUP_DIR) failed: "
+                         f"{problem} Restore drill of backup #{made.pk} ({made.file_name}, the off-site copy) failed: "
+                         f"{problem}")
+    made.refresh_from_db()
+    assert made.drill_detail == f"the file in BACKUP_DIR: {problem} the off-site copy: {problem}"
+    [line] = drill_log_lines(caplog)
+    assert line.getMessage() == f"Restore drill of backup #{made.pk}: failed"
+    assert (line.backup_id, line.outcome, line.sources, line.detail) == (
+        made.pk, "failed", ["the file in BACKUP_DIR", "the off-site copy"], made.drill_detail)
+
+
+def test_a_source_unregistered_is_not_drilled_again_and_the_local_file_always_is(backup_dir):
+    good = BackupFactory()
+    database = Database.default()
+
+    def elsewhere(*, database):
+        return drilling.DrillSource(label="elsewhere", backup=good, fetch=lambda scratch_dir: scratch_dir)
+
+    drilling.register_drill_source(elsewhere)
+    assert [s.label for s in drilling.drill_sources(database=database)] == ["the file in BACKUP_DIR", "elsewhere"]
+    drilling.unregister_drill_source(elsewhere)
+    drilling.unregister_drill_source(elsewhere)  # once more: nothing to do
+    drilling.unregister_drill_source(drilling.local_source)  # refused
+
+    assert [(s.label, s.backup) for s in drilling.drill_sources(database=database)] == [
+        ("the file in BACKUP_DIR", good)]
 
 
 def test_the_task_type_and_handler_are_registered():
