@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -33,7 +34,7 @@ from common.models import Chore
 from jobs import registry, runner
 from jobs.models import JobStatus
 from jobs.services import job_enqueue
-from tests.backups.conftest import NOW, _drop_dac_override, folder_names, live_db_path, sqlite_only
+from tests.backups.conftest import NOW, _drop_dac_override, folder_names, live_db_path, read_only_folder, sqlite_only
 from tests.factories import BackupFactory, ChannelGroupFactory
 from tests.servers import wait_until
 
@@ -447,6 +448,49 @@ def test_only_folders_are_taken_for_leftovers_not_files_or_links(made, backup_di
     assert (backup_dir / f"{drilling.SCRATCH_PREFIX}file").exists()
 
 
+def test_a_leftover_that_cannot_be_removed_does_not_stop_the_drill(made, backup_dir):
+    stuck = backup_dir / f"{drilling.SCRATCH_PREFIX}0123456789ab" / "stuck"
+    stuck.mkdir(parents=True)
+    (stuck / "drill-7.sqlite3").write_bytes(b"half a database")
+
+    with read_only_folder(stuck):
+        job = run_drill()
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    made.refresh_from_db()
+    assert made.drill_outcome == DrillOutcome.PASSED
+
+
+def test_a_scratch_folder_that_cannot_be_removed_does_not_fail_the_drill(made, backup_dir, extra_source):
+    """What is left is the next drill's leftover."""
+    stuck, take_back = [], []
+
+    def sticky(*, database):
+        def fetch(scratch_dir: Path) -> Path:
+            (scratch_dir / "stuck").mkdir()
+            (scratch_dir / "stuck" / "part").write_bytes(b"part of a copy")
+            (scratch_dir / "stuck").chmod(0o555)
+            stuck.append(scratch_dir / "stuck")
+            if os.geteuid() == 0:
+                take_back.append(_drop_dac_override())
+            return backup_dir / made.file_name
+
+        return drilling.DrillSource(label="sticky", backup=made, fetch=fetch)
+
+    extra_source(sticky)
+    try:
+        job = run_drill()
+    finally:
+        for restore in take_back:
+            restore()
+        for folder in stuck:
+            folder.chmod(0o755)
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert [d["source"] for d in job.result["drills"]] == ["the file in BACKUP_DIR", "sticky"]
+    assert stuck[0].exists()
+
+
 def test_drills_never_overlap(made, backup_dir):
     assert chore_claim(name=drilling.LOCK, now=timezone.now(), lease=drilling.LEASE) is not None
 
@@ -496,8 +540,14 @@ def test_the_lock_of_a_drill_whose_process_is_gone_is_taken_over(backup_dir, dea
     assert other.next_at > timezone.now() and other.claim_token  # another chore's lease is left alone
 
 
+def _signals_end_it() -> None:
+    # A test run under nohup ignores SIGHUP, and so would its children: any signal sent to the holder must end it.
+    for number in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(number, signal.SIG_DFL)
+
+
 def test_a_drill_whose_process_still_runs_keeps_the_lock_and_is_left_alone(backup_dir):
-    holder = subprocess.Popen(["sleep", "30"])
+    holder = subprocess.Popen(["sleep", "30"], preexec_fn=_signals_end_it)
     try:
         hold_the_lock(f"{socket.gethostname()}:{holder.pid}")
 
