@@ -93,10 +93,16 @@ class _CapData(ctypes.Structure):
 
 _CAPABILITY_VERSION_3 = 0x20080522  # linux/capability.h: two _CapData, for capabilities 0-31 and 32-63
 CAP_DAC_OVERRIDE = 1
+CAP_KILL = 5
 
 
 def _drop_dac_override():
     """Drop CAP_DAC_OVERRIDE from this thread's effective capabilities; return what puts it back."""
+    return drop_capability(CAP_DAC_OVERRIDE)
+
+
+def drop_capability(capability: int):
+    """Drop one capability (0-31) from this thread's effective set; return what puts it back."""
     libc = ctypes.CDLL(None, use_errno=True)
 
     def capabilities():
@@ -112,5 +118,5 @@ def _drop_dac_override():
             raise OSError(ctypes.get_errno(), "capset failed")
 
     before = capabilities()[1][0].effective
-    set_effective(before & ~(1 << CAP_DAC_OVERRIDE))
+    set_effective(before & ~(1 << capability))
     return lambda: set_effective(before)

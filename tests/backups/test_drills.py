@@ -34,7 +34,16 @@ from common.models import Chore
 from jobs import registry, runner
 from jobs.models import JobStatus
 from jobs.services import job_enqueue
-from tests.backups.conftest import NOW, _drop_dac_override, folder_names, live_db_path, read_only_folder, sqlite_only
+from tests.backups.conftest import (
+    CAP_KILL,
+    NOW,
+    _drop_dac_override,
+    drop_capability,
+    folder_names,
+    live_db_path,
+    read_only_folder,
+    sqlite_only,
+)
 from tests.factories import BackupFactory, ChannelGroupFactory
 from tests.servers import wait_until
 
@@ -561,6 +570,29 @@ def test_a_drill_whose_process_still_runs_keeps_the_lock_and_is_left_alone(backu
     assert job.status == JobStatus.RETRY_WAIT
     assert (f"BackupBusy: Another restore drill is running (on {socket.gethostname()}:{holder.pid}); drills never "
             "overlap.") in job.error
+
+
+def test_a_drill_of_another_user_keeps_the_lock(backup_dir):
+    """Its process cannot be signalled from here (EPERM), which says it runs. As root, the holder runs as
+    nobody and this thread gives up CAP_KILL, as a worker of another account would be refused."""
+    if os.geteuid() != 0:
+        holder, take_back = None, None
+        pid = 1  # init: root's (or, in a container of this user, this user's: alive either way)
+    else:
+        holder = subprocess.Popen(["sleep", "30"], user=65534, group=65534)
+        pid, take_back = holder.pid, drop_capability(CAP_KILL)
+    try:
+        hold_the_lock(f"{socket.gethostname()}:{pid}")
+
+        job = run_drill()
+    finally:
+        if take_back:
+            take_back()
+        if holder:
+            holder.kill()
+            holder.wait()
+    assert job.status == JobStatus.RETRY_WAIT
+    assert f"BackupBusy: Another restore drill is running (on {socket.gethostname()}:{pid})" in job.error
 
 
 @pytest.mark.parametrize(("claimed_by", "named"), [
