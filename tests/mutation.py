@@ -95,8 +95,17 @@ MODULES: dict[str, list[str]] = {
                             "tests/backups/test_defaults.py", "tests/backups/test_offsite_setup.py",
                             "tests/jobs/test_job_detail_view.py"],
     "backups/retention.py": ["tests/backups/test_retention.py", "tests/backups/test_retention_rules.py"],
-    "backups/services/making.py": ["tests/backups/test_services.py"],
-    "backups/services/restoring.py": ["tests/backups/test_restore.py", "tests/backups/test_restore_file.py"],
+    # Making a backup is test_services.py's; the job around it (skip, retention, the result) is
+    # test_handlers.py's, pruning and deleting are tested where retention and the delete actions are.
+    "backups/services/making.py": ["tests/backups/test_services.py", "tests/backups/test_handlers.py",
+                                   "tests/backups/test_retention.py", "tests/backups/test_retention_record.py",
+                                   "tests/backups/test_views_actions.py", "tests/backups/test_api_backups.py"],
+    # Verifying is tested through its callers (the command, the page, the API, a link in the folder);
+    # the drills share the migrations check and the server's version (drilling imports them).
+    "backups/services/restoring.py": ["tests/backups/test_restore.py", "tests/backups/test_restore_file.py",
+                                      "tests/backups/test_symlinks.py", "tests/backups/test_commands.py",
+                                      "tests/backups/test_views_actions.py", "tests/backups/test_api_backups.py",
+                                      "tests/backups/test_drills.py"],
     # test_drill_outcomes.py: what a drill's outcome becomes (the incident, /metrics, the line on /backups).
     "backups/services/drilling.py": ["tests/backups/test_drills.py", "tests/backups/test_drill_job.py",
                                      "tests/backups/test_drill_outcomes.py"],
