@@ -96,10 +96,12 @@ MODULES: dict[str, list[str]] = {
                             "tests/jobs/test_job_detail_view.py"],
     "backups/retention.py": ["tests/backups/test_retention.py", "tests/backups/test_retention_rules.py"],
     # Making a backup is test_services.py's; the job around it (skip, retention, the result) is
-    # test_handlers.py's, pruning and deleting are tested where retention and the delete actions are.
+    # test_handlers.py's, pruning and deleting are tested where retention and the delete actions are,
+    # releasing a restored copy's backup (and the file published before a failed manifest) in test_aftermath.py.
     "backups/services/making.py": ["tests/backups/test_services.py", "tests/backups/test_handlers.py",
                                    "tests/backups/test_retention.py", "tests/backups/test_retention_record.py",
-                                   "tests/backups/test_views_actions.py", "tests/backups/test_api_backups.py"],
+                                   "tests/backups/test_views_actions.py", "tests/backups/test_api_backups.py",
+                                   "tests/backups/test_aftermath.py"],
     # Verifying is tested through its callers (the command, the page, the API, a link in the folder);
     # the drills share the migrations check and the server's version (drilling imports them).
     "backups/services/restoring.py": ["tests/backups/test_restore.py", "tests/backups/test_restore_file.py",

@@ -11,7 +11,7 @@ import ctypes
 import datetime as dt
 import os
 import sqlite3
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -68,18 +68,16 @@ def read_only_folder(folder: Path):
     """
     mode = folder.stat().st_mode
     folder.chmod(0o555)
-    take_back = _drop_dac_override() if os.geteuid() == 0 else None
     try:
-        try:
-            (folder / ".write-probe").touch()
-        except PermissionError:
-            pass
-        else:
-            raise AssertionError(f"{folder} could still be written to; the test would prove nothing")
-        yield folder
+        with without_capability(CAP_DAC_OVERRIDE) if os.geteuid() == 0 else nullcontext():
+            try:
+                (folder / ".write-probe").touch()
+            except PermissionError:
+                pass
+            else:
+                raise AssertionError(f"{folder} could still be written to; the test would prove nothing")
+            yield folder
     finally:
-        if take_back:
-            take_back()
         folder.chmod(mode)
 
 
@@ -92,8 +90,19 @@ class _CapData(ctypes.Structure):
 
 
 _CAPABILITY_VERSION_3 = 0x20080522  # linux/capability.h: two _CapData, for capabilities 0-31 and 32-63
-CAP_DAC_OVERRIDE = 1
-CAP_KILL = 5
+CAP_DAC_OVERRIDE = 1  # writes where the permission bits say no
+CAP_KILL = 5  # signals (and asks about) another user's processes
+
+
+@contextmanager
+def without_capability(capability: int):
+    """The calling thread without one capability of root's until the block ends (capset(2) acts on one
+    thread; the permitted set keeps it to take back)."""
+    take_back = drop_capability(capability)
+    try:
+        yield
+    finally:
+        take_back()
 
 
 def _drop_dac_override():

@@ -7,10 +7,11 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from backups import files
+from backups import files, sqlite_engine
 from backups.models import Backup
 from backups.services.making import backup_create
-from tests.backups.conftest import NOW, folder_names, sqlite_only
+from backups.services.restoring import backup_verify
+from tests.backups.conftest import NOW, folder_names, read_only_folder, sqlite_only
 from tests.factories import BackupFactory
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +91,50 @@ def test_verify_backup_catches_a_damaged_database_whose_checksum_was_recorded_af
 
     with pytest.raises(CommandError, match="truncated"):
         command("verify_backup", str(backup.pk))
+
+
+@sqlite_only
+def test_verify_backup_clears_an_earlier_failure_once_the_file_passes(backup_dir):
+    backup = backup_create(now=NOW)
+    Backup.objects.filter(pk=backup.pk).update(verify_error=f"The file of backup #{backup.pk} is missing.")  # back since
+
+    command("verify_backup", str(backup.pk))
+
+    backup.refresh_from_db()
+    assert backup.verify_error == ""
+    assert Backup.objects.good().filter(pk=backup.pk).exists()
+
+
+@sqlite_only
+def test_verify_backup_records_that_it_may_not_write_its_copy(backup_dir):
+    backup = backup_create(now=NOW)
+
+    with read_only_folder(backup_dir), pytest.raises(CommandError, match=f"Backup #{backup.pk} failed verification"):
+        command("verify_backup", str(backup.pk))
+
+    backup.refresh_from_db()
+    assert backup.verify_error == (f"Not allowed to write the verification copy in {backup_dir}: Permission denied. "
+                                   "Check the folder's owner and permissions.")
+
+
+@sqlite_only
+def test_two_verifications_of_one_backup_at_once_each_decompress_a_copy_of_their_own(backup_dir, monkeypatch):
+    """The page's button and verify_backup, say: the second starts while the first decompresses."""
+    backup = backup_create(now=NOW)
+    decompress = sqlite_engine.decompress
+    second = []
+
+    def another_verification_meanwhile(path, target):
+        decompress(path, target)
+        if not second:
+            second.append("started")
+            second.append(backup_verify(backup=Backup.objects.get(pk=backup.pk), now=NOW))
+
+    monkeypatch.setattr(sqlite_engine, "decompress", another_verification_meanwhile)
+
+    assert f"Backup #{backup.pk} ({backup.file_name}) is good" in command("verify_backup", str(backup.pk))
+    assert second[1].verify_error == ""
+    assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]  # no scratch copy left
 
 
 def test_verify_backup_refuses_a_backup_without_a_file(backup_dir):

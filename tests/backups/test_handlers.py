@@ -5,9 +5,10 @@ import errno
 import hashlib
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
-from backups import files, handlers
+from backups import files, handlers, offsite
 from backups.models import Backup, BackupStatus
 from backups.services.making import BackupParams
 from jobs import maintenance, registry, runner
@@ -42,11 +43,15 @@ def test_it_backs_up_and_reports_file_size_ratio_and_duration(backup_dir):
 
     assert job.status == JobStatus.COMPLETED, job.error
     backup = Backup.objects.get()
-    assert job.result["status"] == "completed"
-    assert job.result["file"] == backup.file_name
-    assert job.result["size_bytes"] == backup.size_bytes == (backup_dir / backup.file_name).stat().st_size
-    assert job.result["ratio"] == round(backup.database_size_bytes / backup.size_bytes, 2) > 1
-    assert 0 < job.result["duration_seconds"] < 30
+    assert backup.size_bytes == (backup_dir / backup.file_name).stat().st_size
+    # The job page shows the result as it is; no remote is set, and this run cleans nothing up.
+    assert job.result == {
+        "status": "completed", "backup_id": backup.pk, "file": backup.file_name, "size_bytes": backup.size_bytes,
+        "size": files.human_size(backup.size_bytes), "database_size_bytes": backup.database_size_bytes,
+        "ratio": round(backup.database_size_bytes / backup.size_bytes, 2), "sha256": backup.sha256,
+        "duration_seconds": round(backup.duration_seconds, 3), "deleted": [], "retention": "keeps all",
+    }
+    assert job.result["ratio"] > 1 and 0 < job.result["duration_seconds"] < 30
     assert backup.job == job
 
 
@@ -84,10 +89,12 @@ def test_it_skips_when_a_verified_backup_of_the_window_exists(backup_dir):
     job = run_job({**PARAMS, "window_start": window.isoformat()})
 
     assert job.status == JobStatus.COMPLETED
-    assert job.result["status"] == "skipped"
     assert f"A verified backup of this window exists already: #{made.pk}" in job.result["reason"]
     skipped = Backup.objects.get(status=BackupStatus.SKIPPED)
-    assert (skipped.job, skipped.note) == (job, job.result["reason"])
+    assert job.result == {"status": "skipped", "skipped": True, "reason": job.result["reason"], "backup_id": skipped.pk}
+    assert (skipped.job, skipped.note, skipped.database_vendor, skipped.worker) == (
+        job, job.result["reason"], connection.vendor, job.worker)
+    assert skipped.started_at == skipped.finished_at and skipped.finished_at is not None
     assert folder_names(backup_dir) == []
 
 
@@ -231,3 +238,35 @@ def test_a_successful_run_keeps_old_backups_without_cleanup(backup_dir):
 
     assert job.result["deleted"] == []
     assert Backup.objects.filter(status=BackupStatus.COMPLETED).count() == 2
+
+
+@sqlite_only
+def test_with_a_remote_each_backup_queues_its_off_site_copy_unless_told_not_to(backup_dir, settings):
+    settings.BACKUP_REMOTE = "offsite:archive"  # nothing runs rclone here: the copy is a job of its own
+
+    job = run_job({**PARAMS, "force_backup": True})
+
+    backup = Backup.objects.get(job=job)
+    assert job.result["offsite_job_id"] == backup.offsite_job.pk
+    copy = backup.offsite_job
+    assert (copy.job_type, copy.params, copy.status, copy.created_at) == (
+        offsite.JOB_TYPE, {"backup_id": backup.pk}, JobStatus.QUEUED, backup.finished_at)
+
+    job = run_job({**PARAMS, "force_backup": True, "copy_offsite": False})
+
+    assert "offsite_job_id" not in job.result
+    assert Backup.objects.get(job=job).offsite_job is None
+
+
+@sqlite_only
+def test_a_run_reports_the_backups_its_retention_left_alone(backup_dir):
+    renamed = BackupFactory(started_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    renamed.file_name = "db-sqlite-20260101T000000Z-999999.sqlite3.zst"  # edited by hand: not the name it was given
+    renamed.save()
+    with_file(renamed, backup_dir)
+
+    job = run_job({**PARAMS, "force_backup": True, "cleanup_old": True, "retention_days": 1})
+
+    assert job.result["deleted"] == []
+    assert job.result["retention_errors"] == [f"#{renamed.pk}: {renamed.file_name!r} is not a name this app gives; "
+                                              "left alone."]

@@ -239,3 +239,18 @@ def test_a_restore_by_id_empties_the_cache_and_interrupts_the_copys_jobs(backup_
     assert Job.objects.get(pk=queued.pk).status == JobStatus.CANCELLED
     assert f"#{queued.pk} TEST_OK (was queued)" in output and "Emptied the cache table django_cache." in output
     assert cache.get("cluster-status") is None
+
+
+def test_a_restore_by_id_keeps_the_records_links_to_the_jobs_the_restored_database_has(backup_dir):
+    from jobs.models import JobStatus
+    from tests.factories import JobFactory
+
+    earlier_job = JobFactory(status=JobStatus.COMPLETED)
+    backup = backup_create(now=NOW, job=earlier_job)
+    later_job = JobFactory(status=JobStatus.COMPLETED)  # not in the backup
+    later = backup_create(now=NOW, job=later_job)
+
+    restore(backup.pk, "--yes")
+
+    assert Backup.objects.get(pk=backup.pk).job_id == earlier_job.pk
+    assert Backup.objects.get(pk=later.pk).job_id is None  # its record carried over; its job is gone with the data

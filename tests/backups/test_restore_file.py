@@ -9,7 +9,10 @@ own database in use, it runs in this process.
 """
 
 import json
+import shutil
+import sqlite3
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -18,8 +21,12 @@ from django.db import connection
 from django.utils import timezone
 
 from backups import files
+from backups.errors import BackupError, ManifestProblem, RestoredWithProblems, RestoreRefused
 from backups.models import Backup, BackupPurpose, BackupStatus
+from backups.services import restoring
 from backups.services.making import backup_create
+from backups.services.restoring import backup_restore_file
+from backups.sources import Database
 from channels.models import ChannelGroup
 from jobs.models import Job, JobStatus
 from tests.backups.apps import manage, sqlite_rows, sqlite_url
@@ -302,3 +309,109 @@ def test_a_manifest_says_how_to_restore_it_and_an_older_one_without_that_still_r
 
     assert group_names() == ["Lawyers", "News"]
     assert Backup.objects.get(pk=backup.pk).status == BackupStatus.COMPLETED
+
+
+# --- another database, restored in this process (the fresh install's way, without its process) ---------
+
+
+def another(path: Path) -> Database:
+    return Database(vendor="sqlite", name=str(path))
+
+
+@pytest.mark.parametrize("state", ["missing", "empty"])
+def test_it_restores_into_a_database_that_is_missing_or_empty(source, backup_dir, tmp_path, state):
+    backup, _ = source
+    target = tmp_path / "fresh.sqlite3"
+    if state == "empty":
+        target.touch()
+
+    report = backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now(), database=another(target))
+
+    assert (report.database_was, report.pre_restore, report.warnings) == (state, None, [])
+    assert sqlite_rows(target, "SELECT name FROM channels_channelgroup ORDER BY name") == [("Lawyers",), ("News",)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backups", "fresh.sqlite3"]  # no scratch copy left
+    assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
+
+
+def test_a_file_from_outside_backup_dir_restores_with_a_word_on_where_it_belongs(source, backup_dir, tmp_path):
+    backup, _ = source
+    elsewhere = tmp_path / "usb-stick"
+    elsewhere.mkdir()
+    for name in (backup.file_name, files.manifest_name(backup.file_name)):
+        shutil.copy(backup_dir / name, elsewhere / name)
+
+    report = backup_restore_file(path=elsewhere / backup.file_name, now=timezone.now(),
+                                 database=another(tmp_path / "fresh.sqlite3"))
+
+    assert report.warnings == [f"{backup.file_name} is not in BACKUP_DIR ({backup_dir}): copy it there with its "
+                               "manifest, so that the app lists it and its retention and verification apply."]
+
+
+@pytest.mark.parametrize(("tables", "held"), [
+    (["notes"], "1 table (notes)"),
+    (["a", "b", "c", "d", "e"], "5 tables (a, b, c, d, e)"),
+    (["a", "b", "c", "d", "e", "f"], "6 tables (a, b, c, d, e, …)"),
+])
+def test_it_refuses_a_database_that_is_not_the_apps_and_says_what_it_holds(source, backup_dir, tmp_path, tables,
+                                                                            held):
+    backup, _ = source
+    target = tmp_path / "other.sqlite3"
+    other = sqlite3.connect(target)
+    for table in tables:
+        other.execute(f"CREATE TABLE {table} (x)")
+    other.commit()
+    other.close()
+
+    with pytest.raises(RestoreRefused) as refused:
+        backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now(), database=another(target))
+
+    assert str(refused.value) == (
+        f"The SQLite database {target} holds {held} but is not this app's database (it has no django_migrations and "
+        "backups_backup tables). Nothing was changed: point DATABASE_URL at this app's database, or at an empty or "
+        "new one.")
+    assert sqlite_rows(target, "SELECT name FROM sqlite_master ORDER BY name") == [(table,) for table in tables]
+
+
+def test_a_sqlite_backup_is_never_restored_into_postgresql(source, backup_dir):
+    backup, _ = source
+
+    with pytest.raises(RestoreRefused) as refused:  # refused before any connection is made
+        backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now(),
+                            database=Database(vendor="postgresql", name="app"))
+
+    assert str(refused.value) == f"{backup.file_name} is a sqlite backup; the database is postgresql."
+
+
+def test_a_manifest_is_never_applied_to_another_file(source, backup_dir, tmp_path):
+    backup, _ = source
+    renamed = tmp_path / "renamed.sqlite3.zst"
+    shutil.copy(backup_dir / backup.file_name, renamed)
+    shutil.copy(backup_dir / files.manifest_name(backup.file_name), tmp_path / "renamed.sqlite3.zst.json")
+
+    with pytest.raises(ManifestProblem) as refused:
+        backup_restore_file(path=renamed, now=timezone.now(), database=another(tmp_path / "fresh.sqlite3"))
+
+    assert str(refused.value) == (f"The manifest renamed.sqlite3.zst.json describes {backup.file_name}, not "
+                                  "renamed.sqlite3.zst.")
+    assert not (tmp_path / "fresh.sqlite3").exists()
+
+
+def test_a_failure_after_the_restore_says_the_data_is_back_and_where_the_data_from_before_is(
+        source, backup_dir, monkeypatch):
+    backup, _ = source
+
+    def adoption_fails(**kwargs):
+        raise BackupError("BACKUP_DIR could not be read.")
+
+    monkeypatch.setattr(restoring, "backups_adopt", adoption_fails)
+
+    with pytest.raises(RestoredWithProblems) as raised:
+        backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now())
+
+    [pre_restore] = [name for name in folder_names(backup_dir) if name.endswith(".zst") and name != backup.file_name]
+    pre_restore_id = files.FILE_NAME.fullmatch(pre_restore)["id"]
+    assert str(raised.value) == (
+        f"Backup #{backup.pk} ({backup.file_name}), made {backup.started_at:%Y-%m-%d %H:%M} UTC was restored, but "
+        f"then: BACKUP_DIR could not be read. The data from just before the restore is in backup #{pre_restore_id} "
+        f"({pre_restore}).")
+    assert group_names() == ["Lawyers", "News"]

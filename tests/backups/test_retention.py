@@ -4,12 +4,12 @@ import datetime as dt
 
 import pytest
 
-from backups import files
+from backups import files, selectors
 from backups.errors import BackupError
 from backups.models import Backup, BackupStatus
 from backups.retention import days_rule
 from backups.services.making import backup_delete, backups_prune
-from tests.backups.conftest import folder_names, with_file
+from tests.backups.conftest import folder_names, read_only_folder, with_file
 from tests.factories import BackupFactory
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +140,60 @@ def test_deleting_by_hand_refuses_a_running_backup(backup_dir):
 
     with pytest.raises(BackupError, match="is running: only completed backups have a file to delete"):
         backup_delete(backup=running, now=NOW, by="alice")
+
+
+def test_a_backup_deleted_by_hand_meanwhile_is_reported_and_not_deleted_again(backup_dir, monkeypatch):
+    with_file(BackupFactory(started_at=day(1)), backup_dir)
+    old = with_file(BackupFactory(started_at=day(40)), backup_dir)
+    plan = selectors.retention_plan
+
+    def deleted_by_hand_after_the_plan(**kwargs):
+        planned = plan(**kwargs)
+        Backup.objects.filter(pk=old.pk).update(status=BackupStatus.DELETED, note="Deleted by alice: from /backups.")
+        return planned
+
+    monkeypatch.setattr(selectors, "retention_plan", deleted_by_hand_after_the_plan)
+
+    report = retention(30)
+
+    assert report.deleted == []
+    assert report.errors == [f"#{old.pk}: Backup #{old.pk} is deleted now; nothing was deleted."]
+    old.refresh_from_db()
+    assert old.note == "Deleted by alice: from /backups."
+
+
+# --- deleting by hand (the page and the API call backup_delete so) ------------------------------------
+
+
+def test_a_deletion_whose_manifest_is_already_gone_deletes_the_file_and_says_nothing_of_it(backup_dir):
+    backup = with_file(BackupFactory(), backup_dir)
+    (backup_dir / files.manifest_name(backup.file_name)).unlink()
+
+    deleted = backup_delete(backup=backup, now=NOW, by="alice", reason="from /backups")
+
+    assert (deleted.status, deleted.deleted_at, deleted.note) == (BackupStatus.DELETED, NOW,
+                                                                  "Deleted by alice: from /backups.")
+    assert folder_names(backup_dir) == []
+
+
+def test_a_deletion_the_folder_refuses_keeps_the_files_and_says_why(backup_dir):
+    backup = with_file(BackupFactory(), backup_dir)
+
+    with read_only_folder(backup_dir):
+        deleted = backup_delete(backup=backup, now=NOW, by="alice", reason="from /backups")
+
+    assert deleted.status == BackupStatus.DELETED  # a file left behind is harmless, a row claiming a lost one is not
+    assert deleted.note == (f"Deleted by alice: from /backups. Note: {backup.file_name} could not be deleted "
+                            f"(Permission denied); {backup.file_name}.json could not be deleted (Permission denied).")
+    assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
+
+
+def test_a_deletion_says_when_the_off_site_copy_stays(backup_dir, settings):
+    settings.BACKUP_REMOTE = ""
+    backup = with_file(BackupFactory(offsite_copied_at=NOW, offsite_remote="offsite:archive"), backup_dir)
+
+    deleted = backup_delete(backup=backup, now=NOW, by="alice", reason="from /backups")
+
+    assert deleted.note == ("Deleted by alice: from /backups. Note: its off-site copy on offsite:archive stays: "
+                            "BACKUP_REMOTE is no longer set.")
+    assert folder_names(backup_dir) == []

@@ -5,6 +5,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -16,11 +17,21 @@ import zstandard
 from backups import files, sqlite_engine
 from backups.errors import BackupBusy, BackupConfigError, BackupError
 from backups.models import Backup, BackupPurpose, BackupStatus
-from backups.services.making import backup_create
+from backups.services.making import backup_create, backups_release_stale, manifest_of
 from backups.sources import Database
 from jobs.models import JobStatus
-from tests.backups.conftest import NOW, folder_names, read_only_folder, rows_in_copy, sqlite_only, with_file
-from tests.factories import BackupFactory, JobFactory
+from scheduling.models import ScheduleRun
+from tests.backups.conftest import (
+    CAP_KILL,
+    NOW,
+    folder_names,
+    read_only_folder,
+    rows_in_copy,
+    sqlite_only,
+    with_file,
+    without_capability,
+)
+from tests.factories import BackupFactory, JobFactory, ScheduledTaskFactory
 
 pytestmark = [pytest.mark.django_db, sqlite_only]
 
@@ -46,9 +57,20 @@ def test_it_publishes_a_verified_compressed_copy_with_its_manifest(backup_dir, t
     assert backup.verified_at == backup.finished_at > backup.started_at == NOW
     assert "backups.0003_default_backup_schedule" in backup.applied_migrations
 
+    # The manifest says all the row says: the backup still describes itself when the database is lost.
     manifest = json.loads((backup_dir / (backup.file_name + ".json")).read_text())
-    assert (manifest["id"], manifest["sha256"], manifest["size_bytes"]) == (backup.pk, backup.sha256, backup.size_bytes)
-    assert manifest["applied_migrations"] == backup.applied_migrations
+    assert manifest == {
+        "format": 1, "id": backup.pk, "file": backup.file_name, "status": "completed", "purpose": "regular",
+        "backup_type": "full", "database_vendor": "sqlite", "database_version": backup.database_version,
+        "tool": backup.tool, "size_bytes": backup.size_bytes, "database_size_bytes": backup.database_size_bytes,
+        "compression": "zstd level 3", "sha256": backup.sha256, "started_at": "2026-12-01T02:00:05+00:00",
+        "finished_at": backup.finished_at.isoformat(), "duration_seconds": backup.duration_seconds,
+        "verified_at": backup.verified_at.isoformat(), "applied_migrations": backup.applied_migrations,
+        "tables": backup.table_rows, "job_id": None, "schedule_run_id": None, "schedule_name": None,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "restore": files.restore_entry(vendor="sqlite", file_name=backup.file_name, sha256=backup.sha256, tool=backup.tool),
+    }
+    assert backup.table_rows["django_migrations"] == len(backup.applied_migrations)
 
     copy = decompressed(published, tmp_path / "copy.sqlite3")
     assert rows_in_copy(copy, "PRAGMA integrity_check") == [("ok",)]
@@ -59,11 +81,33 @@ def test_it_publishes_a_verified_compressed_copy_with_its_manifest(backup_dir, t
 
 def test_it_records_the_job_and_through_it_the_schedule_run(backup_dir):
     job = JobFactory(status=JobStatus.RUNNING, attempts=1)
+    run = ScheduleRun.objects.create(schedule=ScheduledTaskFactory(name="Nightly"), schedule_name="Nightly",
+                                     trigger="scheduled", due_at=NOW, outcome="dispatched")
+    run.jobs.add(job)
 
     backup = backup_create(now=NOW, job=job)
 
     assert backup.job == job
     assert backup.worker.endswith(f":{os.getpid()}")
+    manifest = json.loads((backup_dir / files.manifest_name(backup.file_name)).read_text())
+    assert (manifest["job_id"], manifest["schedule_run_id"], manifest["schedule_name"]) == (job.pk, run.pk, "Nightly")
+
+
+def test_a_backup_taken_before_a_restore_says_so_in_its_row_and_manifest(backup_dir):
+    backup = backup_create(now=NOW, purpose=BackupPurpose.PRE_RESTORE)
+
+    assert Backup.objects.get(pk=backup.pk).purpose == BackupPurpose.PRE_RESTORE
+    assert json.loads((backup_dir / files.manifest_name(backup.file_name)).read_text())["purpose"] == "pre_restore"
+
+
+def test_a_postgresql_backups_manifest_names_the_pg_dump_that_made_it():
+    """Restoring it by hand needs a pg_restore at least as new (made from a row: no server needed)."""
+    backup = BackupFactory(database_vendor="postgresql", database_version="PostgreSQL 15.10", tool="pg_dump 15.10")
+
+    restore = manifest_of(backup)["restore"]
+
+    assert "A pg_dump archive in custom format (made by pg_dump 15.10)." in restore["in_words"]
+    assert restore["commands"][1] == f"pg_restore -f /dev/null {backup.file_name}"
 
 
 def fill_the_disk_after_the_first_write(monkeypatch):
@@ -90,6 +134,12 @@ def test_it_fails_when_the_disk_fills_up_and_leaves_no_partial_file(backup_dir, 
     failed = Backup.objects.exclude(pk=older.pk).get()
     assert failed.status == BackupStatus.FAILED
     assert "The disk is full" in failed.error
+    # What it was copying, and when it gave up.
+    assert (failed.database_version, failed.tool) == (f"SQLite {sqlite3.sqlite_version}",
+                                                      f"SQLite online backup API, zstandard {zstandard.__version__}")
+    assert failed.database_size_bytes > 0
+    assert 0 < failed.duration_seconds < 60
+    assert failed.finished_at == NOW + dt.timedelta(seconds=failed.duration_seconds)
     assert folder_names(backup_dir) == [older.file_name, older.file_name + ".json"]
     assert (backup_dir / older.file_name).read_bytes() == b"backup bytes"
 
@@ -113,12 +163,20 @@ def test_a_failed_backup_leaves_the_scratch_files_of_other_operations_alone(back
 def test_it_refuses_to_start_without_twice_the_database_size_free(backup_dir, monkeypatch):
     monkeypatch.setattr(files, "free_bytes", lambda directory: 1000)
 
-    needed = r"Not enough free space .*: 1.0 KB free, [0-9.]+ MB needed \(2x the database\)"
-    with pytest.raises(BackupConfigError, match=needed):
+    with pytest.raises(BackupConfigError) as refused:
         backup_create(now=NOW)
 
+    assert re.fullmatch(rf"Not enough free space for a backup in {re.escape(str(backup_dir))}: 1.0 KB free, [0-9.]+ MB "
+                        r"needed \(2x the database\)\. Free some space, delete old backups, or point BACKUP_DIR at a "
+                        r"larger disk\.", str(refused.value))
     assert Backup.objects.get().status == BackupStatus.FAILED
     assert folder_names(backup_dir) == []
+
+
+def test_exactly_twice_the_database_size_free_is_enough(backup_dir, monkeypatch):
+    monkeypatch.setattr(files, "free_bytes", lambda directory: 2 * sqlite_engine.database_size(Database.default()))
+
+    assert backup_create(now=NOW).status == BackupStatus.COMPLETED
 
 
 def test_it_fails_clearly_when_the_folder_cannot_be_created(settings, tmp_path):
@@ -179,6 +237,34 @@ def test_a_copy_that_fails_in_a_usable_folder_keeps_sqlites_words(backup_dir, mo
 
     assert not isinstance(raised.value, BackupConfigError)  # the job's retries may do better
     assert str(raised.value) == "SQLite failed while making the backup: disk I/O error."
+
+
+def test_an_unexpected_error_is_named_with_its_kind(backup_dir, monkeypatch):
+    def copy_that_breaks(db, copy_path):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(sqlite_engine, "copy_database", copy_that_breaks)
+
+    with pytest.raises(BackupError) as raised:
+        backup_create(now=NOW)
+
+    assert str(raised.value) == "The backup failed unexpectedly: ValueError: a bug"
+    assert Backup.objects.get().error == str(raised.value)
+
+
+def test_a_permission_refused_in_a_usable_folder_is_setup_to_fix(backup_dir, monkeypatch):
+    """Publishing onto a name a file of another user holds, say: no retry gets past it, the job fails at once."""
+    def publish_refused(partial, target):
+        raise PermissionError(errno.EACCES, "Permission denied", str(target))
+
+    monkeypatch.setattr(files, "publish", publish_refused)
+
+    with pytest.raises(BackupConfigError) as raised:
+        backup_create(now=NOW)
+
+    assert str(raised.value) == (f"Not allowed to write the backup in {backup_dir}: Permission denied. Check the "
+                                 "folder's owner and permissions.")
+    assert folder_names(backup_dir) == []
 
 
 def test_a_disk_that_fills_up_during_the_backup_is_no_setup_error(backup_dir, monkeypatch):
@@ -253,14 +339,35 @@ def test_it_refuses_a_database_without_applied_migrations(backup_dir, tmp_path):
     assert folder_names(backup_dir) == []
 
 
-def test_it_never_overlaps_a_running_backup(backup_dir):
+@pytest.mark.parametrize(("worker", "on"), [("elsewhere:1", "elsewhere:1"), ("", "a worker")],
+                         ids=["its-worker", "from-before-workers-were-recorded"])
+def test_it_never_overlaps_a_running_backup(backup_dir, worker, on):
     running_job = JobFactory(status=JobStatus.RUNNING, attempts=1)
     running = Backup.objects.create(status=BackupStatus.RUNNING, database_vendor="sqlite", job=running_job,
-                                    started_at=NOW, worker="elsewhere:1")
+                                    started_at=NOW, worker=worker)
 
-    with pytest.raises(BackupBusy, match=f"Another backup is running: #{running.pk} \\(job #{running_job.pk}\\)"):
-        backup_create(now=NOW, job=JobFactory(status=JobStatus.RUNNING, attempts=1))
+    with pytest.raises(BackupBusy) as busy:
+        backup_create(now=NOW + dt.timedelta(minutes=1), job=JobFactory(status=JobStatus.RUNNING, attempts=1))
+
+    assert str(busy.value) == (f"Another backup is running: #{running.pk} (job #{running_job.pk}), started 2026-12-01 "
+                               f"02:00:05 UTC on {on}. Backups never overlap.")
     assert Backup.objects.count() == 1
+
+
+def test_a_backup_released_meanwhile_by_another_process_keeps_that_record(backup_dir, monkeypatch):
+    """Its job was taken for lost and a later attempt released the row while this process still copied: the
+    failure that follows writes over nothing, the row is no longer this process's to settle."""
+    def released_meanwhile_then_the_disk_fills_up(db, copy_path):
+        Backup.objects.filter(status=BackupStatus.RUNNING).update(status=BackupStatus.FAILED,
+                                                                   error="Interrupted: released meanwhile.")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sqlite_engine, "copy_database", released_meanwhile_then_the_disk_fills_up)
+
+    with pytest.raises(BackupError, match="The disk is full"):
+        backup_create(now=NOW)
+
+    assert Backup.objects.get().error == "Interrupted: released meanwhile."
 
 
 def test_it_releases_a_backup_whose_job_ended_and_removes_its_leftovers(backup_dir):
@@ -275,8 +382,8 @@ def test_it_releases_a_backup_whose_job_ended_and_removes_its_leftovers(backup_d
     backup = backup_create(now=NOW)
 
     stale.refresh_from_db()
-    assert stale.status == BackupStatus.FAILED
-    assert "Interrupted: its job" in stale.error
+    assert (stale.status, stale.finished_at) == (BackupStatus.FAILED, NOW)
+    assert stale.error == f"Interrupted: its job #{dead_job.pk} is waiting to retry and the backup never finished."
     assert backup.status == BackupStatus.COMPLETED
     assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
 
@@ -293,12 +400,13 @@ def a_commands_backup(*, worker: str, started_at: dt.datetime, directory) -> Bac
     return backup
 
 
-@pytest.mark.parametrize("worker", [
-    f"{socket.gethostname()}:{os.getpid()}",  # alive on this machine
-    "another-machine:4242",  # whose process cannot be asked: only its age tells
-], ids=["on-this-machine", "on-another-machine"])
-def test_it_leaves_a_live_commands_backup_running_and_says_it_is_busy(backup_dir, worker):
-    live = a_commands_backup(worker=worker, started_at=NOW - dt.timedelta(hours=1), directory=backup_dir)
+@pytest.mark.parametrize(("worker", "age"), [
+    (f"{socket.gethostname()}:{os.getpid()}", dt.timedelta(hours=1)),  # alive on this machine
+    ("another-machine:4242", dt.timedelta(hours=1)),  # whose process cannot be asked: only its age tells
+    ("another-machine:4242", dt.timedelta(days=1)),  # a day is not more than a day yet
+], ids=["on-this-machine", "on-another-machine", "on-another-machine-for-a-day"])
+def test_it_leaves_a_live_commands_backup_running_and_says_it_is_busy(backup_dir, worker, age):
+    live = a_commands_backup(worker=worker, started_at=NOW - age, directory=backup_dir)
 
     with pytest.raises(BackupBusy, match=f"Another backup is running: #{live.pk} \\(taken before a restore\\)"):
         backup_create(now=NOW, job=JobFactory(status=JobStatus.RUNNING, attempts=1))
@@ -306,6 +414,46 @@ def test_it_leaves_a_live_commands_backup_running_and_says_it_is_busy(backup_dir
     live.refresh_from_db()
     assert (live.status, live.error) == (BackupStatus.RUNNING, "")
     assert folder_names(backup_dir) == [files.partial_path(backup_dir, live.file_name, ".copy.sqlite3").name]
+
+
+def test_another_process_on_this_machine_is_asked_whether_it_lives_not_signalled(backup_dir):
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        live = a_commands_backup(worker=f"{socket.gethostname()}:{sleeper.pid}",
+                                 started_at=NOW - dt.timedelta(minutes=5), directory=backup_dir)
+
+        with pytest.raises(BackupBusy, match=f"Another backup is running: #{live.pk} "):
+            backup_create(now=NOW)
+
+        with pytest.raises(subprocess.TimeoutExpired):  # it lives on
+            sleeper.wait(timeout=0.2)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_commands_backup_whose_process_belongs_to_another_user_is_left_running(backup_dir):
+    """Asking another user's process whether it lives is refused (EPERM), which still says that it does (a
+    command run as root beside the app's user, say). Root is never refused: here it gives up CAP_KILL."""
+    with ExitStack() as stack:
+        if os.geteuid() == 0:
+            sleeper = subprocess.Popen(["sleep", "60"], user="nobody")
+            stack.callback(sleeper.wait)
+            stack.callback(sleeper.kill)
+            pid = sleeper.pid
+            stack.enter_context(without_capability(CAP_KILL))
+        else:
+            if os.stat("/proc/1").st_uid == os.getuid():
+                pytest.skip("no process of another user to ask")
+            pid = 1
+        live = a_commands_backup(worker=f"{socket.gethostname()}:{pid}", started_at=NOW - dt.timedelta(minutes=5),
+                                 directory=backup_dir)
+
+        with pytest.raises(BackupBusy, match=f"Another backup is running: #{live.pk} "):
+            backup_create(now=NOW)
+
+    live.refresh_from_db()
+    assert (live.status, live.error) == (BackupStatus.RUNNING, "")
 
 
 def test_it_releases_a_commands_backup_whose_process_on_this_machine_is_gone(backup_dir):
@@ -341,7 +489,8 @@ def test_it_releases_the_backup_of_an_earlier_attempt_of_the_same_job(backup_dir
     backup = backup_create(now=NOW, job=job)
 
     assert backup.status == BackupStatus.COMPLETED
-    assert Backup.objects.filter(status=BackupStatus.FAILED, error__startswith="Interrupted: attempt 1").exists()
+    assert Backup.objects.get(status=BackupStatus.FAILED).error == (
+        f"Interrupted: attempt 1 of job #{job.pk} stopped before the backup finished (its worker died or was stopped).")
 
 
 def test_it_releases_a_commands_backup_still_running_after_a_day(backup_dir):
@@ -354,3 +503,23 @@ def test_it_releases_a_commands_backup_still_running_after_a_day(backup_dir):
     stale.refresh_from_db()
     assert (stale.status, stale.error) == (
         BackupStatus.FAILED, "Interrupted: still running after 1 day; its process (elsewhere:1) is gone.")
+
+
+def test_a_backup_that_completes_while_it_is_judged_stale_keeps_its_file(backup_dir, monkeypatch):
+    """Its process, on another machine, completes it between the read of the running rows and the release:
+    the release is a compare-and-set on "running", so the completed backup and its file stay."""
+    slow = a_commands_backup(worker="another-machine:4242", started_at=NOW - dt.timedelta(days=2), directory=backup_dir)
+    (backup_dir / slow.file_name).write_bytes(b"published")
+    real_gethostname = socket.gethostname
+
+    def completed_meanwhile():
+        Backup.objects.filter(pk=slow.pk).update(status=BackupStatus.COMPLETED)
+        return real_gethostname()
+
+    monkeypatch.setattr(socket, "gethostname", completed_meanwhile)
+
+    backups_release_stale(now=NOW)
+
+    slow.refresh_from_db()
+    assert (slow.status, slow.error) == (BackupStatus.COMPLETED, "")
+    assert (backup_dir / slow.file_name).read_bytes() == b"published"
