@@ -13,10 +13,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from backups import files
-from backups.errors import ChecksumMismatch
+from backups.errors import BackupError, ChecksumMismatch, RestoredWithProblems, RestoreRefused
 from backups.models import Backup, BackupPurpose, BackupStatus
+from backups.services import restoring
 from backups.services.making import backup_create
 from backups.services.restoring import backup_restore
+from backups.sources import Database
 from channels.models import ChannelGroup
 from tests.backups.conftest import NOW, folder_names, live_db_path, rows_in_copy, sqlite_only
 from tests.factories import ChannelGroupFactory
@@ -46,6 +48,7 @@ def test_it_restores_the_rows_of_the_backup_through_the_command(backup_dir):
 
     output = restore(backup.pk, "--yes")
 
+    assert f"Restored backup #{backup.pk} ({backup.file_name}) into " in output
     assert group_names() == before
     pre_restore = Backup.objects.get(purpose=BackupPurpose.PRE_RESTORE)
     assert f"The data from just before is in backup #{pre_restore.pk}" in output
@@ -254,3 +257,33 @@ def test_a_restore_by_id_keeps_the_records_links_to_the_jobs_the_restored_databa
 
     assert Backup.objects.get(pk=backup.pk).job_id == earlier_job.pk
     assert Backup.objects.get(pk=later.pk).job_id is None  # its record carried over; its job is gone with the data
+
+
+def test_a_backup_is_restored_only_into_a_database_of_its_kind(backup_dir):
+    backup = backup_create(now=NOW)
+
+    with pytest.raises(RestoreRefused) as refused:  # refused before any connection is made
+        backup_restore(backup=backup, now=NOW, database=Database(vendor="postgresql", name="app"))
+
+    assert str(refused.value) == f"Backup #{backup.pk} is a sqlite backup; the database is postgresql."
+
+
+def test_a_failure_after_a_restore_by_id_says_the_data_is_back_and_where_the_data_from_before_is(
+        backup_dir, monkeypatch):
+    ChannelGroupFactory(name="In the backup")
+    backup = backup_create(now=NOW)
+
+    def aftermath_fails(**kwargs):
+        raise BackupError("the cache table could not be emptied.")
+
+    monkeypatch.setattr(restoring, "restore_aftermath", aftermath_fails)
+
+    with pytest.raises(RestoredWithProblems) as raised:
+        backup_restore(backup=backup, now=NOW)
+
+    pre_restore = Backup.objects.get(purpose=BackupPurpose.PRE_RESTORE)
+    assert str(raised.value) == (
+        f"Backup #{backup.pk} ({backup.file_name}), made 2026-12-01 02:00 UTC was restored, but then: the cache table "
+        f"could not be emptied. The data from just before the restore is in backup #{pre_restore.pk} "
+        f"({pre_restore.file_name}).")
+    assert group_names() == ["In the backup"]

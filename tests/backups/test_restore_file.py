@@ -154,6 +154,7 @@ def test_it_restores_over_the_database_in_use_after_a_pre_restore_backup(source,
     assert group_names() == ["Lawyers", "News"]
     pre_restore = Backup.objects.get(purpose=BackupPurpose.PRE_RESTORE)
     assert pre_restore.status == BackupStatus.COMPLETED
+    assert pre_restore.note.endswith(" by the restore.")  # the restored database knew it not: adopted
     assert f"The data from just before is in backup #{pre_restore.pk} ({pre_restore.file_name})" in output
     assert Backup.objects.get(pk=backup.pk).restored_at is not None
     # And the pre_restore backup puts it back.
@@ -268,6 +269,8 @@ def test_it_empties_the_cache_and_interrupts_the_copys_jobs_in_use_too(source, b
                                                                  jobs["queued"].pk: JobStatus.CANCELLED}
     assert not Job.objects.filter(pk=after.pk).exists()  # it was not in the backup
     assert "Interrupted 2 jobs" in output
+    assert Job.objects.get(pk=jobs["queued"].pk).error.startswith(
+        f"Interrupted by a restore: the database was restored from backup #{backup.pk} ({backup.file_name}), made ")
 
 
 def test_it_names_one_backup(backup_dir):
@@ -324,12 +327,17 @@ def test_it_restores_into_a_database_that_is_missing_or_empty(source, backup_dir
     target = tmp_path / "fresh.sqlite3"
     if state == "empty":
         target.touch()
+    else:  # the lost database's write-ahead log, left beside where the restored one goes
+        target.with_name("fresh.sqlite3-wal").write_bytes(b"an old WAL")
 
     report = backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now(), database=another(target))
 
-    assert (report.database_was, report.pre_restore, report.warnings) == (state, None, [])
+    moved = ["fresh.sqlite3-wal, left by an earlier database there, was moved aside to "
+             "fresh.sqlite3-wal.before-restore (SQLite would have replayed it into the restored database)."]
+    assert (report.database_was, report.pre_restore, report.warnings) == (state, None, moved if state == "missing" else [])
     assert sqlite_rows(target, "SELECT name FROM channels_channelgroup ORDER BY name") == [("Lawyers",), ("News",)]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["backups", "fresh.sqlite3"]  # no scratch copy left
+    left = ["backups", "fresh.sqlite3"] + (["fresh.sqlite3-wal.before-restore"] if state == "missing" else [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == left  # no scratch copy left
     assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
 
 
@@ -415,3 +423,27 @@ def test_a_failure_after_the_restore_says_the_data_is_back_and_where_the_data_fr
         f"then: BACKUP_DIR could not be read. The data from just before the restore is in backup #{pre_restore_id} "
         f"({pre_restore}).")
     assert group_names() == ["Lawyers", "News"]
+
+
+@pytest.fixture
+def six_future_migrations():
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_migrations WHERE name LIKE '9999_future_%'")
+
+
+def test_a_backup_of_a_newer_version_names_the_first_five_migrations_it_has_more(backup_dir, six_future_migrations):
+    with connection.cursor() as cursor:
+        for n in range(1, 7):
+            cursor.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('backups', %s, "
+                           "'2026-12-01 00:00:00')", [f"9999_future_{n}"])
+    backup = backup_create(now=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_migrations WHERE name LIKE '9999_future_%'")
+
+    with pytest.raises(CommandError) as refused:
+        restore("--file", str(backup_dir / backup.file_name), "--yes")
+
+    assert ("it has 6 migrations this code does not know (backups.9999_future_1, backups.9999_future_2, "
+            "backups.9999_future_3, backups.9999_future_4, backups.9999_future_5, …): it was made by a newer version "
+            "of the app; upgrade the app first.") in str(refused.value)
