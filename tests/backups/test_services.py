@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -417,7 +418,8 @@ def test_it_leaves_a_live_commands_backup_running_and_says_it_is_busy(backup_dir
 
 
 def test_another_process_on_this_machine_is_asked_whether_it_lives_not_signalled(backup_dir):
-    sleeper = subprocess.Popen(["sleep", "60"])
+    # SIGHUP (signal 1) as the kernel has it, even under nohup: a signal sent by mistake would end it.
+    sleeper = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
         live = a_commands_backup(worker=f"{socket.gethostname()}:{sleeper.pid}",
                                  started_at=NOW - dt.timedelta(minutes=5), directory=backup_dir)
