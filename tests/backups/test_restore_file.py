@@ -163,7 +163,7 @@ def test_it_restores_over_the_database_in_use_after_a_pre_restore_backup(source,
 
 
 def test_a_file_without_a_manifest_needs_no_manifest_spelled_out(source, backup_dir):
-    backup, _ = source
+    backup, jobs = source
     (backup_dir / files.manifest_name(backup.file_name)).unlink()
     ChannelGroupFactory(name="Written later")
 
@@ -177,6 +177,9 @@ def test_a_file_without_a_manifest_needs_no_manifest_spelled_out(source, backup_
 
     assert "Note: Restored without a manifest" in output and "its integrity was checked" in output
     assert group_names() == ["Lawyers", "News"]
+    # Without a manifest the file is all there is to name what was restored.
+    assert Job.objects.get(pk=jobs["queued"].pk).error.startswith(
+        f"Interrupted by a restore: the database was restored from the file {backup.file_name} on ")
 
 
 def test_a_file_without_a_manifest_still_passes_the_integrity_check(source, backup_dir):
@@ -288,7 +291,8 @@ def test_a_file_that_is_no_backup_is_refused_without_a_manifest(backup_dir, tmp_
     stray = tmp_path / "notes.txt"
     stray.write_text("not a backup")
 
-    with pytest.raises(CommandError, match="neither a zstd-compressed SQLite database nor a pg_dump archive"):
+    with pytest.raises(CommandError, match="notes.txt is neither a zstd-compressed SQLite database nor a pg_dump "
+                                           "archive: it is not a backup of this app. The database was not changed"):
         restore("--file", str(stray), "--yes", "--no-manifest")
     assert folder_names(backup_dir) == []
 
