@@ -12,7 +12,7 @@ import zstandard
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from backups import files
+from backups import files, sqlite_engine
 from backups.errors import BackupError, ChecksumMismatch, RestoredWithProblems, RestoreRefused
 from backups.models import Backup, BackupPurpose, BackupStatus
 from backups.services import restoring
@@ -107,8 +107,9 @@ def test_the_service_says_what_does_not_match_and_leaves_the_advice_to_the_comma
     with pytest.raises(ChecksumMismatch) as refused:
         backup_restore(backup=backup, now=NOW, force=True)
 
-    assert str(refused.value).startswith(f"The checksum of {backup.file_name} does not match")
-    assert "--force" not in str(refused.value)
+    assert str(refused.value) == (
+        f"The checksum of {backup.file_name} does not match the one recorded when it was made (recorded "
+        f"{backup.sha256[:16]}…, the file now has {files.sha256_of(path)[:16]}…): the file is damaged or was replaced.")
 
 
 def test_it_never_restores_a_damaged_file_even_when_forced(backup_dir):
@@ -287,3 +288,23 @@ def test_a_failure_after_a_restore_by_id_says_the_data_is_back_and_where_the_dat
         f"could not be emptied. The data from just before the restore is in backup #{pre_restore.pk} "
         f"({pre_restore.file_name}).")
     assert group_names() == ["In the backup"]
+
+
+def test_a_restore_whose_database_then_fails_its_check_says_so_and_where_the_data_from_before_is(
+        backup_dir, monkeypatch):
+    backup = backup_create(now=NOW)
+
+    def check_fails(target):
+        raise BackupError("The restored database failed SQLite's integrity check: page 3 is never used.")
+
+    monkeypatch.setattr(sqlite_engine, "check_restored", check_fails)
+
+    with pytest.raises(RestoredWithProblems) as raised:
+        backup_restore(backup=backup, now=NOW)
+
+    # The restored database has not got the records back yet: the pre_restore backup is in the folder.
+    [pre_restore] = [name for name in folder_names(backup_dir) if name.endswith(".zst") and name != backup.file_name]
+    assert str(raised.value) == (
+        f"Backup #{backup.pk} ({backup.file_name}), made 2026-12-01 02:00 UTC was restored, but then: The restored "
+        "database failed SQLite's integrity check: page 3 is never used. The data from just before the restore is in "
+        f"backup #{files.FILE_NAME.fullmatch(pre_restore)['id']} ({pre_restore}).")

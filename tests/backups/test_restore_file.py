@@ -30,7 +30,7 @@ from backups.sources import Database
 from channels.models import ChannelGroup
 from jobs.models import Job, JobStatus
 from tests.backups.apps import manage, sqlite_rows, sqlite_url
-from tests.backups.conftest import folder_names, sqlite_only
+from tests.backups.conftest import folder_names, read_only_folder, sqlite_only
 from tests.factories import ChannelGroupFactory, JobFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), sqlite_only]
@@ -451,3 +451,16 @@ def test_a_backup_of_a_newer_version_names_the_first_five_migrations_it_has_more
     assert ("it has 6 migrations this code does not know (backups.9999_future_1, backups.9999_future_2, "
             "backups.9999_future_3, backups.9999_future_4, backups.9999_future_5, …): it was made by a newer version "
             "of the app; upgrade the app first.") in str(refused.value)
+
+
+def test_a_restore_copy_the_backup_folder_refuses_is_named_and_nothing_is_changed(source, backup_dir, tmp_path):
+    backup, _ = source
+    target = tmp_path / "empty.sqlite3"  # an empty database: the copy is decompressed in BACKUP_DIR
+    target.touch()
+
+    with read_only_folder(backup_dir), pytest.raises(BackupError) as refused:
+        backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now(), database=another(target))
+
+    assert str(refused.value) == (f"Not allowed to write the restore copy in {backup_dir}: Permission denied. Check "
+                                  "the folder's owner and permissions.")
+    assert target.stat().st_size == 0
