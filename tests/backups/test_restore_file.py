@@ -237,7 +237,7 @@ def test_a_backup_of_a_newer_version_needs_force(backup_dir, future_migration):
     assert group_names() == []
 
 
-def test_a_backup_of_an_older_version_is_migrated_once_forced(backup_dir):
+def test_a_backup_of_an_older_version_is_migrated_once_forced(backup_dir, capsys):
     # The app as an older version left it: one migration short (core's API tokens came later). An app
     # whose tables the backup itself writes (backups) cannot be the one rolled back: this code's
     # backup_create needs its current columns.
@@ -253,9 +253,11 @@ def test_a_backup_of_an_older_version_is_migrated_once_forced(backup_dir):
                                            "an older version of the app; restored anyway, it is migrated at once\\."):
         restore("--file", str(backup_dir / backup.file_name), "--yes")
 
+    capsys.readouterr()
     output = restore("--file", str(backup_dir / backup.file_name), "--yes", "--force")
 
     assert "Migrated the restored database: 1 migration(s) of this code it lacked (core.0001_api_token)" in output
+    assert capsys.readouterr().out == ""  # the report alone: not migrate's own lines before it
     assert group_names() == ["From the older version"]
     from django.db.migrations.recorder import MigrationRecorder
 
@@ -468,3 +470,100 @@ def test_a_restore_copy_the_backup_folder_refuses_is_named_and_nothing_is_change
     assert str(refused.value) == (f"Not allowed to write the restore copy in {backup_dir}: Permission denied. Check "
                                   "the folder's owner and permissions.")
     assert target.stat().st_size == 0
+
+
+def test_a_restore_killed_midway_leaves_a_copy_that_never_blocks_a_later_restore(source, backup_dir, tmp_path,
+                                                                                 monkeypatch):
+    backup, _ = source
+    unlink = Path.unlink
+
+    def killed_before_cleaning_up(path, missing_ok=False):  # the process died before its `finally`
+        if ".restore-" not in path.name:
+            unlink(path, missing_ok=missing_ok)
+
+    with monkeypatch.context() as killed:
+        killed.setattr(Path, "unlink", killed_before_cleaning_up)
+        (tmp_path / "first.sqlite3").touch()
+        backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now(),
+                            database=another(tmp_path / "first.sqlite3"))
+    assert len([name for name in folder_names(backup_dir) if ".restore-" in name]) == 1  # the copy left behind
+
+    (tmp_path / "second.sqlite3").touch()
+    backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now(),
+                        database=another(tmp_path / "second.sqlite3"))
+
+    assert sqlite_rows(tmp_path / "second.sqlite3", "SELECT name FROM channels_channelgroup ORDER BY name") == [
+        ("Lawyers",), ("News",)]
+
+
+def test_a_file_from_elsewhere_restores_while_backup_dir_and_its_parent_are_missing(source, backup_dir, tmp_path,
+                                                                                    settings):
+    backup, _ = source
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in (backup.file_name, backup.file_name + ".json"):
+        shutil.copy(backup_dir / name, elsewhere / name)
+    settings.BACKUP_DIR = tmp_path / "not-yet" / "backups"
+    target = tmp_path / "empty.sqlite3"
+    target.touch()
+
+    backup_restore_file(path=elsewhere / backup.file_name, now=timezone.now(), database=another(target))
+
+    assert sqlite_rows(target, "SELECT name FROM channels_channelgroup ORDER BY name") == [("Lawyers",), ("News",)]
+    assert folder_names(settings.BACKUP_DIR) == []  # created for the restore copy, which is gone
+
+
+def test_a_checksum_that_cannot_be_read_is_what_the_restore_raises_and_nothing_is_changed(source, backup_dir,
+                                                                                          tmp_path, monkeypatch):
+    backup, _ = source
+    target = tmp_path / "empty.sqlite3"
+    target.touch()
+
+    def unreadable(path):  # only the checksum's thread reads the file this way
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(files, "sha256_of", unreadable)
+    with pytest.raises(PermissionError, match="Permission denied"):
+        backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now(), database=another(target))
+
+    assert target.stat().st_size == 0
+    assert folder_names(backup_dir) == [backup.file_name, backup.file_name + ".json"]
+
+
+@pytest.fixture
+def behind_and_ahead():
+    """The database as a version on another branch left it: one migration this code does not know, and
+    `count` of this code's migrations not applied (their rows only: the tables stay as they are)."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    rows = MigrationRecorder.Migration.objects.order_by("app", "name")
+    taken = []
+
+    def make(count: int) -> list[str]:
+        taken.extend(rows.exclude(app="backups").values("app", "name", "applied")[:count])
+        for row in taken:
+            MigrationRecorder.Migration.objects.filter(app=row["app"], name=row["name"]).delete()
+        MigrationRecorder.Migration.objects.create(app="backups", name="9999_future_1")
+        return sorted(f"{row['app']}.{row['name']}" for row in taken)
+
+    yield make
+    MigrationRecorder.Migration.objects.filter(name="9999_future_1").delete()
+    for row in taken:
+        MigrationRecorder.Migration.objects.get_or_create(app=row["app"], name=row["name"],
+                                                          defaults={"applied": row["applied"]})
+
+
+@pytest.mark.parametrize(("count", "more"), [(5, ""), (6, ", …")])
+def test_a_backup_both_ahead_and_behind_names_both_and_the_first_five_it_lacks(backup_dir, behind_and_ahead, count,
+                                                                              more):
+    lacked = behind_and_ahead(count)
+    backup = backup_create(now=timezone.now())
+
+    with pytest.raises(RestoreRefused) as refused:
+        backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now())
+
+    assert str(refused.value) == (
+        "The backup's migrations do not match the code: it has 1 migration this code does not know "
+        "(backups.9999_future_1): it was made by a newer version of the app; upgrade the app first; "
+        f"it lacks {count} migrations of this code ({', '.join(lacked[:5])}{more}): it was made by an older "
+        "version of the app; restored anyway, it is migrated at once.")
