@@ -567,3 +567,24 @@ def test_a_backup_both_ahead_and_behind_names_both_and_the_first_five_it_lacks(b
         "(backups.9999_future_1): it was made by a newer version of the app; upgrade the app first; "
         f"it lacks {count} migrations of this code ({', '.join(lacked[:5])}{more}): it was made by an older "
         "version of the app; restored anyway, it is migrated at once.")
+
+
+def test_a_database_with_only_the_apps_two_tables_is_in_use_and_its_data_kept_in_a_pre_restore(source, backup_dir,
+                                                                                                tmp_path):
+    from backups.sqlite_engine import decompress
+
+    backup, _ = source
+    target = tmp_path / "bare.sqlite3"
+    bare = sqlite3.connect(target)
+    bare.executescript("CREATE TABLE django_migrations (id INTEGER PRIMARY KEY, app TEXT, name TEXT, applied TEXT);"
+                       "INSERT INTO django_migrations (app, name, applied) VALUES ('bare', 'only', '2026-12-01');"
+                       "CREATE TABLE backups_backup (id INTEGER PRIMARY KEY);")
+    bare.close()
+
+    report = backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now(), database=another(target))
+
+    assert report.database_was == "in use"
+    assert sqlite_rows(target, "SELECT name FROM channels_channelgroup ORDER BY name") == [("Lawyers",), ("News",)]
+    kept = tmp_path / "kept.sqlite3"
+    decompress(backup_dir / report.pre_restore.file_name, kept)
+    assert sqlite_rows(kept, "SELECT app, name FROM django_migrations") == [("bare", "only")]
