@@ -588,3 +588,21 @@ def test_a_database_with_only_the_apps_two_tables_is_in_use_and_its_data_kept_in
     kept = tmp_path / "kept.sqlite3"
     decompress(backup_dir / report.pre_restore.file_name, kept)
     assert sqlite_rows(kept, "SELECT app, name FROM django_migrations") == [("bare", "only")]
+
+
+def test_a_forced_restore_into_a_missing_database_warns_of_the_migrations_and_the_old_wal_both(backup_dir, tmp_path,
+                                                                                               future_migration):
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('backups', %s, "
+                       "'2026-12-01 00:00:00')", [future_migration])
+    backup = backup_create(now=timezone.now())
+    target = tmp_path / "fresh.sqlite3"
+    target.with_name("fresh.sqlite3-wal").write_bytes(b"an old WAL")
+
+    report = backup_restore_file(path=backup_dir / backup.file_name, now=timezone.now(), force=True,
+                                 database=another(target))
+
+    assert [warning.split(":")[0] for warning in report.warnings] == [
+        "The backup's migrations do not match the code",
+        "fresh.sqlite3-wal, left by an earlier database there, was moved aside to fresh.sqlite3-wal.before-restore "
+        "(SQLite would have replayed it into the restored database)."]
