@@ -11,6 +11,7 @@ own database in use, it runs in this process.
 import json
 import shutil
 import sqlite3
+from contextlib import redirect_stdout
 from io import StringIO
 from pathlib import Path
 
@@ -237,7 +238,7 @@ def test_a_backup_of_a_newer_version_needs_force(backup_dir, future_migration):
     assert group_names() == []
 
 
-def test_a_backup_of_an_older_version_is_migrated_once_forced(backup_dir, capsys):
+def test_a_backup_of_an_older_version_is_migrated_once_forced(backup_dir):
     # The app as an older version left it: one migration short (core's API tokens came later). An app
     # whose tables the backup itself writes (backups) cannot be the one rolled back: this code's
     # backup_create needs its current columns.
@@ -253,11 +254,11 @@ def test_a_backup_of_an_older_version_is_migrated_once_forced(backup_dir, capsys
                                            "an older version of the app; restored anyway, it is migrated at once\\."):
         restore("--file", str(backup_dir / backup.file_name), "--yes")
 
-    capsys.readouterr()
-    output = restore("--file", str(backup_dir / backup.file_name), "--yes", "--force")
+    with redirect_stdout(StringIO()) as process_output:
+        output = restore("--file", str(backup_dir / backup.file_name), "--yes", "--force")
 
     assert "Migrated the restored database: 1 migration(s) of this code it lacked (core.0001_api_token)" in output
-    assert capsys.readouterr().out == ""  # the report alone: not migrate's own lines before it
+    assert process_output.getvalue() == ""  # the report alone: not migrate's own lines before it
     assert group_names() == ["From the older version"]
     from django.db.migrations.recorder import MigrationRecorder
 
