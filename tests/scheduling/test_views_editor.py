@@ -78,6 +78,8 @@ def test_it_rerenders_the_form_with_inline_errors_and_200(manager):
     ({"schedule_kind": "weekly", "schedule_days": []}, "schedule_days"),
     ({"schedule_kind": "interval", "interval_minutes": "4"}, "interval_minutes"),
     ({"schedule_kind": "cron", "cron_expr": "61 * * * *"}, "cron_expr"),
+    # Valid fields, but 02:xx on the last Sunday of March only: the hour Berlin's clocks skip.
+    ({"schedule_kind": "cron", "cron_expr": "*/15 2 25-31 3 */7", "timezone": "Europe/Berlin"}, "cron_expr"),
     ({"timezone": "Mars/Olympus"}, "timezone"),
     ({"task_type": "QUICK_SYNC_GROUP"}, "quick_sync_group-group_id"),
     ({"database_backup-retention_days": "0"}, "database_backup-retention_days"),
