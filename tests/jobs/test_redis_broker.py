@@ -197,8 +197,8 @@ def test_jobs_whose_messages_were_lost_with_a_redis_restart_run_within_a_minute(
         redis = start_redis()
         restarted = time.monotonic()
         # Every message is gone with it; the scheduler's loop (a pass a second) may already have sent the
-        # three old ones again, never the three sent less than 30 s ago.
-        assert waiting() in (0, 3)
+        # three old ones again, or be sending them, never the three sent less than 30 s ago.
+        assert waiting() <= 3
         processes.append(Process("qcluster", ["qcluster"], env=env, log_path=tmp_path / "qcluster.log"))
 
         wait_until(lambda: statuses(old) == ["completed"] * 3, timeout=30, interval=0.2,

@@ -107,19 +107,21 @@ def test_a_scheduler_killed_mid_pass_loses_and_doubles_nothing(database_url, tmp
     assert 0 < after_crash["runs"] < schedules, "the kill did not land mid-pass"
     # Whatever committed is whole: each run has its job, and its schedule has moved on; the rest is
     # untouched. Each job marked sent has its queue message. With the ORM broker that is every job (the
-    # message commits with it); with Redis the kill may land between the commit and the send, and a job
-    # left unmarked is the outbox's to send (tests/jobs/test_lost_messages.py).
+    # message commits with it); with Redis the kill may land between the commit and the send, or between
+    # the send and the mark, and a job left unmarked is the outbox's to send again
+    # (tests/jobs/test_lost_messages.py; a second delivery is a no-op for the runner's claim).
     assert after_crash["jobs"] == after_crash["runs"]
-    assert after_crash["queue_messages"] == after_crash["jobs_marked_sent"]
+    assert after_crash["jobs_marked_sent"] <= after_crash["queue_messages"] <= after_crash["jobs"]
     if not os.environ.get("REDIS_URL"):
-        assert after_crash["jobs_marked_sent"] == after_crash["jobs"]
+        assert after_crash["queue_messages"] == after_crash["jobs_marked_sent"] == after_crash["jobs"]
     assert after_crash["inconsistent"] == 0
 
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
 
     state = tool(database_url, "state")
     assert state["runs"] == state["jobs"] == schedules
-    assert state["queue_messages"] == state["jobs_marked_sent"]
+    sent_unmarked = after_crash["queue_messages"] - after_crash["jobs_marked_sent"]
+    assert state["jobs_marked_sent"] <= state["queue_messages"] <= state["jobs_marked_sent"] + sent_unmarked
     assert state["jobs_marked_sent"] >= schedules - (after_crash["jobs"] - after_crash["jobs_marked_sent"])
     assert state["runs_per_schedule"] == [1]
     assert state["duplicate_windows"] == 0
